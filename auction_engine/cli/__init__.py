@@ -1,0 +1,23 @@
+"""The `auction-engine` command: one group, each sub-command in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .demo import demo
+from .keygen import keygen
+from .ledger_cmd import ledger
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auction-engine")
+def main() -> None:
+    """Technology-transfer market engine: run markets, simulate rules, verify the ledger."""
+
+
+main.add_command(keygen)
+main.add_command(ledger)
+main.add_command(demo)

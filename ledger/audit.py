@@ -1,0 +1,191 @@
+"""Audit a whole stored ledger against the market's verifier key, trusting nothing stored.
+
+Checks, in one streaming pass: every entry's canonical bytes, `seq`, `prev` chain and time
+order; the stored leaf hashes; every stored checkpoint's signature, origin and root; consistency
+between successive checkpoints; and, given a checkpoint the auditor saved earlier, that the log
+still extends it. Each problem names the entry index (or checkpoint size) and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import canonical
+from .checkpoint import Checkpoint, CheckpointError, verify_signed_checkpoint
+from .merkle import MerkleTree, ProofError, leaf_hash, verify_consistency
+from .note import NoteError, Verifier
+from .store.base import Store
+
+__all__ = ["AuditReport", "Problem", "audit_store"]
+
+ZERO_HASH = bytes(32)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check: a machine-readable code, where, and a sentence saying what is wrong."""
+
+    code: str
+    message: str
+    index: int | None = None
+    checkpoint_size: int | None = None
+
+
+@dataclass
+class AuditReport:
+    """The outcome of an audit; `ok` only when no problem was found."""
+
+    origin: str | None
+    size: int = 0
+    root: bytes = b""
+    checkpoints_verified: int = 0
+    latest_checkpoint_size: int | None = None
+    trusted_size: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, code: str, message: str, *, index: int | None = None, size: int | None = None) -> None:
+        self.problems.append(Problem(code, message, index, size))
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["root"] = self.root.hex()
+        out["ok"] = self.ok
+        out["problems"] = [{k: v for k, v in asdict(p).items() if v is not None} for p in self.problems]
+        return out
+
+
+def _check_entries(store: Store, report: AuditReport, tree: MerkleTree) -> None:
+    prev = ZERO_HASH
+    last_t = 0
+    position = 0
+    for row in store.rows():
+        i = position
+        if row.seq != i:
+            report.add("missing", f"entry {i} is missing: the next stored entry has index {row.seq}", index=i)
+            return
+        position += 1
+        leaf = leaf_hash(row.data)
+        tree.append(leaf)
+        if leaf != row.leaf:
+            report.add("leaf_hash", f"entry {i}: its bytes do not match the stored leaf hash (altered)", index=i)
+        try:
+            entry = canonical.decode(row.data)
+        except canonical.CanonicalError as exc:
+            report.add("encoding", f"entry {i}: {exc}", index=i)
+            prev = leaf
+            continue
+        if entry.get("seq") != i:
+            report.add("seq", f"entry {i}: its seq field is {entry.get('seq')!r} (reordered or altered)", index=i)
+        if entry.get("prev") != prev:
+            report.add(
+                "prev",
+                f"entry {i}: prev is not the leaf hash of entry {i - 1} (entry {i - 1} altered, or entries reordered)"
+                if i
+                else "entry 0: prev is not 32 zero bytes",
+                index=i,
+            )
+        t = entry.get("t")
+        if type(t) is not int or t < 0:
+            report.add("time", f"entry {i}: t is not a non-negative integer", index=i)
+        elif t < last_t:
+            report.add("time", f"entry {i}: t {t} is earlier than the previous entry's {last_t}", index=i)
+        else:
+            last_t = t
+        if type(entry.get("kind")) is not str or not entry.get("kind"):
+            report.add("kind", f"entry {i}: kind is missing or not a string", index=i)
+        prev = leaf
+
+
+def _check_checkpoints(store: Store, verifier: Verifier, report: AuditReport, tree: MerkleTree) -> None:
+    good: list[Checkpoint] = []
+    for stored in store.checkpoints():
+        try:
+            cp, _ = verify_signed_checkpoint(stored.note, verifier, report.origin)
+        except (NoteError, CheckpointError) as exc:
+            report.add("checkpoint_signature", f"checkpoint of size {stored.size}: {exc}", size=stored.size)
+            continue
+        if cp.size != stored.size:
+            report.add("checkpoint_size", f"checkpoint stored as size {stored.size} says {cp.size}", size=stored.size)
+            continue
+        if cp.size > tree.size:
+            report.add(
+                "truncated",
+                f"checkpoint of size {cp.size} is signed but the log has only {tree.size} entries",
+                size=cp.size,
+            )
+        elif cp.root != tree.root(cp.size):
+            report.add(
+                "checkpoint_root",
+                f"checkpoint of size {cp.size}: its root does not match the first {cp.size} entries",
+                size=cp.size,
+            )
+        if good:
+            _check_pair(good[-1], cp, tree, report)
+        good.append(cp)
+        report.checkpoints_verified += 1
+    if good:
+        report.latest_checkpoint_size = good[-1].size
+
+
+def _check_pair(old: Checkpoint, new: Checkpoint, tree: MerkleTree, report: AuditReport) -> None:
+    """Two signed checkpoints must describe one history: a fork is evidence of misconduct."""
+    if old.size == new.size:
+        if old.root != new.root:
+            report.add("fork", f"two signed checkpoints of size {new.size} with different roots", size=new.size)
+        return
+    if new.size > tree.size or old.size == 0:
+        return
+    try:
+        verify_consistency(old.size, new.size, tree.consistency_proof(old.size, new.size), old.root, new.root)
+    except ProofError:
+        report.add(
+            "fork",
+            f"signed checkpoints of sizes {old.size} and {new.size} are not consistent with each other"
+            " and these entries",
+            size=new.size,
+        )
+
+
+def check_trusted(trusted_note: str, verifier: Verifier, tree: MerkleTree, report: AuditReport) -> None:
+    """Prove that the log extends a checkpoint the auditor saved earlier."""
+    try:
+        cp, _ = verify_signed_checkpoint(trusted_note, verifier, report.origin)
+    except (NoteError, CheckpointError) as exc:
+        report.add("trusted_signature", f"trusted checkpoint: {exc}")
+        return
+    report.trusted_size = cp.size
+    if cp.size > tree.size:
+        report.add(
+            "truncated",
+            f"the trusted checkpoint covers {cp.size} entries but the log now has only {tree.size}",
+            size=cp.size,
+        )
+        return
+    if cp.size == 0:
+        return
+    try:
+        verify_consistency(cp.size, tree.size, tree.consistency_proof(cp.size, tree.size), cp.root, tree.root())
+    except ProofError:
+        report.add(
+            "fork",
+            f"the log does not extend the trusted checkpoint of size {cp.size}: its first {cp.size} entries differ",
+            size=cp.size,
+        )
+
+
+def audit_store(store: Store, verifier: Verifier, trusted: str | None = None) -> AuditReport:
+    """Audit every entry and checkpoint in `store`; optionally against a trusted checkpoint note."""
+    report = AuditReport(origin=store.get_meta("origin") or verifier.name)
+    tree = MerkleTree()
+    _check_entries(store, report, tree)
+    report.size = tree.size
+    report.root = tree.root()
+    _check_checkpoints(store, verifier, report, tree)
+    if trusted is not None:
+        check_trusted(trusted, verifier, tree, report)
+    return report

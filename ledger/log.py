@@ -1,0 +1,306 @@
+"""The append-only log: fills seq/prev, hashes, keeps the Merkle tree, signs checkpoints, commits.
+
+`append` builds the canonical entry, extends the tree in memory and returns at once; `commit`
+writes everything appended since the last commit in one durable batch (group commit) and only
+then may the caller acknowledge those entries. Checkpoints are signed on a policy (every N
+entries and/or every T ms of entry time) and on demand; they go into the same atomic batch as
+the entries they cover, so a stored checkpoint never outruns its entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import canonical
+from .checkpoint import Checkpoint, TlogProof, verify_signed_checkpoint
+from .merkle import MerkleTree, leaf_hash
+from .note import NoteError, Signer, sign_note
+from .store.base import Row, Store, StoredCheckpoint
+
+__all__ = ["Appended", "CheckpointPolicy", "LedgerError", "Log"]
+
+RESERVED = ("seq", "prev", "t", "kind")
+ZERO_HASH = bytes(32)
+
+
+class LedgerError(RuntimeError):
+    """The log refuses an operation that would break its guarantees; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When to sign: after `every_entries` new entries and/or `every_ms` of entry time."""
+
+    every_entries: int | None = 1000
+    every_ms: int | None = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What `append` returns: the entry's index, canonical bytes and leaf hash."""
+
+    seq: int
+    data: bytes
+    leaf: bytes
+
+
+class Log:
+    """A signed, hash-chained Merkle log over a `Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer | None = None,
+        *,
+        origin: str | None = None,
+        policy: CheckpointPolicy | None = None,
+        readonly: bool = False,
+    ) -> None:
+        self.store = store
+        self.readonly = readonly
+        self.signer = signer
+        self.policy = policy or CheckpointPolicy()
+        stored_origin = store.get_meta("origin")
+        origin = origin or stored_origin or (signer.name if signer else None)
+        if origin is None:
+            raise LedgerError("the log needs an origin (or a signer whose name is the origin)")
+        if stored_origin is not None and stored_origin != origin:
+            raise LedgerError(f"this ledger's origin is {stored_origin!r}, not {origin!r}")
+        if stored_origin is None and not readonly:
+            store.set_meta("origin", origin)
+        self.origin = origin
+        self.tree = MerkleTree(store.leaf_hashes())
+        self.repaired = 0 if readonly else self._repair_tail()
+        self._pending: list[Row] = []
+        self._pending_checkpoints: list[StoredCheckpoint] = []
+        self._durable = self.tree.size
+        self._last_t = 0
+        self._checkpoints = store.checkpoints()
+        if self.tree.size:
+            last = canonical.decode(next(store.rows(self.tree.size - 1)).data)
+            self._last_t = last["t"]
+        if not readonly:
+            self._check_checkpoints()
+        latest = self._checkpoints[-1] if self._checkpoints else None
+        self._cp_size = latest.size if latest else 0
+        self._cp_t = self._last_t if latest else 0
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _repair_tail(self) -> int:
+        """Check the entries after the last signed checkpoint; set aside any that do not chain.
+
+        SQLite already rolls back a batch torn by a crash; this catches a tail whose bytes,
+        seq or prev chain are wrong (a foreign writer, a damaged file) before anything is
+        signed on top of it. Set-aside rows go to quarantine, never deleted.
+        """
+        cps = self.store.checkpoints()
+        start = cps[-1].size if cps else 0
+        start = min(start, self.tree.size)
+        prev = self.tree.leaf(start - 1) if start else ZERO_HASH
+        for row in self.store.rows(start):
+            reason = None
+            try:
+                entry = canonical.decode(row.data)
+            except canonical.CanonicalError as exc:
+                reason = f"entry {row.seq} is not canonical: {exc}"
+            else:
+                if entry.get("seq") != row.seq:
+                    reason = f"entry {row.seq} carries seq {entry.get('seq')!r}"
+                elif entry.get("prev") != prev:
+                    reason = f"entry {row.seq} does not chain to entry {row.seq - 1}"
+                elif leaf_hash(row.data) != row.leaf:
+                    reason = f"entry {row.seq} does not match its stored leaf hash"
+            if reason is not None:
+                moved = self.store.quarantine(row.seq, reason)
+                self.tree.truncate(row.seq)
+                return moved
+            prev = row.leaf
+        return 0
+
+    def _check_checkpoints(self) -> None:
+        """Refuse to sign on top of a stored checkpoint that this tree does not reproduce."""
+        for cp in self._checkpoints:
+            if cp.size > self.tree.size:
+                raise LedgerError(
+                    f"stored checkpoint of size {cp.size} is beyond the log's {self.tree.size} entries"
+                    " (the log was truncated); refusing to sign a fork"
+                )
+            body = Checkpoint.parse(cp.note[: cp.note.index("\n\n") + 1])
+            if body.root != self.tree.root(cp.size):
+                raise LedgerError(
+                    f"stored checkpoint of size {cp.size} does not match the entries; refusing to sign a fork"
+                )
+
+    # -- appending ----------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Entries appended so far (durable or pending)."""
+        return self.tree.size
+
+    @property
+    def durable_size(self) -> int:
+        """Entries known to be durable (committed)."""
+        return self._durable
+
+    @property
+    def last_leaf(self) -> bytes:
+        return self.tree.leaf(self.tree.size - 1) if self.tree.size else ZERO_HASH
+
+    @property
+    def last_time(self) -> int:
+        return self._last_t
+
+    def append(self, kind: str, payload: Mapping[str, Any], t: int) -> Appended:
+        """Append one entry (not yet durable: call `commit` before acknowledging it)."""
+        if self.readonly:
+            raise LedgerError("this log was opened read-only")
+        if type(t) is not int or t < 0:
+            raise LedgerError(f"entry time t must be a non-negative integer of milliseconds, not {t!r}")
+        if t < self._last_t:
+            raise LedgerError(f"entry time {t} is earlier than the previous entry's {self._last_t}")
+        if type(kind) is not str or not kind:
+            raise LedgerError("entry kind must be a non-empty string")
+        for key in RESERVED:
+            if key in payload:
+                raise LedgerError(f"payload must not set the reserved field {key!r}")
+        seq = self.tree.size
+        entry = dict(payload)
+        entry["seq"] = seq
+        entry["prev"] = self.last_leaf
+        entry["t"] = t
+        entry["kind"] = kind
+        data = canonical.encode(entry)
+        leaf = leaf_hash(data)
+        self.tree.append(leaf)
+        self._pending.append(Row(seq, data, leaf))
+        self._last_t = t
+        self._maybe_checkpoint(t)
+        return Appended(seq, data, leaf)
+
+    def _maybe_checkpoint(self, now: int) -> None:
+        if self.signer is None:
+            return
+        new = self.tree.size - self._cp_size
+        if new <= 0:
+            return
+        p = self.policy
+        if (p.every_entries is not None and new >= p.every_entries) or (
+            p.every_ms is not None and now - self._cp_t >= p.every_ms
+        ):
+            self.sign_checkpoint(now)
+
+    def tick(self, now: int) -> None:
+        """Let the time-based policy sign a checkpoint in a quiet period (live use)."""
+        self._maybe_checkpoint(now)
+
+    def sign_checkpoint(self, now: int | None = None) -> str:
+        """Sign a checkpoint of the current tree (on demand); it is stored with the next commit."""
+        if self.signer is None:
+            raise LedgerError("this log has no signer key")
+        size = self.tree.size
+        if self._checkpoints and self._checkpoints[-1].size == size:
+            return self._checkpoints[-1].note
+        note = sign_note(Checkpoint(self.origin, size, self.tree.root(size)).text(), self.signer)
+        stored = StoredCheckpoint(size, note)
+        self._checkpoints.append(stored)
+        self._pending_checkpoints.append(stored)
+        self._cp_size = size
+        self._cp_t = self._last_t if now is None else now
+        return note
+
+    def commit(self) -> int:
+        """Write every pending entry and checkpoint durably in one batch; return the durable size."""
+        if self._pending or self._pending_checkpoints:
+            rows, cps = self._pending, self._pending_checkpoints
+            self.store.commit(rows, cps)
+            self._pending, self._pending_checkpoints = [], []
+            self._durable = self.tree.size
+        return self._durable
+
+    def take_pending(self) -> tuple[list[Row], list[StoredCheckpoint]]:
+        """Hand the pending batch to a committer thread; call `mark_durable` once it is written."""
+        rows, cps = self._pending, self._pending_checkpoints
+        self._pending, self._pending_checkpoints = [], []
+        return rows, cps
+
+    def mark_durable(self, size: int) -> None:
+        self._durable = max(self._durable, size)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def entry_bytes(self, seq: int) -> bytes:
+        if not 0 <= seq < self.tree.size:
+            raise IndexError(f"entry {seq} does not exist (the log has {self.tree.size} entries)")
+        if seq >= self._durable:
+            for row in self._pending:
+                if row.seq == seq:
+                    return row.data
+        return next(self.store.rows(seq, seq + 1)).data
+
+    def entry(self, seq: int) -> dict[str, Any]:
+        return canonical.decode(self.entry_bytes(seq))
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        end = self.tree.size if end is None else end
+        durable_end = min(end, self._durable)
+        for row in self.store.rows(start, durable_end):
+            yield row.data
+        for row in self._pending:
+            if max(start, durable_end) <= row.seq < end:
+                yield row.data
+
+    @property
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        return list(self._checkpoints)
+
+    def checkpoint(self, size: int | None = None) -> StoredCheckpoint:
+        """The latest signed checkpoint, or the one of exactly `size` entries."""
+        if not self._checkpoints:
+            raise LedgerError("no checkpoint has been signed yet")
+        if size is None:
+            return self._checkpoints[-1]
+        for cp in self._checkpoints:
+            if cp.size == size:
+                return cp
+        sizes = ", ".join(str(c.size) for c in self._checkpoints[-5:])
+        raise LedgerError(f"no signed checkpoint of size {size} (latest sizes: {sizes})")
+
+    def covering_checkpoint(self, seq: int) -> StoredCheckpoint:
+        """The latest signed checkpoint that covers entry `seq`."""
+        cp = self.checkpoint()
+        if cp.size <= seq:
+            raise LedgerError(f"entry {seq} is not covered by a signed checkpoint yet (latest covers {cp.size})")
+        return cp
+
+    def prove(self, seq: int, size: int | None = None) -> TlogProof:
+        """A tlog-proof@v1 for entry `seq` under the latest checkpoint (or the one of `size`)."""
+        if not 0 <= seq < self.tree.size:
+            raise LedgerError(f"entry {seq} does not exist (the log has {self.tree.size} entries)")
+        cp = self.checkpoint(size) if size is not None else self.covering_checkpoint(seq)
+        if seq >= cp.size:
+            raise LedgerError(f"entry {seq} is not covered by the checkpoint of size {cp.size}")
+        return TlogProof(seq, tuple(self.tree.inclusion_proof(seq, cp.size)), cp.note)
+
+    def consistency(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        try:
+            return self.tree.consistency_proof(old_size, new_size)
+        except ValueError as exc:
+            raise LedgerError(str(exc)) from None
+
+    def verify_own_checkpoint(self, note: str) -> Checkpoint:
+        """Check a note against this log's key and tree (used when accepting a trusted checkpoint)."""
+        if self.signer is None:
+            raise LedgerError("this log has no signer key")
+        try:
+            cp, _ = verify_signed_checkpoint(note, self.signer.verifier, self.origin)
+        except (NoteError, ValueError) as exc:
+            raise LedgerError(str(exc)) from None
+        return cp
+
+    def close(self) -> None:
+        self.commit()
+        self.store.close()

@@ -1,0 +1,250 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs, and their verification (SHA-256).
+
+`MerkleTree` keeps every complete, aligned subtree hash (2n hashes for n leaves, in flat
+bytearrays), so appending is amortised O(1) and the root, inclusion proof and consistency proof
+of any earlier size are O(log n) without rebuilding anything. The verification functions are
+pure and follow RFC 9162 sections 2.1.3.2 and 2.1.4.2 step by step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "MerkleTree",
+    "ProofError",
+    "leaf_hash",
+    "node_hash",
+    "root_from_inclusion_proof",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+HASH_SIZE = 32
+_sha256 = hashlib.sha256
+EMPTY_ROOT = _sha256(b"").digest()
+
+
+class ProofError(ValueError):
+    """A proof is malformed or does not verify; the message says which check failed."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 leaf hash: SHA-256(0x00 ‖ data)."""
+    return _sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right)."""
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class MerkleTree:
+    """An append-only Merkle tree over leaf hashes that can answer for any earlier size."""
+
+    __slots__ = ("_levels", "_size")
+
+    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
+        self._levels: list[bytearray] = [bytearray()]
+        self._size = 0
+        for h in leaf_hashes:
+            self.append(h)
+
+    @property
+    def size(self) -> int:
+        """Number of leaves."""
+        return self._size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, leaf: bytes) -> int:
+        """Append one leaf hash; return its index."""
+        levels = self._levels
+        index = self._size
+        levels[0] += leaf
+        self._size = index + 1
+        k = 0
+        i = index
+        while i & 1:
+            level = levels[k]
+            o = (i - 1) * HASH_SIZE
+            parent = _sha256(b"\x01" + level[o : o + 2 * HASH_SIZE]).digest()
+            k += 1
+            if k == len(levels):
+                levels.append(bytearray())
+            levels[k] += parent
+            i >>= 1
+        return index
+
+    def leaf(self, index: int) -> bytes:
+        """The leaf hash at index."""
+        if not 0 <= index < self._size:
+            raise IndexError(f"leaf index {index} out of range for tree size {self._size}")
+        return bytes(self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
+    def truncate(self, size: int) -> None:
+        """Drop every leaf at index >= size (used only to cut a torn, never-acknowledged tail)."""
+        if not 0 <= size <= self._size:
+            raise ValueError(f"cannot truncate a tree of size {self._size} to {size}")
+        for k, level in enumerate(self._levels):
+            del level[(size >> k) * HASH_SIZE :]
+        self._size = size
+
+    def _hash(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]) for a range the RFC 6962 recursion produces."""
+        n = hi - lo
+        if n & (n - 1) == 0 and lo % n == 0:
+            k = n.bit_length() - 1
+            o = (lo >> k) * HASH_SIZE
+            return bytes(self._levels[k][o : o + HASH_SIZE])
+        k = _split(n)
+        return node_hash(self._hash(lo, lo + k), self._hash(lo + k, hi))
+
+    def _check_size(self, size: int | None) -> int:
+        if size is None:
+            return self._size
+        if not 0 <= size <= self._size:
+            raise ValueError(f"tree size {size} out of range (the tree has {self._size} leaves)")
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree head (root hash) at the given size (default: current size)."""
+        size = self._check_size(size)
+        return EMPTY_ROOT if size == 0 else self._hash(0, size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 6962 PATH(index, D[0:size]): sibling hashes from the leaf up to the root."""
+        size = self._check_size(size)
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} is not in a tree of size {size}")
+        path: list[bytes] = []
+        lo, hi, m = 0, size, index
+        while hi - lo > 1:
+            k = _split(hi - lo)
+            if m < k:
+                path.append(self._hash(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(self._hash(lo, lo + k))
+                lo, m = lo + k, m - k
+        path.reverse()
+        return path
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """RFC 6962 PROOF(old_size, D[0:new_size]); a proof from size 0 is an error."""
+        new_size = self._check_size(new_size)
+        if old_size <= 0:
+            raise ValueError("a consistency proof from size 0 is undefined (every tree extends the empty one)")
+        if old_size > new_size:
+            raise ValueError(f"old size {old_size} is larger than new size {new_size}")
+        path: list[bytes] = []
+        lo, hi, m, complete = 0, new_size, old_size, True
+        while True:
+            n = hi - lo
+            if m == n:
+                if not complete:
+                    path.append(self._hash(lo, hi))
+                break
+            k = _split(n)
+            if m <= k:
+                path.append(self._hash(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(self._hash(lo, lo + k))
+                lo, m, complete = lo + k, m - k, False
+        path.reverse()
+        return path
+
+
+def _check_hashes(proof: Sequence[bytes], what: str) -> None:
+    for i, h in enumerate(proof):
+        if len(h) != HASH_SIZE:
+            raise ProofError(f"{what} hash {i} is {len(h)} bytes, not {HASH_SIZE}")
+
+
+def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
+    """Recompute the root an inclusion proof commits to (RFC 9162 2.1.3.2)."""
+    if index < 0 or size < 0:
+        raise ProofError("index and size must not be negative")
+    if index >= size:
+        raise ProofError(f"index {index} is not below tree size {size}")
+    if len(leaf) != HASH_SIZE:
+        raise ProofError(f"leaf hash is {len(leaf)} bytes, not {HASH_SIZE}")
+    _check_hashes(proof, "inclusion proof")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("inclusion proof is shorter than the tree is deep")
+    return r
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
+    """Check that leaf is at index in the tree of the given size and root; raise ProofError if not."""
+    if root_from_inclusion_proof(leaf, index, size, proof) != root:
+        raise ProofError("inclusion proof does not lead to the expected root")
+
+
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
+    """Check that the tree (size2, root2) extends (size1, root1) (RFC 9162 2.1.4.2)."""
+    if size1 < 0 or size2 < 0:
+        raise ProofError("sizes must not be negative")
+    if size1 > size2:
+        raise ProofError(f"old size {size1} is larger than new size {size2}")
+    if size1 == 0:
+        raise ProofError("a consistency proof from size 0 is undefined")
+    if size1 == size2:
+        if proof:
+            raise ProofError("sizes are equal but the proof is not empty")
+        if root1 != root2:
+            raise ProofError("sizes are equal but the roots differ")
+        return
+    if not proof:
+        raise ProofError("consistency proof is empty")
+    _check_hashes(proof, "consistency proof")
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is longer than needed")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("consistency proof is shorter than needed")
+    if fr != root1:
+        raise ProofError("consistency proof does not lead to the old root")
+    if sr != root2:
+        raise ProofError("consistency proof does not lead to the new root")

@@ -1,0 +1,57 @@
+"""An in-memory store: for simulations and tests, where durability is not wanted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from .base import Row, StoredCheckpoint
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Keeps rows in lists; `commit` is atomic because it runs in one thread."""
+
+    def __init__(self) -> None:
+        self._data: list[bytes] = []
+        self._leaves: list[bytes] = []
+        self._checkpoints: list[StoredCheckpoint] = []
+        self._meta: dict[str, str] = {}
+        self.quarantined: list[tuple[Row, str]] = []
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
+        for row in rows:
+            if row.seq != len(self._data):
+                raise ValueError(f"row seq {row.seq} does not follow the stored size {len(self._data)}")
+            self._data.append(row.data)
+            self._leaves.append(row.leaf)
+        self._checkpoints.extend(checkpoints)
+
+    def rows(self, start: int = 0, end: int | None = None) -> Iterator[Row]:
+        end = len(self._data) if end is None else min(end, len(self._data))
+        for i in range(start, end):
+            yield Row(i, self._data[i], self._leaves[i])
+
+    def leaf_hashes(self) -> Iterator[bytes]:
+        return iter(list(self._leaves))
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        return sorted(self._checkpoints)
+
+    def get_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value
+
+    def quarantine(self, start: int, reason: str) -> int:
+        moved = [Row(i, self._data[i], self._leaves[i]) for i in range(start, len(self._data))]
+        self.quarantined.extend((row, reason) for row in moved)
+        del self._data[start:], self._leaves[start:]
+        return len(moved)
+
+    def close(self) -> None:
+        pass
