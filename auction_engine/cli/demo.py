@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ledger import CheckpointPolicy, Log, SQLiteStore, Signer
+from ledger import CheckpointPolicy, Log, Signer, SQLiteStore
 
 DEMO_SEED = bytes(range(32))  # a fixed, public demo key: the demo must be byte-for-byte repeatable
 

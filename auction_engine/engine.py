@@ -1,0 +1,281 @@
+"""The engine: delivers commands and timers to the rules and writes every step to the ledger.
+
+A command is checked by the rules; its entry (accepted with the rule that accepted it, or rejected
+with a reason code) is written, then its consequences. Deadlines come from the rules
+(`next_deadline(lot)`); the engine keeps a heap of them and asks the clock to wake it, and fires
+every deadline due at or before a command's time before the command, stamping timer entries
+with the deadline itself, so the same inputs give the same ledger under any clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import Log, canonical
+
+from .clock import Clock, SimClock
+from .market import RESULT_FIELDS, Market
+from .model import Command, Fen, Ms, Rejected
+from .rules import settlement
+from .rules.base import Lot, Ranked
+
+__all__ = ["Engine", "Event", "Result"]
+
+RULES_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A ledger entry as the engine wrote it: index, time, kind and payload."""
+
+    seq: int
+    t: Ms
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What `submit` answers: accepted or not, why, and the ledger index of the command's entry."""
+
+    ok: bool
+    seq: int
+    code: str | None = None
+    message: str | None = None
+    rule: str | None = None
+
+
+class Recorder:
+    """Where entries go: the ledger (`Log`), or nowhere but a counter (ledger off, for benchmarks)."""
+
+    def __init__(self, log: Log | None) -> None:
+        self.log = log
+        self.size = log.size if log is not None else 0
+
+    def write(self, kind: str, payload: dict[str, Any], t: Ms) -> int:
+        if self.log is not None:
+            self.log.append(kind, payload, t)
+        seq = self.size
+        self.size += 1
+        return seq
+
+
+class Engine:
+    """One market: its lots, its clock, its ledger. Commands in, ledger entries out."""
+
+    def __init__(
+        self,
+        *,
+        market: str = "market",
+        clock: Clock | None = None,
+        log: Log | None = None,
+        params: Mapping[str, Any] | None = None,
+        operators: tuple[str, ...] = ("operator",),
+        keep_events: bool = True,
+        on_event: Callable[[Event], None] | None = None,
+        expect: Callable[[str, dict[str, Any], Ms], None] | None = None,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SimClock()
+        self.recorder = Recorder(log)
+        self.market = Market(market, dict(params or {}), tuple(operators))
+        self.keep_events = keep_events
+        self.events: list[Event] = []
+        self.on_event = on_event
+        self._heap: list[tuple[Ms, int, str]] = []
+        self._armed: dict[str, Ms] = {}  # lot -> the deadline its heap entry stands for
+        self._n = 0
+        self._wake_at: Ms | None = None
+        self._last_t = log.last_time if log is not None else 0
+        self._current: Command | None = None  # the command being handled
+        self._accepted = False
+        self._t = 0
+        self._rule: str | None = None
+        self._expect = expect
+        if log is None or log.size == 0 or expect is not None:
+            self._write(
+                "open_market",
+                {
+                    "market": market,
+                    "params": dict(params or {}),
+                    "operators": list(operators),
+                    "rules_version": RULES_VERSION,
+                },
+                self._time(),
+            )
+
+    # -- time and timers ------------------------------------------------------------------------
+
+    @property
+    def now(self) -> Ms:
+        return max(self.clock.now(), self._last_t)
+
+    def _time(self) -> Ms:
+        return max(self.clock.now(), self._last_t)
+
+    def _arm(self, lot: Lot) -> None:
+        """Make sure the heap holds an entry at or before the lot's next deadline."""
+        due = self._deadline(lot)
+        if due is None:
+            self._armed.pop(lot.id, None)
+            return
+        armed = self._armed.get(lot.id)
+        if armed is not None and armed <= due:
+            return  # the earlier heap entry will fire first and re-arm (a restarted countdown)
+        self._armed[lot.id] = due
+        self._n += 1
+        heapq.heappush(self._heap, (due, self._n, lot.id))
+        if self._wake_at is None or due < self._wake_at:
+            self._wake_at = due
+            self.clock.call_at(due, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_at = None
+        self.fire_due(self.clock.now())
+        if self._heap and (self._wake_at is None or self._heap[0][0] < self._wake_at):
+            self._wake_at = self._heap[0][0]
+            self.clock.call_at(self._wake_at, self._wake)
+
+    def _deadline(self, lot: Lot) -> Ms | None:
+        if lot.phase in settlement.PHASES:
+            return settlement.next_deadline(lot)
+        return self.market.mode(lot).next_deadline(lot)
+
+    def next_deadline(self) -> Ms | None:
+        """The earliest pending deadline of any lot (for a live driver's timer)."""
+        return self._heap[0][0] if self._heap else None
+
+    def fire_due(self, now: Ms) -> int:
+        """Fire every deadline due at or before `now`, in deadline order; return how many fired."""
+        fired = 0
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, lot_id = heapq.heappop(heap)
+            lot = self.market.lots[lot_id]
+            self._armed.pop(lot_id, None)
+            due = self._deadline(lot)
+            if due is None:
+                continue
+            if due > now:
+                self._arm(lot)  # moved later (countdown restarted): re-arm for the new time
+                continue
+            self._t = max(due, self._last_t)
+            self._current, self._accepted = None, True
+            if lot.phase in settlement.PHASES:
+                settlement.on_deadline(self, lot)
+            else:
+                self.market.mode(lot).on_deadline(self, lot)
+            fired += 1
+            new_due = self._deadline(lot)
+            if new_due is not None and new_due <= due:
+                raise RuntimeError(f"rule for lot {lot_id} did not move its deadline past {due}")
+            self._arm(lot)
+        return fired
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def submit(self, cmd: Command) -> Result:
+        """Handle one command at the clock's current time; its entry is written either way."""
+        now = self._time()
+        self.fire_due(now)
+        op = cmd.get("op")
+        if type(op) is not str or not op:
+            raise ValueError("a command needs an 'op' string")
+        bad = RESULT_FIELDS.intersection(cmd)
+        if bad:
+            raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
+        if type(cmd.get("actor")) is not str or not cmd["actor"]:
+            raise ValueError("a command needs an 'actor' string")
+        canonical.encode_value(cmd)  # reject floats and other unencodable values before recording
+        self._t = now
+        self._current, self._accepted = cmd, False
+        seq = self.recorder.size
+        try:
+            lot = self.market.handle(self, cmd)
+        except Rejected as rej:
+            if self._accepted:
+                raise RuntimeError(f"rule rejected {op} after accepting it: {rej}") from rej
+            payload = {k: v for k, v in cmd.items() if k != "op"}
+            payload.update(ok=False, reason=rej.code, message=rej.message)
+            self._write(op, payload, now)
+            self._current = None
+            return Result(False, seq, rej.code, rej.message)
+        if not self._accepted:
+            raise RuntimeError(f"rule for {op} neither accepted nor rejected the command")
+        self._current = None
+        if lot is not None:
+            self._arm(lot)
+        return Result(True, seq, rule=self._rule)
+
+    # -- Ctx: what the rules call -----------------------------------------------------------------
+
+    def accept(self, rule: str, **fields: Any) -> None:
+        cmd = self._current
+        if cmd is None or self._accepted:
+            raise RuntimeError("accept() outside a command, or twice")
+        payload = {k: v for k, v in cmd.items() if k != "op"}
+        payload["ok"] = True
+        payload["rule"] = rule
+        if fields:
+            payload["out"] = fields
+        self._accepted = True
+        self._rule = rule
+        self._write(cmd["op"], payload, self._t)
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        if not self._accepted:
+            raise RuntimeError(f"emit({kind}) before the command was accepted")
+        self._write(kind, fields, self._t)
+
+    def deal(self, lot: Lot, buyer: str, price: Fen, rule: str, ranking: list[Ranked]) -> None:
+        settlement.start(self, lot, buyer, price, rule, ranking)
+
+    def no_sale(self, lot: Lot, reason: str) -> None:
+        settlement.no_sale(self, lot, reason)
+
+    def convert(self, lot: Lot, mode: str, overrides: Mapping[str, Any]) -> None:
+        self.market.convert(self, lot, mode, overrides)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _write(self, kind: str, payload: dict[str, Any], t: Ms) -> None:
+        if self._expect is not None:
+            self._expect(kind, payload, t)
+        seq = self.recorder.write(kind, payload, t)
+        self._last_t = t
+        if self.keep_events or self.on_event is not None:
+            event = Event(seq, t, kind, payload)
+            if self.keep_events:
+                self.events.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def attach(self, clock: Clock, log: Log | None) -> None:
+        """After a replay: continue live on `clock`, appending to `log` (which holds the replayed entries)."""
+        if log is not None and log.size != self.recorder.size:
+            raise RuntimeError(f"log has {log.size} entries but the engine replayed {self.recorder.size}")
+        self._expect = None
+        self.recorder = Recorder(log)
+        self.clock = clock
+        self._wake_at = None
+        if self._heap:
+            self._wake_at = self._heap[0][0]
+            clock.call_at(self._wake_at, self._wake)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def lots(self) -> dict[str, Lot]:
+        return self.market.lots
+
+    def lot(self, lot_id: str) -> Lot:
+        return self.market.lots[lot_id]
+
+    def outcomes(self) -> Iterator[Event]:
+        """The entries that end a lot's pricing or settlement (deal, no_sale, settled, default)."""
+        return (e for e in self.events if e.kind in ("deal", "no_sale", "settled", "default"))
+
+    def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
+        return self.market.view(self.market.lots[lot_id], viewer)

@@ -1,0 +1,172 @@
+"""The market's state and the commands that are not a pricing mode's own: sub-markets, lots, deposits.
+
+A market hosts sub-markets (e.g. a sector auction, 行业拍), each with its own rule settings;
+every lot belongs to one. Parameters resolve market < sub-market < lot, and the resolved values
+are recorded in the lot's `open_lot` entry. Operator actions are refused to anyone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .model import Command, Rejected
+from .params import SettlementParams, field_names, resolve, to_dict
+from .rules import MODES, settlement
+from .rules.base import Ctx, Lot, Mode, arg
+
+__all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market"]
+
+RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "seq", "prev", "t", "kind"})
+OPERATOR_OPS = frozenset(
+    {"open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "withdraw_lot", "close"}
+)
+_SETTLEMENT_KEYS = field_names(SettlementParams)
+
+
+class Market:
+    """Sub-markets and lots, and the dispatch of each command to the rule that owns it."""
+
+    def __init__(self, name: str, params: dict[str, Any], operators: tuple[str, ...]) -> None:
+        self.name = name
+        self.params = params
+        self.operators = frozenset(operators)
+        self.submarkets: dict[str, dict[str, Any]] = {"main": {"name": name, "params": {}}}
+        self.lots: dict[str, Lot] = {}
+
+    def mode(self, lot: Lot) -> Mode:
+        return MODES[lot.mode]
+
+    def handle(self, ctx: Ctx, cmd: Command) -> Lot | None:
+        """Route a command; return the lot it touched (to re-arm its deadline)."""
+        op = cmd["op"]
+        if op in OPERATOR_OPS and cmd["actor"] not in self.operators:
+            raise Rejected("forbidden", f"{op} is an operator action; {cmd['actor']} is not an operator")
+        if op == "open_submarket":
+            self._open_submarket(ctx, cmd)
+            return None
+        if op == "open_lot":
+            return self._open_lot(ctx, cmd)
+        lot_id = cmd.get("lot")
+        if type(lot_id) is not str:
+            raise Rejected("bad_command", f"{op} needs the field 'lot'")
+        lot = self.lots.get(lot_id)
+        if lot is None:
+            raise Rejected("unknown_lot", f"there is no lot {lot_id!r}")
+        if op == "deposit":
+            self._deposit(ctx, lot, cmd)
+            return lot
+        if lot.phase in settlement.PHASES:
+            handler = settlement.COMMANDS.get(op)
+            if handler is None:
+                raise Rejected("lot_closed", f"lot {lot.id} is in {lot.phase}; {op} is not possible now")
+        else:
+            handler = self.mode(lot).commands.get(op)
+            if handler is None:
+                raise Rejected("unknown_command", f"{op} is not a command of a {lot.mode} lot")
+        handler(ctx, lot, cmd)
+        return lot
+
+    def _open_submarket(self, ctx: Ctx, cmd: Command) -> None:
+        sub = arg(cmd, "submarket", str)
+        if sub in self.submarkets:
+            raise Rejected("duplicate_submarket", f"sub-market {sub!r} already exists")
+        params = cmd.get("params", {})
+        if type(params) is not dict:
+            raise Rejected("bad_command", "field 'params' must be a map")
+        self._check_keys(params, None, f" in sub-market {sub!r}")
+        ctx.accept("market.submarket")
+        self.submarkets[sub] = {"name": cmd.get("name", sub), "params": params}
+
+    @staticmethod
+    def _check_keys(params: Mapping[str, Any], mode: Mode | None, where: str) -> None:
+        known = set(_SETTLEMENT_KEYS)
+        for m in [mode] if mode is not None else MODES.values():
+            known |= field_names(m.params)
+        for key in params:
+            if key not in known:
+                raise Rejected("bad_param", f"unknown parameter {key!r}{where}")
+
+    def _resolve(self, mode: Mode, submarket: str, lot_params: Mapping[str, Any], what: str) -> tuple[Any, Any]:
+        layers = (self.params, self.submarkets[submarket]["params"], lot_params)
+        return resolve(mode.params, *layers, what=what), resolve(SettlementParams, *layers, what=what)
+
+    def _open_lot(self, ctx: Ctx, cmd: Command) -> Lot:
+        lot_id = arg(cmd, "lot", str)
+        mode_name = arg(cmd, "mode", str)
+        if lot_id in self.lots:
+            raise Rejected("duplicate_lot", f"lot {lot_id!r} already exists")
+        mode = MODES.get(mode_name)
+        if mode is None:
+            raise Rejected("unknown_mode", f"mode {mode_name!r} is not one of {', '.join(sorted(MODES))}")
+        submarket = cmd.get("submarket", "main")
+        if submarket not in self.submarkets:
+            raise Rejected("unknown_submarket", f"there is no sub-market {submarket!r}")
+        lot_params = cmd.get("params", {})
+        if type(lot_params) is not dict:
+            raise Rejected("bad_command", "field 'params' must be a map")
+        self._check_keys(lot_params, mode, f" for a {mode_name} lot")
+        params, settle = self._resolve(mode, submarket, lot_params, f" for lot {lot_id!r}")
+        seller = cmd.get("seller", "seller")
+        appraisal = cmd.get("appraisal")
+        if appraisal is not None and (type(appraisal) is not int or appraisal <= 0):
+            raise Rejected("bad_command", "field 'appraisal' must be a positive integer of fen")
+        ctx.accept(f"{mode_name}.open", params=to_dict(params), settlement=to_dict(settle))
+        lot = Lot(
+            id=lot_id,
+            submarket=submarket,
+            seller=seller if type(seller) is str else "seller",
+            title=cmd.get("title", lot_id) if type(cmd.get("title", lot_id)) is str else lot_id,
+            mode=mode_name,
+            params=params,
+            settlement=settle,
+            opened_at=ctx.now,
+            appraisal=appraisal,
+        )
+        lot.history.append(mode_name)
+        self.lots[lot_id] = lot
+        mode.open(ctx, lot)
+        return lot
+
+    def _deposit(self, ctx: Ctx, lot: Lot, cmd: Command) -> None:
+        """The operator records a deposit (保证金) received from a party; this admits the party."""
+        party = arg(cmd, "party", str)
+        amount = arg(cmd, "amount")
+        if lot.phase in settlement.PHASES:
+            raise Rejected("lot_closed", f"lot {lot.id} is no longer taking deposits")
+        ctx.accept("market.deposit")
+        lot.deposits[party] = lot.deposits.get(party, 0) + amount
+
+    def convert(self, ctx: Ctx, lot: Lot, mode_name: str, overrides: Mapping[str, Any]) -> None:
+        """Switch a lot to another pricing mode, keeping its deposits and parties."""
+        mode = MODES[mode_name]
+        params = resolve(
+            mode.params,
+            self.params,
+            self.submarkets[lot.submarket]["params"],
+            overrides,
+            what=f" for lot {lot.id!r}",
+        )
+        ctx.emit("convert", lot=lot.id, to=mode_name, params=to_dict(params))
+        setattr(lot, "mode", mode_name)  # noqa: B010 - explicit: the lot changes mode here
+        lot.params = params
+        lot.opened_at = ctx.now
+        lot.history.append(mode_name)
+        mode.open(ctx, lot)
+
+    def view(self, lot: Lot, viewer: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "lot": lot.id,
+            "title": lot.title,
+            "seller": lot.seller,
+            "submarket": lot.submarket,
+            "mode": lot.mode,
+            "phase": lot.phase,
+        }
+        if lot.phase in settlement.PHASES:
+            out.update(settlement.view(lot))
+        else:
+            out.update(self.mode(lot).view(lot, viewer))
+        if viewer is not None:
+            out["my_deposit"] = lot.deposits.get(viewer, 0)
+        return out

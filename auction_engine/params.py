@@ -1,0 +1,136 @@
+"""Rule parameters: typed dataclasses with DOMAIN.md defaults, layered market < sub-market < lot.
+
+Every number a rule uses is a field here or in a mode's own params class, never a literal in the
+rules. `resolve` merges the layers, checks every key and type (naming the offending field), and
+the resolved parameters are written into the ledger when a lot opens, so replay needs nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .calendar import Calendar
+from .model import HOUR, BasisPoints, Fen, Ms, Rejected
+
+__all__ = ["SettlementParams", "field_names", "from_dict", "resolve", "to_dict"]
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class SettlementParams:
+    """After the deal (DOMAIN §3.3-3.4): deposits, refunds, payment, default, revenue split."""
+
+    deposit: Fen | None = None  # deposit to qualify; None: deposit_bp of the lot's opening price
+    deposit_bp: BasisPoints = 1_000  # 10% of the starting / list price when deposit is None
+    refund_working_days: int = 5  # losers' deposits refunded within 5 working days
+    publication_working_days: int = 5  # result published ≥ 5 working days (state assets)
+    payment_working_days: int = 10  # winner must pay (or pay the down payment) within this
+    instalments: bool = False  # allow payment by instalments
+    min_down_payment_bp: BasisPoints = 3_000  # instalments: ≥ 30% down
+    max_instalment_days: int = 365  # instalments: paid in full within 1 year
+    second_chance: bool = True  # offer the lot to the runner-up when the winner defaults
+    second_chance_working_days: int = 3  # runner-up has this long to accept
+    institutional: bool = True  # 职务科技成果: split the net income
+    inventor_share_bp: BasisPoints = 7_000  # ≥ 70% of net income to the inventors (Zhejiang)
+    transfer_staff_bp: BasisPoints = 0  # share of the inventors' reward for transfer staff (Ningbo ≥ 5%)
+    fee_bp: BasisPoints = 0  # market service fee deducted before the split
+    utc_offset_ms: Ms = 8 * HOUR  # local time for working days (Asia/Shanghai)
+    holidays: tuple[str, ...] = ()  # ISO dates that are not working days
+
+    def calendar(self) -> Calendar:
+        return Calendar(self.utc_offset_ms, frozenset(self.holidays))
+
+
+def _check_type(value: Any, hint: Any, name: str) -> Any:
+    """Return value converted to the hinted type, or raise Rejected naming the field."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, name)
+            except Rejected:
+                continue
+        raise Rejected("bad_param", f"parameter {name!r}: {value!r} is not a {hint}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise Rejected("bad_param", f"parameter {name!r} must be a list")
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_check_type(v, item, f"{name}[{i}]") for i, v in enumerate(value))
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            choices = ", ".join(repr(a) for a in typing.get_args(hint))
+            raise Rejected("bad_param", f"parameter {name!r} must be one of {choices}, not {value!r}")
+        return value
+    if hint is bool:
+        if type(value) is not bool:
+            raise Rejected("bad_param", f"parameter {name!r} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if type(value) is not int:
+            raise Rejected("bad_param", f"parameter {name!r} must be an integer, not {value!r}")
+        return value
+    if hint is str:
+        if type(value) is not str:
+            raise Rejected("bad_param", f"parameter {name!r} must be a string, not {value!r}")
+        return value
+    raise Rejected("bad_param", f"parameter {name!r} has an unsupported type")
+
+
+def from_dict(cls: type[P], data: Mapping[str, Any], what: str = "") -> P:
+    """Build a params dataclass from a mapping; unknown keys and wrong types are rejected by name."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise Rejected("bad_param", f"unknown parameter {key!r}{what} (known: {known})")
+        kwargs[key] = _check_type(value, hints[key], key)
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise Rejected("missing_param", f"required parameter {missing[0]!r}{what} is not set")
+    params = cls(**kwargs)
+    check = getattr(params, "check", None)
+    if check is not None:
+        check()
+    return params
+
+
+def resolve(cls: type[P], *layers: Mapping[str, Any] | None, what: str = "") -> P:
+    """Merge layers (later wins), keeping the keys `cls` knows; the caller rejects unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({k: v for k, v in (layer or {}).items() if k in names})
+    return from_dict(cls, merged, what)
+
+
+def field_names(cls: type) -> frozenset[str]:
+    """The parameter names a params class knows."""
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+def to_dict(params: Any) -> dict[str, Any]:
+    """Params as a plain map for the ledger (tuples become lists, None values dropped)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        if value is None:
+            continue
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,283 @@
+"""English auction (竞价拍卖): free bidding until a fixed time, then timed bidding whose countdown
+restarts on every valid bid, with increments, a reserve, proxy (maximum) bids and soft-close caps.
+
+Every bid lies on the grid start_price + k × increment (k ≥ 0): the first bid must be at least
+the starting price, every later bid must exceed the current high by a whole multiple of the
+increment. Priority is price, then time: a proxy's priority time is when it was placed, so an
+earlier proxy keeps the lead against a later bid of the same amount. Accepted bids stand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import MINUTE, Command, Fen, Ms, Rejected
+from .base import Ctx, Lot, Mode, Ranked, arg, require_qualified, required_deposit
+
+__all__ = ["MODE", "EnglishParams", "EnglishState"]
+
+
+@dataclass(frozen=True)
+class EnglishParams:
+    """English auction rule settings (defaults from DOMAIN §3.3)."""
+
+    start_price: Fen  # 起拍价
+    increment: Fen  # 加价幅度
+    reserve: Fen | None = None  # 保留价: unmet → no sale
+    free_ms: Ms = 60 * MINUTE  # free bidding (自由竞价) lasts this long from the lot's opening
+    countdown_ms: Ms = 5 * MINUTE  # timed bidding (限时竞价) countdown, restarted by each valid bid
+    max_extensions: int | None = None  # cap on countdown restarts (None: unlimited)
+    hard_close_ms: Ms | None = None  # absolute cap: no bid after opening + hard_close_ms
+    proxy: bool = True  # allow proxy (maximum) bids
+    leader_may_raise: bool = False  # may the current leader outbid themselves?
+
+    def check(self) -> None:
+        if self.increment <= 0:
+            raise Rejected("bad_param", "parameter 'increment' must be positive")
+        if self.start_price <= 0:
+            raise Rejected("bad_param", "parameter 'start_price' must be positive")
+        if self.countdown_ms <= 0 or self.free_ms < 0:
+            raise Rejected("bad_param", "parameters 'countdown_ms' > 0 and 'free_ms' ≥ 0 are required")
+        if self.hard_close_ms is not None and self.hard_close_ms < self.free_ms:
+            raise Rejected("bad_param", "parameter 'hard_close_ms' must not end before free bidding does")
+
+
+@dataclass(slots=True)
+class Proxy:
+    cap: Fen  # the maximum, rounded down to the bid grid
+    t: Ms  # when it was placed (its priority time)
+    order: int
+
+
+@dataclass(slots=True)
+class EnglishState:
+    """The live state of one English auction."""
+
+    free_end: Ms
+    hard_close: Ms | None
+    deadline: Ms  # when the current phase ends (free end, or the running countdown's end)
+    high: Fen | None = None  # current price
+    leader: str | None = None
+    leader_priority: Ms = 0  # the leader's priority time for the current price
+    bids: int = 0  # accepted bids so far
+    order: int = 0  # arrival order of bids and proxies (the last tie-break)
+    extensions: int = 0
+    proxies: dict[str, Proxy] = field(default_factory=dict)
+    best: dict[str, Ranked] = field(default_factory=dict)  # each bidder's best accepted bid
+
+
+def _open(ctx: Ctx, lot: Lot) -> None:
+    p: EnglishParams = lot.params
+    free_end = lot.opened_at + p.free_ms
+    hard = None if p.hard_close_ms is None else lot.opened_at + p.hard_close_ms
+    lot.state = EnglishState(free_end=free_end, hard_close=hard, deadline=free_end)
+    lot.phase = "free"
+
+
+def _next_level(p: EnglishParams, s: EnglishState) -> Fen:
+    return p.start_price if s.high is None else s.high + p.increment
+
+
+def _floor_level(p: EnglishParams, amount: Fen) -> Fen:
+    """The largest grid amount ≤ amount (may fall below the start price)."""
+    return p.start_price + (amount - p.start_price) // p.increment * p.increment
+
+
+def _check_open_for_bids(lot: Lot, now: Ms) -> None:
+    if lot.phase not in ("free", "timed"):
+        raise Rejected("lot_closed", f"lot {lot.id} is not taking bids (phase {lot.phase})")
+    s: EnglishState = lot.state
+    if now >= s.deadline:  # the engine fires due deadlines first; this is the belt to those braces
+        raise Rejected("late_bid", f"lot {lot.id} closed for bidding at {s.deadline}")
+
+
+def _record_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms) -> None:
+    """Make an accepted bid the current price, restart the countdown in timed bidding."""
+    p: EnglishParams = lot.params
+    s: EnglishState = lot.state
+    s.high, s.leader, s.leader_priority = amount, bidder, priority
+    s.bids += 1
+    s.order += 1
+    prior = s.best.get(bidder)
+    if prior is None or amount > prior.amount:
+        s.best[bidder] = Ranked(bidder, amount, priority, s.order)
+    if lot.phase == "timed":
+        if p.max_extensions is None or s.extensions < p.max_extensions:
+            new = ctx.now + p.countdown_ms
+            if s.hard_close is not None:
+                new = min(new, s.hard_close)
+            if new > s.deadline:
+                s.deadline = new
+                s.extensions += 1
+
+
+def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
+    p: EnglishParams = lot.params
+    s: EnglishState = lot.state
+    bidder = cmd["actor"]
+    amount = arg(cmd, "amount")
+    _check_open_for_bids(lot, ctx.now)
+    require_qualified(lot, bidder, required_deposit(lot, p.start_price))
+    if s.leader == bidder and not p.leader_may_raise:
+        raise Rejected("already_leading", f"{bidder} already holds the highest bid on lot {lot.id}")
+    if s.high is None:
+        if amount < p.start_price:
+            raise Rejected("below_start", f"the first bid must be at least the starting price {p.start_price}")
+        if (amount - p.start_price) % p.increment:
+            raise Rejected(
+                "not_increment_multiple",
+                f"the bid must be the starting price {p.start_price} plus a whole multiple of {p.increment}",
+            )
+        rule = "english.start"
+    else:
+        if amount <= s.high:
+            raise Rejected("below_increment", f"the bid must exceed the current price {s.high} by {p.increment}")
+        if (amount - s.high) % p.increment:
+            raise Rejected(
+                "not_increment_multiple",
+                f"the bid must exceed the current price {s.high} by a whole multiple of {p.increment}",
+            )
+        rule = "english.increment"
+    ctx.accept(f"{rule}.{lot.phase}")
+    _record_bid(ctx, lot, bidder, amount, ctx.now)
+    _resolve_proxies(ctx, lot)
+
+
+def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
+    p: EnglishParams = lot.params
+    s: EnglishState = lot.state
+    bidder = cmd["actor"]
+    maximum = arg(cmd, "max")
+    if not p.proxy:
+        raise Rejected("proxy_not_allowed", f"lot {lot.id} does not accept proxy bids")
+    _check_open_for_bids(lot, ctx.now)
+    require_qualified(lot, bidder, required_deposit(lot, p.start_price))
+    cap = _floor_level(p, maximum)
+    floor_needed = s.high if s.leader == bidder and s.high is not None else _next_level(p, s)
+    if cap < floor_needed:
+        raise Rejected("proxy_too_low", f"the maximum must be at least the next valid bid {_next_level(p, s)}")
+    old = s.proxies.get(bidder)
+    if old is not None and cap < old.cap:
+        raise Rejected("proxy_lowered", f"a proxy maximum cannot be lowered (it is {old.cap})")
+    ctx.accept("english.proxy", cap=cap)
+    s.order += 1
+    s.proxies[bidder] = Proxy(cap, ctx.now, s.order)
+    _resolve_proxies(ctx, lot)
+
+
+def _auto_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms, rule: str) -> None:
+    ctx.emit("auto_bid", lot=lot.id, bidder=bidder, amount=amount, rule=rule, priority_t=priority)
+    _record_bid(ctx, lot, bidder, amount, priority)
+
+
+def _resolve_proxies(ctx: Ctx, lot: Lot) -> None:
+    """Let standing proxies respond, in closed form: at most two automatic bids per change."""
+    p: EnglishParams = lot.params
+    s: EnglishState = lot.state
+    if not s.proxies:
+        return
+    leader = s.leader
+    high = s.high
+    # Every bidder's standing capacity: (cap, priority time, order). The leader stands at least
+    # at the current price with its priority time.
+    caps: dict[str, tuple[Fen, Ms, int]] = {}
+    for bidder, px in s.proxies.items():
+        if high is None or px.cap >= high:
+            caps[bidder] = (px.cap, px.t, px.order)
+    if leader is not None:
+        lc = caps.get(leader)
+        if lc is None or lc[0] <= (high or 0):
+            caps[leader] = (high or 0, s.leader_priority, 0)
+    ranked = sorted(caps.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[1][2]))
+    top, (top_cap, top_t, _) = ranked[0]
+    second = ranked[1] if len(ranked) > 1 else None
+    next_level = _next_level(p, s)
+    if top == leader:
+        if second is None or second[1][0] < next_level:
+            return  # nobody can outbid the leader
+        sec, (sec_cap, sec_t, _) = second
+        _auto_bid(ctx, lot, sec, sec_cap, sec_t, "english.proxy")
+        if top_cap == sec_cap:  # equal maxima: the earlier commitment keeps the price
+            _auto_bid(ctx, lot, top, sec_cap, top_t, "english.proxy_priority")
+        else:
+            _auto_bid(ctx, lot, top, min(top_cap, sec_cap + p.increment), top_t, "english.proxy")
+        return
+    # The top is a proxy holder who is not leading: it takes the lead at the lowest price that
+    # beats the best other standing capacity.
+    if top_cap < next_level and not (high is not None and top_cap == high and top_t < s.leader_priority):
+        return
+    if second is not None and second[0] != leader and second[1][0] >= next_level:
+        sec, (sec_cap, sec_t, _) = second
+        _auto_bid(ctx, lot, sec, sec_cap, sec_t, "english.proxy")
+        if top_cap == sec_cap:
+            _auto_bid(ctx, lot, top, sec_cap, top_t, "english.proxy_priority")
+        else:
+            _auto_bid(ctx, lot, top, min(top_cap, sec_cap + p.increment), top_t, "english.proxy")
+        return
+    if high is not None and top_cap == high:
+        # A later bid matched this proxy's maximum: the earlier commitment wins the tie.
+        _auto_bid(ctx, lot, top, high, top_t, "english.proxy_priority")
+        return
+    beat = next_level
+    if second is not None and second[1][0] >= next_level:
+        beat = min(top_cap, second[1][0] + p.increment)
+    _auto_bid(ctx, lot, top, min(top_cap, beat), top_t, "english.proxy")
+
+
+def _next_deadline(lot: Lot) -> Ms | None:
+    if lot.phase in ("free", "timed"):
+        return lot.state.deadline
+    return None
+
+
+def _on_deadline(ctx: Ctx, lot: Lot) -> None:
+    p: EnglishParams = lot.params
+    s: EnglishState = lot.state
+    if lot.phase == "free":
+        end = ctx.now + p.countdown_ms
+        if s.hard_close is not None:
+            end = min(end, s.hard_close)
+        if end > ctx.now:
+            lot.phase = "timed"
+            s.deadline = end
+            ctx.emit("phase", lot=lot.id, phase="timed", until=end)
+            return
+    lot.phase = "closed"
+    ctx.emit("close", lot=lot.id, bids=s.bids, extensions=s.extensions)
+    if s.high is None or s.leader is None:
+        ctx.no_sale(lot, "no_bids")
+    elif p.reserve is not None and s.high < p.reserve:
+        ctx.no_sale(lot, "reserve_not_met")
+    else:
+        ranking = sorted(s.best.values(), key=lambda r: (-r.amount, r.t, r.order))
+        ctx.deal(lot, s.leader, s.high, "english.highest", ranking)
+
+
+def _view(lot: Lot, viewer: str | None) -> dict[str, Any]:
+    s: EnglishState = lot.state
+    p: EnglishParams = lot.params
+    out: dict[str, Any] = {
+        "price": s.high,
+        "leader": s.leader,
+        "next_bid": _next_level(p, s),
+        "increment": p.increment,
+        "deadline": s.deadline,
+        "bids": s.bids,
+        "extensions": s.extensions,
+    }
+    if viewer is not None and viewer in s.proxies:
+        out["my_proxy"] = s.proxies[viewer].cap
+    return out
+
+
+MODE = Mode(
+    name="english",
+    params=EnglishParams,
+    open=_open,
+    commands={"bid": _bid, "proxy": _proxy},
+    next_deadline=_next_deadline,
+    on_deadline=_on_deadline,
+    opening_price=lambda params: params.start_price,
+    view=_view,
+)
