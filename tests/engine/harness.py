@@ -1,0 +1,83 @@
+"""A small test harness around the engine: a simulated clock, an in-memory signed ledger, helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auction_engine.clock import SimClock
+from auction_engine.engine import Engine, Event, Result
+from auction_engine.replay import replay
+from ledger import CheckpointPolicy, Log, MemoryStore, Signer
+
+T0 = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC, a Tuesday (06:13 CST Wednesday)
+OP = "operator"
+
+
+class Harness:
+    """An engine on a simulated clock writing to an in-memory signed ledger."""
+
+    def __init__(self, params: dict[str, Any] | None = None, start: int = T0) -> None:
+        self.clock = SimClock(start=start)
+        self.log = Log(MemoryStore(), Signer("test.market", bytes(32)), policy=CheckpointPolicy(100, None))
+        self.engine = Engine(market="test.market", clock=self.clock, log=self.log, params=params or {})
+
+    @property
+    def now(self) -> int:
+        return self.clock.now()
+
+    def submit(self, op: str, actor: str = OP, **fields: Any) -> Result:
+        return self.engine.submit({"op": op, "actor": actor, **fields})
+
+    def ok(self, op: str, actor: str = OP, **fields: Any) -> Result:
+        """Submit and insist it is accepted."""
+        result = self.submit(op, actor, **fields)
+        assert result.ok, f"{op} by {actor} rejected: {result.code}: {result.message}"
+        return result
+
+    def rejected(self, code: str, op: str, actor: str = OP, **fields: Any) -> Result:
+        """Submit and insist it is rejected with `code`."""
+        result = self.submit(op, actor, **fields)
+        assert not result.ok, f"{op} by {actor} was accepted; expected {code}"
+        assert result.code == code, f"{op} rejected with {result.code} ({result.message}); expected {code}"
+        return result
+
+    def open_lot(self, lot: str, mode: str, deposits: dict[str, int] | None = None, **fields: Any) -> None:
+        self.ok("open_lot", lot=lot, mode=mode, **fields)
+        for party, amount in (deposits or {}).items():
+            self.ok("deposit", lot=lot, party=party, amount=amount)
+
+    def run(self, ms: int) -> None:
+        """Advance simulated time by ms (timers due on the way fire)."""
+        self.clock.run(self.clock.now() + ms)
+
+    def run_until(self, t: int) -> None:
+        self.clock.run(t)
+
+    def events(self, kind: str | None = None, lot: str | None = None) -> list[Event]:
+        return [
+            e
+            for e in self.engine.events
+            if (kind is None or e.kind == kind) and (lot is None or e.data.get("lot") == lot)
+        ]
+
+    def last(self, kind: str) -> dict[str, Any]:
+        found = self.events(kind)
+        assert found, f"no {kind} entry in the ledger"
+        return found[-1].data
+
+    def assert_replays(self) -> None:
+        """The ledger, replayed from its bytes alone, reproduces itself exactly."""
+        report = replay(self.log.entries())
+        assert report.ok, f"replay diverged at entry {report.index}: {report.message}"
+
+    def money(self, lot: str) -> dict[str, int]:
+        """Totals of the money movements of a lot (for conservation checks)."""
+        totals = {"deposit": 0, "refund": 0, "forfeit": 0, "deposit_applied": 0}
+        for e in self.engine.events:
+            if e.data.get("lot") != lot:
+                continue
+            if e.kind == "deposit" and e.data.get("ok"):
+                totals["deposit"] += e.data["amount"]
+            elif e.kind in ("refund", "forfeit", "deposit_applied"):
+                totals[e.kind] += e.data["amount"]
+        return totals
