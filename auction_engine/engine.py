@@ -25,6 +25,8 @@ from .rules.base import Lot, Ranked
 __all__ = ["Engine", "Event", "Result"]
 
 RULES_VERSION = "1"
+_SCALARS = frozenset({int, str, bytes, bool, type(None)})
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Engine:
         self._heap: list[tuple[Ms, int, str]] = []
         self._armed: dict[str, Ms] = {}  # lot -> the deadline its heap entry stands for
         self._n = 0
-        self._wake_at: Ms | None = None
+        self._wakes: list[Ms] = []  # times the clock will wake us (a heap; they fire in order)
         self._last_t = log.last_time if log is not None else 0
         self._current: Command | None = None  # the command being handled
         self._accepted = False
@@ -127,16 +129,20 @@ class Engine:
         self._armed[lot.id] = due
         self._n += 1
         heapq.heappush(self._heap, (due, self._n, lot.id))
-        if self._wake_at is None or due < self._wake_at:
-            self._wake_at = due
+        self._ensure_wake(due)
+
+    def _ensure_wake(self, due: Ms) -> None:
+        """Ask the clock to wake us at `due` unless a wake-up at or before it is already pending."""
+        if not self._wakes or self._wakes[0] > due:
+            heapq.heappush(self._wakes, due)
             self.clock.call_at(due, self._wake)
 
     def _wake(self) -> None:
-        self._wake_at = None
+        if self._wakes:
+            heapq.heappop(self._wakes)  # the clock calls back in time order: this is the earliest
         self.fire_due(self.clock.now())
-        if self._heap and (self._wake_at is None or self._heap[0][0] < self._wake_at):
-            self._wake_at = self._heap[0][0]
-            self.clock.call_at(self._wake_at, self._wake)
+        if self._heap:
+            self._ensure_wake(self._heap[0][0])
 
     def _deadline(self, lot: Lot) -> Ms | None:
         if lot.phase in settlement.PHASES:
@@ -188,7 +194,10 @@ class Engine:
             raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
         if type(cmd.get("actor")) is not str or not cmd["actor"]:
             raise ValueError("a command needs an 'actor' string")
-        canonical.encode_value(cmd)  # reject floats and other unencodable values before recording
+        for value in cmd.values():  # reject floats and other unencodable values before anything is recorded
+            kind = type(value)
+            if kind not in _SCALARS or (kind is int and not _INT_MIN <= value <= _INT_MAX):
+                canonical.encode_value(value)
         self._t = now
         self._current, self._accepted = cmd, False
         seq = self.recorder.size
@@ -229,6 +238,9 @@ class Engine:
             raise RuntimeError(f"emit({kind}) before the command was accepted")
         self._write(kind, fields, self._t)
 
+    def is_operator(self, actor: str) -> bool:
+        return actor in self.market.operators
+
     def deal(self, lot: Lot, buyer: str, price: Fen, rule: str, ranking: list[Ranked]) -> None:
         settlement.start(self, lot, buyer, price, rule, ranking)
 
@@ -259,10 +271,9 @@ class Engine:
         self._expect = None
         self.recorder = Recorder(log)
         self.clock = clock
-        self._wake_at = None
+        self._wakes = []
         if self._heap:
-            self._wake_at = self._heap[0][0]
-            clock.call_at(self._wake_at, self._wake)
+            self._ensure_wake(self._heap[0][0])
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -278,4 +289,4 @@ class Engine:
         return (e for e in self.events if e.kind in ("deal", "no_sale", "settled", "default"))
 
     def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
-        return self.market.view(self.market.lots[lot_id], viewer)
+        return self.market.view(self.market.lots[lot_id], viewer, self.now)

@@ -8,6 +8,7 @@ the resolved parameters are written into the ledger when a lot opens, so replay 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -24,17 +25,22 @@ P = TypeVar("P")
 
 @dataclass(frozen=True)
 class SettlementParams:
-    """After the deal (DOMAIN §3.3-3.4): deposits, refunds, payment, default, revenue split."""
+    """After the deal (DOMAIN §3.3-3.4): deposits, refunds, payment, default, revenue split.
+
+    The rules that use these fields are documented in `auction_engine.rules.settlement`.
+    """
 
     deposit: Fen | None = None  # deposit to qualify; None: deposit_bp of the lot's opening price
     deposit_bp: BasisPoints = 1_000  # 10% of the starting / list price when deposit is None
-    refund_working_days: int = 5  # losers' deposits refunded within 5 working days
-    publication_working_days: int = 5  # result published ≥ 5 working days (state assets)
+    refund_working_days: int = 5  # refunds are recorded at once and must reach the party within this
+    publication_working_days: int = 5  # result published ≥ 5 working days (state assets); 0: none
     payment_working_days: int = 10  # winner must pay (or pay the down payment) within this
+    require_confirmation: bool = False  # the buyer must sign the 成交确认书 by the first payment deadline
     instalments: bool = False  # allow payment by instalments
-    min_down_payment_bp: BasisPoints = 3_000  # instalments: ≥ 30% down
-    max_instalment_days: int = 365  # instalments: paid in full within 1 year
+    min_down_payment_bp: BasisPoints = 3_000  # instalments: ≥ 30% down (the buyer's deposit counts)
+    max_instalment_days: int = 365  # instalments: paid in full within 1 year (calendar days) of the deal
     second_chance: bool = True  # offer the lot to the runner-up when the winner defaults
+    second_chance_offers: int = 1  # runners-up whose deposits are held and who are offered the lot in turn
     second_chance_working_days: int = 3  # runner-up has this long to accept
     institutional: bool = True  # 职务科技成果: split the net income
     inventor_share_bp: BasisPoints = 7_000  # ≥ 70% of net income to the inventors (Zhejiang)
@@ -43,7 +49,22 @@ class SettlementParams:
     utc_offset_ms: Ms = 8 * HOUR  # local time for working days (Asia/Shanghai)
     holidays: tuple[str, ...] = ()  # ISO dates that are not working days
 
+    def check(self) -> None:
+        """Reject settings no settlement can follow (naming the field)."""
+        for name in ("refund_working_days", "publication_working_days", "max_instalment_days", "second_chance_offers"):
+            if getattr(self, name) < 0:
+                raise Rejected("bad_param", f"parameter {name!r} must not be negative")
+        for name in ("payment_working_days", "second_chance_working_days"):
+            if getattr(self, name) < 1:
+                raise Rejected("bad_param", f"parameter {name!r} must be at least 1 working day")
+        for name in ("deposit_bp", "min_down_payment_bp", "inventor_share_bp", "transfer_staff_bp", "fee_bp"):
+            if not 0 <= getattr(self, name) <= 10_000:
+                raise Rejected("bad_param", f"parameter {name!r} must be between 0 and 10000 basis points")
+        if self.deposit is not None and self.deposit < 0:
+            raise Rejected("bad_param", "parameter 'deposit' must not be negative")
+
     def calendar(self) -> Calendar:
+        """The working-day calendar these settings describe."""
         return Calendar(self.utc_offset_ms, frozenset(self.holidays))
 
 
@@ -87,10 +108,14 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
     raise Rejected("bad_param", f"parameter {name!r} has an unsupported type")
 
 
+@functools.cache
+def _hints(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def from_dict(cls: type[P], data: Mapping[str, Any], what: str = "") -> P:
     """Build a params dataclass from a mapping; unknown keys and wrong types are rejected by name."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints, fields = _hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:

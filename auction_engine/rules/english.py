@@ -60,6 +60,7 @@ class EnglishState:
     high: Fen | None = None  # current price
     leader: str | None = None
     leader_priority: Ms = 0  # the leader's priority time for the current price
+    leader_order: int = 0  # ... and its arrival order (the last tie-break)
     bids: int = 0  # accepted bids so far
     order: int = 0  # arrival order of bids and proxies (the last tie-break)
     extensions: int = 0
@@ -92,16 +93,21 @@ def _check_open_for_bids(lot: Lot, now: Ms) -> None:
         raise Rejected("late_bid", f"lot {lot.id} closed for bidding at {s.deadline}")
 
 
-def _record_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms) -> None:
-    """Make an accepted bid the current price, restart the countdown in timed bidding."""
+def _record_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms, order: int | None = None) -> None:
+    """Make an accepted bid the current price, restart the countdown in timed bidding.
+
+    `priority`/`order` rank the bid under price-then-time: a manual bid's own time and arrival
+    order, or for an automatic bid the time and order its proxy was placed.
+    """
     p: EnglishParams = lot.params
     s: EnglishState = lot.state
-    s.high, s.leader, s.leader_priority = amount, bidder, priority
-    s.bids += 1
     s.order += 1
+    order = s.order if order is None else order
+    s.high, s.leader, s.leader_priority, s.leader_order = amount, bidder, priority, order
+    s.bids += 1
     prior = s.best.get(bidder)
     if prior is None or amount > prior.amount:
-        s.best[bidder] = Ranked(bidder, amount, priority, s.order)
+        s.best[bidder] = Ranked(bidder, amount, priority, order)
     if lot.phase == "timed":
         if p.max_extensions is None or s.extensions < p.max_extensions:
             new = ctx.now + p.countdown_ms
@@ -168,7 +174,7 @@ def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
 
 def _auto_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms, rule: str) -> None:
     ctx.emit("auto_bid", lot=lot.id, bidder=bidder, amount=amount, rule=rule, priority_t=priority)
-    _record_bid(ctx, lot, bidder, amount, priority)
+    _record_bid(ctx, lot, bidder, amount, priority, lot.state.proxies[bidder].order)
 
 
 def _resolve_proxies(ctx: Ctx, lot: Lot) -> None:
@@ -188,7 +194,7 @@ def _resolve_proxies(ctx: Ctx, lot: Lot) -> None:
     if leader is not None:
         lc = caps.get(leader)
         if lc is None or lc[0] <= (high or 0):
-            caps[leader] = (high or 0, s.leader_priority, 0)
+            caps[leader] = (high or 0, s.leader_priority, s.leader_order)
     ranked = sorted(caps.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[1][2]))
     top, (top_cap, top_t, _) = ranked[0]
     second = ranked[1] if len(ranked) > 1 else None
@@ -205,7 +211,7 @@ def _resolve_proxies(ctx: Ctx, lot: Lot) -> None:
         return
     # The top is a proxy holder who is not leading: it takes the lead at the lowest price that
     # beats the best other standing capacity.
-    if top_cap < next_level and not (high is not None and top_cap == high and top_t < s.leader_priority):
+    if top_cap < next_level and not (high is not None and top_cap == high):
         return
     if second is not None and second[0] != leader and second[1][0] >= next_level:
         sec, (sec_cap, sec_t, _) = second

@@ -1,0 +1,108 @@
+"""Simulated English auctions: bids processed per second with the ledger on, and the ledger's share.
+
+Runs the same seeded market twice in one process — ledger on (canonical encoding, SHA-256 leaf
+hashes, the incremental Merkle tree, an in-memory store, a signed checkpoint every simulated
+second) and ledger off — and prints bids/s for each, the ratio, and the ledger's share of the
+run. Targets (issue 3): ≥ 100 000 bids/s per core with the ledger on; ledger < half of the run.
+Usage: python bench/engine_throughput.py [--lots 10000] [--bidders 20] [--repeat 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from auction_engine.clock import SimClock  # noqa: E402
+from auction_engine.engine import Engine  # noqa: E402
+from auction_engine.model import MINUTE, SECOND  # noqa: E402
+from ledger import CheckpointPolicy, Log, MemoryStore, Signer  # noqa: E402
+
+START = 1_700_000_000_000
+INCREMENT = 1_000_00
+
+
+def run_market(lots: int, bidders: int, seed: int, ledger_on: bool) -> tuple[int, float, int]:
+    """Run the market; return (bids submitted, wall seconds of the bidding, ledger entries)."""
+    rng = np.random.default_rng(seed)
+    clock = SimClock(start=START)
+    log = None
+    if ledger_on:
+        log = Log(MemoryStore(), Signer("bench.market", bytes(32)), policy=CheckpointPolicy(None, SECOND))
+    engine = Engine(market="bench.market", clock=clock, log=log, keep_events=False)
+    env = clock.env
+    names = [f"B{i:02d}" for i in range(bidders)]
+    # Values: how far each bidder will go, in increments above the start price.
+    limits = rng.integers(1, 40, size=(lots, bidders))
+    gaps = rng.integers(1, 20 * SECOND, size=(lots, 64))
+    picks = rng.integers(0, bidders, size=(lots, 64))
+    submitted = 0
+    # Setup (untimed): open every lot and record every deposit.
+    for i in range(lots):
+        lot = f"L{i}"
+        engine.submit({"op": "open_lot", "actor": "operator", "lot": lot, "mode": "english",
+                       "params": {"start_price": 10_000_00, "increment": INCREMENT, "free_ms": 0,
+                                  "countdown_ms": 5 * MINUTE}})
+        for name in names:
+            engine.submit({"op": "deposit", "actor": "operator", "lot": lot, "party": name, "amount": 1_000_00})
+
+    def lot_process(i: int):  # one simpy process per lot: bidders take turns raising the price
+        nonlocal submitted
+        lot = f"L{i}"
+        state = engine.lot(lot).state
+        for k in range(64):
+            yield env.timeout(int(gaps[i, k]))
+            b = int(picks[i, k])
+            if names[b] == state.leader:
+                b = (b + 1) % bidders
+            level = 0 if state.high is None else (state.high - 10_000_00) // INCREMENT + 1
+            if level > limits[i, b]:
+                continue
+            engine.submit({"op": "bid", "actor": names[b], "lot": lot, "amount": 10_000_00 + level * INCREMENT})
+            submitted += 1
+
+    for i in range(lots):
+        env.process(lot_process(i))
+    gc.collect()
+    began = time.perf_counter()
+    clock.run(START + 24 * 3600 * SECOND)
+    elapsed = time.perf_counter() - began
+    entries = log.size if log is not None else engine.recorder.size
+    return submitted, elapsed, entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lots", type=int, default=10_000)
+    parser.add_argument("--bidders", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20261121)
+    parser.add_argument("--quick", action="store_true", help="a small run for a smoke test")
+    args = parser.parse_args()
+    if args.quick:
+        args.lots, args.repeat = 500, 1
+    on_rates, off_rates, shares = [], [], []
+    for r in range(args.repeat):
+        bids_off, t_off, _ = run_market(args.lots, args.bidders, args.seed, ledger_on=False)
+        bids_on, t_on, entries = run_market(args.lots, args.bidders, args.seed, ledger_on=True)
+        assert bids_on == bids_off, "the ledger changed the outcome"
+        on_rates.append(bids_on / t_on)
+        off_rates.append(bids_off / t_off)
+        shares.append((t_on - t_off) / t_on)
+        print(f"run {r + 1}: {bids_on} bids, {entries} entries; ledger on {t_on:.2f} s "
+              f"({bids_on / t_on:,.0f} bids/s), off {t_off:.2f} s ({bids_off / t_off:,.0f} bids/s)")
+    on, off, share = statistics.median(on_rates), statistics.median(off_rates), statistics.median(shares)
+    print(f"median bids/s with the ledger on:  {on:,.0f}   (target ≥ 100,000 per core)")
+    print(f"median bids/s with the ledger off: {off:,.0f}")
+    print(f"ratio on/off: {on / off:.2f}; the ledger's share of the run: {share:.0%} (target < 50%)")
+
+
+if __name__ == "__main__":
+    main()
