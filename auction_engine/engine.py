@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import Log, canonical
+from ledger import Log, canonical, txcode
 
+from .calendar import Calendar
 from .clock import Clock, SimClock
 from .market import RESULT_FIELDS, Market
 from .model import Command, Fen, Ms, Rejected
@@ -25,6 +26,7 @@ from .rules.base import Lot, Ranked
 __all__ = ["Engine", "Event", "Result"]
 
 RULES_VERSION = "1"
+MODE_LETTERS = {"agreement": "A", "listing": "L", "english": "E", "dutch": "D", "sealed": "S"}
 _SCALARS = frozenset({int, str, bytes, bool, type(None)})
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
@@ -57,12 +59,12 @@ class Recorder:
         self.log = log
         self.size = log.size if log is not None else 0
 
-    def write(self, kind: str, payload: dict[str, Any], t: Ms) -> int:
-        if self.log is not None:
-            self.log.append(kind, payload, t)
+    def write(self, kind: str, payload: dict[str, Any], t: Ms) -> tuple[int, bytes | None]:
+        """Write one entry; return its index and leaf hash (None with the ledger off)."""
+        leaf = self.log.append(kind, payload, t).leaf if self.log is not None else None
         seq = self.size
         self.size += 1
-        return seq
+        return seq, leaf
 
 
 class Engine:
@@ -76,9 +78,10 @@ class Engine:
         log: Log | None = None,
         params: Mapping[str, Any] | None = None,
         operators: tuple[str, ...] = ("operator",),
+        code_prefix: str = "ZJ",
         keep_events: bool = True,
         on_event: Callable[[Event], None] | None = None,
-        expect: Callable[[str, dict[str, Any], Ms], None] | None = None,
+        expect: Callable[[str, dict[str, Any], Ms], bytes | None] | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SimClock()
         self.recorder = Recorder(log)
@@ -96,6 +99,9 @@ class Engine:
         self._t = 0
         self._rule: str | None = None
         self._expect = expect
+        self.code_prefix = code_prefix
+        self._deal_entries: dict[str, tuple[int, bytes | None]] = {}  # lot -> its deal entry (seq, leaf)
+        self.codes: dict[str, str] = {}  # transaction code -> lot
         if log is None or log.size == 0 or expect is not None:
             self._write(
                 "open_market",
@@ -104,6 +110,7 @@ class Engine:
                     "params": dict(params or {}),
                     "operators": list(operators),
                     "rules_version": RULES_VERSION,
+                    "code_prefix": code_prefix,
                 },
                 self._time(),
             )
@@ -253,9 +260,9 @@ class Engine:
     # -- writing ---------------------------------------------------------------------------------
 
     def _write(self, kind: str, payload: dict[str, Any], t: Ms) -> None:
-        if self._expect is not None:
-            self._expect(kind, payload, t)
-        seq = self.recorder.write(kind, payload, t)
+        expected_leaf = self._expect(kind, payload, t) if self._expect is not None else None
+        seq, leaf = self.recorder.write(kind, payload, t)
+        leaf = leaf or expected_leaf
         self._last_t = t
         if self.keep_events or self.on_event is not None:
             event = Event(seq, t, kind, payload)
@@ -263,6 +270,21 @@ class Engine:
                 self.events.append(event)
             if self.on_event is not None:
                 self.on_event(event)
+        if kind == "deal":
+            self._deal_entries[payload["lot"]] = (seq, leaf)
+        elif kind == "settled":
+            self._issue_code(payload["lot"], t)
+
+    def _issue_code(self, lot_id: str, t: Ms) -> None:
+        """A settled deal gets its transaction code, derived from the deal entry's index and leaf hash."""
+        seq, leaf = self._deal_entries[lot_id]
+        if leaf is None:
+            return  # the ledger is off: there is no leaf hash to bind a code to
+        lot = self.market.lots[lot_id]
+        date = Calendar(lot.settlement.utc_offset_ms).date(t).strftime("%y%m%d")
+        code = txcode.make_code(self.code_prefix, date, MODE_LETTERS.get(lot.mode, "X"), seq, leaf)
+        self.codes[code] = lot_id
+        self._write("txcode", {"lot": lot_id, "deal_seq": seq, "code": code}, t)
 
     def attach(self, clock: Clock, log: Log | None) -> None:
         """After a replay: continue live on `clock`, appending to `log` (which holds the replayed entries)."""

@@ -8,6 +8,7 @@ entry, the same canonical bytes. The same code rebuilds a live market after a cr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ class _Expectation:
         self.decoded = decoded
         self.at = 0
 
-    def __call__(self, kind: str, payload: dict[str, Any], t: Ms) -> None:
+    def __call__(self, kind: str, payload: dict[str, Any], t: Ms) -> bytes:
         i = self.at
         if i >= len(self.raw):
             raise ReplayMismatch(i, f"the rules write a {kind} entry at t={t} that the ledger does not have")
@@ -66,6 +67,7 @@ class _Expectation:
                 f"the ledger holds [{_describe(exp)}] but the rules produce [{_describe(entry)}]",
             )
         self.at += 1
+        return hashlib.sha256(b"\x00" + produced).digest()
 
 
 def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
@@ -89,6 +91,7 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
         clock=clock,
         params=genesis.get("params") or {},
         operators=tuple(genesis.get("operators") or ("operator",)),
+        code_prefix=genesis.get("code_prefix", "ZJ"),
         expect=expect,
         **engine_options,
     )
