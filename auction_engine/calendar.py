@@ -8,6 +8,7 @@ on Monday 10:00 with 20 working days ends four weeks later at Monday 10:00 (no h
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from dataclasses import dataclass, field
 
 from .model import DAY, HOUR, Ms
@@ -15,6 +16,15 @@ from .model import DAY, HOUR, Ms
 __all__ = ["Calendar"]
 
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=65_536)
+def _is_working_day(day: int, holidays: frozenset[str], workdays: frozenset[str]) -> bool:
+    date = _dt.date.fromordinal(_EPOCH_ORDINAL + day)
+    iso = date.isoformat()
+    if iso in workdays:
+        return True
+    return date.weekday() < 5 and iso not in holidays
 
 
 @dataclass(frozen=True)
@@ -33,11 +43,7 @@ class Calendar:
         return _dt.date.fromordinal(_EPOCH_ORDINAL + self.day_number(t))
 
     def is_working_day(self, day: int) -> bool:
-        date = _dt.date.fromordinal(_EPOCH_ORDINAL + day)
-        iso = date.isoformat()
-        if iso in self.workdays:
-            return True
-        return date.weekday() < 5 and iso not in self.holidays
+        return _is_working_day(day, self.holidays, self.workdays)
 
     def add_working_days(self, t: Ms, n: int) -> Ms:
         """The instant n working days after t (same local time of day)."""

@@ -248,6 +248,9 @@ class Engine:
     def is_operator(self, actor: str) -> bool:
         return actor in self.market.operators
 
+    def is_operator(self, actor: str) -> bool:
+        return actor in self.market.operators
+
     def deal(self, lot: Lot, buyer: str, price: Fen, rule: str, ranking: list[Ranked]) -> None:
         settlement.start(self, lot, buyer, price, rule, ranking)
 
