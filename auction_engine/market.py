@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Command, Rejected
+from .model import Command, Ms, Rejected
 from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
 from .rules.base import Ctx, Lot, Mode, arg
@@ -19,7 +19,10 @@ __all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market"]
 
 RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
-    {"open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "withdraw_lot", "close"}
+    {
+        "open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "relist",
+        "withdraw_lot", "close",
+    }
 )
 _SETTLEMENT_KEYS = field_names(SettlementParams)
 
@@ -154,7 +157,7 @@ class Market:
         lot.history.append(mode_name)
         mode.open(ctx, lot)
 
-    def view(self, lot: Lot, viewer: str | None) -> dict[str, Any]:
+    def view(self, lot: Lot, viewer: str | None, now: Ms | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "lot": lot.id,
             "title": lot.title,
@@ -166,7 +169,10 @@ class Market:
         if lot.phase in settlement.PHASES:
             out.update(settlement.view(lot))
         else:
-            out.update(self.mode(lot).view(lot, viewer))
+            mode = self.mode(lot)
+            out.update(mode.view(lot, viewer))
+            if now is not None and mode.live_view is not None:
+                out.update(mode.live_view(lot, now))
         if viewer is not None:
             out["my_deposit"] = lot.deposits.get(viewer, 0)
         return out

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ..model import Command, Fen, Ms, Rejected
 from ..params import SettlementParams
 
-__all__ = ["Ctx", "Handler", "Lot", "Mode", "Ranked", "require_qualified"]
+__all__ = ["Ctx", "Handler", "Lot", "Mode", "Ranked", "arg", "require_qualified", "required_deposit"]
 
 
 @dataclass(eq=False, slots=True)
@@ -64,6 +64,10 @@ class Ctx(Protocol):
         """Record a consequence (phase change, close, proxy bid, refund, …) as a ledger entry."""
         ...
 
+    def is_operator(self, actor: str) -> bool:
+        """Whether `actor` is one of the market's operators (who may act on a party's behalf)."""
+        ...
+
     def deal(self, lot: Lot, buyer: str, price: Fen, rule: str, ranking: list[Ranked]) -> None:
         """The pricing mode has a buyer and a price: hand the lot to settlement."""
         ...
@@ -92,6 +96,7 @@ class Mode:
     on_deadline: Callable[[Ctx, Lot], None]
     opening_price: Callable[[Any], Fen]  # the price a deposit percentage applies to
     view: Callable[[Lot, str | None], dict[str, Any]]  # what `viewer` may see (None: the public)
+    live_view: Callable[[Lot, Ms], dict[str, Any]] | None = None  # view fields that depend on the time (a clock)
 
 
 def required_deposit(lot: Lot, opening_price: Fen) -> Fen:
