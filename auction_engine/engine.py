@@ -18,7 +18,7 @@ from ledger import Log, canonical, txcode
 
 from .calendar import Calendar
 from .clock import Clock, SimClock
-from .market import RESULT_FIELDS, Market
+from .market import RESULT_FIELDS, SECRET_FIELDS, Market
 from .model import Command, Fen, Ms, Rejected
 from .rules import settlement
 from .rules.base import Lot, Ranked
@@ -213,8 +213,12 @@ class Engine:
         except Rejected as rej:
             if self._accepted:
                 raise RuntimeError(f"rule rejected {op} after accepting it: {rej}") from rej
-            payload = {k: v for k, v in cmd.items() if k != "op"}
+            secret = () if rej.disclose else SECRET_FIELDS.get(op, ())
+            payload = {k: v for k, v in cmd.items() if k != "op" and k not in secret}
             payload.update(ok=False, reason=rej.code, message=rej.message)
+            withheld = [k for k in secret if k in cmd]
+            if withheld:
+                payload["redacted"] = withheld
             self._write(op, payload, now)
             self._current = None
             return Result(False, seq, rej.code, rej.message)
@@ -244,9 +248,6 @@ class Engine:
         if not self._accepted:
             raise RuntimeError(f"emit({kind}) before the command was accepted")
         self._write(kind, fields, self._t)
-
-    def is_operator(self, actor: str) -> bool:
-        return actor in self.market.operators
 
     def is_operator(self, actor: str) -> bool:
         return actor in self.market.operators

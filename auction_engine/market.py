@@ -17,7 +17,7 @@ from .rules.base import Ctx, Lot, Mode, arg
 
 __all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market"]
 
-RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "seq", "prev", "t", "kind"})
+RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
     {
         "open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "relist",
@@ -25,6 +25,10 @@ OPERATOR_OPS = frozenset(
     }
 )
 _SETTLEMENT_KEYS = field_names(SettlementParams)
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {}  # op -> fields a rejection's entry leaves out (e.g. sealed reveals)
+for _mode in MODES.values():
+    for _op, _fields in _mode.secret_fields.items():
+        SECRET_FIELDS[_op] = tuple(sorted(set(SECRET_FIELDS.get(_op, ())) | set(_fields)))
 
 
 class Market:

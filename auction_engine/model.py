@@ -36,12 +36,18 @@ Command = dict[str, Any]
 
 
 class Rejected(Exception):
-    """A rule refuses a command: `code` is machine-readable, `message` says why to a person."""
+    # A rejection is an outcome, not an error: hence not named ...Error.
+    """A rule refuses a command: `code` is machine-readable, `message` says why to a person.
 
-    def __init__(self, code: str, message: str) -> None:
+    A command's secret fields (a sealed bid's amount and nonce) are left out of a rejection's ledger
+    entry unless the rule sets `disclose` (the rejection happened where revealing them is the point).
+    """
+
+    def __init__(self, code: str, message: str, *, disclose: bool = False) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.disclose = disclose
 
 
 def apply_bp(amount: Fen, bp: BasisPoints) -> Fen:

@@ -4,6 +4,11 @@ The inputs of a market are its command entries (those with an `ok` field), each 
 everything else (acceptances, rejections, timer firings, deals, refunds) is derived. Replay feeds
 the commands to a fresh engine on a manual clock and demands that the engine write, entry for
 entry, the same canonical bytes. The same code rebuilds a live market after a crash.
+
+The entries need not be a whole ledger: a lot's transcript (the genesis entry, the lot's
+sub-market, and every entry naming the lot) replays too, because each entry is compared using
+its own recorded `seq` and `prev`, and the replaying engine numbers what it writes by the
+ledger's indices (so a transaction code, derived from the deal entry's index, comes out right).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from .model import Ms
 
 __all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine"]
 
-_RESULT = ("seq", "prev", "t", "kind", "ok", "rule", "reason", "message", "out")
+_RESULT = ("seq", "prev", "t", "kind", "ok", "rule", "reason", "message", "out", "redacted")
 
 
 class ReplayMismatch(Exception):
@@ -37,6 +42,8 @@ def command_of(entry: dict[str, Any]) -> dict[str, Any]:
     """The command a command entry records (its fields less the recorded result)."""
     cmd = {k: v for k, v in entry.items() if k not in _RESULT}
     cmd["op"] = entry["kind"]
+    for name in entry.get("redacted", ()):  # withheld secrets: the rule rejected without reading them
+        cmd[name] = None
     return cmd
 
 
@@ -70,6 +77,28 @@ class _Expectation:
         return hashlib.sha256(b"\x00" + produced).digest()
 
 
+class _LedgerNumbering:
+    """The replaying engine's recorder: it writes nothing and numbers each entry as the ledger did.
+
+    `_Expectation` has just matched the entry being written, so its index is the recorded `seq`
+    of that ledger entry, not a count of the entries replayed (they differ for a lot's subset).
+    """
+
+    log = None
+
+    def __init__(self, expect: _Expectation) -> None:
+        self.expect = expect
+
+    @property
+    def size(self) -> int:
+        """The index the next entry would get after the last one replayed."""
+        at = self.expect.at
+        return self.expect.decoded[at - 1]["seq"] + 1 if at else 0
+
+    def write(self, kind: str, payload: dict[str, Any], t: Ms) -> tuple[int, bytes | None]:
+        return self.expect.decoded[self.expect.at - 1]["seq"], None
+
+
 def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
     """Rebuild the market from canonical entry bytes; raise ReplayMismatch at the first divergence."""
     raw = list(entries)
@@ -81,6 +110,9 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
             decoded.append(canonical.decode(data))
         except canonical.CanonicalError as exc:
             raise ReplayMismatch(i, f"not a canonical entry: {exc}") from None
+        seq = decoded[-1].get("seq")
+        if type(seq) is not int or (i and seq <= decoded[-2]["seq"]):
+            raise ReplayMismatch(i, f"seq {seq!r} is not an index after the previous entry's")
     genesis = decoded[0]
     if genesis.get("kind") != "open_market":
         raise ReplayMismatch(0, "the first entry is not open_market")
@@ -95,6 +127,7 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
         expect=expect,
         **engine_options,
     )
+    engine.recorder = _LedgerNumbering(expect)  # type: ignore[assignment]
     for i, entry in enumerate(decoded):
         if "ok" not in entry:
             continue
@@ -108,7 +141,8 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
     clock.advance(decoded[-1]["t"])
     engine.fire_due(decoded[-1]["t"])
     if expect.at != len(raw):
-        raise ReplayMismatch(expect.at, f"the ledger holds [{_describe(decoded[expect.at])}] that the rules do not produce")
+        extra = _describe(decoded[expect.at])
+        raise ReplayMismatch(expect.at, f"the ledger holds [{extra}] that the rules do not produce")
     return engine
 
 

@@ -42,7 +42,8 @@ def verify(db: str, vkey: str, trusted: str | None, as_json: bool) -> None:
         click.echo(f"  origin:      {report.origin}")
         click.echo(f"  entries:     {report.size}")
         click.echo(f"  root:        {base64.b64encode(report.root).decode()}")
-        click.echo(f"  checkpoints: {report.checkpoints_verified} verified, latest size {report.latest_checkpoint_size}")
+        latest = report.latest_checkpoint_size
+        click.echo(f"  checkpoints: {report.checkpoints_verified} verified, latest size {latest}")
         if report.trusted_size is not None:
             click.echo(f"  trusted:     checkpoint of size {report.trusted_size}")
         for p in report.problems:

@@ -97,6 +97,7 @@ class Mode:
     opening_price: Callable[[Any], Fen]  # the price a deposit percentage applies to
     view: Callable[[Lot, str | None], dict[str, Any]]  # what `viewer` may see (None: the public)
     live_view: Callable[[Lot, Ms], dict[str, Any]] | None = None  # view fields that depend on the time (a clock)
+    secret_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # op -> fields kept out of rejections
 
 
 def required_deposit(lot: Lot, opening_price: Fen) -> Fen:

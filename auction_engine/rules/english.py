@@ -108,14 +108,13 @@ def _record_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms, orde
     prior = s.best.get(bidder)
     if prior is None or amount > prior.amount:
         s.best[bidder] = Ranked(bidder, amount, priority, order)
-    if lot.phase == "timed":
-        if p.max_extensions is None or s.extensions < p.max_extensions:
-            new = ctx.now + p.countdown_ms
-            if s.hard_close is not None:
-                new = min(new, s.hard_close)
-            if new > s.deadline:
-                s.deadline = new
-                s.extensions += 1
+    if lot.phase == "timed" and (p.max_extensions is None or s.extensions < p.max_extensions):
+        new = ctx.now + p.countdown_ms
+        if s.hard_close is not None:
+            new = min(new, s.hard_close)
+        if new > s.deadline:
+            s.deadline = new
+            s.extensions += 1
 
 
 def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:

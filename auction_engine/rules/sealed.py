@@ -135,7 +135,6 @@ def _commit(ctx: Ctx, lot: Lot, cmd: Command) -> None:
 
 
 def _reveal(ctx: Ctx, lot: Lot, cmd: Command) -> None:
-    p: SealedParams = lot.params
     s: SealedState = lot.state
     bidder = cmd["actor"]
     if lot.phase == "commit":
@@ -149,6 +148,18 @@ def _reveal(ctx: Ctx, lot: Lot, cmd: Command) -> None:
         raise Rejected("no_commitment", f"{bidder} has no commitment on lot {lot.id} to reveal")
     if mine.amount is not None:
         raise Rejected("already_revealed", f"{bidder} has already revealed a bid on lot {lot.id}")
+    try:
+        _open_commitment(ctx, lot, cmd, mine)
+    except Rejected as rej:
+        rej.disclose = True  # the reveal window is open: publishing a failed reveal is the point
+        raise
+
+
+def _open_commitment(ctx: Ctx, lot: Lot, cmd: Command, mine: Any) -> None:
+    """Check the revealed amount and nonce against the commitment and record the bid."""
+    p: SealedParams = lot.params
+    s: SealedState = lot.state
+    bidder = cmd["actor"]
     amount = arg(cmd, "amount")
     nonce = arg(cmd, "nonce", bytes)
     if len(nonce) < p.min_nonce_bytes:
@@ -251,6 +262,7 @@ MODE = Mode(
     params=SealedParams,
     open=_open,
     commands={"commit": _commit, "reveal": _reveal},
+    secret_fields={"reveal": ("amount", "nonce")},
     next_deadline=_next_deadline,
     on_deadline=_on_deadline,
     opening_price=lambda params: params.min_price,

@@ -164,12 +164,14 @@ def test_nobody_reads_a_bid_before_close(h: Harness) -> None:
     h.assert_replays()
 
 
-@pytest.mark.xfail(strict=True, reason="the engine records a rejected command verbatim, amount and nonce included")
 def test_an_early_reveal_does_not_leak_the_bid(h: Harness) -> None:
     open_sealed(h)
     commit(h, "A", 1_234_567)
     h.rejected("reveal_not_open", "reveal", "A", lot="S1", amount=1_234_567, nonce=nonce_of("A"))
+    h.rejected("unknown_lot", "reveal", "A", lot="S9", amount=1_234_567, nonce=nonce_of("A"))  # a mistyped lot
     assert leaked_before(h, COMMIT_END, {1_234_567, nonce_of("A")}) == []
+    assert h.events("reveal")[-1].data["redacted"] == ["amount", "nonce"]
+    h.assert_replays()
 
 
 def test_void_bids_forfeit_their_deposit_by_default(h: Harness) -> None:
