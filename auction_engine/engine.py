@@ -97,6 +97,7 @@ class Engine:
         self._current: Command | None = None  # the command being handled
         self._accepted = False
         self._t = 0
+        self._in_rule = False
         self._rule: str | None = None
         self._expect = expect
         self.code_prefix = code_prefix
@@ -119,6 +120,9 @@ class Engine:
 
     @property
     def now(self) -> Ms:
+        """The market's time: inside a rule, the instant being handled (a timer's own deadline)."""
+        if self._in_rule:
+            return self._t
         return max(self.clock.now(), self._last_t)
 
     def _time(self) -> Ms:
@@ -176,13 +180,18 @@ class Engine:
                 continue
             self._t = max(due, self._last_t)
             self._current, self._accepted = None, True
-            if lot.phase in settlement.PHASES:
-                settlement.on_deadline(self, lot)
-            else:
-                self.market.mode(lot).on_deadline(self, lot)
+            before = (lot.mode, lot.phase)
+            self._in_rule = True
+            try:
+                if lot.phase in settlement.PHASES:
+                    settlement.on_deadline(self, lot)
+                else:
+                    self.market.mode(lot).on_deadline(self, lot)
+            finally:
+                self._in_rule = False
             fired += 1
             new_due = self._deadline(lot)
-            if new_due is not None and new_due <= due:
+            if new_due is not None and new_due <= due and (lot.mode, lot.phase) == before:
                 raise RuntimeError(f"rule for lot {lot_id} did not move its deadline past {due}")
             self._arm(lot)
         return fired
@@ -208,9 +217,11 @@ class Engine:
         self._t = now
         self._current, self._accepted = cmd, False
         seq = self.recorder.size
+        self._in_rule = True
         try:
             lot = self.market.handle(self, cmd)
         except Rejected as rej:
+            self._in_rule = False
             if self._accepted:
                 raise RuntimeError(f"rule rejected {op} after accepting it: {rej}") from rej
             secret = () if rej.disclose else SECRET_FIELDS.get(op, ())
@@ -222,6 +233,8 @@ class Engine:
             self._write(op, payload, now)
             self._current = None
             return Result(False, seq, rej.code, rej.message)
+        finally:
+            self._in_rule = False
         if not self._accepted:
             raise RuntimeError(f"rule for {op} neither accepted nor rejected the command")
         self._current = None

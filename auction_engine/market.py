@@ -114,6 +114,11 @@ class Market:
             raise Rejected("bad_command", "field 'params' must be a map")
         self._check_keys(lot_params, mode, f" for a {mode_name} lot")
         params, settle = self._resolve(mode, submarket, lot_params, f" for lot {lot_id!r}")
+        target = mode.conversion(params) if mode.conversion is not None else None
+        if target is not None:  # a conversion must not fail later, after a command was accepted
+            name, overrides = target
+            layers = (self.params, self.submarkets[submarket]["params"], overrides)
+            resolve(MODES[name].params, *layers, what=f" for lot {lot_id!r} once it converts to {name}")
         seller = cmd.get("seller", "seller")
         appraisal = cmd.get("appraisal")
         if appraisal is not None and (type(appraisal) is not int or appraisal <= 0):

@@ -74,6 +74,17 @@ class AgreementParams:
         if self.auction_countdown_ms is not None and self.auction_countdown_ms <= 0:
             raise Rejected("bad_param", "parameter 'auction_countdown_ms' must be positive")
 
+    def auction_overrides(self) -> dict[str, Any]:
+        """The English auction a competing offer converts the sale to (its lot-level settings)."""
+        overrides: dict[str, Any] = {
+            "start_price": self.price,
+            "increment": self.increment(),
+            "free_ms": self.auction_free_ms,
+        }
+        if self.auction_countdown_ms is not None:
+            overrides["countdown_ms"] = self.auction_countdown_ms
+        return overrides
+
     def increment(self) -> Fen:
         """The converted auction's increment: fixed, or a share of the price (at least one fen)."""
         if self.auction_increment is not None:
@@ -182,13 +193,9 @@ def _offer(ctx: Ctx, lot: Lot, cmd: Command) -> None:
         if objection.status == "pending":
             objection.status = "lapsed"
             ctx.emit("objection_lapsed", lot=lot.id, objection=i, reason="converted")
-    overrides: dict[str, Any] = {"start_price": p.price, "increment": inc, "free_ms": p.auction_free_ms}
-    if p.auction_countdown_ms is not None:
-        overrides["countdown_ms"] = p.auction_countdown_ms
-    ctx.convert(lot, "english", overrides)
+    ctx.convert(lot, "english", p.auction_overrides())
     # The offer is binding: it stands as the auction's opening bid, ranked at the offer's time.
-    ctx.emit("opening_bid", lot=lot.id, bidder=offeror, amount=amount, rule="agreement.competing_offer")
-    english._record_bid(ctx, lot, offeror, amount, ctx.now)
+    english.opening_bid(ctx, lot, offeror, amount, "agreement.competing_offer")
 
 
 def _next_deadline(lot: Lot) -> Ms | None:
@@ -238,5 +245,6 @@ MODE = Mode(
     next_deadline=_next_deadline,
     on_deadline=_on_deadline,
     opening_price=lambda params: params.price,
+    conversion=lambda params: ("english", params.auction_overrides()) if params.competing_offers else None,
     view=_view,
 )

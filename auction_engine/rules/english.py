@@ -15,7 +15,7 @@ from typing import Any
 from ..model import MINUTE, Command, Fen, Ms, Rejected
 from .base import Ctx, Lot, Mode, Ranked, arg, require_qualified, required_deposit
 
-__all__ = ["MODE", "EnglishParams", "EnglishState"]
+__all__ = ["MODE", "EnglishParams", "EnglishState", "opening_bid"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,16 @@ def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     ctx.accept("english.proxy", cap=cap)
     s.order += 1
     s.proxies[bidder] = Proxy(cap, ctx.now, s.order)
+    _resolve_proxies(ctx, lot)
+
+
+def opening_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, rule: str) -> None:
+    """Place a binding opening bid carried over from another mode (a competing offer at conversion)."""
+    p: EnglishParams = lot.params
+    if lot.state.high is not None or amount < p.start_price or (amount - p.start_price) % p.increment:
+        raise ValueError(f"an opening bid of {amount} is not a valid first bid on lot {lot.id}")
+    ctx.emit("opening_bid", lot=lot.id, bidder=bidder, amount=amount, rule=rule)
+    _record_bid(ctx, lot, bidder, amount, ctx.now)
     _resolve_proxies(ctx, lot)
 
 

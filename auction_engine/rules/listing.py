@@ -81,6 +81,17 @@ class ListingParams:
         if self.auction_countdown_ms is not None and self.auction_countdown_ms <= 0:
             raise Rejected("bad_param", "parameter 'auction_countdown_ms' must be positive")
 
+    def auction_overrides(self, price: Fen) -> dict[str, Any]:
+        """The English auction that two or more qualified buyers at list price `price` convert to."""
+        overrides: dict[str, Any] = {
+            "start_price": price,
+            "increment": self.increment(price),
+            "free_ms": self.auction_free_ms,
+        }
+        if self.auction_countdown_ms is not None:
+            overrides["countdown_ms"] = self.auction_countdown_ms
+        return overrides
+
     def increment(self, price: Fen) -> Fen:
         """The converted auction's increment at list price `price` (at least one fen)."""
         if self.auction_increment is not None:
@@ -215,14 +226,7 @@ def _convert(ctx: Ctx, lot: Lot, qualified: list[str]) -> None:
     for party in sorted(lot.deposits):
         if party not in qualified:
             _drop_deposit(ctx, lot, party, "not_qualified")
-    overrides: dict[str, Any] = {
-        "start_price": s.price,
-        "increment": p.increment(s.price),
-        "free_ms": p.auction_free_ms,
-    }
-    if p.auction_countdown_ms is not None:
-        overrides["countdown_ms"] = p.auction_countdown_ms
-    ctx.convert(lot, "english", overrides)
+    ctx.convert(lot, "english", p.auction_overrides(s.price))
 
 
 def _on_deadline(ctx: Ctx, lot: Lot) -> None:
@@ -230,8 +234,12 @@ def _on_deadline(ctx: Ctx, lot: Lot) -> None:
     s: ListingState = lot.state
     qualified = _qualified(lot)
     ctx.emit(
-        "listing_end", lot=lot.id, round=s.round, price=s.price,
-        registered=len(s.registrations), qualified=qualified,
+        "listing_end",
+        lot=lot.id,
+        round=s.round,
+        price=s.price,
+        registered=len(s.registrations),
+        qualified=qualified,
     )
     if len(qualified) == 1:
         ctx.deal(lot, qualified[0], s.price, "listing.single_buyer", [])
@@ -259,8 +267,13 @@ def _on_deadline(ctx: Ctx, lot: Lot) -> None:
         s.pending_price = price
         lot.phase = "awaiting_approval"
         ctx.emit(
-            "relist_needs_approval", lot=lot.id, price=price, floor=floor, appraisal=lot.appraisal,
-            rule="listing.approval_floor", flagged=True,
+            "relist_needs_approval",
+            lot=lot.id,
+            price=price,
+            floor=floor,
+            appraisal=lot.appraisal,
+            rule="listing.approval_floor",
+            flagged=True,
         )
         return
     _start_round(ctx, lot, price, "relist", below_floor=False, approved=False)
@@ -296,5 +309,6 @@ MODE = Mode(
     next_deadline=_next_deadline,
     on_deadline=_on_deadline,
     opening_price=lambda params: params.list_price,
+    conversion=lambda params: ("english", params.auction_overrides(params.list_price)),
     view=_view,
 )
