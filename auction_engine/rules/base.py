@@ -97,9 +97,9 @@ class Mode:
     opening_price: Callable[[Any], Fen]  # the price a deposit percentage applies to
     view: Callable[[Lot, str | None], dict[str, Any]]  # what `viewer` may see (None: the public)
     live_view: Callable[[Lot, Ms], dict[str, Any]] | None = None  # view fields that depend on the time (a clock)
-    secret_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    secret_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # op -> fields kept out of rejections
     # The mode this one may convert to and its settings, checked when a lot opens (None: never converts).
-    conversion: Callable[[Any], tuple[str, Mapping[str, Any]] | None] | None = None  # op -> fields kept out of rejections
+    conversion: Callable[[Any], tuple[str, Mapping[str, Any]] | None] | None = None
 
 
 def required_deposit(lot: Lot, opening_price: Fen) -> Fen:
