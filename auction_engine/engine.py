@@ -289,11 +289,11 @@ class Engine:
                 self.on_event(event)
         if kind == "deal":
             self._deal_entries[payload["lot"]] = (seq, leaf)
-        elif kind == "settled":
+        elif kind == "final":  # settled and published: the code and certificate come last (DOMAIN §3.4)
             self._issue_code(payload["lot"], t)
 
     def _issue_code(self, lot_id: str, t: Ms) -> None:
-        """A settled deal gets its transaction code, derived from the deal entry's index and leaf hash."""
+        """A final deal gets its transaction code, derived from the deal entry's index and leaf hash."""
         seq, leaf = self._deal_entries[lot_id]
         if leaf is None:
             return  # the ledger is off: there is no leaf hash to bind a code to

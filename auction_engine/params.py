@@ -8,6 +8,7 @@ the resolved parameters are written into the ledger when a lot opens, so replay 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import types
 import typing
@@ -48,6 +49,7 @@ class SettlementParams:
     fee_bp: BasisPoints = 0  # market service fee deducted before the split
     utc_offset_ms: Ms = 8 * HOUR  # local time for working days (Asia/Shanghai)
     holidays: tuple[str, ...] = ()  # ISO dates that are not working days
+    workdays: tuple[str, ...] = ()  # ISO dates of weekend days that are working days (调休)
 
     def check(self) -> None:
         """Reject settings no settlement can follow (naming the field)."""
@@ -62,10 +64,22 @@ class SettlementParams:
                 raise Rejected("bad_param", f"parameter {name!r} must be between 0 and 10000 basis points")
         if self.deposit is not None and self.deposit < 0:
             raise Rejected("bad_param", "parameter 'deposit' must not be negative")
+        for name in ("holidays", "workdays"):
+            for day in getattr(self, name):
+                if not _is_iso_date(day):
+                    raise Rejected("bad_param", f"parameter {name!r}: {day!r} is not a date written YYYY-MM-DD")
 
     def calendar(self) -> Calendar:
         """The working-day calendar these settings describe."""
-        return Calendar(self.utc_offset_ms, frozenset(self.holidays))
+        return Calendar(self.utc_offset_ms, frozenset(self.holidays), frozenset(self.workdays))
+
+
+def _is_iso_date(text: str) -> bool:
+    """Whether text is a calendar date written exactly YYYY-MM-DD (as the working-day calendar compares them)."""
+    try:
+        return datetime.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def _check_type(value: Any, hint: Any, name: str) -> Any:
