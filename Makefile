@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/auction-engine demo --out $(OUT)
 
 test: $(STAMP)
+	bash scripts/install-postgres.sh
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
