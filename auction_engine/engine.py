@@ -101,7 +101,7 @@ class Engine:
         self._rule: str | None = None
         self._expect = expect
         self.code_prefix = code_prefix
-        self._deal_entries: dict[str, tuple[int, bytes | None]] = {}  # lot -> its deal entry (seq, leaf)
+        self._deal_entries: dict[str, tuple[int, bytes | None, Ms]] = {}  # lot -> its deal entry (seq, leaf, t)
         self.codes: dict[str, str] = {}  # transaction code -> lot
         if log is None or log.size == 0 or expect is not None:
             self._write(
@@ -288,17 +288,17 @@ class Engine:
             if self.on_event is not None:
                 self.on_event(event)
         if kind == "deal":
-            self._deal_entries[payload["lot"]] = (seq, leaf)
+            self._deal_entries[payload["lot"]] = (seq, leaf, t)
         elif kind == "final":  # settled and published: the code and certificate come last (DOMAIN §3.4)
             self._issue_code(payload["lot"], t)
 
     def _issue_code(self, lot_id: str, t: Ms) -> None:
         """A final deal gets its transaction code, derived from the deal entry's index and leaf hash."""
-        seq, leaf = self._deal_entries[lot_id]
+        seq, leaf, dealt = self._deal_entries[lot_id]
         if leaf is None:
             return  # the ledger is off: there is no leaf hash to bind a code to
         lot = self.market.lots[lot_id]
-        date = Calendar(lot.settlement.utc_offset_ms).date(t).strftime("%y%m%d")
+        date = Calendar(lot.settlement.utc_offset_ms).date(dealt).strftime("%y%m%d")  # the deal's local date
         code = txcode.make_code(self.code_prefix, date, MODE_LETTERS.get(lot.mode, "X"), seq, leaf)
         self.codes[code] = lot_id
         self._write("txcode", {"lot": lot_id, "deal_seq": seq, "code": code}, t)

@@ -1,32 +1,96 @@
-"""`auction-engine demo`: the showcase that `make demo` runs."""
+"""`auction-engine demo`: the showcase that `make demo` runs (pinned: see docs/operator.md)."""
 
 from __future__ import annotations
 
+import base64
+import os
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
 
-from ledger import CheckpointPolicy, Log, Signer, SQLiteStore
+from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, audit_store, generate_signer
 
-DEMO_SEED = bytes(range(32))  # a fixed, public demo key: the demo must be byte-for-byte repeatable
+from ..engine import Engine
+from ..model import HOUR, yuan
+from ..replay import replay
+from ..showcase import MARKET, run_showcase
+from .common import EXIT_FAILED, load_signer
+
+
+def _signer(directory: Path) -> Signer:
+    """Reuse DIR/market.key if it is there, else generate one (mode 0600)."""
+    key_file = directory / "market.key"
+    if key_file.exists():
+        return load_signer(str(key_file))
+    signer = generate_signer(MARKET)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(signer.encode() + "\n")
+    return signer
 
 
 @click.command()
-@click.option("--out", "out", default="demo-out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for ledger.db, market.key, market.vkey and certificates/.")
 def demo(out: str) -> None:
-    """Run the showcase market and write DIR/ledger.db, DIR/market.key and DIR/market.vkey."""
+    """Run the showcase market (every mode, two sub-markets) into DIR/ledger.db and check it."""
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # files and pipes: no wrapping
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    signer = Signer("demo.zhejiang-pai.example", DEMO_SEED)
-    (directory / "market.key").write_text(signer.encode() + "\n")
+    signer = _signer(directory)
+    if signer.name != MARKET:
+        click.echo(f"error: {directory / 'market.key'} is a key for {signer.name!r}, not {MARKET!r}", err=True)
+        sys.exit(2)
     (directory / "market.vkey").write_text(signer.verifier.encode() + "\n")
     db = directory / "ledger.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    log = Log(SQLiteStore(db), signer, policy=CheckpointPolicy(every_entries=8, every_ms=None))
-    for i in range(20):
-        log.append("demo.note", {"n": i, "text": f"synthetic entry {i}"}, t=i * 1000)
+    for suffix in ("", "-wal", "-shm"):  # a fresh ledger every run: two runs write the same entries
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+    log = Log(SQLiteStore(db), signer, policy=CheckpointPolicy(every_entries=64, every_ms=HOUR))
+    show = run_showcase(lambda clock: Engine(market=MARKET, clock=clock, log=log))
     log.sign_checkpoint()
-    log.close()
-    click.echo(f"wrote {db} with 20 entries; verify with:")
-    click.echo(f"  auction-engine ledger verify {db} --vkey {directory / 'market.vkey'}")
+    log.commit()
+    engine = show.engine
+
+    table = Table(title=f"{MARKET}: the showcase session (simulated clock from 2021-03-01 09:00 CST)")
+    for column in ("lot", "sub-market", "mode", "outcome", "buyer", "price", "transaction code"):
+        table.add_column(column)
+    codes = {lot: code for code, lot in engine.codes.items()}
+    for lot in engine.lots.values():
+        deal = lot.deal
+        outcome = lot.phase if deal is None or lot.phase != "settled" else "settled"
+        if deal is not None and lot.phase == "no_sale":
+            outcome = "no sale (buyer default)"
+        reason = next((e.data["reason"] for e in engine.events if e.kind == "no_sale" and e.data["lot"] == lot.id), "")
+        if lot.phase == "no_sale" and reason:
+            outcome = f"no sale ({reason})"
+        table.add_row(
+            lot.id, lot.submarket, " → ".join(lot.history), outcome,
+            deal.buyer if deal and lot.phase != "no_sale" else "",
+            yuan(deal.price) if deal and lot.phase != "no_sale" else "",
+            codes.get(lot.id, ""),
+        )
+    console.print(table)
+    console.print(f"Refused commands (each is a ledger entry with its reason): {len(show.rejections)}")
+    for _, result in show.rejections:
+        console.print(f"  entry {result.seq}: [bold]{result.code}[/bold] — {result.message}")
+
+    report = audit_store(SQLiteStore(db, readonly=True), signer.verifier)
+    replayed = replay(log.entries())
+    console.print(
+        f"Ledger {db}: {report.size} entries, {report.checkpoints_verified} signed checkpoints, root "
+        f"{base64.b64encode(report.root).decode()}"
+    )
+    console.print(f"  audit:  {'OK' if report.ok else 'FAILED'}   replay: {'OK' if replayed.ok else 'FAILED'}")
+    console.print(f"  verifier key ({directory / 'market.vkey'}): {signer.verifier.encode()}")
+    console.print("Check it yourself:")
+    console.print(f"  auction-engine ledger verify {db} --vkey {directory / 'market.vkey'}")
+    if not (report.ok and replayed.ok):
+        for p in report.problems:
+            console.print(f"  FAIL [{p.code}] {p.message}")
+        if not replayed.ok:
+            console.print(f"  replay diverged at entry {replayed.index}: {replayed.message}")
+        sys.exit(EXIT_FAILED)
