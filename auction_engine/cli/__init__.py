@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .certificate_cmd import certificate
 from .demo import demo
 from .keygen import keygen
 from .ledger_cmd import ledger
+from .verify_cmd import verify
 
 __all__ = ["main"]
 
@@ -21,3 +23,5 @@ def main() -> None:
 main.add_command(keygen)
 main.add_command(ledger)
 main.add_command(demo)
+main.add_command(certificate)
+main.add_command(verify)

@@ -1,0 +1,76 @@
+"""`auction-engine verify CERT --vkey VKEY [--replay] [--json]`: the auditor's offline check (pinned).
+
+Needs nothing but the certificate and the market's verifier key. Prints a readable verdict (the deal,
+price, parties, time, checkpoint size) or exactly which check failed, with a stable reason code
+(`--json` prints it all as JSON). With `--trusted FILE` (a signed checkpoint saved earlier) and
+`--consistency FILE` (the output of `auction-engine ledger consistency DB OLD NEW`), it also proves
+that the log the auditor saw before still stands. Exit 0 valid, 1 invalid, 2 unreadable input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ledger import NoteError, Verifier
+
+from ..certificates import Verdict, verify_file
+from .common import EXIT_UNREADABLE
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {what} {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _verifier(vkey: str) -> Verifier:
+    """A verifier key given inline (name+hex8+base64) or as a file holding one."""
+    text = vkey
+    if "+" not in vkey or Path(vkey).is_file():
+        text = _read(vkey, "verifier key file").strip()
+    try:
+        return Verifier.parse(text)
+    except NoteError as exc:
+        raise ValueError(f"verifier key: {exc}") from None
+
+
+def _emit(verdict: Verdict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(verdict.lines()))
+    sys.exit(verdict.exit_code)
+
+
+@click.command()
+@click.argument("cert")
+@click.option("--vkey", required=True, help="The market's verifier key (name+hex8+base64), or a file holding it.")
+@click.option("--replay", is_flag=True, help="Replay the certificate's transcript through the rules.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("--trusted", type=click.Path(dir_okay=False), help="A signed checkpoint you saved earlier.")
+@click.option(
+    "--consistency",
+    type=click.Path(dir_okay=False),
+    help="Consistency proof between --trusted and the certificate's checkpoint (ledger consistency output).",
+)
+@click.option("--origin", help="The checkpoint origin to expect (default: the verifier key's name).")
+def verify(
+    cert: str, vkey: str, replay: bool, as_json: bool, trusted: str | None, consistency: str | None, origin: str | None
+) -> None:
+    """Verify transaction certificate CERT offline with the market's verifier key VKEY."""
+    try:
+        verifier = _verifier(vkey)
+        if consistency is not None and trusted is None:
+            raise ValueError("--consistency needs --trusted (the checkpoint it starts or ends at)")
+        trusted_note = _read(trusted, "trusted checkpoint") if trusted is not None else None
+        proof_text = _read(consistency, "consistency proof") if consistency is not None else None
+    except ValueError as exc:
+        _emit(Verdict(False, "unreadable", str(exc), EXIT_UNREADABLE, cert), as_json)
+        return
+    verdict = verify_file(cert, verifier, replay, trusted=trusted_note, consistency=proof_text, origin=origin)
+    _emit(verdict, as_json)
