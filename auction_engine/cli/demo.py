@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, audit_store, generate_signer
 
+from ..certificates import issue_all, verify_file
 from ..engine import Engine
 from ..model import HOUR, yuan
 from ..replay import replay
@@ -85,10 +86,23 @@ def demo(out: str) -> None:
         f"{base64.b64encode(report.root).decode()}"
     )
     console.print(f"  audit:  {'OK' if report.ok else 'FAILED'}   replay: {'OK' if replayed.ok else 'FAILED'}")
+    cert_dir = directory / "certificates"
+    for old in cert_dir.glob("*") if cert_dir.is_dir() else []:
+        old.unlink()
+    certificates = issue_all(db, cert_dir, transcript=True)
+    verdicts = [verify_file(path, signer.verifier, replay=True) for path in certificates]
+    valid = sum(v.ok for v in verdicts)
+    console.print(f"Certificates in {cert_dir}: {len(certificates)} issued (with transcripts and HTML pages), "
+                  f"{valid} verified with replay")
+    for verdict in verdicts:
+        if not verdict.ok:
+            console.print(f"  INVALID {verdict.path}: [{verdict.reason}] {verdict.message}")
     console.print(f"  verifier key ({directory / 'market.vkey'}): {signer.verifier.encode()}")
     console.print("Check it yourself:")
     console.print(f"  auction-engine ledger verify {db} --vkey {directory / 'market.vkey'}")
-    if not (report.ok and replayed.ok):
+    if certificates:
+        console.print(f"  auction-engine verify {certificates[0]} --vkey {directory / 'market.vkey'} --replay")
+    if not (report.ok and replayed.ok and valid == len(certificates)):
         for p in report.problems:
             console.print(f"  FAIL [{p.code}] {p.message}")
         if not replayed.ok:
