@@ -8,6 +8,8 @@ value has exactly one encoding and the leaf hash of an entry is well defined.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -27,21 +29,36 @@ class CanonicalError(ValueError):
         super().__init__(f"{path or '<entry>'}: {reason}")
 
 
+_SCALARS = frozenset({str, bytes, bool, type(None)})
+
+
 def _check(value: Any, path: str) -> Any:
     """Return a copy of value with every map sorted; reject what has no canonical form."""
     t = type(value)
-    if t is str or t is bytes or t is bool or value is None:
+    if t in _SCALARS:
         return value
     if t is int:
         if value < _INT_MIN or value > _INT_MAX:
             raise CanonicalError(path, f"integer {value} is outside the msgpack range")
         return value
     if t is dict:
-        for key in value:
-            if type(key) is not str:
-                raise CanonicalError(path, f"map key {key!r} is not a string")
-        # UTF-8 byte order equals code-point order, so sorting the str keys is enough.
-        return {k: _check(value[k], f"{path}.{k}" if path else k) for k in sorted(value)}
+        try:
+            # UTF-8 byte order equals code-point order, so sorting the str keys is enough.
+            keys = sorted(value)
+        except TypeError:
+            keys = list(value)  # mixed key types: the loop below names the first non-string key
+        out = {}
+        for k in keys:
+            if type(k) is not str:
+                raise CanonicalError(path, f"map key {k!r} is not a string")
+            v = value[k]
+            tv = type(v)
+            # Scalars inline (the common case): a path string is built only for nested values.
+            if tv in _SCALARS or (tv is int and _INT_MIN <= v <= _INT_MAX):
+                out[k] = v
+            else:
+                out[k] = _check(v, f"{path}.{k}" if path else k)
+        return out
     if t is list or t is tuple:
         return [_check(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if t is float:
@@ -52,12 +69,22 @@ def _check(value: Any, path: str) -> Any:
 
 
 _packer_options = {"use_bin_type": True, "strict_types": True}
+_local = threading.local()
+
+
+def _pack(value: Any) -> bytes:
+    """msgpack.packb with a reused per-thread Packer (it resets itself, even after an error)."""
+    try:
+        packer = _local.packer
+    except AttributeError:
+        packer = _local.packer = msgpack.Packer(**_packer_options)
+    return packer.pack(value)
 
 
 def encode_value(value: Any) -> bytes:
     """Encode any canonical value (map, list, int, str, bytes, bool, nil)."""
     try:
-        return msgpack.packb(_check(value, ""), **_packer_options)
+        return _pack(_check(value, ""))
     except UnicodeEncodeError as exc:
         raise CanonicalError("", f"string is not valid UTF-8: {exc.reason}") from None
 
@@ -93,6 +120,9 @@ def _find_floats(value: Any, path: str) -> None:
     t = type(value)
     if t is float:
         raise CanonicalError(path, "floats are not allowed")
+    if t is msgpack.Timestamp:
+        # msgpack turns ext type -1 into a Timestamp without calling ext_hook.
+        raise CanonicalError(path, "ext type -1 (timestamp) is not allowed")
     if t is dict:
         for k, v in value.items():
             _find_floats(v, f"{path}.{k}" if path else k)
@@ -101,8 +131,61 @@ def _find_floats(value: Any, path: str) -> None:
             _find_floats(v, f"{path}[{i}]")
 
 
+_LEAVES = frozenset({str, bytes, int, bool, type(None)})
+_KEY_TYPES = frozenset({str})
+
+
+def _plain_map_ok(value: dict[Any, Any]) -> bool:
+    """Fast check of a plainly decoded map: str keys strictly ascending, no float/ext values."""
+    keys = list(value)
+    try:
+        # A dict has no duplicate keys, so sorted means strictly ascending.
+        if keys != sorted(keys):
+            return False
+    except TypeError:  # keys of mixed types
+        return False
+    if not _KEY_TYPES.issuperset(map(type, keys)):
+        return False
+    if _LEAVES.issuperset(map(type, value.values())):
+        return True
+    return _plain_list_ok(value.values())
+
+
+def _plain_list_ok(value: Iterable[Any]) -> bool:
+    for v in value:
+        t = type(v)
+        if t in _LEAVES:
+            continue
+        if t is dict:
+            if not _plain_map_ok(v):
+                return False
+        elif t is list:
+            if not _plain_list_ok(v):
+                return False
+        else:
+            return False
+    return True
+
+
 def decode(data: bytes) -> dict[str, Any]:
-    """Decode canonical entry bytes strictly; any non-canonical form raises CanonicalError."""
+    """Decode canonical entry bytes strictly; any non-canonical form raises CanonicalError.
+
+    Fast path: a plain decode, a walk over the maps (string keys strictly ascending by code
+    point, which is UTF-8 byte order; no floats or ext values) and a byte-exact re-encode
+    (which also catches duplicate keys, since the dict keeps only one of them). Anything that
+    fails it is decoded again by `_decode_strict`, which names the precise problem.
+    """
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext)
+    except Exception:
+        value = None
+    if type(value) is dict and _plain_map_ok(value) and _pack(value) == data:
+        return value
+    return _decode_strict(data)
+
+
+def _decode_strict(data: bytes) -> dict[str, Any]:
+    """Decode with every check made explicitly, so the error says exactly what is wrong."""
     try:
         value = msgpack.unpackb(
             data,
@@ -119,7 +202,7 @@ def decode(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise CanonicalError("", "a str value is not valid UTF-8") from None
     except (ValueError, msgpack.UnpackException) as exc:
-        raise CanonicalError("", f"not valid msgpack: {exc}") from None
+        raise CanonicalError("", f"not valid msgpack: {exc or type(exc).__name__}") from None
     if type(value) is not dict:
         raise CanonicalError("", f"an entry must be a map, not {type(value).__name__}")
     _find_floats(value, "")

@@ -9,9 +9,11 @@ the entries they cover, so a stored checkpoint never outruns its entries.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import canonical
 from .checkpoint import Checkpoint, TlogProof, verify_signed_checkpoint
@@ -22,6 +24,9 @@ from .store.base import Row, Store, StoredCheckpoint
 __all__ = ["Appended", "CheckpointPolicy", "LedgerError", "Log"]
 
 RESERVED = ("seq", "prev", "t", "kind")
+_RESERVED_SET = frozenset(RESERVED)
+_sha256 = hashlib.sha256
+_make_row = functools.partial(tuple.__new__, Row)  # Row(...) built in C, on the hot path
 ZERO_HASH = bytes(32)
 
 
@@ -37,9 +42,8 @@ class CheckpointPolicy:
     every_ms: int | None = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """What `append` returns: the entry's index, canonical bytes and leaf hash."""
+class Appended(NamedTuple):
+    """What `append` returns: the entry's index, canonical bytes and leaf hash (a tuple: cheap to build)."""
 
     seq: int
     data: bytes
@@ -79,13 +83,13 @@ class Log:
         self._last_t = 0
         self._checkpoints = store.checkpoints()
         if self.tree.size:
-            last = canonical.decode(next(store.rows(self.tree.size - 1)).data)
-            self._last_t = last["t"]
+            self._last_t = self._read_last_time(store)
         if not readonly:
             self._check_checkpoints()
         latest = self._checkpoints[-1] if self._checkpoints else None
         self._cp_size = latest.size if latest else 0
         self._cp_t = self._last_t if latest else 0
+        self._last_leaf = self.tree.leaf(self.tree.size - 1) if self.tree.size else ZERO_HASH
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -100,15 +104,23 @@ class Log:
         start = cps[-1].size if cps else 0
         start = min(start, self.tree.size)
         prev = self.tree.leaf(start - 1) if start else ZERO_HASH
+        expected = start
         for row in self.store.rows(start):
             reason = None
+            if row.seq != expected:
+                # The tree was built from the stored leaves in order, so from here on its
+                # positions no longer match the rows' indices: cut both at the gap.
+                moved = self.store.quarantine(row.seq, f"entry {expected} is missing before entry {row.seq}")
+                self.tree.truncate(expected)
+                return moved
             try:
                 entry = canonical.decode(row.data)
             except canonical.CanonicalError as exc:
                 reason = f"entry {row.seq} is not canonical: {exc}"
             else:
-                if entry.get("seq") != row.seq:
-                    reason = f"entry {row.seq} carries seq {entry.get('seq')!r}"
+                seq = entry.get("seq")
+                if type(seq) is not int or seq != row.seq:
+                    reason = f"entry {row.seq} carries seq {seq!r}"
                 elif entry.get("prev") != prev:
                     reason = f"entry {row.seq} does not chain to entry {row.seq - 1}"
                 elif leaf_hash(row.data) != row.leaf:
@@ -118,7 +130,21 @@ class Log:
                 self.tree.truncate(row.seq)
                 return moved
             prev = row.leaf
+            expected += 1
         return 0
+
+    def _read_last_time(self, store: Store) -> int:
+        """The last entry's t. A reader tolerates a damaged last entry (an auditor must still be able
+        to export and prove); a writer refuses to append after one."""
+        try:
+            t = canonical.decode(next(store.rows(self.tree.size - 1)).data).get("t")
+        except (canonical.CanonicalError, StopIteration):
+            t = None
+        if type(t) is not int or t < 0:
+            if not self.readonly:
+                raise LedgerError(f"entry {self.tree.size - 1} (the last) has no valid time t; the ledger is damaged")
+            return 0
+        return t
 
     def _check_checkpoints(self) -> None:
         """Refuse to sign on top of a stored checkpoint that this tree does not reproduce."""
@@ -148,7 +174,7 @@ class Log:
 
     @property
     def last_leaf(self) -> bytes:
-        return self.tree.leaf(self.tree.size - 1) if self.tree.size else ZERO_HASH
+        return self._last_leaf
 
     @property
     def last_time(self) -> int:
@@ -164,21 +190,19 @@ class Log:
             raise LedgerError(f"entry time {t} is earlier than the previous entry's {self._last_t}")
         if type(kind) is not str or not kind:
             raise LedgerError("entry kind must be a non-empty string")
-        for key in RESERVED:
-            if key in payload:
-                raise LedgerError(f"payload must not set the reserved field {key!r}")
-        seq = self.tree.size
-        entry = dict(payload)
-        entry["seq"] = seq
-        entry["prev"] = self.last_leaf
-        entry["t"] = t
-        entry["kind"] = kind
-        data = canonical.encode(entry)
-        leaf = leaf_hash(data)
-        self.tree.append(leaf)
-        self._pending.append(Row(seq, data, leaf))
+        if not _RESERVED_SET.isdisjoint(payload):
+            key = next(k for k in RESERVED if k in payload)
+            raise LedgerError(f"payload must not set the reserved field {key!r}")
+        tree = self.tree
+        seq = tree.size
+        data = canonical.encode({**payload, "seq": seq, "prev": self._last_leaf, "t": t, "kind": kind})
+        leaf = _sha256(b"\x00" + data).digest()
+        tree.append(leaf)
+        self._pending.append(_make_row((seq, data, leaf)))
         self._last_t = t
-        self._maybe_checkpoint(t)
+        self._last_leaf = leaf
+        if self.signer is not None:
+            self._maybe_checkpoint(t)
         return Appended(seq, data, leaf)
 
     def _maybe_checkpoint(self, now: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["Row", "StoredCheckpoint", "Store", "StoreError"]
+__all__ = ["Row", "Store", "StoreError", "StoredCheckpoint"]
 
 
 class StoreError(RuntimeError):

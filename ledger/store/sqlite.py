@@ -7,9 +7,11 @@ back by SQLite's own WAL recovery. Reads may run concurrently from other connect
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from .base import Row, StoredCheckpoint, StoreError
 
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 _CHUNK = 4096
+_make_row = functools.partial(tuple.__new__, Row)
 
 
 class SQLiteStore:
@@ -35,10 +38,11 @@ class SQLiteStore:
         if readonly:
             if not self.path.exists():
                 raise StoreError(f"{self.path}: no such ledger database")
-            uri = f"file:{self.path.resolve()}?mode=ro"
+            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"  # quoted: '?', '#', '%' in a path
             try:
                 self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-                self._db.execute("SELECT count(*) FROM entries").fetchone()
+                for table in ("entries", "checkpoints", "meta"):
+                    self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path}: not a ledger database ({exc})") from None
             return
@@ -70,17 +74,19 @@ class SQLiteStore:
         at = start
         while at < stop:
             chunk = self._db.execute(
-                "SELECT seq, data, leaf FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?",
+                # CAST: a value some other writer stored as TEXT or a number still reads as bytes.
+                "SELECT seq, CAST(data AS BLOB), CAST(leaf AS BLOB) FROM entries"
+                " WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?",
                 (at, stop, _CHUNK),
             ).fetchall()
             if not chunk:
                 return
-            for seq, data, leaf in chunk:
-                yield Row(seq, bytes(data), bytes(leaf))
+            # sqlite3 returns BLOBs as bytes already; build the Row tuples in C.
+            yield from map(_make_row, chunk)
             at = chunk[-1][0] + 1
 
     def leaf_hashes(self) -> Iterator[bytes]:
-        for (leaf,) in self._db.execute("SELECT leaf FROM entries ORDER BY seq"):
+        for (leaf,) in self._db.execute("SELECT CAST(leaf AS BLOB) FROM entries ORDER BY seq"):
             yield bytes(leaf)
 
     def checkpoints(self) -> list[StoredCheckpoint]:
@@ -98,7 +104,8 @@ class SQLiteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             cur = db.execute(
-                "INSERT INTO quarantine (seq, data, leaf, reason) SELECT seq, data, leaf, ? FROM entries WHERE seq >= ?",
+                "INSERT INTO quarantine (seq, data, leaf, reason)"
+                " SELECT seq, data, leaf, ? FROM entries WHERE seq >= ?",
                 (reason, start),
             )
             moved = cur.rowcount
