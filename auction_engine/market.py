@@ -21,9 +21,10 @@ RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted",
 OPERATOR_OPS = frozenset(
     {
         "open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "relist",
-        "withdraw_lot", "close",
+        "withdraw_lot",
     }
 )
+BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
 _SETTLEMENT_KEYS = field_names(SettlementParams)
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {}  # op -> fields a rejection's entry leaves out (e.g. sealed reveals)
 for _mode in MODES.values():
@@ -35,6 +36,10 @@ class Market:
     """Sub-markets and lots, and the dispatch of each command to the rule that owns it."""
 
     def __init__(self, name: str, params: dict[str, Any], operators: tuple[str, ...]) -> None:
+        try:
+            self._check_keys(params, None, " in the market's settings")
+        except Rejected as exc:
+            raise ValueError(exc.message) from None
         self.name = name
         self.params = params
         self.operators = frozenset(operators)
@@ -63,6 +68,15 @@ class Market:
         if op == "deposit":
             self._deposit(ctx, lot, cmd)
             return lot
+        if op == "withdraw_lot":
+            self._withdraw(ctx, lot, cmd)
+            return lot
+        if op in BIDDING_OPS:
+            actor = cmd["actor"]
+            if actor == lot.seller:
+                raise Rejected("seller_cannot_bid", f"{actor} is the seller of lot {lot.id} and may not bid on it")
+            if actor in self.operators:
+                raise Rejected("operator_cannot_bid", f"{actor} is an operator and may not bid (拍卖法 §22)")
         if lot.phase in settlement.PHASES:
             handler = settlement.COMMANDS.get(op)
             if handler is None:
@@ -120,6 +134,9 @@ class Market:
             layers = (self.params, self.submarkets[submarket]["params"], overrides)
             resolve(MODES[name].params, *layers, what=f" for lot {lot_id!r} once it converts to {name}")
         seller = cmd.get("seller", "seller")
+        for name in ("seller", "title"):
+            if name in cmd and (type(cmd[name]) is not str or not cmd[name]):
+                raise Rejected("bad_command", f"field {name!r} must be a non-empty string")
         appraisal = cmd.get("appraisal")
         if appraisal is not None and (type(appraisal) is not int or appraisal <= 0):
             raise Rejected("bad_command", "field 'appraisal' must be a positive integer of fen")
@@ -148,6 +165,15 @@ class Market:
             raise Rejected("lot_closed", f"lot {lot.id} is no longer taking deposits")
         ctx.accept("market.deposit")
         lot.deposits[party] = lot.deposits.get(party, 0) + amount
+
+    def _withdraw(self, ctx: Ctx, lot: Lot, cmd: Command) -> None:
+        """The operator withdraws a lot before a deal is struck (撤拍): no sale, every deposit refunded."""
+        grounds = arg(cmd, "grounds", str)
+        if lot.phase in settlement.PHASES:
+            raise Rejected("lot_closed", f"lot {lot.id} is already {lot.phase}; it can no longer be withdrawn")
+        ctx.accept("market.withdraw")
+        ctx.emit("withdrawn", lot=lot.id, grounds=grounds)
+        ctx.no_sale(lot, "withdrawn")
 
     def convert(self, ctx: Ctx, lot: Lot, mode_name: str, overrides: Mapping[str, Any]) -> None:
         """Switch a lot to another pricing mode, keeping its deposits and parties."""

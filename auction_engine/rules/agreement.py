@@ -176,8 +176,6 @@ def _offer(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     _check_notice(lot, ctx.now)
     if offeror == p.buyer:
         raise Rejected("buyer_cannot_offer", f"{offeror} is the negotiated buyer of lot {lot.id}")
-    if offeror == lot.seller:
-        raise Rejected("seller_cannot_offer", f"{offeror} is the seller of lot {lot.id}")
     least = p.min_offer()
     if amount < least:
         raise Rejected("offer_too_low", f"field 'amount' must be at least {least} (the agreed price is {p.price})")

@@ -148,8 +148,6 @@ def _register(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: ListingState = lot.state
     party = cmd["actor"]
     _check_listing(lot, ctx.now)
-    if party == lot.seller:
-        raise Rejected("seller_cannot_register", f"{party} is the seller of lot {lot.id}")
     if party in s.registrations:
         raise Rejected("already_registered", f"{party} is already registered for lot {lot.id}")
     ctx.accept("listing.register", deposit=required_deposit(lot, s.price))

@@ -202,7 +202,7 @@ def test_rejections(h: Harness) -> None:
     h.rejected("bad_command", "object", "X", lot="L1", grounds=7)
     h.rejected("bad_command", "offer", "C", lot="L1")
     h.rejected("buyer_cannot_offer", "offer", "B", lot="L1", amount=PRICE + INC)
-    h.rejected("seller_cannot_offer", "offer", "S", lot="L1", amount=PRICE + INC)
+    h.rejected("seller_cannot_bid", "offer", "S", lot="L1", amount=PRICE + INC)
     h.rejected("offer_too_low", "offer", "C", lot="L1", amount=PRICE)
     h.rejected("not_increment_multiple", "offer", "C", lot="L1", amount=PRICE + INC + 1)
     h.rejected("not_qualified", "offer", "C", lot="L1", amount=PRICE + INC)  # half the deposit

@@ -243,7 +243,7 @@ def test_withdrawn_registration_is_refunded(h: Harness) -> None:
 
 def test_rejections(h: Harness) -> None:
     listing(h, on_no_buyer="relist", listing_working_days=1, appraisal=2 * LIST)
-    h.rejected("seller_cannot_register", "register", "S", lot="L1")
+    h.rejected("seller_cannot_bid", "register", "S", lot="L1")
     h.ok("register", "A", lot="L1")
     h.rejected("already_registered", "register", "A", lot="L1")
     h.rejected("not_registered", "withdraw_registration", "B", lot="L1")

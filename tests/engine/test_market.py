@@ -1,0 +1,52 @@
+"""Market-level rules: withdrawal, who may act as a buyer, and checked market settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from auction_engine.engine import Engine
+
+from .harness import Harness
+
+ENGLISH = {"start_price": 100_000, "increment": 10_000}
+
+
+def test_operator_withdraws_a_lot_and_every_deposit_is_refunded(h: Harness) -> None:
+    h.open_lot("L1", "english", {"A": 10_000, "B": 10_000}, params=ENGLISH)
+    h.ok("bid", "A", lot="L1", amount=100_000)
+    h.rejected("forbidden", "withdraw_lot", "A", lot="L1", grounds="mine")
+    h.rejected("bad_command", "withdraw_lot", lot="L1")
+    h.ok("withdraw_lot", lot="L1", grounds="the seller's patent was invalidated")
+    assert h.last("withdrawn")["grounds"] == "the seller's patent was invalidated"
+    assert h.last("no_sale")["reason"] == "withdrawn"
+    assert h.money("L1")["refund"] == 20_000
+    h.rejected("lot_closed", "withdraw_lot", lot="L1", grounds="again")
+    h.rejected("lot_closed", "bid", "B", lot="L1", amount=110_000)
+    h.assert_replays()
+
+
+@pytest.mark.parametrize("mode, op, fields", [
+    ("english", "bid", {"amount": 100_000}),
+    ("dutch", "accept", {}),
+    ("listing", "register", {}),
+])
+def test_neither_the_seller_nor_an_operator_may_act_as_a_buyer(h: Harness, mode: str, op: str, fields: dict) -> None:
+    params = {
+        "english": ENGLISH,
+        "dutch": {"start_price": 100_000, "step": 1_000, "floor": 50_000},
+        "listing": {"list_price": 100_000},
+    }[mode]
+    h.open_lot("L1", mode, {"S": 10_000, "operator": 10_000}, seller="S", params=params)
+    h.rejected("seller_cannot_bid", op, "S", lot="L1", **fields)
+    h.rejected("operator_cannot_bid", op, "operator", lot="L1", **fields)
+    h.assert_replays()
+
+
+def test_seller_and_title_must_be_strings(h: Harness) -> None:
+    h.rejected("bad_command", "open_lot", lot="L1", mode="english", seller=7, params=ENGLISH)
+    h.rejected("bad_command", "open_lot", lot="L1", mode="english", title="", params=ENGLISH)
+
+
+def test_a_misspelt_market_setting_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="countdwn_ms"):
+        Engine(params={"countdwn_ms": 1})
