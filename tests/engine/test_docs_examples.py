@@ -17,7 +17,7 @@ def test_engine_doc_examples_run_and_print_what_they_say() -> None:
     for block in blocks:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+            exec(compile(block, str(DOC), "exec"), namespace)
         printed = out.getvalue().splitlines()
         expected = [c.strip() for line in block.splitlines() if "print(" in line for c in [line.split("#", 1)[1]]]
         assert printed == expected, f"printed {printed}, the doc says {expected}"
