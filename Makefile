@@ -27,6 +27,8 @@ bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 soak: $(STAMP)
+	bash scripts/install-postgres.sh
+	$(PY) -m pip install --quiet -e '.[test,ray]'
 	$(PY) -m pytest -q -m slow --run-slow
 
 clean:

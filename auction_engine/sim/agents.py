@@ -1,0 +1,772 @@
+"""Agents: the bidders, sellers and operator of one simulated market, as simpy-scheduled decisions.
+
+Why: the simulator must drive the real engine — the same rules, the same ledger — exactly as a
+live market would, so agents only ever *submit commands* to an `Engine` on a `SimClock` and learn
+what happened from the engine's entries (its `on_event` hook) and from what the rules publish
+(`engine.lot(id).state`, the same facts the public view shows). They never touch rule state.
+
+Each decision is a callback on a simpy timeout (cheaper than a generator process per bidder).
+A lot's agent (`LotAgent` and a subclass per pricing mode) opens the lot, admits bidders (the
+operator's `deposit`, carrying the bidder's strategy label: that is how strategies reach the
+ledger), schedules each bidder's first action at its arrival time in the lot's bidding window,
+reacts to the lot's entries (outbids, phase changes, conversions, re-lists, deals), and keeps a
+`LotRecord` for the metrics. Amounts are decided in value units by the strategies and converted
+to integer fen here (rounded down onto the bid grid where the rules have one).
+
+Reading guide: `Market` (one run: engine, clock, lots, stop condition) → `LotAgent` (common
+admission, settlement and bookkeeping) → `EnglishLot`, `DutchLot`, `SealedLot`, `ListingLot`,
+`AgreementLot`; `EnglishBidding` is the English behaviour shared by English lots and by listing
+and agreement lots that convert to an auction.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..clock import SimClock
+from ..engine import Engine, Event
+from ..model import Command
+from ..rules import MODES
+from ..rules.base import required_deposit
+from ..rules.sealed import commitment
+from .mechanism import LotTerms, lot_terms, market_params, to_fen
+from .negotiation import make_negotiation
+from .strategies import BidContext, EnglishPlan, Strategy, make_strategy
+from .values import Dist, Point, Population, make_dist
+
+__all__ = ["OPERATOR", "LotRecord", "Market"]
+
+OPERATOR = "operator"
+DAY_MS = 86_400_000
+_BID_KINDS = frozenset({"bid", "proxy", "commit", "accept", "offer"})
+_PRICE_KINDS = frozenset({"bid", "auto_bid", "opening_bid"})
+
+
+@dataclass
+class LotRecord:
+    """What happened to one lot, in engine units (fen, ms) plus the bidders' values (value units)."""
+
+    lot: str
+    option: int
+    mode: str  # the mode the seller chose
+    submarket: str
+    scale: float  # lot scale (value units per normalised unit)
+    unit: float  # fen per normalised unit
+    n: int
+    values: np.ndarray  # true values (normalised)
+    seller_value: float
+    opening_price: int = 0  # fen: starting / minimum / list / agreed price as opened
+    arrived: int = 0
+    opened: int | None = None
+    outcome: str | None = None  # deal, no_sale, failed (negotiation), open (unfinished)
+    reason: str | None = None
+    buyer: int | None = None  # bidder index of the (last) deal
+    price: int = 0  # fen, the (last) deal's price
+    deal_t: int | None = None  # the first deal's time
+    settled: bool = False
+    final_mode: str = ""
+    bids: int = 0
+    extensions: int = 0
+    forfeited: int = 0  # fen
+    defaults: int = 0
+    close_t: int | None = None
+    path: list[tuple[int, int]] = field(default_factory=list)  # (t, price) of price changes (detail runs)
+    bid_times: list[int] = field(default_factory=list)  # times of bidder actions (detail runs)
+    bid_pairs: list[tuple[float, int]] = field(default_factory=list)  # (value, amount in fen): sealed/Dutch (detail)
+
+
+def _grid_floor(amount: int, start: int, inc: int) -> int:
+    """The largest amount start + k·inc ≤ amount (k ≥ 0), or start − inc if none."""
+    if amount < start:
+        return start - inc
+    return start + (amount - start) // inc * inc
+
+
+class Market:
+    """One run of one mechanism: an engine on a simulated clock, its lots and their agents."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        mechanism: dict[str, Any],
+        pop: Population,
+        rng: np.random.Generator,
+        log: Any,
+        detail: bool = False,
+    ) -> None:
+        self.data = data
+        self.mechanism = mechanism
+        self.pop = pop
+        self.rng = rng
+        self.detail = detail
+        self.scale = float(data["scenario"]["scale"])
+        self.clock = SimClock(start=int(data["scenario"]["start"]))
+        self.env = self.clock.env
+        self.agents: dict[str, LotAgent] = {}
+        self.records: list[LotRecord] = []
+        self.settle = data["settlement"]["mode"] == "pay"
+        self.bidder_dist = make_dist(data["values"]["bidder"])
+        self._scale_dists: dict[int, Dist] = {}
+        self._mixes: dict[int, tuple[list[tuple[float, Strategy]], dict[int, Strategy]]] = {}
+        self._terms: dict[tuple[Any, ...], LotTerms] = {}
+        self.pending = pop.lots
+        self.done = self.env.event()
+        self.engine = Engine(
+            market=data["scenario"]["market"],
+            clock=self.clock,
+            log=log,
+            params=market_params(data),
+            keep_events=False,
+            on_event=self._on_event,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def at(self, t: int, fn: Callable[[], None]) -> None:
+        """Call fn at simulated time t (now if t is past), after every rule deadline due by then has fired.
+
+        Firing due deadlines first (`Engine.fire_due`, as `submit` itself does) means an agent reads
+        the lot's state as it stands at that instant, whatever order simpy runs same-time callbacks in.
+        """
+        ev = self.env.timeout(max(0, int(t) - self.env.now))
+        ev.callbacks.append(lambda _e: self._call(fn))
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        self.engine.fire_due(self.now)
+        fn()
+
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    def submit(self, cmd: Command) -> bool:
+        return self.engine.submit(cmd).ok
+
+    def _on_event(self, event: Event) -> None:
+        lot = event.data.get("lot")
+        if lot is not None:
+            agent = self.agents.get(lot)
+            if agent is not None:
+                agent.on_event(event)
+
+    def finished(self, agent: LotAgent) -> None:
+        """A lot reached its end (priced, or settled when settlement is simulated)."""
+        self.pending -= 1
+        if self.pending == 0 and not self.done.triggered:
+            self.done.succeed()
+
+    # -- strategies and terms -----------------------------------------------------------------------
+
+    def mix(
+        self, option_index: int, option: dict[str, Any]
+    ) -> tuple[list[tuple[float, Strategy]], dict[int, Strategy]]:
+        """The option's strategy mix: (cumulative share, strategy) pairs, and strategies fixed to bidder indices."""
+        hit = self._mixes.get(option_index)
+        if hit is None:
+            specs = option.get("strategy") or self.data["strategy"]
+            cum, shares, fixed = 0.0, [], {}
+            for spec in specs:
+                strat = make_strategy(spec)
+                for j in spec.get("bidders") or ():
+                    fixed[int(j)] = strat
+                if not spec.get("bidders"):
+                    cum += float(spec["share"])
+                    shares.append((cum, strat))
+            hit = (shares, fixed)
+            self._mixes[option_index] = hit
+        return hit
+
+    def terms(self, index: int, option: dict[str, Any], lot_scale: float, seller: float, appraisal: float,
+              n_hint: int) -> LotTerms:
+        rules = option["seller"]
+        uses_seller = any(r.get("rule") in ("seller_value", "optimal") for r in rules.values())
+        uses_appraisal = any(r.get("rule") == "appraisal" for r in rules.values())
+        key = (index, lot_scale, seller if uses_seller else None, appraisal if uses_appraisal else None, n_hint)
+        hit = self._terms.get(key)
+        if hit is None:
+            hit = lot_terms(option, self.data, lot_scale=lot_scale, seller_value=seller, appraisal=appraisal,
+                            n_hint=n_hint)
+            if len(self._terms) < 10_000:
+                self._terms[key] = hit
+        return hit
+
+    def lot_scale(self, index: int, option: dict[str, Any], u: float) -> float:
+        dist = self._scale_dists.get(index)
+        if dist is None:
+            dist = make_dist(option["lot_scale"] or self.data["values"]["lot_scale"])
+            self._scale_dists[index] = dist
+        if isinstance(dist, Point):
+            return dist.value
+        return float(dist.ppf(np.array([u]))[0])
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Open the sub-markets, let the lots arrive, and run until every lot is done (or the horizon)."""
+        start = int(self.data["scenario"]["start"])
+        for sub in self.data["submarkets"]:
+            self.submit({"op": "open_submarket", "actor": OPERATOR, "submarket": sub["name"], "name": sub["title"],
+                         "params": market_params({"scenario": self.data["scenario"],
+                                                  "market": {"params": sub["params"]}})})
+        for i in range(self.pop.lots):
+            self.at(start + int(self.pop.arrival[i]), functools.partial(self._arrive, i))
+        if self.pending == 0:
+            self.done.succeed()
+        horizon = self.env.timeout(int(float(self.data["experiment"]["horizon_days"]) * DAY_MS))
+        self.env.run(until=self.env.any_of([self.done, horizon]))
+
+    def _arrive(self, i: int) -> None:
+        options = self.mechanism["options"]
+        index = 0
+        if len(options) > 1:
+            u, cum = float(self.pop.u_option[i]), 0.0
+            index = len(options) - 1
+            for k, o in enumerate(options):
+                cum += float(o["share"])
+                if u < cum:
+                    index = k
+                    break
+        option = options[index]
+        submarket = option["submarket"]
+        if submarket is None:
+            submarket, u, cum = "main", float(self.pop.u_submarket[i]), 0.0
+            for sub in self.data["submarkets"]:
+                cum += float(sub["share"])
+                if u < cum:
+                    submarket = sub["name"]
+                    break
+        lot_scale = self.lot_scale(index, option, float(self.pop.u_scale[i]))
+        n_hint = int(self.pop.n_bidders[i])
+        terms = self.terms(index, option, lot_scale, float(self.pop.seller[i]), float(self.pop.appraisal[i]), n_hint)
+        n = int(self.pop.n_bidders[i])
+        record = LotRecord(
+            lot=f"L{i}", option=index, mode=option["mode"], submarket=submarket, scale=lot_scale, unit=terms.unit,
+            n=n, values=self.pop.true_values[i, :n] * lot_scale, seller_value=float(self.pop.seller[i]) * lot_scale,
+            arrived=self.now, final_mode=option["mode"],
+        )
+        self.records.append(record)
+        cls = _AGENTS[option["mode"]]
+        agent = cls(self, i, option, terms, record)
+        self.agents[record.lot] = agent
+        agent.start()
+
+
+class LotAgent:
+    """One lot: opening, admissions, settlement behaviour and bookkeeping common to every mode."""
+
+    def __init__(self, market: Market, i: int, option: dict[str, Any], terms: LotTerms, record: LotRecord) -> None:
+        self.m = market
+        self.i = i
+        self.option = option
+        self.terms = terms
+        self.rec = record
+        self.id = record.lot
+        self.n = record.n
+        pop = market.pop
+        self.values: list[float] = pop.values[i, : self.n].tolist()  # what each bidder knows (normalised)
+        mix, fixed = market.mix(record.option, option)
+        self.strategies: list[Strategy]
+        if len(mix) == 1 and not fixed:
+            self.strategies = [mix[0][1]] * self.n
+        else:
+            self.strategies = []
+            shares = pop.u_strategy[i, : self.n].tolist()
+            for j in range(self.n):
+                chosen = fixed.get(j)
+                if chosen is None:
+                    chosen = mix[-1][1]
+                    for cum, strat in mix:
+                        if shares[j] < cum:
+                            chosen = strat
+                            break
+                self.strategies.append(chosen)
+        self.u_arrive: list[float] = pop.u_arrive[i, : self.n].tolist()
+        self.u_b = pop.u_behaviour[i]
+        self.admitted: set[int] = set()
+        self.deposit = 0
+        self.ended = False
+        self.handlers: dict[str, Callable[[Event], None]] = {}
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    @property
+    def lot(self) -> Any:
+        """The lot as the rules hold it (read-only for agents)."""
+        return self.m.engine.lot(self.id)
+
+    def ctx(self, j: int, mode: str, price_rule: str = "first") -> BidContext:
+        return BidContext(mode=mode, n=self.n, dist=self.m.bidder_dist, reserve=self.terms.reserve,
+                          floor=self.terms.floor, price_rule=price_rule, rng=self.m.rng)
+
+    def fen(self, x: float) -> int:
+        return to_fen(x, self.terms.unit)
+
+    def open(self, extra: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> bool:
+        cmd: Command = {
+            "op": "open_lot", "actor": OPERATOR, "lot": self.id, "mode": self.option["mode"],
+            "seller": f"seller{self.i}", "params": params if params is not None else self.terms.params,
+            "appraisal": max(1, round(float(self.m.pop.appraisal[self.i]) * self.terms.unit)),
+            "mechanism": self.m.mechanism["name"],
+        }
+        if self.rec.submarket != "main":
+            cmd["submarket"] = self.rec.submarket
+        if extra:
+            cmd.update(extra)
+        result = self.m.engine.submit(cmd)
+        if not result.ok:
+            raise RuntimeError(f"the engine refused to open lot {self.id}: {result.code}: {result.message}")
+        lot = self.lot
+        self.rec.opened = self.m.now
+        self.rec.opening_price = MODES[lot.mode].opening_price(lot.params)
+        self.deposit = required_deposit(lot, self.rec.opening_price)
+        return True
+
+    def admit(self, j: int, basis: int | None = None) -> None:
+        """The operator records bidder j's deposit (its admission), with the bidder's strategy label."""
+        if j in self.admitted:
+            return
+        amount = self.deposit if basis is None else required_deposit(self.lot, basis)
+        self.m.submit({"op": "deposit", "actor": OPERATOR, "lot": self.id, "party": f"b{j}", "amount": amount,
+                       "strategy": self.strategies[j].label})
+        self.admitted.add(j)
+
+    def arrival(self, j: int, start: int, window: int) -> int:
+        """Bidder j's arrival time in a window of `window` ms from `start` (strictly inside it)."""
+        return start + int(float(self.u_arrive[j]) * max(window - 1, 0))
+
+    def bidder_action(self, t: int) -> None:
+        self.rec.bids += 1
+        if self.m.detail:
+            self.rec.bid_times.append(t)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def on_event(self, e: Event) -> None:
+        kind = e.kind
+        handler = self.handlers.get(kind)
+        if handler is not None:
+            handler(e)
+        if kind in _PRICE_KINDS and self.m.detail and (kind != "bid" or e.data.get("ok")):
+            self.rec.path.append((e.t, int(e.data["amount"])))
+        if kind in _BID_KINDS:
+            if e.data.get("ok"):
+                self.bidder_action(e.t)
+        elif kind == "deal":
+            self._deal(e)
+        elif kind == "no_sale":
+            self._no_sale(e)
+        elif kind == "close":
+            self.rec.close_t = e.t
+            ext = e.data.get("extensions")
+            if type(ext) is int:
+                self.rec.extensions += ext
+        elif kind == "forfeit":
+            self.rec.forfeited += int(e.data["amount"])
+        elif kind == "default":
+            self.rec.defaults += 1
+        elif kind == "settled":
+            self.rec.settled = True
+        elif kind == "final":
+            if self.m.settle:
+                self._end()
+        elif kind == "second_chance_offer":
+            self._second_chance(e)
+        elif kind == "convert":
+            self.rec.final_mode = str(e.data["to"])
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.m.finished(self)
+
+    def _deal(self, e: Event) -> None:
+        if self.ended and not self.m.settle:
+            return
+        d = e.data
+        self.rec.outcome = "deal"
+        self.rec.price = int(d["price"])
+        self.rec.buyer = int(str(d["buyer"])[1:]) if str(d["buyer"]).startswith("b") else None
+        if self.rec.deal_t is None:
+            self.rec.deal_t = e.t
+        if self.m.detail and d.get("rule") != "english.highest":
+            self.rec.path.append((e.t, int(d["price"])))
+        if not self.m.settle:
+            self._end()
+            return
+        self._maybe_pay(e, first=d.get("rule") != "settlement.second_chance")
+
+    def _no_sale(self, e: Event) -> None:
+        if self.ended and not self.m.settle:
+            return  # pricing only: the deal stands in the metrics whatever its settlement deadlines record later
+        self.rec.outcome = "no_sale"
+        self.rec.reason = str(e.data.get("reason"))
+        if self.rec.deal_t is not None:
+            self.rec.price = 0
+        self._end()
+
+    # -- settlement behaviour -----------------------------------------------------------------------
+
+    def _maybe_pay(self, e: Event, first: bool) -> None:
+        s = self.m.data["settlement"]
+        d = e.data
+        pays = (float(self.u_b[0]) < float(s["pay_probability"])) if first else True
+        if not pays:
+            return  # the buyer defaults: the payment deadline will fire
+        lo, hi = s["pay_delay_working_days"]
+        days = int(lo + math.floor(float(self.u_b[1]) * (hi - lo + 1)))
+        lot = self.lot
+        t_pay = lot.settlement.calendar().add_working_days(e.t, days) if days else e.t
+        t_pay = min(t_pay, int(d["due"]) - 1)
+        cash = int(d["cash"])
+        buyer = str(d["buyer"])
+        needs_confirm = lot.settlement.require_confirmation
+
+        def pay() -> None:
+            if self.lot.phase != "awaiting_payment":
+                return
+            if needs_confirm:
+                self.m.submit({"op": "confirm", "actor": buyer, "lot": self.id})
+            if cash > 0:
+                self.m.submit({"op": "pay", "actor": OPERATOR, "lot": self.id, "amount": cash})
+
+        if cash > 0 or needs_confirm:
+            self.m.at(max(t_pay, e.t), pay)
+
+    def _second_chance(self, e: Event) -> None:
+        s = self.m.data["settlement"]
+        party = str(e.data["party"])
+        if float(self.u_b[2]) < float(s["second_chance_accept"]):
+            self.m.at(e.t + 3_600_000, lambda: self._accept_offer(party))
+
+    def _accept_offer(self, party: str) -> None:
+        if self.lot.phase == "second_chance":
+            self.m.submit({"op": "accept_offer", "actor": party, "lot": self.id})
+
+    def start(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# -- English ------------------------------------------------------------------------------------------
+
+
+class EnglishBidding:
+    """Bidders taking part in an English auction on `agent`'s lot, each following its EnglishPlan."""
+
+    def __init__(self, agent: LotAgent) -> None:
+        self.a = agent
+        self.plans: dict[int, EnglishPlan] = {}
+        self.manual: list[int] = []  # bidders who bid by hand (react when outbid)
+        self.waiting: set[int] = set()
+
+    def begin(self, bidders: list[int], t0: int, window: int, admit_basis: int | None = None) -> None:
+        a = self.a
+        p = a.lot.params  # the English lot as it stands (a converted lot starts at its list or agreed price)
+        unit = a.terms.unit
+        ctx = BidContext(mode="english", n=a.n, dist=a.m.bidder_dist, reserve=(p.reserve or 0) / unit,
+                         floor=p.start_price / unit, rng=a.m.rng)
+        for j in bidders:
+            plan = a.strategies[j].english(float(a.values[j]), ctx)
+            if plan is None:
+                continue
+            self.plans[j] = plan
+            if plan.kind != "proxy":
+                self.manual.append(j)
+            t = a.arrival(j, t0, window)
+            if plan.timing == "snipe":
+                a.m.at(t, functools.partial(self._snipe, j, admit_basis))
+            else:
+                a.m.at(t, functools.partial(self._act, j, admit_basis))
+        a.handlers["bid"] = a.handlers["auto_bid"] = a.handlers["opening_bid"] = self._on_price
+
+    def _open(self) -> bool:
+        lot = self.a.lot
+        return lot.mode == "english" and lot.phase in ("free", "timed")
+
+    def _snipe(self, j: int, basis: int | None) -> None:
+        if not self._open():
+            return
+        lead = self.plans[j].lead_ms
+        lot = self.a.lot
+        deadline = lot.state.deadline
+        if lot.phase == "free" and lot.params.countdown_ms > lead:
+            self.a.m.at(deadline, functools.partial(self._snipe, j, basis))  # wait for the countdown
+            return
+        if self.a.m.now < deadline - lead:
+            self.a.m.at(deadline - lead, functools.partial(self._snipe, j, basis))
+            return
+        self._act(j, basis)
+
+    def _act(self, j: int, basis: int | None = None) -> None:
+        if not self._open():
+            return
+        a = self.a
+        lot = a.lot
+        p, s = lot.params, lot.state
+        if s.leader == f"b{j}":
+            return
+        plan = self.plans[j]
+        nxt = p.start_price if s.high is None else s.high + p.increment
+        cap = _grid_floor(math.floor(plan.cap * a.terms.unit), p.start_price, p.increment)
+        if cap < nxt:
+            return  # the price has passed what this bidder will pay
+        a.admit(j, basis)
+        if plan.kind == "proxy":
+            a.m.submit({"op": "proxy", "actor": f"b{j}", "lot": a.id, "max": cap})
+            return
+        if plan.kind == "increment":
+            amount = nxt
+        elif plan.kind == "jump":
+            jump = math.floor(plan.jump * a.terms.unit)
+            amount = max(nxt, min(cap, _grid_floor((s.high or p.start_price) + jump, p.start_price, p.increment)))
+        else:  # zi: uniform on the grid between the next valid bid and the cap
+            steps = (cap - nxt) // p.increment
+            amount = nxt + int(a.m.rng.integers(0, steps + 1)) * p.increment
+        a.m.submit({"op": "bid", "actor": f"b{j}", "lot": a.id, "amount": amount})
+
+    def _on_price(self, e: Event) -> None:
+        if not self.manual:
+            return
+        leader = str(e.data.get("bidder") or e.data.get("actor"))
+        if e.kind == "bid" and not e.data.get("ok"):
+            return
+        for j in self.manual:
+            if f"b{j}" == leader or j in self.waiting:
+                continue
+            self.waiting.add(j)
+            delay = int(self.plans[j].delay_ms * (0.5 + float(self.a.m.rng.random())))
+            self.a.m.at(e.t + max(1, delay), functools.partial(self._react, j))
+
+    def _react(self, j: int) -> None:
+        self.waiting.discard(j)
+        self._act(j)
+
+
+class EnglishLot(LotAgent):
+    def start(self) -> None:
+        self.open()
+        lot = self.lot
+        p = lot.params
+        window = self.option["arrival_window_ms"] or (p.free_ms if p.free_ms > 0 else max(p.countdown_ms // 2, 1))
+        EnglishBidding(self).begin(list(range(self.n)), self.m.now, window)
+
+
+# -- Dutch --------------------------------------------------------------------------------------------
+
+
+class DutchLot(LotAgent):
+    def start(self) -> None:
+        self.open()
+        lot = self.lot
+        p, s = lot.params, lot.state
+        ctx = self.ctx(0, "dutch")
+        for j in range(self.n):
+            price = self.strategies[j].dutch_price(self.values[j], ctx)
+            if price is None:
+                continue
+            limit = math.floor(price * self.terms.unit)
+            if limit < p.floor:
+                continue
+            k = max(0, -(-(p.start_price - limit) // p.step))
+            t = min(s.starts_at + k * p.step_ms, s.floor_at)  # from floor_at on the price is the floor
+            self.admit(j)
+            self.m.at(t, functools.partial(self._accept, j))
+
+    def _accept(self, j: int) -> None:
+        lot = self.lot
+        if lot.phase != "clock":
+            return  # somebody accepted first: nothing to do
+        self.m.submit({"op": "accept", "actor": f"b{j}", "lot": self.id})
+        if self.m.detail and lot.state.price is not None:
+            self.rec.bid_pairs.append((float(self.values[j]) * self.rec.scale, int(lot.state.price)))
+
+
+# -- sealed bids --------------------------------------------------------------------------------------
+
+
+class SealedLot(LotAgent):
+    def start(self) -> None:
+        self.open()
+        lot = self.lot
+        p, s = lot.params, lot.state
+        window = self.option["arrival_window_ms"] or p.bid_ms
+        ctx = BidContext(mode="sealed", n=self.n, dist=self.m.bidder_dist,
+                         reserve=max(self.terms.reserve, self.terms.floor), floor=self.terms.floor,
+                         price_rule=p.price_rule, rng=self.m.rng)
+        nonces = self.m.rng.bytes(16 * self.n)  # each bidder's secret: 16 bytes of the mechanism's stream
+        unit, now, reveal_span = self.terms.unit, self.m.now, max(p.reveal_ms - 2, 0)
+        for j in range(self.n):
+            bid = self.strategies[j].sealed_bid(self.values[j], ctx)
+            if bid is None:
+                continue
+            amount = max(p.min_price, round(bid * unit))
+            nonce = nonces[16 * j : 16 * j + 16]
+            t = min(self.arrival(j, now, window), s.commit_end - 1)
+            self.m.at(t, functools.partial(self._commit, j, amount, nonce))
+            t_reveal = s.commit_end + 1 + int(self.u_arrive[j] * reveal_span)
+            self.m.at(t_reveal, functools.partial(self._reveal, j, amount, nonce))
+
+    def _commit(self, j: int, amount: int, nonce: bytes) -> None:
+        self.admit(j)
+        self.m.submit({"op": "commit", "actor": f"b{j}", "lot": self.id,
+                       "hash": commitment(self.id, f"b{j}", amount, nonce)})
+
+    def _reveal(self, j: int, amount: int, nonce: bytes) -> None:
+        if self.lot.phase == "reveal":
+            self.m.submit({"op": "reveal", "actor": f"b{j}", "lot": self.id, "amount": amount, "nonce": nonce})
+            if self.m.detail:
+                self.rec.bid_pairs.append((float(self.values[j]) * self.rec.scale, amount))
+
+
+# -- listing ------------------------------------------------------------------------------------------
+
+
+class ListingLot(LotAgent):
+    def start(self) -> None:
+        self.open()
+        self.registered: list[int] = []
+        self.handlers["relist"] = self._relist
+        self.handlers["relist_needs_approval"] = self._needs_approval
+        self.handlers["convert"] = self._convert
+        self._round(self.m.now)
+
+    def _round(self, t0: int) -> None:
+        lot = self.lot
+        window = self.option["arrival_window_ms"] or max(lot.state.end - t0, 1)
+        for j in range(self.n):
+            if j not in self.registered:
+                self.m.at(self.arrival(j, t0, window), functools.partial(self._consider, j, lot.state.round))
+
+    def _consider(self, j: int, round_: int) -> None:
+        lot = self.lot
+        if lot.mode != "listing" or lot.phase != "listing" or lot.state.round != round_ or j in self.registered:
+            return
+        price = lot.state.price / self.terms.unit
+        ctx = self.ctx(j, "listing")
+        if not self.strategies[j].registers(float(self.values[j]), price, ctx):
+            return
+        self.m.submit({"op": "register", "actor": f"b{j}", "lot": self.id})
+        self.registered.append(j)
+        self.admit(j, basis=lot.state.price)
+
+    def _relist(self, e: Event) -> None:
+        self.m.at(e.t, lambda: self._round(e.t))
+
+    def _needs_approval(self, e: Event) -> None:
+        approve = float(self.u_b[6]) < float(self.m.data["behaviour"]["relist_approval"])
+        delay = int(self.m.data["behaviour"]["operator_delay_ms"])
+
+        def decide() -> None:
+            if self.lot.phase == "awaiting_approval":
+                self.m.submit({"op": "approve_relist", "actor": OPERATOR, "lot": self.id, "approved": approve})
+
+        self.m.at(e.t + delay, decide)
+
+    def _convert(self, e: Event) -> None:
+        self.rec.final_mode = "english"
+        self.m.at(e.t, self._auction)  # the entry is written before the lot switches: act once it has
+
+    def _auction(self) -> None:
+        lot = self.lot
+        p = lot.params
+        window = self.option["arrival_window_ms"] or (p.free_ms if p.free_ms > 0 else max(p.countdown_ms // 2, 1))
+        qualified = [j for j in self.registered if f"b{j}" in lot.deposits]
+        EnglishBidding(self).begin(qualified, self.m.now, window)
+
+
+# -- agreement pricing --------------------------------------------------------------------------------
+
+
+class AgreementLot(LotAgent):
+    def start(self) -> None:
+        neg = self.option["negotiation"]
+        model = make_negotiation(neg)
+        if self.n == 0:
+            self._failed("no_counterpart")
+            return
+        j = 0 if neg["counterpart"] == "first" else max(range(self.n), key=self.values.__getitem__)
+        dist = self.m.bidder_dist
+        lo, hi = dist.lo, dist.top
+        seller = float(self.m.pop.seller[self.i])
+        outcome = model.negotiate(float(self.values[j]), seller, lo, hi)
+        if not outcome.agreed:
+            self._failed("negotiation_failed")
+            return
+        self.buyer = j
+        self.model = model
+        delay = int(neg["duration_ms"]) * max(outcome.rounds, 1)
+        self.m.at(self.m.now + delay, functools.partial(self._open_notice, outcome.price))
+
+    def _failed(self, reason: str) -> None:
+        self.rec.outcome = "failed"
+        self.rec.reason = reason
+        self._end()
+
+    def _open_notice(self, price: float) -> None:
+        params = {**self.terms.params, "price": self.fen(price), "buyer": f"b{self.buyer}"}
+        self.open(extra={"negotiation": self.model.label}, params=params)
+        self.handlers["convert"] = self._convert
+        lot = self.lot
+        s = lot.state
+        window = max(s.notice_end - self.m.now, 1)
+        b = self.m.data["behaviour"]
+        if float(self.u_b[3]) < float(b["objection_probability"]):
+            t = self.m.now + int(float(self.u_b[4]) * (window - 1))
+            self.m.at(t, self._object)
+        if lot.params.competing_offers:
+            least = lot.params.min_offer()
+            for j in range(self.n):
+                if j == self.buyer:
+                    continue
+                ctx = self.ctx(j, "agreement")
+                if self.strategies[j].registers(float(self.values[j]), least / self.terms.unit, ctx):
+                    self.m.at(self.arrival(j, self.m.now, window), functools.partial(self._offer, j))
+
+    def _object(self) -> None:
+        lot = self.lot
+        if lot.mode != "agreement" or lot.phase != "notice":
+            return
+        if not self.m.submit({"op": "object", "actor": "public", "lot": self.id, "grounds": "simulated objection"}):
+            return
+        index = len(lot.state.objections) - 1
+        b = self.m.data["behaviour"]
+        upheld = float(self.u_b[5]) < float(b["objection_upheld"])
+
+        def resolve() -> None:
+            cur = self.lot
+            if cur.mode == "agreement" and cur.state.objections[index].status == "pending":
+                self.m.submit({"op": "resolve_objection", "actor": OPERATOR, "lot": self.id, "objection": index,
+                               "upheld": upheld})
+
+        self.m.at(self.m.now + int(b["operator_delay_ms"]), resolve)
+
+    def _offer(self, j: int) -> None:
+        lot = self.lot
+        if lot.mode != "agreement" or lot.phase != "notice":
+            return
+        self.admit(j, basis=lot.params.price)
+        self.m.submit({"op": "offer", "actor": f"b{j}", "lot": self.id, "amount": lot.params.min_offer()})
+
+    def _convert(self, e: Event) -> None:
+        self.rec.final_mode = "english"
+        self.m.at(e.t, self._auction)  # the entry is written before the lot switches: act once it has
+
+    def _auction(self) -> None:
+        lot = self.lot
+        p = lot.params
+        window = self.option["arrival_window_ms"] or (p.free_ms if p.free_ms > 0 else max(p.countdown_ms // 2, 1))
+        EnglishBidding(self).begin(list(range(self.n)), self.m.now, window, admit_basis=p.start_price)
+
+
+_AGENTS: dict[str, type[LotAgent]] = {
+    "english": EnglishLot,
+    "dutch": DutchLot,
+    "sealed": SealedLot,
+    "listing": ListingLot,
+    "agreement": AgreementLot,
+}
