@@ -172,7 +172,7 @@ def test_distributed_executor_matches_serial(tmp_path: Path, executor: str) -> N
 
 @pytest.mark.slow
 def test_ray_executor_matches_serial(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="Ray is the optional `ray` extra: `make soak` installs it (pip install -e '.[ray]')")
+    pytest.importorskip("ray", reason="Ray is the optional `ray` extra: `make soak` installs it (pip install '.[ray]')")
     sc = make(population={"lots": 5, "bidders": 3})
     serial = _experiment(tmp_path / "serial", sc, runs=2)
     serial.execute("serial")
