@@ -7,13 +7,14 @@ are recorded in the lot's `open_lot` entry. Operator actions are refused to anyo
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from .model import Command, Ms, Rejected
 from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
-from .rules.base import Ctx, Lot, Mode, arg
+from .rules.base import Ctx, Lot, Mode, arg, lot_kind, phase_text
 
 __all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market"]
 
@@ -53,7 +54,7 @@ class Market:
         """Route a command; return the lot it touched (to re-arm its deadline)."""
         op = cmd["op"]
         if op in OPERATOR_OPS and cmd["actor"] not in self.operators:
-            raise Rejected("forbidden", f"{op} is an operator action; {cmd['actor']} is not an operator")
+            raise Rejected("forbidden", f"{op} is an operator action, and {cmd['actor']} is not an operator")
         if op == "open_submarket":
             self._open_submarket(ctx, cmd)
             return None
@@ -61,7 +62,7 @@ class Market:
             return self._open_lot(ctx, cmd)
         lot_id = cmd.get("lot")
         if type(lot_id) is not str:
-            raise Rejected("bad_command", f"{op} needs the field 'lot'")
+            raise Rejected("bad_command", f"the {op} command needs the field 'lot', the id of a lot")
         lot = self.lots.get(lot_id)
         if lot is None:
             raise Rejected("unknown_lot", f"there is no lot {lot_id!r}")
@@ -80,21 +81,31 @@ class Market:
         if lot.phase in settlement.PHASES:
             handler = settlement.COMMANDS.get(op)
             if handler is None:
-                raise Rejected("lot_closed", f"lot {lot.id} is in {lot.phase}; {op} is not possible now")
+                possible = settlement.PHASE_COMMANDS.get(lot.phase, ())
+                now = f"the commands now are {', '.join(possible)}" if possible else "it takes no more commands"
+                raise Rejected(
+                    "lot_closed", f"{op} is not possible on lot {lot.id}, which is {phase_text(lot.phase)} ({now})"
+                )
         else:
             handler = self.mode(lot).commands.get(op)
             if handler is None:
-                raise Rejected("unknown_command", f"{op} is not a command of a {lot.mode} lot")
+                commands = ", ".join(sorted(self.mode(lot).commands))
+                raise Rejected(
+                    "unknown_command",
+                    f"{op} is not a command of lot {lot.id}, {lot_kind(lot.mode)} (whose own commands are {commands})",
+                )
         handler(ctx, lot, cmd)
         return lot
 
     def _open_submarket(self, ctx: Ctx, cmd: Command) -> None:
         sub = arg(cmd, "submarket", str)
         if sub in self.submarkets:
-            raise Rejected("duplicate_submarket", f"sub-market {sub!r} already exists")
+            raise Rejected("duplicate_submarket", f"sub-market {sub!r} already exists; choose another id")
         params = cmd.get("params", {})
         if type(params) is not dict:
-            raise Rejected("bad_command", "field 'params' must be a map")
+            raise Rejected(
+                "bad_command", f"field 'params' of sub-market {sub!r} must be a map of parameter names to values"
+            )
         self._check_keys(params, None, f" in sub-market {sub!r}")
         ctx.accept("market.submarket")
         self.submarkets[sub] = {"name": cmd.get("name", sub), "params": params}
@@ -106,7 +117,9 @@ class Market:
             known |= field_names(m.params)
         for key in params:
             if key not in known:
-                raise Rejected("bad_param", f"unknown parameter {key!r}{where}")
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise Rejected("bad_param", f"unknown parameter {key!r}{where}{hint}")
 
     def _resolve(self, mode: Mode, submarket: str, lot_params: Mapping[str, Any], what: str) -> tuple[Any, Any]:
         layers = (self.params, self.submarkets[submarket]["params"], lot_params)
@@ -116,30 +129,40 @@ class Market:
         lot_id = arg(cmd, "lot", str)
         mode_name = arg(cmd, "mode", str)
         if lot_id in self.lots:
-            raise Rejected("duplicate_lot", f"lot {lot_id!r} already exists")
+            raise Rejected("duplicate_lot", f"lot {lot_id!r} already exists; choose another id")
         mode = MODES.get(mode_name)
         if mode is None:
-            raise Rejected("unknown_mode", f"mode {mode_name!r} is not one of {', '.join(sorted(MODES))}")
+            modes = ", ".join(sorted(MODES))
+            raise Rejected("unknown_mode", f"field 'mode' of lot {lot_id!r} must be one of {modes}, not {mode_name!r}")
         submarket = cmd.get("submarket", "main")
         if submarket not in self.submarkets:
-            raise Rejected("unknown_submarket", f"there is no sub-market {submarket!r}")
+            subs = ", ".join(repr(name) for name in sorted(self.submarkets))
+            raise Rejected(
+                "unknown_submarket",
+                f"lot {lot_id!r} names sub-market {submarket!r}, which does not exist (known: {subs})",
+            )
         lot_params = cmd.get("params", {})
         if type(lot_params) is not dict:
-            raise Rejected("bad_command", "field 'params' must be a map")
-        self._check_keys(lot_params, mode, f" for a {mode_name} lot")
+            raise Rejected(
+                "bad_command", f"field 'params' of lot {lot_id!r} must be a map of parameter names to values"
+            )
+        self._check_keys(lot_params, mode, f" for {lot_kind(mode_name)}")
         params, settle = self._resolve(mode, submarket, lot_params, f" for lot {lot_id!r}")
         target = mode.conversion(params) if mode.conversion is not None else None
         if target is not None:  # a conversion must not fail later, after a command was accepted
             name, overrides = target
             layers = (self.params, self.submarkets[submarket]["params"], overrides)
-            resolve(MODES[name].params, *layers, what=f" for lot {lot_id!r} once it converts to {name}")
+            resolve(MODES[name].params, *layers, what=f" for lot {lot_id!r} once it becomes {lot_kind(name)}")
         seller = cmd.get("seller", "seller")
         for name in ("seller", "title"):
             if name in cmd and (type(cmd[name]) is not str or not cmd[name]):
-                raise Rejected("bad_command", f"field {name!r} must be a non-empty string")
+                raise Rejected("bad_command", f"field {name!r} of lot {lot_id!r} must be a non-empty string")
         appraisal = cmd.get("appraisal")
         if appraisal is not None and (type(appraisal) is not int or appraisal <= 0):
-            raise Rejected("bad_command", "field 'appraisal' must be a positive integer of fen")
+            raise Rejected(
+                "bad_command",
+                f"field 'appraisal' of lot {lot_id!r} must be a positive whole number of fen, not {appraisal!r}",
+            )
         ctx.accept(f"{mode_name}.open", params=to_dict(params), settlement=to_dict(settle))
         lot = Lot(
             id=lot_id,
@@ -162,7 +185,7 @@ class Market:
         party = arg(cmd, "party", str)
         amount = arg(cmd, "amount")
         if lot.phase in settlement.PHASES:
-            raise Rejected("lot_closed", f"lot {lot.id} is no longer taking deposits")
+            raise Rejected("lot_closed", f"lot {lot.id} is no longer taking deposits: it is {phase_text(lot.phase)}")
         ctx.accept("market.deposit")
         lot.deposits[party] = lot.deposits.get(party, 0) + amount
 
@@ -170,7 +193,7 @@ class Market:
         """The operator withdraws a lot before a deal is struck (撤拍): no sale, every deposit refunded."""
         grounds = arg(cmd, "grounds", str)
         if lot.phase in settlement.PHASES:
-            raise Rejected("lot_closed", f"lot {lot.id} is already {lot.phase}; it can no longer be withdrawn")
+            raise Rejected("lot_closed", f"lot {lot.id} can no longer be withdrawn: it is {phase_text(lot.phase)}")
         ctx.accept("market.withdraw")
         ctx.emit("withdrawn", lot=lot.id, grounds=grounds)
         ctx.no_sale(lot, "withdrawn")

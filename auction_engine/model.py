@@ -2,10 +2,14 @@
 
 No floats anywhere a value is hashed, signed or compared for a winner: money is `Fen` (1 yuan =
 100 fen), time is `Ms` (milliseconds since the Unix epoch, UTC), shares are basis points.
+
+Messages for people never show those raw integers: `yuan`, `local_time`, `duration` and `percent`
+format them (pure functions of their arguments, so a message in the ledger replays exactly).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 __all__ = [
@@ -19,6 +23,9 @@ __all__ = [
     "Ms",
     "Rejected",
     "apply_bp",
+    "duration",
+    "local_time",
+    "percent",
     "yuan",
 ]
 
@@ -60,3 +67,55 @@ def yuan(fen: Fen) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
     return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+
+def percent(bp: BasisPoints) -> str:
+    """Format basis points as a percentage for people: 3000 -> '30%', 150 -> '1.5%', 1 -> '0.01%'."""
+    sign = "-" if bp < 0 else ""
+    whole, frac = divmod(abs(bp), 100)
+    return f"{sign}{whole}%" if frac == 0 else f"{sign}{whole}.{frac:02d}".rstrip("0") + "%"
+
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+
+
+def local_time(ms: Ms, utc_offset_ms: Ms = 8 * HOUR) -> str:
+    """Format an instant for people, in the given local time: '2021-03-01 10:00 (UTC+08:00)'.
+
+    Pure integer arithmetic from the epoch (no wall clock, no time-zone database): seconds and
+    milliseconds are shown only when they are not zero, so the text is exact. An instant outside the
+    years 1-9999 is shown as its raw millisecond count.
+    """
+    try:
+        t = _EPOCH + _dt.timedelta(milliseconds=ms + utc_offset_ms)
+    except OverflowError:
+        return f"{ms} ms after 1970-01-01 00:00 UTC"
+    text = f"{t:%Y-%m-%d %H:%M}"
+    if t.second or t.microsecond:
+        text += f":{t.second:02d}"
+    if t.microsecond:
+        text += f".{t.microsecond // 1000:03d}"
+    sign = "-" if utc_offset_ms < 0 else "+"
+    hours, rest = divmod(abs(utc_offset_ms), HOUR)
+    minutes, rest = divmod(rest, MINUTE)
+    zone = f"UTC{sign}{hours:02d}:{minutes:02d}"
+    if rest:
+        zone += f":{rest // SECOND:02d}" + (f".{rest % SECOND:03d}" if rest % SECOND else "")
+    return f"{text} ({zone})"
+
+
+def duration(ms: Ms) -> str:
+    """Format a length of time for people: '5 min', '1 h 30 min', '15 days', '1 day 2 h', '500 ms'."""
+    if ms == 0:
+        return "0 s"
+    sign = "-" if ms < 0 else ""
+    rest = abs(ms)
+    parts = []
+    for size, one, many in ((DAY, "day", "days"), (HOUR, "h", "h"), (MINUTE, "min", "min"), (SECOND, "s", "s")):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count} {one if count == 1 else many}")
+    if rest:
+        parts.append(f"{rest} ms")
+    return sign + " ".join(parts)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .calendar import Calendar
-from .model import HOUR, BasisPoints, Fen, Ms, Rejected
+from .model import HOUR, BasisPoints, Fen, Ms, Rejected, percent, yuan
 
 __all__ = ["SettlementParams", "field_names", "from_dict", "resolve", "to_dict"]
 
@@ -55,19 +55,27 @@ class SettlementParams:
         """Reject settings no settlement can follow (naming the field)."""
         for name in ("refund_working_days", "publication_working_days", "max_instalment_days", "second_chance_offers"):
             if getattr(self, name) < 0:
-                raise Rejected("bad_param", f"parameter {name!r} must not be negative")
+                raise Rejected("bad_param", f"parameter {name!r} must not be negative (it is {getattr(self, name)})")
         for name in ("payment_working_days", "second_chance_working_days"):
             if getattr(self, name) < 1:
-                raise Rejected("bad_param", f"parameter {name!r} must be at least 1 working day")
+                raise Rejected(
+                    "bad_param", f"parameter {name!r} must be at least 1 working day (it is {getattr(self, name)})"
+                )
         for name in ("deposit_bp", "min_down_payment_bp", "inventor_share_bp", "transfer_staff_bp", "fee_bp"):
             if not 0 <= getattr(self, name) <= 10_000:
-                raise Rejected("bad_param", f"parameter {name!r} must be between 0 and 10000 basis points")
+                raise Rejected(
+                    "bad_param",
+                    f"parameter {name!r} must be between 0% and 100% (0 to 10000 basis points), "
+                    f"not {percent(getattr(self, name))}",
+                )
         if self.deposit is not None and self.deposit < 0:
-            raise Rejected("bad_param", "parameter 'deposit' must not be negative")
+            raise Rejected("bad_param", f"parameter 'deposit' must not be negative (it is {yuan(self.deposit)})")
         for name in ("holidays", "workdays"):
             for day in getattr(self, name):
                 if not _is_iso_date(day):
-                    raise Rejected("bad_param", f"parameter {name!r}: {day!r} is not a date written YYYY-MM-DD")
+                    raise Rejected(
+                        "bad_param", f"parameter {name!r} must list dates written YYYY-MM-DD, and {day!r} is not one"
+                    )
 
     def calendar(self) -> Calendar:
         """The working-day calendar these settings describe."""
@@ -80,6 +88,19 @@ def _is_iso_date(text: str) -> bool:
         return datetime.date.fromisoformat(text).isoformat() == text
     except ValueError:
         return False
+
+
+def _describe(hint: Any) -> str:
+    """A type hint in words, for a message: `int | None` -> 'an integer or null'."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        return "a list"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    words = {bool: "true or false", int: "an integer", str: "a string", type(None): "null"}
+    return words.get(hint, str(hint))
 
 
 def _check_type(value: Any, hint: Any, name: str) -> Any:
@@ -96,7 +117,7 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
                 return _check_type(value, arg, name)
             except Rejected:
                 continue
-        raise Rejected("bad_param", f"parameter {name!r}: {value!r} is not a {hint}")
+        raise Rejected("bad_param", f"parameter {name!r} must be {_describe(hint)}, not {value!r}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise Rejected("bad_param", f"parameter {name!r} must be a list")
@@ -119,7 +140,7 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
         if type(value) is not str:
             raise Rejected("bad_param", f"parameter {name!r} must be a string, not {value!r}")
         return value
-    raise Rejected("bad_param", f"parameter {name!r} has an unsupported type")
+    raise Rejected("bad_param", f"parameter {name!r} has a type the rules cannot check ({hint})")
 
 
 @functools.cache

@@ -34,9 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import DAY, HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp
+from ..model import DAY, HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp, duration, percent, yuan
 from . import english
-from .base import Ctx, Lot, Mode, arg, require_qualified, required_deposit
+from .base import Ctx, Lot, Mode, arg, at, nearest_valid, require_qualified, required_deposit
 
 __all__ = ["MODE", "AgreementParams", "AgreementState", "Objection"]
 
@@ -58,21 +58,38 @@ class AgreementParams:
     def check(self) -> None:
         """Reject impossible settings, naming the field."""
         if self.price <= 0:
-            raise Rejected("bad_param", "parameter 'price' must be positive")
+            raise Rejected("bad_param", f"parameter 'price' must be positive (it is {yuan(self.price)})")
         if not self.buyer:
-            raise Rejected("bad_param", "parameter 'buyer' must not be empty")
+            raise Rejected("bad_param", "parameter 'buyer' must name the negotiated buyer, not be empty")
         if self.notice_days <= 0:
-            raise Rejected("bad_param", "parameter 'notice_days' must be positive")
+            raise Rejected(
+                "bad_param", f"parameter 'notice_days' must be at least 1 calendar day (it is {self.notice_days})"
+            )
         if self.competing_min_premium_bp < 0:
-            raise Rejected("bad_param", "parameter 'competing_min_premium_bp' must not be negative")
+            raise Rejected(
+                "bad_param",
+                "parameter 'competing_min_premium_bp' must not be negative "
+                f"(it is {percent(self.competing_min_premium_bp)})",
+            )
         if self.auction_increment is not None and self.auction_increment <= 0:
-            raise Rejected("bad_param", "parameter 'auction_increment' must be positive")
+            raise Rejected(
+                "bad_param", f"parameter 'auction_increment' must be positive (it is {yuan(self.auction_increment)})"
+            )
         if self.auction_increment_bp <= 0:
-            raise Rejected("bad_param", "parameter 'auction_increment_bp' must be positive")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'auction_increment_bp' must be at least 0.01% (it is {percent(self.auction_increment_bp)})",
+            )
         if self.auction_free_ms < 0:
-            raise Rejected("bad_param", "parameter 'auction_free_ms' must not be negative")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'auction_free_ms' must not be negative (it is {duration(self.auction_free_ms)})",
+            )
         if self.auction_countdown_ms is not None and self.auction_countdown_ms <= 0:
-            raise Rejected("bad_param", "parameter 'auction_countdown_ms' must be positive")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'auction_countdown_ms' must be positive (it is {duration(self.auction_countdown_ms)})",
+            )
 
     def auction_overrides(self) -> dict[str, Any]:
         """The English auction a competing offer converts the sale to (its lot-level settings)."""
@@ -132,14 +149,14 @@ def _open(ctx: Ctx, lot: Lot) -> None:
 def _check_notice(lot: Lot, now: Ms) -> None:
     s: AgreementState = lot.state
     if lot.phase != "notice" or now >= s.notice_end:
-        raise Rejected("notice_over", f"the notice of lot {lot.id} ended at {s.notice_end}")
+        raise Rejected("notice_over", f"the public notice of lot {lot.id} ended at {at(lot, s.notice_end)}")
 
 
 def _object(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: AgreementState = lot.state
     grounds = arg(cmd, "grounds", str)
     if not grounds.strip():
-        raise Rejected("bad_command", "field 'grounds' must not be empty")
+        raise Rejected("bad_command", f"field 'grounds' of an objection to lot {lot.id} must say why, not be empty")
     _check_notice(lot, ctx.now)
     ctx.accept("agreement.objection", objection=len(s.objections))
     s.objections.append(Objection(cmd["actor"], grounds, ctx.now))
@@ -151,10 +168,12 @@ def _resolve_objection(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     index = arg(cmd, "objection")
     upheld = arg(cmd, "upheld", bool)
     if index >= len(s.objections):
-        raise Rejected("unknown_objection", f"lot {lot.id} has no objection {index} (it has {len(s.objections)})")
+        count = len(s.objections)
+        numbers = "it has none" if count == 0 else "its only one is 0" if count == 1 else f"they are 0 to {count - 1}"
+        raise Rejected("unknown_objection", f"lot {lot.id} has no objection {index} ({numbers})")
     objection = s.objections[index]
     if objection.status != "pending":
-        raise Rejected("objection_resolved", f"objection {index} on lot {lot.id} is already {objection.status}")
+        raise Rejected("objection_resolved", f"objection {index} to lot {lot.id} was already {objection.status}")
     if upheld:
         ctx.accept("agreement.objection_upheld")
         objection.status = "upheld"
@@ -175,15 +194,23 @@ def _offer(ctx: Ctx, lot: Lot, cmd: Command) -> None:
         raise Rejected("offers_not_allowed", f"lot {lot.id} does not accept competing offers")
     _check_notice(lot, ctx.now)
     if offeror == p.buyer:
-        raise Rejected("buyer_cannot_offer", f"{offeror} is the negotiated buyer of lot {lot.id}")
+        raise Rejected(
+            "buyer_cannot_offer",
+            f"{offeror} is the negotiated buyer of lot {lot.id} and may not make a competing offer",
+        )
     least = p.min_offer()
     if amount < least:
-        raise Rejected("offer_too_low", f"field 'amount' must be at least {least} (the agreed price is {p.price})")
+        raise Rejected(
+            "offer_too_low",
+            f"field 'amount' must be at least {yuan(least)} ({least} fen) to compete with the agreed price "
+            f"of {yuan(p.price)} for lot {lot.id}",
+        )
     inc = p.increment()
     if (amount - p.price) % inc:
         raise Rejected(
             "not_increment_multiple",
-            f"field 'amount' must be the agreed price {p.price} plus a whole multiple of {inc}",
+            f"field 'amount' must be the agreed price of {yuan(p.price)} for lot {lot.id} plus a whole multiple "
+            f"of {yuan(inc)}; {nearest_valid(p.price, inc, amount, least, 'offer')}",
         )
     require_qualified(lot, offeror, required_deposit(lot, p.price))
     ctx.accept("agreement.competing_offer")

@@ -14,10 +14,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..model import Command, Fen, Ms, Rejected
+from ..model import Command, Fen, Ms, Rejected, local_time, yuan
 from ..params import SettlementParams
 
-__all__ = ["Ctx", "Handler", "Lot", "Mode", "Ranked", "arg", "require_qualified", "required_deposit"]
+__all__ = [
+    "FEN_FIELDS",
+    "Ctx",
+    "Handler",
+    "Lot",
+    "Mode",
+    "Ranked",
+    "arg",
+    "at",
+    "lot_kind",
+    "nearest_valid",
+    "phase_text",
+    "require_qualified",
+    "required_deposit",
+]
 
 
 @dataclass(eq=False, slots=True)
@@ -110,17 +124,92 @@ def required_deposit(lot: Lot, opening_price: Fen) -> Fen:
 def require_qualified(lot: Lot, party: str, needed: Fen) -> None:
     """Reject unless `party` holds at least the deposit this lot requires."""
     held = lot.deposits.get(party, 0)
-    if held < needed or (held == 0 and needed == 0 and party not in lot.deposits):
-        raise Rejected("not_qualified", f"{party} has not paid the deposit of {needed} fen for lot {lot.id}")
+    if held >= needed and (held != 0 or needed != 0 or party in lot.deposits):
+        return
+    if held == 0 and needed == 0:
+        raise Rejected(
+            "not_qualified", f"{party} is not admitted to lot {lot.id} until the operator records its deposit (¥0.00)"
+        )
+    if held == 0:
+        raise Rejected("not_qualified", f"{party} has not paid the deposit of {yuan(needed)} for lot {lot.id}")
+    raise Rejected(
+        "not_qualified", f"{party} has paid {yuan(held)} of the deposit of {yuan(needed)} for lot {lot.id}"
+    )
+
+
+# -- words for messages (a rejection's message is for a person; see model.yuan, model.local_time) --------------
+
+FEN_FIELDS = frozenset({"amount", "price", "max", "down"})  # command fields that are money, in fen
+
+_KINDS = {int: "an integer", str: "a string", bytes: "bytes", bool: "true or false"}
+
+_PHASES = {
+    "open": "open",
+    "free": "in free bidding",
+    "timed": "in timed bidding",
+    "clock": "on the clock",
+    "commit": "taking sealed bids",
+    "reveal": "taking reveals",
+    "listing": "listed",
+    "awaiting_approval": "waiting for a re-list to be approved",
+    "notice": "under public notice",
+    "objection_pending": "waiting for its objections to be resolved",
+    "closed": "closed",
+    "awaiting_payment": "awaiting payment",
+    "second_chance": "offered to a runner-up",
+    "settled": "settled",
+    "no_sale": "closed without a sale",
+    "cancelled": "cancelled",
+}
+
+_LOT_KINDS = {
+    "english": "an English lot",
+    "dutch": "a Dutch lot",
+    "sealed": "a sealed-bid lot",
+    "listing": "a listing lot",
+    "agreement": "an agreement lot",
+}
+
+
+def at(lot: Lot, t: Ms) -> str:
+    """An instant in the lot's local time, for a message: '2021-03-01 10:00 (UTC+08:00)'."""
+    return local_time(t, lot.settlement.utc_offset_ms)
+
+
+def phase_text(phase: str) -> str:
+    """A lot phase in words, to follow "it is": 'awaiting_payment' -> 'awaiting payment'."""
+    return _PHASES.get(phase, f"in phase {phase}")
+
+
+def lot_kind(mode: str) -> str:
+    """A lot of a pricing mode, with its article: 'english' -> 'an English lot'."""
+    return _LOT_KINDS.get(mode, f"{'an' if mode[:1] in 'aeiou' else 'a'} {mode} lot")
+
+
+def nearest_valid(base: Fen, step: Fen, amount: Fen, least: Fen, what: str = "bid") -> str:
+    """The valid amounts nearest `amount` on the grid base + k × step (never below `least`), in words."""
+    above = base + -(-(amount - base) // step) * step
+    above = max(above, least)
+    below = above - step
+    if below < least or below >= amount:
+        return f"the next valid {what} is {yuan(above)} ({above} fen)"
+    return f"the nearest valid {what}s are {yuan(below)} and {yuan(above)} ({below} and {above} fen)"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def arg(cmd: Command, name: str, kind: type = int) -> Any:
     """A command argument of the given type, or a precise rejection naming the field."""
     if name not in cmd:
-        raise Rejected("bad_command", f"{cmd.get('op', 'command')} needs the field {name!r}")
+        raise Rejected("bad_command", f"the {cmd.get('op', 'command')} command needs the field {name!r}")
     value = cmd[name]
     if type(value) is not kind:
-        raise Rejected("bad_command", f"field {name!r} must be {kind.__name__}, not {value!r}")
+        wanted = "a whole number of fen" if kind is int and name in FEN_FIELDS else _KINDS.get(kind, kind.__name__)
+        raise Rejected("bad_command", f"field {name!r} must be {wanted}, not {_shown(value)}")
     if kind is int and value < 0:
-        raise Rejected("bad_command", f"field {name!r} must not be negative")
+        unit = " fen" if name in FEN_FIELDS else ""
+        raise Rejected("bad_command", f"field {name!r} must not be negative (it is {value}{unit})")
     return value

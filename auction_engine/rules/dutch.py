@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import MINUTE, Command, Fen, Ms, Rejected
-from .base import Ctx, Lot, Mode, Ranked, arg, require_qualified, required_deposit
+from ..model import MINUTE, Command, Fen, Ms, Rejected, duration, yuan
+from .base import Ctx, Lot, Mode, Ranked, arg, at, phase_text, require_qualified, required_deposit
 
 __all__ = ["MODE", "DutchParams", "DutchState", "price_at"]
 
@@ -34,15 +34,18 @@ class DutchParams:
     def check(self) -> None:
         """Reject settings that make no clock (each message names the field)."""
         if self.step <= 0:
-            raise Rejected("bad_param", "parameter 'step' must be positive")
+            raise Rejected("bad_param", f"parameter 'step' must be positive (it is {yuan(self.step)})")
         if self.step_ms <= 0:
-            raise Rejected("bad_param", "parameter 'step_ms' must be positive")
+            raise Rejected("bad_param", f"parameter 'step_ms' must be positive (it is {duration(self.step_ms)})")
         if self.wait_ms < 0:
-            raise Rejected("bad_param", "parameter 'wait_ms' must not be negative")
+            raise Rejected("bad_param", f"parameter 'wait_ms' must not be negative (it is {duration(self.wait_ms)})")
         if self.floor <= 0:
-            raise Rejected("bad_param", "parameter 'floor' must be positive")
+            raise Rejected("bad_param", f"parameter 'floor' must be positive (it is {yuan(self.floor)})")
         if self.start_price < self.floor:
-            raise Rejected("bad_param", "parameter 'start_price' must not be below 'floor'")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'start_price' ({yuan(self.start_price)}) must not be below 'floor' ({yuan(self.floor)})",
+            )
 
 
 @dataclass(slots=True)
@@ -82,16 +85,22 @@ def _accept(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: DutchState = lot.state
     bidder = cmd["actor"]
     if lot.phase != "clock":
-        raise Rejected("lot_closed", f"lot {lot.id} is not taking acceptances (phase {lot.phase})")
+        raise Rejected("lot_closed", f"lot {lot.id} is not taking acceptances: it is {phase_text(lot.phase)}")
     if ctx.now >= s.ends_at:  # the engine fires due deadlines first; this is the belt to those braces
-        raise Rejected("late_accept", f"the clock of lot {lot.id} ended at {s.ends_at}")
+        raise Rejected("late_accept", f"the clock of lot {lot.id} ended at {at(lot, s.ends_at)}")
     if ctx.now < s.starts_at:
-        raise Rejected("clock_not_started", f"the clock of lot {lot.id} starts at {s.starts_at}")
+        raise Rejected(
+            "clock_not_started",
+            f"the clock of lot {lot.id} has not started: it starts at {yuan(p.start_price)} on {at(lot, s.starts_at)}",
+        )
     seen = arg(cmd, "price") if "price" in cmd else None
     require_qualified(lot, bidder, required_deposit(lot, p.start_price))
     price = price_at(p, s.starts_at, ctx.now)
     if seen is not None and seen != price:
-        raise Rejected("price_moved", f"field 'price' is {seen} but the clock of lot {lot.id} is at {price}")
+        raise Rejected(
+            "price_moved",
+            f"field 'price' is {yuan(seen)} but the clock of lot {lot.id} is now at {yuan(price)} ({price} fen)",
+        )
     ctx.accept("dutch.accept", price=price)
     s.buyer, s.price = bidder, price
     lot.phase = "closed"

@@ -36,8 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..model import HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp
-from .base import Ctx, Lot, Mode, arg, require_qualified, required_deposit
+from ..model import HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp, duration, percent, yuan
+from .base import Ctx, Lot, Mode, arg, at, phase_text, require_qualified, required_deposit
 
 __all__ = ["MODE", "ListingParams", "ListingState"]
 
@@ -61,25 +61,48 @@ class ListingParams:
     def check(self) -> None:
         """Reject impossible settings, naming the field."""
         if self.list_price <= 0:
-            raise Rejected("bad_param", "parameter 'list_price' must be positive")
+            raise Rejected("bad_param", f"parameter 'list_price' must be positive (it is {yuan(self.list_price)})")
         if self.listing_working_days <= 0:
-            raise Rejected("bad_param", "parameter 'listing_working_days' must be positive")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'listing_working_days' must be at least 1 working day (it is {self.listing_working_days})",
+            )
         if self.extend_working_days <= 0:
-            raise Rejected("bad_param", "parameter 'extend_working_days' must be positive")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'extend_working_days' must be at least 1 working day (it is {self.extend_working_days})",
+            )
         if self.approval_floor_bp < 0:
-            raise Rejected("bad_param", "parameter 'approval_floor_bp' must not be negative")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'approval_floor_bp' must not be negative (it is {percent(self.approval_floor_bp)})",
+            )
         if not 0 < self.relist_price_bp <= 10_000:  # a share of the current price, at most all of it
-            raise Rejected("bad_param", "parameter 'relist_price_bp' must be between 1 and 10000")
+            raise Rejected(
+                "bad_param",
+                "parameter 'relist_price_bp' must be between 0.01% and 100% (1 to 10000 basis points), "
+                f"not {percent(self.relist_price_bp)}",
+            )
         if self.max_rounds <= 0:
-            raise Rejected("bad_param", "parameter 'max_rounds' must be positive")
+            raise Rejected("bad_param", f"parameter 'max_rounds' must be at least 1 (it is {self.max_rounds})")
         if self.auction_increment is not None and self.auction_increment <= 0:
-            raise Rejected("bad_param", "parameter 'auction_increment' must be positive")
+            raise Rejected(
+                "bad_param", f"parameter 'auction_increment' must be positive (it is {yuan(self.auction_increment)})"
+            )
         if self.auction_increment_bp <= 0:
-            raise Rejected("bad_param", "parameter 'auction_increment_bp' must be positive")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'auction_increment_bp' must be at least 0.01% (it is {percent(self.auction_increment_bp)})",
+            )
         if self.auction_free_ms <= 0:
-            raise Rejected("bad_param", "parameter 'auction_free_ms' must be positive")
+            raise Rejected(
+                "bad_param", f"parameter 'auction_free_ms' must be positive (it is {duration(self.auction_free_ms)})"
+            )
         if self.auction_countdown_ms is not None and self.auction_countdown_ms <= 0:
-            raise Rejected("bad_param", "parameter 'auction_countdown_ms' must be positive")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'auction_countdown_ms' must be positive (it is {duration(self.auction_countdown_ms)})",
+            )
 
     def auction_overrides(self, price: Fen) -> dict[str, Any]:
         """The English auction that two or more qualified buyers at list price `price` convert to."""
@@ -126,8 +149,10 @@ def _floor(lot: Lot) -> Fen | None:
 
 def _check_listing(lot: Lot, now: Ms) -> None:
     s: ListingState = lot.state
-    if lot.phase != "listing" or now >= s.end:
-        raise Rejected("not_listing", f"lot {lot.id} is not in a listing period (phase {lot.phase})")
+    if lot.phase != "listing":
+        raise Rejected("not_listing", f"lot {lot.id} is not in a listing period: it is {phase_text(lot.phase)}")
+    if now >= s.end:
+        raise Rejected("not_listing", f"the listing period of lot {lot.id} ended at {at(lot, s.end)}")
 
 
 def _qualified(lot: Lot) -> list[str]:
@@ -149,7 +174,7 @@ def _register(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     party = cmd["actor"]
     _check_listing(lot, ctx.now)
     if party in s.registrations:
-        raise Rejected("already_registered", f"{party} is already registered for lot {lot.id}")
+        raise Rejected("already_registered", f"{party} is already registered as an intending buyer of lot {lot.id}")
     ctx.accept("listing.register", deposit=required_deposit(lot, s.price))
     s.registrations[party] = ctx.now
 
@@ -159,7 +184,7 @@ def _withdraw_registration(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     party = cmd["actor"]
     _check_listing(lot, ctx.now)
     if party not in s.registrations:
-        raise Rejected("not_registered", f"{party} is not registered for lot {lot.id}")
+        raise Rejected("not_registered", f"{party} is not registered as an intending buyer of lot {lot.id}")
     ctx.accept("listing.withdraw")
     del s.registrations[party]
     _drop_deposit(ctx, lot, party, "withdrawn")
@@ -189,7 +214,9 @@ def _approve_relist(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: ListingState = lot.state
     approved = arg(cmd, "approved", bool)
     if lot.phase != "awaiting_approval" or s.pending_price is None:
-        raise Rejected("no_relist_pending", f"lot {lot.id} has no re-list awaiting approval")
+        raise Rejected(
+            "no_relist_pending", f"lot {lot.id} has no re-list awaiting approval: it is {phase_text(lot.phase)}"
+        )
     if not approved:
         ctx.accept("listing.relist_rejected")
         ctx.no_sale(lot, "relist_rejected")
@@ -202,9 +229,11 @@ def _relist(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: ListingState = lot.state
     price = arg(cmd, "price")
     if lot.phase != "awaiting_approval" or s.pending_price is None:
-        raise Rejected("no_relist_pending", f"lot {lot.id} has no re-list awaiting approval")
+        raise Rejected(
+            "no_relist_pending", f"lot {lot.id} has no re-list awaiting approval: it is {phase_text(lot.phase)}"
+        )
     if price <= 0:
-        raise Rejected("bad_command", "field 'price' must be positive")
+        raise Rejected("bad_command", f"field 'price' of a re-list of lot {lot.id} must be at least ¥0.01 (1 fen)")
     floor = _floor(lot)
     below = floor is not None and price < floor
     ctx.accept("listing.relist_manual", below_floor=below)

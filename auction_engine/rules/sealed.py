@@ -42,8 +42,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..model import DAY, HOUR, Command, Fen, Ms, Rejected
-from .base import Ctx, Lot, Mode, Ranked, arg, require_qualified, required_deposit
+from ..model import DAY, HOUR, Command, Fen, Ms, Rejected, duration, yuan
+from .base import Ctx, Lot, Mode, Ranked, arg, at, phase_text, require_qualified, required_deposit
 
 __all__ = ["COMMITMENT_PREFIX", "MODE", "Commitment", "SealedParams", "SealedState", "commitment"]
 
@@ -76,15 +76,17 @@ class SealedParams:
     def check(self) -> None:
         """Reject settings that make no auction (each message names the field)."""
         if self.min_price <= 0:
-            raise Rejected("bad_param", "parameter 'min_price' must be positive")
+            raise Rejected("bad_param", f"parameter 'min_price' must be positive (it is {yuan(self.min_price)})")
         if self.reserve is not None and self.reserve <= 0:
-            raise Rejected("bad_param", "parameter 'reserve' must be positive")
+            raise Rejected("bad_param", f"parameter 'reserve' must be positive (it is {yuan(self.reserve)})")
         if self.bid_ms <= 0:
-            raise Rejected("bad_param", "parameter 'bid_ms' must be positive")
+            raise Rejected("bad_param", f"parameter 'bid_ms' must be positive (it is {duration(self.bid_ms)})")
         if self.reveal_ms <= 0:
-            raise Rejected("bad_param", "parameter 'reveal_ms' must be positive")
+            raise Rejected("bad_param", f"parameter 'reveal_ms' must be positive (it is {duration(self.reveal_ms)})")
         if self.min_nonce_bytes <= 0:
-            raise Rejected("bad_param", "parameter 'min_nonce_bytes' must be positive")
+            raise Rejected(
+                "bad_param", f"parameter 'min_nonce_bytes' must be at least 1 byte (it is {self.min_nonce_bytes})"
+            )
 
 
 @dataclass(slots=True)
@@ -119,17 +121,28 @@ def _commit(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: SealedState = lot.state
     bidder = cmd["actor"]
     if lot.phase != "commit":
-        raise Rejected("commit_closed", f"lot {lot.id} took commitments until {s.commit_end} (phase {lot.phase})")
+        raise Rejected(
+            "commit_closed",
+            f"lot {lot.id} took sealed bids until {at(lot, s.commit_end)} and is now {phase_text(lot.phase)}",
+        )
     if ctx.now >= s.commit_end:  # the engine fires due deadlines first; this is the belt to those braces
-        raise Rejected("late_commit", f"lot {lot.id} took commitments until {s.commit_end}")
+        raise Rejected("late_commit", f"lot {lot.id} took sealed bids until {at(lot, s.commit_end)}")
     digest = arg(cmd, "hash", bytes)
     if len(digest) != HASH_BYTES:
-        raise Rejected("bad_hash", f"field 'hash' must be {HASH_BYTES} bytes (SHA-256), not {len(digest)}")
+        raise Rejected(
+            "bad_hash", f"field 'hash' must be the {HASH_BYTES}-byte SHA-256 commitment, not {len(digest)} bytes"
+        )
     if "\n" in bidder or "\n" in lot.id:
-        raise Rejected("bad_command", "a sealed bid needs lot and bidder ids without a newline (see commitment)")
+        raise Rejected(
+            "bad_command",
+            f"lot {lot.id!r} cannot take a sealed bid from {bidder!r}: the commitment forbids a newline in either id",
+        )
     require_qualified(lot, bidder, required_deposit(lot, p.min_price))
     if bidder in s.commits:
-        raise Rejected("already_committed", f"{bidder} has already committed a bid on lot {lot.id}; bids are final")
+        raise Rejected(
+            "already_committed",
+            f"{bidder} has already committed a sealed bid on lot {lot.id}, and sealed bids are final",
+        )
     ctx.accept("sealed.commit")
     s.commits[bidder] = Commitment(digest, ctx.now, len(s.commits) + 1)
 
@@ -138,16 +151,18 @@ def _reveal(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: SealedState = lot.state
     bidder = cmd["actor"]
     if lot.phase == "commit":
-        raise Rejected("reveal_not_open", f"lot {lot.id} takes reveals from {s.commit_end} (after the commit window)")
+        raise Rejected(
+            "reveal_not_open", f"lot {lot.id} takes reveals from {at(lot, s.commit_end)}, when its sealed bidding ends"
+        )
     if lot.phase != "reveal":
-        raise Rejected("lot_closed", f"lot {lot.id} is not taking reveals (phase {lot.phase})")
+        raise Rejected("lot_closed", f"lot {lot.id} is not taking reveals: it is {phase_text(lot.phase)}")
     if ctx.now >= s.reveal_end:  # belt to the engine's braces, as above
-        raise Rejected("late_reveal", f"lot {lot.id} took reveals until {s.reveal_end}")
+        raise Rejected("late_reveal", f"lot {lot.id} took reveals until {at(lot, s.reveal_end)}")
     mine = s.commits.get(bidder)
     if mine is None:
-        raise Rejected("no_commitment", f"{bidder} has no commitment on lot {lot.id} to reveal")
+        raise Rejected("no_commitment", f"{bidder} has no sealed bid on lot {lot.id} to reveal")
     if mine.amount is not None:
-        raise Rejected("already_revealed", f"{bidder} has already revealed a bid on lot {lot.id}")
+        raise Rejected("already_revealed", f"{bidder} has already revealed its sealed bid on lot {lot.id}")
     try:
         _open_commitment(ctx, lot, cmd, mine)
     except Rejected as rej:
@@ -163,11 +178,15 @@ def _open_commitment(ctx: Ctx, lot: Lot, cmd: Command, mine: Any) -> None:
     amount = arg(cmd, "amount")
     nonce = arg(cmd, "nonce", bytes)
     if len(nonce) < p.min_nonce_bytes:
-        raise Rejected("nonce_too_short", f"field 'nonce' must be at least {p.min_nonce_bytes} bytes")
+        raise Rejected(
+            "nonce_too_short",
+            f"field 'nonce' must be at least {p.min_nonce_bytes} bytes on lot {lot.id}, not {len(nonce)} bytes",
+        )
     if commitment(lot.id, bidder, amount, nonce) != mine.hash:
         raise Rejected(
             "commitment_mismatch",
-            f"fields 'amount' and 'nonce' do not open {bidder}'s commitment on lot {lot.id}",
+            f"fields 'amount' and 'nonce' do not open {bidder}'s commitment on lot {lot.id}; reveal again "
+            f"with the exact amount in fen and nonce committed, before {at(lot, s.reveal_end)}",
         )
     ctx.accept("sealed.reveal", valid=amount >= p.min_price)
     mine.amount = amount

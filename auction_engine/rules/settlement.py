@@ -86,13 +86,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import DAY, Command, Fen, Ms, Rejected, apply_bp
+from ..model import DAY, Command, Fen, Ms, Rejected, apply_bp, percent, yuan
 from ..params import SettlementParams
-from .base import Ctx, Lot, Ranked, arg
+from .base import Ctx, Lot, Ranked, arg, at, phase_text
 
 __all__ = [
     "COMMANDS",
     "PHASES",
+    "PHASE_COMMANDS",
     "Deal",
     "next_deadline",
     "no_sale",
@@ -359,14 +360,14 @@ def _next_offer(ctx: Ctx, lot: Lot) -> None:
 
 def _awaiting(lot: Lot) -> Deal:
     if lot.phase != "awaiting_payment" or lot.deal is None:
-        raise Rejected("not_awaiting_payment", f"lot {lot.id} is not awaiting payment (phase {lot.phase})")
+        raise Rejected("not_awaiting_payment", f"lot {lot.id} is not awaiting payment: it is {phase_text(lot.phase)}")
     deal: Deal = lot.deal
     return deal
 
 
 def _require_buyer(ctx: Ctx, lot: Lot, deal: Deal, actor: str) -> None:
     if actor != deal.buyer and not ctx.is_operator(actor):
-        raise Rejected("not_buyer", f"{actor} is not the buyer of lot {lot.id} (nor an operator)")
+        raise Rejected("not_buyer", f"{actor} is neither the buyer of lot {lot.id} nor an operator")
 
 
 def _pay(ctx: Ctx, lot: Lot, cmd: Command) -> None:
@@ -375,12 +376,16 @@ def _pay(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     amount = arg(cmd, "amount")
     payer = cmd.get("payer", deal.buyer)
     if payer != deal.buyer:
-        raise Rejected("wrong_payer", f"{payer} is not the buyer of lot {lot.id}")
+        raise Rejected("wrong_payer", f"field 'payer' is {payer!r}, but the buyer of lot {lot.id} is {deal.buyer!r}")
     remaining = deal.cash - deal.paid
     if amount == 0:
-        raise Rejected("bad_amount", "a payment must be at least 1 fen")
+        raise Rejected("bad_amount", f"field 'amount' of a payment on lot {lot.id} must be at least ¥0.01 (1 fen)")
     if amount > remaining:
-        raise Rejected("overpayment", f"only {remaining} fen is still due on lot {lot.id}")
+        raise Rejected(
+            "overpayment",
+            f"field 'amount' is {yuan(amount)} but only {yuan(remaining)} ({remaining} fen) is still due "
+            f"on lot {lot.id}",
+        )
     ctx.accept("settlement.payment", remaining=remaining - amount)
     deal.paid += amount
     _progress(ctx, lot)
@@ -389,13 +394,19 @@ def _pay(ctx: Ctx, lot: Lot, cmd: Command) -> None:
 def _schedule(cmd: Command) -> list[tuple[Ms, Fen]]:
     raw = cmd.get("schedule", [])
     if type(raw) not in (list, tuple):
-        raise Rejected("bad_plan", "field 'schedule' must be a list of [due_ms, amount] pairs")
+        raise Rejected(
+            "bad_plan", "field 'schedule' must be a list of [due, amount] pairs (epoch milliseconds and fen)"
+        )
     items: list[tuple[Ms, Fen]] = []
     for i, item in enumerate(raw):
         if type(item) not in (list, tuple) or len(item) != 2 or any(type(v) is not int for v in item):
-            raise Rejected("bad_plan", f"schedule[{i}] must be a pair [due_ms, amount] of integers")
+            raise Rejected(
+                "bad_plan", f"field 'schedule' item {i} must be a pair [due, amount] of integers (epoch ms and fen)"
+            )
         if item[1] <= 0:
-            raise Rejected("bad_plan", f"schedule[{i}]: an instalment must be at least 1 fen")
+            raise Rejected(
+                "bad_plan", f"the amount of field 'schedule' item {i} must be at least ¥0.01 (1 fen), not {item[1]} fen"
+            )
         items.append((item[0], item[1]))
     return items
 
@@ -406,29 +417,44 @@ def _payment_plan(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     _require_buyer(ctx, lot, deal, cmd["actor"])
     s = lot.settlement
     if not s.instalments:
-        raise Rejected("instalments_not_allowed", f"lot {lot.id} must be paid in a lump sum")
+        raise Rejected("instalments_not_allowed", f"lot {lot.id} must be paid in a lump sum, not by instalments")
     if deal.planned or deal.confirmed or deal.paid:
-        raise Rejected("plan_fixed", f"the payment plan of lot {lot.id} is fixed (chosen, confirmed or paid)")
+        raise Rejected(
+            "plan_fixed",
+            f"the payment plan of lot {lot.id} can no longer change: it was already chosen, confirmed or paid into",
+        )
     down = arg(cmd, "down")
     items = _schedule(cmd)
-    after = deal.due
+    after, previous = deal.due, "the first payment deadline"
     for i, (due, _) in enumerate(items):
         if due <= after:
-            raise Rejected("bad_plan", f"schedule[{i}] must fall after {after} (dates strictly increasing)")
-        after = due
+            raise Rejected(
+                "bad_plan",
+                f"field 'schedule' item {i} must be due after {previous}, {at(lot, after)}, not {at(lot, due)}",
+            )
+        after, previous = due, f"item {i}"
     last = deal.struck_at + s.max_instalment_days * DAY
     if items and items[-1][0] > last:
-        raise Rejected("plan_too_long", f"the last instalment must be due by {last} ({s.max_instalment_days} days)")
+        raise Rejected(
+            "plan_too_long",
+            f"the last instalment in field 'schedule' must be due by {at(lot, last)}, {s.max_instalment_days} days "
+            f"after the deal on lot {lot.id}, not {at(lot, items[-1][0])}",
+        )
     needed = -(-deal.price * s.min_down_payment_bp // 10_000)
     if down + deal.credit < needed:
         raise Rejected(
             "plan_down_too_low",
-            f"down payment {down} plus deposit {deal.credit} must reach {needed} fen "
-            f"({s.min_down_payment_bp} bp of the price)",
+            f"field 'down' ({yuan(down)}) plus the deposit credited ({yuan(deal.credit)}) must reach "
+            f"{yuan(needed)}, {percent(s.min_down_payment_bp)} of the price of lot {lot.id}, so 'down' must be "
+            f"at least {yuan(needed - deal.credit)} ({needed - deal.credit} fen)",
         )
     total = down + sum(amount for _, amount in items)
     if total != deal.cash:
-        raise Rejected("plan_wrong_sum", f"the plan adds up to {total} fen; {deal.cash} fen is due")
+        raise Rejected(
+            "plan_wrong_sum",
+            f"fields 'down' and 'schedule' add up to {yuan(total)} but the cash due on lot {lot.id} is "
+            f"{yuan(deal.cash)} ({deal.cash} fen)",
+        )
     plan = [(deal.due, down)]
     for due, amount in items:
         plan.append((due, plan[-1][1] + amount))
@@ -443,7 +469,7 @@ def _confirm(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     deal = _awaiting(lot)
     _require_buyer(ctx, lot, deal, cmd["actor"])
     if deal.confirmed:
-        raise Rejected("already_confirmed", f"the deal on lot {lot.id} is already confirmed")
+        raise Rejected("already_confirmed", f"the deal on lot {lot.id} has already been confirmed")
     ctx.accept(
         "settlement.confirm",
         seller=lot.seller,
@@ -459,10 +485,12 @@ def _confirm(ctx: Ctx, lot: Lot, cmd: Command) -> None:
 def _offered(ctx: Ctx, lot: Lot, cmd: Command) -> Ranked:
     deal: Deal | None = lot.deal
     if lot.phase != "second_chance" or deal is None or deal.offer is None:
-        raise Rejected("no_offer", f"lot {lot.id} has no second-chance offer open")
+        raise Rejected("no_offer", f"lot {lot.id} has no second-chance offer open: it is {phase_text(lot.phase)}")
     actor = cmd["actor"]
     if actor != deal.offer.bidder and not ctx.is_operator(actor):
-        raise Rejected("not_offered", f"the offer on lot {lot.id} is to {deal.offer.bidder}, not {actor}")
+        raise Rejected(
+            "not_offered", f"the second-chance offer on lot {lot.id} is made to {deal.offer.bidder}, not to {actor}"
+        )
     return deal.offer
 
 
@@ -556,4 +584,9 @@ COMMANDS = {
     "confirm": _confirm,
     "accept_offer": _accept_offer,
     "decline_offer": _decline_offer,
+}
+# The commands each settlement phase takes (the others have none): named in a refusal's message.
+PHASE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "awaiting_payment": ("confirm", "pay", "payment_plan"),
+    "second_chance": ("accept_offer", "decline_offer"),
 }

@@ -470,14 +470,15 @@ def _value(key: str, value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _pieces(part: str) -> list[str]:
-    """A key=value too long for a line, cut after commas (the JSON of a long map or list)."""
+def _pieces(part: str, text: bool = False) -> list[str]:
+    """A key=value too long for a line, cut after commas (the JSON of a long map or list), or at spaces
+    (a text such as a message: its commas may be inside an amount, "¥1,000.00")."""
     pieces: list[str] = []
     while len(part) > PAYLOAD_WIDTH:
-        cut = part.rfind(",", 0, PAYLOAD_WIDTH)
+        cut = part.rfind(" " if text else ",", 0, PAYLOAD_WIDTH)
         if cut <= 0:
             break
-        pieces.append(part[: cut + 1])
+        pieces.append(part[:cut] if text else part[: cut + 1])
         part = part[cut + 1 :]
     return [*pieces, part]
 
@@ -491,7 +492,7 @@ def _render_entry(event: Event, elide_settlement: bool) -> str:
     lines = [f"{event.seq:>3} {_local(event.t)}  {event.kind}".ljust(HEAD_WIDTH - 1)]
     for key, value in data.items():
         part = f"{key}={_value(key, value)}".replace('"settlement":"…"', '"settlement":{…}')
-        for i, piece in enumerate(_pieces(part)):
+        for i, piece in enumerate(_pieces(part, text=isinstance(value, str))):
             if i == 0 and len(lines[-1]) + 1 + len(piece) <= HEAD_WIDTH + PAYLOAD_WIDTH:
                 lines[-1] += " " + piece
             else:
