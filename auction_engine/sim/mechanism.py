@@ -16,6 +16,7 @@ from typing import Any
 
 from ..params import SettlementParams, field_names, from_dict
 from ..rules import MODES
+from ..rules.base import lot_kind
 from .strategies import myerson_reserve, optimal_posted_price
 from .values import make_dist
 
@@ -149,6 +150,7 @@ def lot_terms(
     # The engine's own checks (the lot's layer merged over the market's, as the engine resolves them).
     merged = {**market_params(scenario), **params}
     mode_fields = field_names(MODES[mode].params)
-    from_dict(MODES[mode].params, {k: v for k, v in merged.items() if k in mode_fields}, f" for a {mode} lot")
-    from_dict(SettlementParams, {k: v for k, v in merged.items() if k in _SETTLEMENT}, f" for a {mode} lot")
+    where = f" for {lot_kind(mode)}"
+    from_dict(MODES[mode].params, {k: v for k, v in merged.items() if k in mode_fields}, where)
+    from_dict(SettlementParams, {k: v for k, v in merged.items() if k in _SETTLEMENT}, where)
     return LotTerms(mode, params, unit, reserve or 0.0, floor, list_price)

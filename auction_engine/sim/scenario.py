@@ -31,6 +31,7 @@ from typing import Any
 from ..model import Rejected
 from ..params import SettlementParams, field_names
 from ..rules import MODES
+from ..rules.base import lot_kind
 from .negotiation import MODELS
 from .strategies import STRATEGIES
 from .values import DIST_KEYS, Dist, make_dist, read_empirical
@@ -428,7 +429,7 @@ def _engine_params(ck: _Checker, params: dict[str, Any], path: list[str | int], 
         known |= field_names(MODES[m].params)
     for key, value in params.items():
         if key not in known:
-            lot = f" for {'an' if mode[0] in 'aeiou' else 'a'} {mode} lot" if mode else ""
+            lot = f" for {lot_kind(mode)}" if mode else ""
             raise ck.fail([*path, key], f"unknown rule parameter {key!r}{lot} (known: {', '.join(sorted(known))})")
         if isinstance(value, dict):
             raise ck.fail([*path, key], "must be a value, not a table")
