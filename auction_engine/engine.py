@@ -61,9 +61,10 @@ class Recorder:
 
     def write(self, kind: str, payload: dict[str, Any], t: Ms) -> tuple[int, bytes | None]:
         """Write one entry; return its index and leaf hash (None with the ledger off)."""
-        leaf = self.log.append(kind, payload, t).leaf if self.log is not None else None
+        log = self.log
+        leaf = log.append(kind, payload, t).leaf if log is not None else None
         seq = self.size
-        self.size += 1
+        self.size = seq + 1
         return seq, leaf
 
 
@@ -103,6 +104,7 @@ class Engine:
         self.code_prefix = code_prefix
         self._deal_entries: dict[str, tuple[int, bytes | None, Ms]] = {}  # lot -> its deal entry (seq, leaf, t)
         self.codes: dict[str, str] = {}  # transaction code -> lot
+        self._lot_seq: dict[str, int] = {}  # lot -> how many entries name it so far
         if log is None or log.size == 0 or expect is not None:
             self._write(
                 "open_market",
@@ -123,10 +125,12 @@ class Engine:
         """The market's time: inside a rule, the instant being handled (a timer's own deadline)."""
         if self._in_rule:
             return self._t
-        return max(self.clock.now(), self._last_t)
+        now, last = self.clock.now(), self._last_t
+        return last if last > now else now  # max(now, last)
 
     def _time(self) -> Ms:
-        return max(self.clock.now(), self._last_t)
+        now, last = self.clock.now(), self._last_t
+        return last if last > now else now  # max(now, last)
 
     def _arm(self, lot: Lot) -> None:
         """Make sure the heap holds an entry at or before the lot's next deadline."""
@@ -201,12 +205,14 @@ class Engine:
     def submit(self, cmd: Command) -> Result:
         """Handle one command at the clock's current time; its entry is written either way."""
         now = self._time()
-        self.fire_due(now)
+        heap = self._heap
+        if heap and heap[0][0] <= now:  # fire_due's own test, without the call when nothing is due
+            self.fire_due(now)
         op = cmd.get("op")
         if type(op) is not str or not op:
             raise ValueError("a command needs an 'op' string")
-        bad = RESULT_FIELDS.intersection(cmd)
-        if bad:
+        if not RESULT_FIELDS.isdisjoint(cmd):
+            bad = RESULT_FIELDS.intersection(cmd)
             raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
         if type(cmd.get("actor")) is not str or not cmd["actor"]:
             raise ValueError("a command needs an 'actor' string")
@@ -248,7 +254,8 @@ class Engine:
         cmd = self._current
         if cmd is None or self._accepted:
             raise RuntimeError("accept() outside a command, or twice")
-        payload = {k: v for k, v in cmd.items() if k != "op"}
+        payload = dict(cmd)  # the command without its op, in its own order
+        del payload["op"]
         payload["ok"] = True
         payload["rule"] = rule
         if fields:
@@ -277,6 +284,11 @@ class Engine:
     # -- writing ---------------------------------------------------------------------------------
 
     def _write(self, kind: str, payload: dict[str, Any], t: Ms) -> None:
+        lot = payload.get("lot")
+        if type(lot) is str:  # number each lot's entries, so a lot's transcript provably misses none
+            n = self._lot_seq.get(lot, 0)
+            payload["lot_seq"] = n
+            self._lot_seq[lot] = n + 1
         expected_leaf = self._expect(kind, payload, t) if self._expect is not None else None
         seq, leaf = self.recorder.write(kind, payload, t)
         leaf = leaf or expected_leaf

@@ -18,7 +18,7 @@ from .rules.base import Ctx, Lot, Mode, arg, lot_kind, phase_text
 
 __all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market"]
 
-RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "seq", "prev", "t", "kind"})
+RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "lot_seq", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
     {
         "open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "relist",
@@ -87,7 +87,7 @@ class Market:
                     "lot_closed", f"{op} is not possible on lot {lot.id}, which is {phase_text(lot.phase)} ({now})"
                 )
         else:
-            handler = self.mode(lot).commands.get(op)
+            handler = MODES[lot.mode].commands.get(op)  # self.mode(lot), without the call
             if handler is None:
                 commands = ", ".join(sorted(self.mode(lot).commands))
                 raise Rejected(

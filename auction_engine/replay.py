@@ -26,7 +26,7 @@ from .model import Ms
 
 __all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine"]
 
-_RESULT = ("seq", "prev", "t", "kind", "ok", "rule", "reason", "message", "out", "redacted")
+_RESULT = ("seq", "prev", "t", "kind", "ok", "rule", "reason", "message", "out", "redacted", "lot_seq")
 
 
 class ReplayMismatch(Exception):

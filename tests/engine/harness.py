@@ -54,13 +54,15 @@ class Harness:
         self.clock.run(t)
 
     def events(self, kind: str | None = None, lot: str | None = None) -> list[Event]:
+        """The entries written, optionally of one kind or lot; payloads less the engine's `lot_seq`."""
         return [
-            e
+            Event(e.seq, e.t, e.kind, {k: v for k, v in e.data.items() if k != "lot_seq"})
             for e in self.engine.events
             if (kind is None or e.kind == kind) and (lot is None or e.data.get("lot") == lot)
         ]
 
     def last(self, kind: str) -> dict[str, Any]:
+        """The payload of the latest entry of `kind`, less the engine's per-lot numbering (`lot_seq`)."""
         found = self.events(kind)
         assert found, f"no {kind} entry in the ledger"
         return found[-1].data

@@ -50,3 +50,16 @@ def test_seller_and_title_must_be_strings(h: Harness) -> None:
 def test_a_misspelt_market_setting_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="countdwn_ms"):
         Engine(params={"countdwn_ms": 1})
+
+
+def test_every_entry_naming_a_lot_carries_the_lot_s_own_running_number(h: Harness) -> None:
+    h.open_lot("L1", "english", {"A": 10_000}, params={**ENGLISH, "free_ms": 0})
+    h.open_lot("L2", "english", {"A": 10_000}, params=ENGLISH)
+    h.rejected("below_start", "bid", "A", lot="L1", amount=1)
+    h.ok("bid", "A", lot="L1", amount=100_000)
+    h.run(10 * 60_000)
+    for lot in ("L1", "L2"):
+        numbers = [e.data["lot_seq"] for e in h.engine.events if e.data.get("lot") == lot]
+        assert numbers == list(range(len(numbers))), (lot, numbers)
+    assert "lot_seq" not in h.engine.events[0].data  # the genesis names no lot
+    h.assert_replays()
