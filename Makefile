@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= demo-out
 
-.PHONY: demo test lint bench soak clean
+.PHONY: demo test lint bench soak serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install-postgres.sh
+	bash scripts/install-browser.sh
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -28,8 +29,13 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	bash scripts/install-postgres.sh
+	bash scripts/install-browser.sh
 	$(PY) -m pip install --quiet -e '.[test,ray]'
 	$(PY) -m pytest -q -m slow --run-slow
+
+serve: $(STAMP)
+	test -f market.key || $(VENV)/bin/auction-engine keygen --name market.local --out market.key
+	$(VENV)/bin/auction-engine serve --db market.db --key market.key
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,165 @@
+"""Credentials and roles of the live server: one operator token, one token per admitted bidder.
+
+Tokens are 256-bit random strings shown once, when they are made; the server keeps only their
+SHA-256 (a token has full entropy, so a plain hash is as good as a slow one) and looks a request's
+`Authorization: Bearer …` token up by that hash. Credentials never enter the ledger: they live in
+the ledger database's `meta` table under the key `server.credentials` (one JSON document), which
+both stores (SQLite, PostgreSQL) provide and which the log, audit and export never read.
+
+A bidder may register an Ed25519 public key (its own). From then on every command it sends must be
+signed with that key (`signing.verify_command`), so a leaked token alone cannot bid for it, and the
+signature goes into the ledger entry, so the operator cannot forge its bids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BIDDER_ID",
+    "META_KEY",
+    "Credentials",
+    "Principal",
+    "make_token",
+    "token_hash",
+]
+
+META_KEY = "server.credentials"
+BIDDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""A bidder id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+
+OPERATOR = "operator"
+BIDDER = "bidder"
+
+
+def make_token(prefix: str) -> str:
+    """A new random token: the role prefix and 43 URL-safe characters (256 bits)."""
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a token: hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as: the actor id written into commands, and the role."""
+
+    actor: str
+    role: str  # "operator" or "bidder"
+    pubkey: bytes | None = None  # the bidder's registered Ed25519 key: its commands must be signed
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == OPERATOR
+
+
+@dataclass
+class Credentials:
+    """The operator's and the bidders' token hashes and keys, as kept in the store's meta table."""
+
+    operator: str = OPERATOR  # the operator's actor id (one of the market's operators)
+    operator_hash: str | None = None
+    bidders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "pubkey"?, "name"?}
+    _by_hash: dict[str, Principal] = field(default_factory=dict, repr=False)
+    _seen: dict[str, Principal] = field(default_factory=dict, repr=False)  # token -> principal, for the hot path
+
+    def __post_init__(self) -> None:
+        self._reindex()
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def dumps(self) -> str:
+        doc = {"version": 1, "operator": self.operator, "operator_hash": self.operator_hash, "bidders": self.bidders}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str | None, operator: str = OPERATOR) -> Credentials:
+        if not text:
+            return cls(operator=operator)
+        doc = json.loads(text)
+        return cls(
+            operator=doc.get("operator") or operator,
+            operator_hash=doc.get("operator_hash"),
+            bidders=dict(doc.get("bidders") or {}),
+        )
+
+    def _reindex(self) -> None:
+        index: dict[str, Principal] = {}
+        if self.operator_hash:
+            index[self.operator_hash] = Principal(self.operator, OPERATOR)
+        for bidder, rec in self.bidders.items():
+            key = bytes.fromhex(rec["pubkey"]) if rec.get("pubkey") else None
+            index[rec["hash"]] = Principal(bidder, BIDDER, key)
+        self._by_hash = index
+        self._seen = {}
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def principal(self, token: str) -> Principal | None:
+        """The principal a bearer token stands for (None if unknown).
+
+        The lookup is by the token's SHA-256, so timing reveals nothing useful about stored tokens
+        (an attacker would need a preimage); known tokens are then remembered for the hot path.
+        """
+        found = self._seen.get(token)
+        if found is not None:
+            return found
+        digest = token_hash(token)
+        found = self._by_hash.get(digest)
+        if found is None:
+            return None
+        stored = self.operator_hash if found.role == OPERATOR else self.bidders[found.actor]["hash"]
+        if not hmac.compare_digest(stored, digest):
+            return None
+        if len(self._seen) < 100_000:
+            self._seen[token] = found
+        return found
+
+    def bidder_ids(self) -> Iterable[str]:
+        return self.bidders.keys()
+
+    # -- changes (the caller persists with `dumps` before answering) ------------------------------
+
+    def set_operator_token(self, token: str) -> None:
+        self.operator_hash = token_hash(token)
+        self._reindex()
+
+    def admit(self, bidder: str, name: str | None = None, pubkey: bytes | None = None) -> str:
+        """Create (or replace) a bidder's credential; return its new token."""
+        token = make_token("bd")
+        rec: dict[str, Any] = {"hash": token_hash(token)}
+        if name:
+            rec["name"] = name
+        if pubkey is not None:
+            rec["pubkey"] = pubkey.hex()
+        old = self.bidders.get(bidder)
+        if old is not None and pubkey is None and old.get("pubkey"):
+            rec["pubkey"] = old["pubkey"]  # a new token keeps the bidder's key
+        if old is not None and not name and old.get("name"):
+            rec["name"] = old["name"]
+        self.bidders[bidder] = rec
+        self._reindex()
+        return token
+
+    def set_key(self, bidder: str, pubkey: bytes | None) -> None:
+        """Register (or, with None, clear) a bidder's Ed25519 public key."""
+        rec = self.bidders[bidder]
+        if pubkey is None:
+            rec.pop("pubkey", None)
+        else:
+            rec["pubkey"] = pubkey.hex()
+        self._reindex()
+
+    def public(self, bidder: str) -> dict[str, Any]:
+        """What may be shown of a bidder's credential (never the hash)."""
+        rec = self.bidders[bidder]
+        return {"bidder": bidder, "name": rec.get("name"), "pubkey": rec.get("pubkey")}

@@ -1,0 +1,113 @@
+"""Certificate lookup for the live server: issue a deal's certificate from the durable ledger, verify it.
+
+The certificate format, issuing and verification are `auction_engine.certificates` (docs/certificates.md);
+this module only feeds it the live market's published view of the ledger: the durable entries up to
+the latest durable signed checkpoint, read on the ledger's I/O thread, and the in-memory Merkle tree
+(whose nodes below that size never change). If a code's entries are not yet covered by a published
+checkpoint, one is signed at once and made durable first. Issued certificates are cached: a
+certificate stays valid forever (its checkpoint is signed and durable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from ledger import LedgerError
+from ledger.store import StoredCheckpoint
+from ledger.txcode import TxCodeError, parse_code
+
+from .. import certificates
+from .live import LiveMarket
+
+__all__ = ["CertificateLookupError", "Certificates"]
+
+
+class CertificateLookupError(Exception):
+    """No certificate for this code: `status` (404 unknown, 422 malformed) and a precise message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _PublishedLog:
+    """The part of `ledger.Log` that certificate issuing reads, restricted to published entries."""
+
+    def __init__(self, raw: list[bytes], market: LiveMarket, checkpoint: StoredCheckpoint) -> None:
+        self.raw = raw
+        self.tree = market.log.tree
+        self.origin = market.origin
+        self._checkpoint = checkpoint
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return iter(self.raw[start:end])
+
+    def checkpoint(self, size: int | None = None) -> StoredCheckpoint:
+        if size is not None and size != self._checkpoint.size:
+            raise LedgerError(f"no published checkpoint of size {size}")
+        return self._checkpoint
+
+
+class Certificates:
+    """Issues and verifies certificates by transaction code, from the live market's published log."""
+
+    def __init__(self, market: LiveMarket) -> None:
+        self.market = market
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
+
+    def codes(self) -> dict[str, str]:
+        """Every transaction code issued so far -> its lot."""
+        return dict(self.market.engine.codes)
+
+    def _normalise(self, text: str) -> str:
+        try:
+            return parse_code(text).text
+        except TxCodeError as exc:
+            raise CertificateLookupError(422, "bad_code", f"transaction code {text!r}: {exc}") from None
+        except (ValueError, IndexError):  # parse_code should say TxCodeError for every malformed text; be safe
+            raise CertificateLookupError(422, "bad_code", f"{text!r} is not a transaction code") from None
+
+    async def get(self, text: str) -> dict[str, Any]:
+        """The certificate (JSON-ready) for transaction code `text`; issued on first request."""
+        code = self._normalise(text)
+        found = self._cache.get(code)
+        if found is not None:
+            return found
+        if code not in self.market.engine.codes:
+            raise CertificateLookupError(
+                404, "unknown_code", f"no transaction code {code} has been issued by this market"
+            )
+        async with self._lock:
+            found = self._cache.get(code)
+            if found is not None:
+                return found
+            market = self.market
+            published = market.published
+            if published is None or published.size <= market.codes_at.get(code, market.log.size):
+                published = await market.publish()
+            raw = await market.read_entries(0, published.size)
+            loop = asyncio.get_running_loop()
+            view = _PublishedLog(raw, market, published)
+            try:
+                cert = await loop.run_in_executor(market.io, lambda: certificates.issue(view, code, transcript=True))  # type: ignore[arg-type]
+            except certificates.IssueError as exc:
+                raise CertificateLookupError(409, "not_issuable", exc.message) from None
+            self._cache[code] = cert
+            return cert
+
+    async def verdict(self, cert: dict[str, Any]) -> dict[str, Any]:
+        """Verify a certificate with the market's key, replaying its transcript; the verdict as JSON."""
+        verifier = self.market.signer.verifier
+        loop = asyncio.get_running_loop()
+        verdict = await loop.run_in_executor(
+            None, lambda: certificates.verify(cert, verifier, replay="transcript" in cert)
+        )
+        return verdict.to_json()
+
+    def html(self, cert: dict[str, Any], base_url: str | None = None) -> str:
+        return certificates.render_html(cert, base_url=base_url)

@@ -1,0 +1,138 @@
+"""The fast lane: the hot path (`POST /api/lots/{lot}/bids`) served without the framework's routing.
+
+A bid is the one request a live market gets thousands of times a second. This pure-ASGI middleware
+recognises a plain, well-formed bid — JSON `{"amount": <int>}`, a known bearer token of a bidder
+with no registered key (so no signature to check), an optional valid `Idempotency-Key` — and runs
+it through exactly the same steps as the FastAPI route (`build`: role checks and the command;
+`LiveMarket.submit`: idempotency and the engine; waiting for durability; `outcome_body`: the
+answer), so the answers are byte-for-byte the same JSON. It sits outside the framework's own
+middleware stack (installed by `create_app`), so a bid costs the server no routing at all. Anything else (a
+malformed body, a missing or unknown token, a signed bid, an error before the engine ran) falls
+through, untouched, to the FastAPI route, so every refusal keeps one source of truth and the
+OpenAPI document describes the fast lane too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import Principal
+from .feed import json_bytes
+from .live import IdempotencyConflict, LiveMarket, Outcome, Unavailable
+from .responses import ApiError, outcome_body
+
+__all__ = ["FastLane"]
+
+_MAX_AMOUNT = 2**63 - 1
+_IDEM = re.compile(rb"^[\x21-\x7e]{1,128}$")
+_PLAIN = re.compile(r"^[A-Za-z0-9_.]+$")  # a rule name that needs no JSON escaping
+_PREFIX = "/api/lots/"
+_SUFFIX = "/bids"
+
+Build = Callable[[Principal, str, "str | None", dict[str, Any], "str | None", "str | None", bool], dict[str, Any]]
+
+
+class FastLane:
+    """ASGI middleware answering plain bids directly; everything else goes to `app`."""
+
+    def __init__(self, app: ASGIApp, market: LiveMarket, build: Build) -> None:
+        self.app = app
+        self.market = market
+        self.build = build
+        self.served = 0  # bids answered here (the rest fell through to the framework)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+            await self.app(scope, receive, send)
+            return
+        lot = path[len(_PREFIX) : -len(_SUFFIX)]
+        if not lot or "/" in lot or len(lot) > 200:
+            await self.app(scope, receive, send)
+            return
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the client went away
+        body = message.get("body", b"")
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+        outcome = self._try(lot, scope, body)
+        if outcome is None:
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        market = self.market
+        self.served += 1
+        try:
+            await market.durable(outcome.target)
+            status, payload = outcome_body(outcome, market.now())
+        except Exception as exc:  # the command ran: never run it again, answer the failure
+            status, payload = 500, {"ok": False, "code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        rule = payload.get("rule")
+        if status == 200 and len(payload) == 4 and type(rule) is str and _PLAIN.match(rule):
+            data = b'{"ok":true,"seq":%d,"rule":"%s","server_time":%d}' % (
+                payload["seq"],
+                rule.encode(),
+                payload["server_time"],
+            )
+        else:
+            data = json_bytes(payload)
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        if payload.get("replayed"):
+            headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    def _try(self, lot: str, scope: Scope, body: bytes) -> Outcome | None:
+        """Run the bid if it is a plain, well-formed bid whose checks pass; else None (nothing ran: fall through)."""
+        token = idem = content_type = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                token = value
+            elif name == b"idempotency-key":
+                idem = value
+            elif name == b"content-type":
+                content_type = value
+        if token is None or token[:7].lower() != b"bearer " or content_type is None:
+            return None
+        if not content_type.startswith(b"application/json"):
+            return None
+        if idem is not None and not _IDEM.match(idem):
+            return None
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if type(doc) is not dict or len(doc) != 1:
+            return None
+        amount = doc.get("amount")
+        if type(amount) is not int or not 0 <= amount <= _MAX_AMOUNT:
+            return None
+        who = self.market.credentials.principal(token[7:].strip().decode("latin-1"))
+        if who is None or who.pubkey is not None:
+            return None
+        key = idem.decode("ascii") if idem is not None else None
+        try:
+            cmd = self.build(who, "bid", lot, {"amount": amount}, None, key, True)
+            return self.market.submit(cmd, key)
+        except (ApiError, IdempotencyConflict, Unavailable, ValueError):
+            return None  # refused before the engine ran: the framework route answers it

@@ -1,0 +1,258 @@
+"""The event feed over WebSocket: a snapshot on connect, every durable ledger event, heartbeats.
+
+Messages are JSON objects, each with `type` and `server_time` (the server's clock in ms, so a page
+counts down on the server's time, never the browser's):
+
+- `snapshot` {market, next, lots: [public lot views], submarkets} — sent first on every connection;
+  it reflects every entry before index `next`.
+- `event` {seq, t, kind, data, backlog?} — one ledger entry, once durable; `seq` is its ledger index,
+  so the sequence numbers are the ledger's. A client that reconnects with `?since=N` (the last seq
+  it saw) gets the entries N+1 … next-1 after the snapshot (marked `backlog`), then live events.
+- `lot` {lot, view} — the public view of a lot after a batch of events touched it.
+- `heartbeat` {next} — every `heartbeat_s` seconds.
+
+Byte strings in `data` are hex. Each client has a bounded queue; a client whose queue is full (it
+reads more slowly than the market writes) is disconnected with close code 4001 and the reason
+says how to resume. Publishing never waits for a client, so no consumer can stall the market.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ledger import canonical
+
+from ..engine import Event
+from .live import LiveMarket
+
+__all__ = ["SLOW_CLOSE_CODE", "Feed", "json_bytes", "to_json"]
+
+log = logging.getLogger("auction_engine.server.feed")
+
+SLOW_CLOSE_CODE = 4001
+MAX_BACKLOG = 100_000
+_HEADER = ("seq", "prev", "t", "kind")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON with byte strings as hex."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def json_bytes(value: Any) -> bytes:
+    return to_json(value).encode("utf-8")
+
+
+class _Client:
+    """One WebSocket subscriber: a bounded queue drained by its own sender task."""
+
+    __slots__ = ("dropped", "floor", "queue", "sender", "ws")
+
+    def __init__(self, ws: WebSocket, size: int) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(size)
+        self.dropped = False
+        self.floor = 0  # events below this index were covered by the snapshot or the backlog
+        self.sender: asyncio.Task[None] | None = None
+
+    def offer(self, seq: int, text: str) -> bool:
+        if self.dropped:
+            return False
+        try:
+            self.queue.put_nowait((seq, text))
+        except asyncio.QueueFull:
+            self.drop()
+            return False
+        return True
+
+    def drop(self) -> None:
+        """Stop sending to this client now (even mid-send): the connection is then closed."""
+        self.dropped = True
+        if self.sender is not None:
+            self.sender.cancel()
+
+
+class Feed:
+    """Fans durable events out to WebSocket clients; drops the slow ones."""
+
+    def __init__(self, market: LiveMarket, *, queue_size: int = 1024, heartbeat_s: float = 1.0) -> None:
+        self.market = market
+        self.queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self.clients: set[_Client] = set()
+        self.dropped = 0
+        self._heartbeat: asyncio.Task[None] | None = None
+        market.subscribers.append(self._on_batch)
+
+    async def start(self) -> None:
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="feed-heartbeat")
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        for client in list(self.clients):
+            client.drop()
+
+    # -- encoding ------------------------------------------------------------------------------------
+
+    def event_message(self, event: Event, now: int, backlog: bool = False) -> str:
+        msg: dict[str, Any] = {
+            "type": "event",
+            "seq": event.seq,
+            "t": event.t,
+            "kind": event.kind,
+            "data": event.data,
+            "server_time": now,
+        }
+        if backlog:
+            msg["backlog"] = True
+        return to_json(msg)
+
+    def snapshot(self, next_seq: int) -> dict[str, Any]:
+        market = self.market
+        return {
+            "type": "snapshot",
+            "market": market.origin,
+            "next": next_seq,
+            "lots": [market.view(lot) for lot in market.lot_ids()],
+            "submarkets": market.submarkets(),
+            "server_time": market.now(),
+        }
+
+    # -- fan-out -----------------------------------------------------------------------------------
+
+    def _on_batch(self, events: list[Event]) -> None:
+        if not self.clients:
+            return
+        now = self.market.now()
+        messages = [(e.seq, self.event_message(e, now)) for e in events]
+        touched: dict[str, None] = {}
+        for e in events:
+            lot = e.data.get("lot")
+            if type(lot) is str and lot in self.market.engine.lots:
+                touched[lot] = None
+        last = events[-1].seq
+        for lot in touched:
+            messages.append(
+                (last, to_json({"type": "lot", "lot": lot, "view": self.market.view(lot), "server_time": now}))
+            )
+        self._fan_out(messages)
+
+    def _fan_out(self, messages: Iterable[tuple[int, str]]) -> None:
+        messages = list(messages)
+        for client in list(self.clients):
+            for seq, text in messages:
+                if not client.offer(seq, text):
+                    self._drop(client)
+                    break
+
+    def _drop(self, client: _Client) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            self.dropped += 1
+            log.info("feed: dropped a slow consumer (%d dropped so far)", self.dropped)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            if self.clients:
+                msg = to_json(
+                    {"type": "heartbeat", "next": self.market.log.durable_size, "server_time": self.market.now()}
+                )
+                self._fan_out([(-1, msg)])
+
+    # -- one connection ------------------------------------------------------------------------------
+
+    async def serve(self, ws: WebSocket, since: int | None) -> None:
+        """Run one WebSocket subscription until the client leaves or is dropped."""
+        await ws.accept()
+        market = self.market
+        client = _Client(ws, self.queue_size)
+        next_seq = market.log.size
+        snapshot = self.snapshot(next_seq)
+        client.floor = next_seq
+        self.clients.add(client)  # from here on, every published event is queued
+        try:
+            await market.durable(next_seq)
+            await ws.send_text(to_json(snapshot))
+            if since is not None and since + 1 < next_seq:
+                await self._backlog(ws, since + 1, next_seq)
+            receiver = asyncio.create_task(self._receive(ws))
+            client.sender = asyncio.create_task(self._send(client))
+            if client.dropped:  # dropped while the snapshot and backlog were being sent
+                client.sender.cancel()
+            try:
+                await asyncio.wait({receiver, client.sender}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (receiver, client.sender):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            self.clients.discard(client)
+        if client.dropped and ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                reason = "slow consumer: reconnect with ?since=<last seq you saw>"
+                await asyncio.wait_for(ws.close(SLOW_CLOSE_CODE, reason), 10)
+
+    async def _backlog(self, ws: WebSocket, start: int, end: int) -> None:
+        """Send the durable events start … end-1: from memory when held there, else from the ledger."""
+        market = self.market
+        now = market.now()
+        if end - start > MAX_BACKLOG:
+            start = end - MAX_BACKLOG  # the client asked for more than we replay: it gets the latest part
+        sent = start
+        for event in market.durable_events(start):
+            if event.seq >= end:
+                return
+            if event.seq < sent:
+                continue
+            await ws.send_text(self.event_message(event, now, backlog=True))
+            sent = event.seq + 1
+        while sent < end:
+            chunk = await market.read_entries(sent, min(end, sent + 2000))
+            if not chunk:
+                return
+            for data in chunk:
+                entry = canonical.decode(data)
+                event = Event(
+                    entry["seq"], entry["t"], entry["kind"], {k: v for k, v in entry.items() if k not in _HEADER}
+                )
+                await ws.send_text(self.event_message(event, now, backlog=True))
+                sent = entry["seq"] + 1
+
+    @staticmethod
+    async def _send(client: _Client) -> None:
+        queue, ws, floor = client.queue, client.ws, client.floor
+        while True:
+            seq, text = await queue.get()
+            if 0 <= seq < floor:
+                continue  # already in the snapshot or the backlog
+            await ws.send_text(text)
+
+    @staticmethod
+    async def _receive(ws: WebSocket) -> None:
+        """Read (and ignore) what the client sends, so a disconnect is noticed at once."""
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return

@@ -1,0 +1,433 @@
+"""The live market: one Engine on the asyncio loop, a group-committing ledger writer, wall-clock timers.
+
+Every command runs synchronously on the event loop (the engine is not thread-safe and needs no
+lock there): the engine fires due deadlines, checks the command and appends its entries to the
+`Log` in memory. A committer task takes everything pending (`Log.take_pending`) and writes it in
+one durable batch on a single I/O thread, while new commands keep appending; once the batch is on
+disk it marks it durable and wakes every request whose entries it held. So a request is answered
+only when its command entry (and everything the command caused) is durable, and the answer carries
+the entry's index. Events are published to the feed at the same moment, never before.
+
+Crash safety: on start with a non-empty ledger the market is rebuilt by replaying every entry
+(`replay_engine`, which checks each one) and the engine is attached to the wall clock, which
+re-arms every deadline still pending (those already past fire at once, stamped with the deadline
+as in simulation). Idempotency keys are recorded in the command entries (field `idem`), so the
+key → answer map is rebuilt from the ledger too, and a retried request after a crash gets the
+answer the first one would have had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import CheckpointPolicy, Log, Signer, Store, canonical
+from ledger.store import StoredCheckpoint
+
+from ..clock import WallClock
+from ..engine import Engine, Event
+from ..market import SECRET_FIELDS
+from ..replay import command_of, replay_engine
+from .auth import META_KEY, Credentials
+
+__all__ = ["IdempotencyConflict", "LiveMarket", "Outcome", "StartError", "Unavailable", "fingerprint"]
+
+log = logging.getLogger("auction_engine.server")
+
+IDEM_FIELD = "idem"
+_NOT_FINGERPRINTED = frozenset({IDEM_FIELD, "sig"})
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before by the same actor for a different command."""
+
+
+class StartError(Exception):
+    """The market cannot be served as asked (the message says what to change)."""
+
+
+class Unavailable(Exception):
+    """The ledger cannot be written right now; the message says why (the request may be retried)."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer to a command: the engine's verdict, and the log size that must be durable first."""
+
+    ok: bool
+    seq: int
+    code: str | None
+    message: str | None
+    rule: str | None
+    target: int  # the command's entries are durable once the log's durable size reaches this
+    fp: bytes | None = None  # fingerprint of the command (for idempotency checks)
+    replayed: bool = False
+
+
+def fingerprint(cmd: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the command less its idempotency key, signature and secret fields (a reveal's nonce…).
+
+    The secret fields are left out because a rejected command's ledger entry withholds them, and
+    the fingerprint must be the same whether it is computed from the request or rebuilt from the
+    ledger after a restart.
+    """
+    secret = SECRET_FIELDS.get(cmd.get("op", ""), ())
+    kept = {k: v for k, v in cmd.items() if k not in _NOT_FINGERPRINTED and k not in secret}
+    return hashlib.sha256(canonical.encode(kept)).digest()
+
+
+class LiveMarket:
+    """A market served live: the engine, its ledger, the committer and the feed hooks."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer,
+        *,
+        market: str | None = None,
+        operator: str = "operator",
+        params: Mapping[str, Any] | None = None,
+        code_prefix: str = "ZJ",
+        policy: CheckpointPolicy | None = None,
+        tick_ms: int = 1000,
+        ring: int = 20_000,
+    ) -> None:
+        started = time.perf_counter()
+        self.store = store
+        self.signer = signer
+        self.log = Log(store, signer, policy=policy or CheckpointPolicy(every_entries=1000, every_ms=1000))
+        self.origin = self.log.origin
+        self.tick_ms = tick_ms
+        self.failure: str | None = None
+        # (actor, key) -> (ok, seq, code, message, rule, target, fingerprint): plain tuples of atoms, which the
+        # garbage collector stops tracking, so a long market's map costs no collection pauses.
+        self._idem: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.codes_at: dict[str, int] = {}  # transaction code -> index of its txcode entry
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._n = 0
+        self._unpublished: list[Event] = []
+        self._published_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # recent durable events as (seq, t, kind, data) tuples (untracked by the GC when their data is plain)
+        self.ring: collections.deque[tuple[int, int, str, dict[str, Any]]] = collections.deque(maxlen=ring)
+        self.subscribers: list[Callable[[list[Event]], None]] = []
+        self._work: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self.commits = 0  # durable batches written (entries per batch = the group-commit factor)
+        self.io = ThreadPoolExecutor(1, thread_name_prefix="ledger-io")
+        self.credentials = Credentials.loads(store.get_meta(META_KEY), operator)
+        self.restored = self.log.size
+        if self.log.size:
+            raw = list(self.log.entries())
+            self.engine = replay_engine(raw, keep_events=False)  # raises ReplayMismatch
+            self._rebuild_idempotency(raw)
+            if operator not in self.engine.market.operators:
+                known = ", ".join(sorted(self.engine.market.operators))
+                raise StartError(f"--operator {operator!r} is not an operator of this ledger (it has: {known})")
+        else:
+            self.engine = Engine(
+                market=market or self.origin,
+                clock=WallClock(),
+                log=self.log,
+                params=dict(params or {}),
+                operators=(operator,),
+                code_prefix=code_prefix,
+                keep_events=False,
+            )
+        self.operator = operator
+        self.clock = WallClock()
+        cps = store.checkpoints()
+        self.published: StoredCheckpoint | None = cps[-1] if cps else None
+        self.replay_seconds = time.perf_counter() - started
+
+    # -- restore -----------------------------------------------------------------------------------
+
+    def _rebuild_idempotency(self, raw: list[bytes]) -> None:
+        for data in raw:
+            entry = canonical.decode(data)
+            if entry["kind"] == "txcode":
+                self.codes_at[entry["code"]] = entry["seq"]
+            if "ok" not in entry or IDEM_FIELD not in entry:
+                continue
+            cmd = command_of(entry)
+            key = (entry["actor"], entry[IDEM_FIELD])
+            self._idem[key] = (
+                entry["ok"],
+                entry["seq"],
+                entry.get("reason"),
+                entry.get("message"),
+                entry.get("rule"),
+                entry["seq"] + 1,
+                fingerprint(cmd),
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Attach the engine to the wall clock on this loop and start committing."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._work = asyncio.Event()
+
+        def schedule(delay: float, callback: Callable[[], None]) -> None:
+            loop.call_later(delay, self._timer, callback)
+
+        self.clock = WallClock(schedule)
+        self.engine.attach(self.clock, self.log)
+        self.engine.on_event = self._on_event
+        self.engine.keep_events = False
+        if self.log.size > (self.published.size if self.published else 0):
+            self.log.sign_checkpoint(self.clock.now())  # the public log covers everything restored
+        self._task = loop.create_task(self._commit_loop(), name="ledger-committer")
+        self._tick_handle = loop.call_later(self.tick_ms / 1000, self._tick)
+        self._work.set()
+        await self.flush()
+
+    async def stop(self) -> None:
+        """Write everything pending, stop the committer and close the store."""
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        self._closing = True
+        if self._work is not None:
+            self._work.set()
+        if self._task is not None:
+            await self._task
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.io, self.store.close)
+        self.io.shutdown(wait=True)
+
+    def _timer(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:  # a rule error in a timer must not kill the loop; it is logged
+            log.exception("a deadline callback failed")
+        self._kick()
+
+    def _tick(self) -> None:
+        """Let the checkpoint policy sign in quiet periods (every `tick_ms`)."""
+        try:
+            self.log.tick(self.clock.now())
+            self.engine.fire_due(self.clock.now())
+        finally:
+            self._kick()
+            if not self._closing and self._loop is not None:
+                self._tick_handle = self._loop.call_later(self.tick_ms / 1000, self._tick)
+
+    def _kick(self) -> None:
+        work = self._work
+        if work is not None and not work.is_set():
+            work.set()
+
+    def _on_event(self, event: Event) -> None:
+        self._unpublished.append(event)
+        if event.kind == "txcode":
+            self.codes_at[event.data["code"]] = event.seq
+        work = self._work
+        if work is not None and not work.is_set():
+            work.set()
+
+    # -- group commit ------------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        work = self._work
+        assert work is not None
+        while True:
+            await work.wait()
+            work.clear()
+            rows, cps = self.log.take_pending()
+            if not rows and not cps:
+                if self._closing:
+                    return
+                continue
+            size = rows[-1].seq + 1 if rows else self.log.durable_size
+            delay = 0.05
+            while True:
+                try:
+                    await loop.run_in_executor(self.io, self.store.commit, rows, cps)
+                    break
+                except Exception as exc:  # disk full, database gone: keep the batch, retry, refuse new work
+                    self.failure = f"the ledger store cannot be written: {exc}"
+                    log.error("%s (retrying in %.2fs)", self.failure, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            self.failure = None
+            self.commits += 1
+            self.log.mark_durable(size)
+            if cps:
+                self.published = cps[-1]
+                self._release_published()
+            self._release(size)
+            self._publish(size)
+            work.set()  # whatever arrived during the write goes next
+
+    def _release(self, durable: int) -> None:
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= durable:
+            fut = heapq.heappop(waiters)[2]
+            if not fut.done():
+                fut.set_result(None)
+
+    def _publish(self, durable: int) -> None:
+        events = self._unpublished
+        if not events:
+            return
+        cut = len(events)
+        if events[-1].seq >= durable:
+            cut = next(i for i, e in enumerate(events) if e.seq >= durable)
+        batch, self._unpublished = events[:cut], events[cut:]
+        if not batch:
+            return
+        self.ring.extend((e.seq, e.t, e.kind, e.data) for e in batch)
+        for subscriber in list(self.subscribers):
+            subscriber(batch)
+
+    def _release_published(self) -> None:
+        size = self.published.size if self.published else 0
+        keep = []
+        for want, fut in self._published_waiters:
+            if want <= size:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((want, fut))
+        self._published_waiters = keep
+
+    async def publish(self) -> StoredCheckpoint:
+        """Sign a checkpoint of everything appended so far (if none covers it) and wait until it is durable."""
+        size = self.log.size
+        if self.published is None or self.published.size < size:
+            self.log.sign_checkpoint(self.now())
+            assert self._loop is not None
+            fut: asyncio.Future[None] = self._loop.create_future()
+            self._published_waiters.append((size, fut))
+            self._kick()
+            await fut
+        assert self.published is not None
+        return self.published
+
+    async def durable(self, target: int) -> None:
+        """Return once the log's first `target` entries are durable."""
+        if self.log.durable_size >= target:
+            return
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._n += 1
+        heapq.heappush(self._waiters, (target, self._n, fut))
+        self._kick()
+        await fut
+
+    async def flush(self) -> None:
+        """Wait until everything appended so far is durable."""
+        await self.durable(self.log.size)
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def submit(self, cmd: dict[str, Any], idem: str | None = None) -> Outcome:
+        """Run one command now (on the loop); the caller awaits `durable(outcome.target)` before answering.
+
+        `cmd` holds `op` and `actor` (set by the server from the credential, never by the client).
+        With an idempotency key, a repeated (actor, key) returns the first outcome (`replayed`),
+        and a different command under a used key raises IdempotencyConflict.
+        """
+        if self.failure is not None:
+            raise Unavailable(self.failure)
+        fp = None
+        if idem is not None:
+            cmd[IDEM_FIELD] = idem
+            fp = fingerprint(cmd)
+            key = (cmd["actor"], idem)
+            known = self._idem.get(key)
+            if known is not None:
+                ok, seq, code, message, rule, target, known_fp = known
+                if known_fp != fp:
+                    raise IdempotencyConflict(
+                        f"idempotency key {idem!r} was used for a different command (entry {seq})"
+                    )
+                return Outcome(ok, seq, code, message, rule, target, fp, True)
+        result = self.engine.submit(cmd)
+        outcome = Outcome(result.ok, result.seq, result.code, result.message, result.rule, self.log.size, fp)
+        if idem is not None:
+            self._idem[(cmd["actor"], idem)] = (
+                result.ok,
+                result.seq,
+                result.code,
+                result.message,
+                result.rule,
+                outcome.target,
+                fp,
+            )
+        return outcome
+
+    def fire_due(self) -> None:
+        """Fire deadlines that are due now (the engine also does this before every command)."""
+        self.engine.fire_due(self.clock.now())
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return self.clock.now()
+
+    def lot_ids(self) -> list[str]:
+        return list(self.engine.lots)
+
+    def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
+        return self.engine.view(lot_id, viewer)
+
+    def operator_view(self, lot_id: str) -> dict[str, Any]:
+        """The public view plus what only the operator needs: deposits, objections, registrations."""
+        lot = self.engine.lot(lot_id)
+        out = self.engine.view(lot_id, None)
+        out["deposits"] = dict(lot.deposits)
+        state = lot.state
+        objections = getattr(state, "objections", None)
+        if isinstance(objections, list) and lot.mode == "agreement":
+            out["objection_list"] = [
+                {"objection": i, "party": o.party, "grounds": o.grounds, "t": o.t, "status": o.status}
+                for i, o in enumerate(objections)
+            ]
+        registrations = getattr(state, "registrations", None)
+        if isinstance(registrations, dict) and lot.mode == "listing":
+            out["registrations"] = list(registrations)
+        commits = getattr(state, "commits", None)
+        if isinstance(commits, dict) and lot.mode == "sealed":
+            out["committed"] = sorted(commits)
+        codes = [code for code, lid in self.engine.codes.items() if lid == lot_id]
+        if codes:
+            out["codes"] = codes
+        return out
+
+    def submarkets(self) -> dict[str, Any]:
+        return {k: dict(v) for k, v in self.engine.market.submarkets.items()}
+
+    def durable_events(self, start: int) -> Iterator[Event]:
+        """Recent durable events from index `start` (from the in-memory ring); empty if not held there."""
+        ring = self.ring
+        if not ring or start < ring[0][0]:
+            return iter(())
+        first = ring[0][0]
+        return (Event(*ring[i]) for i in range(start - first, len(ring)))
+
+    async def read_entries(self, start: int, end: int) -> list[bytes]:
+        """Durable entry bytes start <= seq < end, read on the I/O thread."""
+        end = min(end, self.log.durable_size)
+        if start >= end:
+            return []
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self.io, lambda: [r.data for r in self.store.rows(start, end)])
+
+    async def save_credentials(self) -> None:
+        """Persist the credentials (on the I/O thread, durable before the caller answers)."""
+        assert self._loop is not None
+        text = self.credentials.dumps()
+        await self._loop.run_in_executor(self.io, self.store.set_meta, META_KEY, text)

@@ -1,0 +1,179 @@
+"""The public log over HTTP: signed checkpoint, C2SP tlog-tiles, entries, proofs, certificates.
+
+Anyone can monitor the market's log with nothing but the market's verifier key:
+
+- `GET /log/checkpoint` — the latest signed checkpoint (C2SP tlog-checkpoint signed note), text.
+- `GET /log/tile/<L>/<N>[.p/<W>]` — hash tiles (C2SP tlog-tiles: height 8, 256 hashes of 32 bytes,
+  level L holds the hashes of subtrees of 256^L leaves; N in 3-digit path groups, `x`-prefixed but
+  the last: 1234067 → `x001/x234/067`; `.p/W` a partial tile of W hashes).
+- `GET /log/tile/entries/<N>[.p/<W>]` — entry bundles: each entry's canonical bytes with a
+  big-endian uint16 length prefix, 256 entries to a full bundle.
+- `GET /api/log/...` — JSON conveniences: the checkpoint parsed, entries (base64 and decoded),
+  tlog-proof@v1 inclusion proofs, consistency proofs, the verifier key.
+
+Everything served lies within the latest *durable* signed checkpoint, so every tile, entry and proof
+can be checked against a checkpoint the server has published and can never take back. Full tiles
+never change and are served as immutable; partial tiles and the checkpoint are not cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+from ledger import LedgerError, canonical
+from ledger.checkpoint import Checkpoint
+from ledger.merkle import HASH_SIZE
+
+from .live import LiveMarket
+
+__all__ = ["TILE_HEIGHT", "TILE_WIDTH", "TileError", "encode_index", "hash_tile", "parse_tile_path"]
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+
+
+class TileError(ValueError):
+    """A tile path is malformed or names a tile beyond the published checkpoint."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def encode_index(n: int) -> str:
+    """A tile index as tlog-tiles path groups: 1234067 → 'x001/x234/067'."""
+    groups = []
+    while True:
+        groups.append(f"{n % 1000:03d}")
+        n //= 1000
+        if n == 0:
+            break
+    groups.reverse()
+    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+
+
+def parse_tile_path(path: str) -> tuple[str, int, int | None]:
+    """Parse `<L or entries>/<N groups>[.p/<W>]`; return (level, index, width or None for a full tile)."""
+    parts = path.split("/")
+    if len(parts) < 2:
+        raise TileError(404, "bad_tile_path", f"tile path {path!r} needs a level and an index")
+    level, rest = parts[0], parts[1:]
+    if level != "entries" and not (level.isdigit() and (level == "0" or level[0] != "0") and int(level) < 64):
+        raise TileError(404, "bad_tile_path", f"tile level {level!r} is not 0-63 or 'entries'")
+    width: int | None = None
+    if len(rest) >= 2 and rest[-2].endswith(".p"):
+        w = rest[-1]
+        if not (w.isdigit() and w[0] != "0" and int(w) < TILE_WIDTH):
+            raise TileError(404, "bad_tile_path", f"partial tile width {w!r} must be 1-255 without leading zeroes")
+        width = int(w)
+        rest = [*rest[:-2], rest[-2][:-2]]
+    n = 0
+    for i, group in enumerate(rest):
+        last = i == len(rest) - 1
+        digits = group if last else group[1:]
+        if (not last and not group.startswith("x")) or len(digits) != 3 or not digits.isdigit():
+            raise TileError(404, "bad_tile_path", f"tile index group {group!r} is not 'xNNN' (or 'NNN' last)")
+        n = n * 1000 + int(digits)
+    if encode_index(n) != "/".join(rest):
+        raise TileError(404, "bad_tile_path", "tile index is not in its canonical form (no leading zero groups)")
+    return level, n, width
+
+
+def _level_hashes(market: LiveMarket, level: int) -> bytes:
+    """The concatenated hashes of complete subtrees of 2^level leaves (the tree keeps them)."""
+    levels = getattr(market.log.tree, "_levels", None)
+    if levels is None or level >= len(levels):
+        return b""
+    return bytes(levels[level])
+
+
+def hash_tile(market: LiveMarket, level: int, index: int, width: int | None, size: int) -> bytes:
+    """The hash tile (level, index) as of tree size `size` (a published checkpoint's)."""
+    nodes = size >> (TILE_HEIGHT * level)  # complete subtrees at that level in a tree of `size`
+    available = min(TILE_WIDTH, nodes - index * TILE_WIDTH)
+    want = TILE_WIDTH if width is None else width
+    if available <= 0 or want > available:
+        raise TileError(
+            404, "tile_not_found", f"tile {level}/{index} of width {want} is beyond the published checkpoint"
+        )
+    tree_level = TILE_HEIGHT * level
+    start = index * TILE_WIDTH
+    raw = _level_hashes(market, tree_level)
+    if len(raw) >= (start + want) * HASH_SIZE:
+        return raw[start * HASH_SIZE : (start + want) * HASH_SIZE]
+    # Fallback through the public API: each subtree hash is the root of a complete range.
+    span = 1 << tree_level
+    tree = market.log.tree
+    out = []
+    for k in range(start, start + want):
+        out.append(tree._hash(k * span, (k + 1) * span))
+    return b"".join(out)
+
+
+async def entry_bundle(market: LiveMarket, index: int, width: int | None, size: int) -> bytes:
+    """The entry bundle `index` (entries 256·index … ) as of tree size `size`."""
+    available = min(TILE_WIDTH, size - index * TILE_WIDTH)
+    want = TILE_WIDTH if width is None else width
+    if available <= 0 or want > available:
+        raise TileError(
+            404, "tile_not_found", f"entry bundle {index} of width {want} is beyond the published checkpoint"
+        )
+    start = index * TILE_WIDTH
+    entries = await market.read_entries(start, start + want)
+    out = bytearray()
+    for data in entries:
+        if len(data) > 0xFFFF:
+            raise TileError(500, "entry_too_large", "an entry is longer than a tlog-tiles bundle can hold")
+        out += struct.pack(">H", len(data)) + data
+    return bytes(out)
+
+
+def published_size(market: LiveMarket) -> int:
+    return market.published.size if market.published else 0
+
+
+def checkpoint_json(market: LiveMarket) -> dict[str, Any] | None:
+    cp = market.published
+    if cp is None:
+        return None
+    body = Checkpoint.parse(cp.note[: cp.note.index("\n\n") + 1])
+    return {
+        "origin": body.origin,
+        "size": body.size,
+        "root": base64.b64encode(body.root).decode(),
+        "note": cp.note,
+        "vkey": market.signer.verifier.encode(),
+    }
+
+
+def entry_json(data: bytes) -> dict[str, Any]:
+    """An entry for JSON: its canonical bytes (base64), leaf hash (hex) and decoded fields (bytes as hex)."""
+    import hashlib
+
+    return {
+        "data": base64.b64encode(data).decode(),
+        "leaf": hashlib.sha256(b"\x00" + data).hexdigest(),
+        "entry": canonical.decode(data),
+    }
+
+
+def inclusion_proof(market: LiveMarket, index: int) -> str:
+    """A tlog-proof@v1 text for entry `index` under the latest published checkpoint."""
+    size = published_size(market)
+    if not 0 <= index < size:
+        raise LedgerError(f"entry {index} is not covered by the published checkpoint (size {size})")
+    return market.log.prove(index, size).text()
+
+
+def consistency_proof(market: LiveMarket, old: int, new: int | None) -> list[str]:
+    size = published_size(market)
+    new = size if new is None else new
+    if new > size:
+        raise LedgerError(f"size {new} is beyond the published checkpoint (size {size})")
+    return [base64.b64encode(h).decode() for h in market.log.consistency(old, new)]

@@ -1,0 +1,238 @@
+"""Request and response models of the HTTP API (pydantic), so the OpenAPI document is precise.
+
+Every request model forbids unknown fields and uses strict types: an amount is a JSON integer
+(never a float or a string), a flag is a JSON boolean. Money is integer fen, time integer ms.
+Byte strings travel as lowercase or uppercase hex (`hash`, `nonce`, `pubkey`, `sig`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+__all__ = [
+    "AcceptIn",
+    "Ack",
+    "AdmitIn",
+    "Admitted",
+    "ApproveRelistIn",
+    "BidIn",
+    "BidderOut",
+    "CommandIn",
+    "CommitIn",
+    "DepositIn",
+    "EmptyIn",
+    "KeyIn",
+    "ObjectIn",
+    "OfferIn",
+    "OpenLotIn",
+    "OpenSubmarketIn",
+    "PayIn",
+    "PaymentPlanIn",
+    "Problem",
+    "ProxyIn",
+    "RelistIn",
+    "ResolveIn",
+    "RevealIn",
+    "WithdrawIn",
+]
+
+MAX_INT = 2**63 - 1
+Amount = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="integer fen (1 yuan = 100 fen)")]
+Positive = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
+Millis = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="milliseconds since the Unix epoch (UTC)")]
+Ident = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+Hex32 = Annotated[StrictStr, Field(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")]
+Sig = Annotated[
+    StrictStr,
+    Field(
+        min_length=128,
+        max_length=128,
+        pattern=r"^[0-9a-fA-F]{128}$",
+        description="hex Ed25519 signature over the command (docs/formats.md, 'Signed commands')",
+    ),
+]
+Nonce = Annotated[StrictStr, Field(min_length=2, max_length=512, pattern=r"^(?:[0-9a-fA-F]{2})+$")]
+Params = Annotated[
+    dict[str, Any],
+    Field(description="rule parameters by name (integers, booleans, strings, lists); unknown names are rejected"),
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Signed(_In):
+    sig: Sig | None = None
+
+
+# -- bidder commands ------------------------------------------------------------------------------
+
+
+class BidIn(_Signed):
+    """An English bid: the current price plus a whole multiple of the increment."""
+
+    amount: Amount
+
+
+class ProxyIn(_Signed):
+    """An English proxy (maximum) bid."""
+
+    max: Amount
+
+
+class AcceptIn(_Signed):
+    """Accept the Dutch clock price; `price` (optional) is the price the bidder saw."""
+
+    price: Amount | None = None
+
+
+class CommitIn(_Signed):
+    """Commit a sealed bid: the 32-byte commitment (rules/sealed.py `commitment`) in hex."""
+
+    hash: Hex32
+
+
+class RevealIn(_Signed):
+    """Reveal a sealed bid: the amount and the nonce that open the commitment."""
+
+    amount: Amount
+    nonce: Nonce
+
+
+class ObjectIn(_Signed):
+    """Lodge an objection (异议) to an agreement-pricing notice."""
+
+    grounds: Text
+
+
+class OfferIn(_Signed):
+    """A competing offer during an agreement-pricing notice."""
+
+    amount: Amount
+
+
+class PaymentPlanIn(_Signed):
+    """Choose instalments: a down payment, then [due_ms, amount] pairs."""
+
+    down: Amount
+    schedule: list[tuple[Millis, Positive]] = Field(max_length=120)
+
+
+class EmptyIn(_Signed):
+    """A command with no arguments (register, withdraw a registration, confirm, answer an offer)."""
+
+
+# -- operator commands ----------------------------------------------------------------------------
+
+
+class OpenSubmarketIn(_In):
+    submarket: Ident
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    params: Params = Field(default_factory=dict)
+
+
+class OpenLotIn(_In):
+    lot: Ident
+    mode: Literal["english", "dutch", "sealed", "agreement", "listing"]
+    title: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = None
+    seller: Ident | None = None
+    submarket: Ident | None = None
+    appraisal: Positive | None = None
+    params: Params = Field(default_factory=dict)
+
+
+class DepositIn(_In):
+    """Record a deposit (保证金) received from a party: this admits the party to the lot."""
+
+    party: Ident
+    amount: Amount
+
+
+class PayIn(_In):
+    """Record a payment received from the buyer."""
+
+    amount: Amount
+    payer: Ident | None = None
+
+
+class ResolveIn(_In):
+    upheld: StrictBool
+
+
+class ApproveRelistIn(_In):
+    approved: StrictBool
+
+
+class RelistIn(_In):
+    price: Positive
+
+
+class WithdrawIn(_In):
+    """Withdraw a lot before a deal (撤拍): no sale, every deposit refunded."""
+
+    grounds: Text
+
+
+class CommandIn(BaseModel):
+    """Any command the rules define, by name, with its fields (JSON scalars, lists and maps).
+
+    For operator actions that have no typed endpoint (and future ones); the typed endpoints give
+    precise validation. Bytes cannot be sent here (use the typed commit/reveal endpoints).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class AdmitIn(_In):
+    """Admit a bidder: create its credential (the token is shown once, in the answer)."""
+
+    bidder: Ident
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    pubkey: Hex32 | None = Field(default=None, description="the bidder's Ed25519 public key (32 bytes, hex)")
+
+
+class KeyIn(_In):
+    """Register (or with null clear) the bidder's own Ed25519 public key."""
+
+    pubkey: Hex32 | None
+
+
+# -- answers ----------------------------------------------------------------------------------------
+
+
+class Ack(BaseModel):
+    """A command accepted by the rules and durable in the ledger."""
+
+    ok: Literal[True] = True
+    seq: int = Field(description="ledger index of the command's entry")
+    rule: str | None = Field(description="the rule that accepted the command")
+    server_time: int = Field(description="the server's clock, ms since the epoch")
+    replayed: bool = Field(False, description="true when answered from an earlier request with this idempotency key")
+
+
+class Problem(BaseModel):
+    """A refusal: a machine-readable code and a message for people."""
+
+    ok: Literal[False] = False
+    code: str
+    message: str
+    seq: int | None = Field(None, description="ledger index of the rejection's entry (rules rejections only)")
+    field: str | None = Field(None, description="the request field at fault (malformed requests)")
+    server_time: int
+
+
+class Admitted(BaseModel):
+    bidder: str
+    token: str = Field(description="the bidder's bearer token: shown only now")
+    name: str | None = None
+    pubkey: str | None = None
+
+
+class BidderOut(BaseModel):
+    bidder: str
+    name: str | None = None
+    pubkey: str | None = None

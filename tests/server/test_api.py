@@ -1,0 +1,508 @@
+"""The REST API: every operator and bidder action, and every kind of refusal (never a 5xx).
+
+Each accepted command answers 200 with the ledger index of its entry; each refusal answers a 4xx
+with a JSON body {ok: false, code, message}: 401 credentials, 403 role or signature, 404 unknown
+lot, 409 the rules refuse it now, 422 malformed (the field named) or invalid.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from starlette.testclient import TestClient
+
+from auction_engine.rules.sealed import commitment
+from auction_engine.server.signing import command_from_entry, sign_command, verify_command
+from ledger import canonical
+
+from .conftest import MARKET, Market, english, make_app
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def problem(r: Any, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, f"expected {status} {code}, got {r.status_code} {r.text}"
+    body = r.json()
+    assert body["ok"] is False and body["code"] == code, body
+    assert body["message"], body
+    assert isinstance(body["server_time"], int)
+    return body
+
+
+def entry_at(db: Any, seq: int) -> dict[str, Any]:
+    """Read entry `seq` straight from the SQLite file (a separate connection: only durable data)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT data FROM entries WHERE seq = ?", (seq,)).fetchone()
+    finally:
+        con.close()
+    assert row is not None, f"entry {seq} is not durable in {db}"
+    return canonical.decode(row[0])
+
+
+# -- operator actions ------------------------------------------------------------------------------------
+
+
+def test_open_submarket_and_lots_in_every_mode(market: Market) -> None:
+    m = market
+    m.ok("/api/submarkets", {"submarket": "metrology", "name": "计量拍", "params": {"countdown_ms": 60_000}})
+    problem(m.post("/api/submarkets", {"submarket": "metrology"}), 409, "duplicate_submarket")
+    m.ok(
+        "/api/lots",
+        {"lot": "E1", "mode": "english", "submarket": "metrology", "title": "Fibre patent", "params": english()},
+    )
+    m.ok("/api/lots", {"lot": "D1", "mode": "dutch", "params": {"start_price": 5000, "step": 100, "floor": 1000}})
+    m.ok("/api/lots", {"lot": "S1", "mode": "sealed", "params": {"price_rule": "second", "min_price": 1000}})
+    m.ok("/api/lots", {"lot": "A1", "mode": "agreement", "params": {"price": 100_000, "buyer": "acme"}})
+    m.ok("/api/lots", {"lot": "L1", "mode": "listing", "appraisal": 200_000, "params": {"list_price": 100_000}})
+    lots = {v["lot"]: v for v in m.client.get("/api/lots").json()["lots"]}
+    assert {k: v["mode"] for k, v in lots.items()} == {
+        "E1": "english", "D1": "dutch", "S1": "sealed", "A1": "agreement", "L1": "listing",
+    }  # fmt: skip
+    assert lots["E1"]["submarket"] == "metrology" and lots["E1"]["phase"] == "free"
+    problem(m.post("/api/lots", {"lot": "E1", "mode": "english", "params": english()}), 409, "duplicate_lot")
+    r = problem(m.post("/api/lots", {"lot": "X", "mode": "english", "params": english(incremnt=5)}), 422, "bad_param")
+    assert "incremnt" in r["message"]
+    problem(m.post("/api/lots", {"lot": "X", "mode": "english", "params": {"increment": 5}}), 422, "missing_param")
+    r = problem(m.post("/api/lots", {"lot": "X", "mode": "vickrey", "params": {}}), 422, "malformed")
+    assert r["field"] == "mode"
+    problem(
+        m.post("/api/lots", {"lot": "X", "mode": "english", "submarket": "nope", "params": english()}),
+        404,
+        "unknown_submarket",
+    )
+
+
+def test_admit_bidders_and_list_them_without_secrets(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    r = m.client.get("/api/bidders", headers=m.op)
+    assert r.status_code == 200
+    assert [b["bidder"] for b in r.json()] == ["acme", "bolt"]
+    assert "token" not in r.text and "hash" not in r.text
+    me = m.client.get("/api/me", headers=m.auth("acme")).json()
+    assert me["actor"] == "acme" and me["role"] == "bidder"
+    problem(m.post("/api/bidders", {"bidder": "operator"}), 422, "malformed")
+    problem(m.post("/api/bidders", {"bidder": "bad id with spaces"}), 422, "malformed")
+    # A new token for the same bidder replaces the old one.
+    old = m.tokens["acme"]
+    m.admit("acme")
+    assert m.client.get("/api/me", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+
+
+def test_deposits_bids_proxies_and_their_refusals(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt", "cirrus")
+    m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
+    problem(m.post("/api/lots/NOPE/deposits", {"party": "acme", "amount": 5}), 404, "unknown_lot")
+    first = m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
+    assert first["rule"] == "english.start.free"
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_100}, who="acme"), 409, "already_leading")
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="bolt"), 409, "below_increment")
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_150}, who="bolt"), 409, "not_increment_multiple")
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_200}, who="cirrus"), 409, "not_qualified")
+    rejected = problem(m.post("/api/lots/NOPE/bids", {"amount": 10_200}, who="bolt"), 404, "unknown_lot")
+    assert entry_at(m.db, rejected["seq"])["reason"] == "unknown_lot"  # the rejection is itself in the ledger
+    problem(m.post("/api/lots/L1/proxy", {"max": 10_000}, who="bolt"), 409, "proxy_too_low")
+    m.ok("/api/lots/L1/proxy", {"max": 12_000}, who="bolt")
+    v = m.view("L1", "bolt")
+    assert v["my_proxy"] == 12_000 and v["leader"] == "bolt" and v["price"] == 10_100
+    assert "my_proxy" not in m.view("L1", "acme")
+
+
+def test_accepted_bid_is_durable_before_the_answer(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000})
+    ack = m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
+    entry = entry_at(m.db, ack["seq"])  # read through another connection at once
+    assert entry["kind"] == "bid" and entry["actor"] == "acme" and entry["amount"] == 10_000 and entry["ok"] is True
+
+
+def test_late_bid_is_refused_and_the_close_fires_on_the_wall_clock(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    m.open_lot("L1", params=english(free_ms=300, countdown_ms=300), deposits={"acme": 1000, "bolt": 1000})
+    m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
+    m.wait_for(lambda: m.view("L1")["phase"] == "awaiting_payment", what="the close")
+    r = problem(m.post("/api/lots/L1/bids", {"amount": 10_100}, who="bolt"), 409, "lot_closed")
+    assert "L1" in r["message"]  # the rules' own message, passed through
+    deal = m.view("L1")
+    assert deal["buyer"] == "acme" and deal["price"] == 10_000
+
+
+def test_dutch_accept_and_price_moved(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    m.open_lot("D1", "dutch", params={"start_price": 5000, "step": 100, "floor": 1000, "step_ms": 60_000})
+    for b in ("acme", "bolt"):
+        m.ok("/api/lots/D1/deposits", {"party": b, "amount": 500})
+    problem(m.post("/api/lots/D1/accept", {"price": 4900}, who="bolt"), 409, "price_moved")
+    ack = m.ok("/api/lots/D1/accept", {"price": 5000}, who="acme")
+    assert ack["rule"] == "dutch.accept"
+    problem(m.post("/api/lots/D1/accept", {}, who="bolt"), 409, "lot_closed")
+    assert m.view("D1")["buyer"] == "acme"
+
+
+def test_sealed_commit_reveal_and_nobody_reads_another_bid(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    m.open_lot(
+        "S1", "sealed", params={"price_rule": "second", "min_price": 1000, "bid_ms": 600, "reveal_ms": 60_000},
+        deposits={"acme": 100, "bolt": 100},
+    )  # fmt: skip
+    nonce = {b: secrets.token_bytes(16) for b in ("acme", "bolt")}
+    amounts = {"acme": 5000, "bolt": 4000}
+    for b in ("acme", "bolt"):
+        h = commitment("S1", b, amounts[b], nonce[b])
+        ack = m.ok("/api/lots/S1/commit", {"hash": h.hex()}, who=b)
+        entry = entry_at(m.db, ack["seq"])
+        assert entry["hash"] == h and "amount" not in entry  # the ledger holds the hash only
+    problem(m.post("/api/lots/S1/commit", {"hash": "00" * 32}, who="acme"), 409, "already_committed")
+    problem(m.post("/api/lots/S1/commit", {"hash": "abcd"}, who="acme"), 422, "malformed")
+    mine, theirs = m.view("S1", "acme"), m.view("S1", "bolt")
+    assert mine["my_commitment"]["hash"] == commitment("S1", "acme", 5000, nonce["acme"]).hex()
+    assert theirs["my_commitment"]["hash"] != mine["my_commitment"]["hash"]
+    public = m.view("S1")
+    assert "my_commitment" not in public and public["commitments"] == 2
+    assert "5000" not in m.client.get("/api/lots").text
+    problem(
+        m.post("/api/lots/S1/reveal", {"amount": 5000, "nonce": nonce["acme"].hex()}, who="acme"),
+        409,
+        "reveal_not_open",
+    )
+    m.wait_for(lambda: m.view("S1")["phase"] == "reveal", what="the reveal window")
+    problem(
+        m.post("/api/lots/S1/reveal", {"amount": 5001, "nonce": nonce["acme"].hex()}, who="acme"),
+        409,
+        "commitment_mismatch",
+    )
+    for b in ("acme", "bolt"):
+        m.ok("/api/lots/S1/reveal", {"amount": amounts[b], "nonce": nonce[b].hex()}, who=b)
+    problem(m.post("/api/lots/S1/reveal", {"amount": 1, "nonce": "zz"}, who="acme"), 422, "malformed")
+
+
+def test_listing_register_and_withdraw(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", "listing", params={"list_price": 100_000})
+    ack = m.ok("/api/lots/L1/register", {}, who="acme")
+    assert ack["rule"] == "listing.register"
+    problem(m.post("/api/lots/L1/register", None, who="acme"), 409, "already_registered")
+    assert m.view("L1", "acme")["registered"] is True
+    m.ok("/api/lots/L1/withdraw-registration", None, who="acme")
+    problem(m.post("/api/lots/L1/withdraw-registration", {}, who="acme"), 409, "not_registered")
+    problem(m.post("/api/lots/L1/relist/approve", {"approved": True}), 409, "no_relist_pending")
+    problem(m.post("/api/lots/L1/relist", {"price": 90_000}), 409, "no_relist_pending")
+
+
+def test_agreement_objections_and_competing_offers(market: Market) -> None:
+    m = market
+    m.admit("acme", "rival", "critic")
+    m.open_lot("A1", "agreement", params={"price": 100_000, "buyer": "acme"})
+    m.ok("/api/lots/A1/objections", {"grounds": "the price is too low"}, who="critic")
+    m.ok("/api/lots/A1/objections", {"grounds": "a second objection"}, who="critic")
+    assert [o["status"] for o in m.view("A1", "critic")["my_objections"]] == ["pending", "pending"]
+    m.ok("/api/lots/A1/objections/0/resolve", {"upheld": False})
+    problem(m.post("/api/lots/A1/objections/0/resolve", {"upheld": False}), 409, "objection_resolved")
+    problem(m.post("/api/lots/A1/objections/9/resolve", {"upheld": True}), 409, "unknown_objection")
+    problem(m.post("/api/lots/A1/objections/-1/resolve", {"upheld": True}), 422, "malformed")
+    problem(m.post("/api/lots/A1/objections/1/resolve", {"upheld": "yes"}), 422, "malformed")
+    problem(m.post("/api/lots/A1/objections/1/resolve", {"upheld": True}, who="acme"), 403, "forbidden")
+    m.ok("/api/lots/A1/objections/1/resolve", {"upheld": True})
+    assert m.view("A1")["phase"] == "no_sale"
+    problem(m.post("/api/lots/A1/offers", {"amount": 200_000}, who="rival"), 409, "lot_closed")
+    m.open_lot("A2", "agreement", params={"price": 100_000, "buyer": "acme", "competing_offers": True})
+    problem(m.post("/api/lots/A2/offers", {"amount": 101_000}, who="rival"), 409, "not_qualified")
+    m.ok("/api/lots/A2/deposits", {"party": "rival", "amount": 10_000})
+    m.ok("/api/lots/A2/offers", {"amount": 101_000}, who="rival")
+    v = m.view("A2")
+    assert v["mode"] == "english" and v["leader"] == "rival" and v["price"] == 101_000
+
+
+def test_settlement_confirm_pay_and_certificate(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    params = english(free_ms=200, countdown_ms=200, publication_working_days=0)
+    m.open_lot("L1", params=params, deposits={"acme": 1000})
+    m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
+    m.wait_for(lambda: m.view("L1")["phase"] == "awaiting_payment", what="the deal")
+    problem(m.post("/api/lots/L1/confirm", {}, who="bolt"), 403, "not_buyer")
+    problem(
+        m.post("/api/lots/L1/payment-plan", {"down": 1000, "schedule": []}, who="acme"), 409, "instalments_not_allowed"
+    )
+    problem(m.post("/api/lots/L1/payment-plan", {"down": 1000, "schedule": [[1, 2.5]]}, who="acme"), 422, "malformed")
+    m.ok("/api/lots/L1/confirm", None, who="acme")
+    problem(m.post("/api/lots/L1/accept-offer", {}, who="bolt"), 409, "no_offer")
+    problem(m.post("/api/lots/L1/decline-offer", None, who="bolt"), 409, "no_offer")
+    problem(m.post("/api/lots/L1/payments", {"amount": 9000}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/lots/L1/payments", {"amount": 10_000}), 409, "overpayment")
+    problem(m.post("/api/lots/L1/payments", {"amount": 9000, "payer": "bolt"}), 403, "wrong_payer")
+    m.ok("/api/lots/L1/payments", {"amount": 9000})
+    m.wait_for(lambda: bool(m.client.get("/api/certificates").json()["codes"]), what="a transaction code")
+    (code,) = m.client.get("/api/certificates").json()["codes"]
+    r = m.client.get(f"/api/certificates/{code}")
+    assert r.status_code == 200, r.text
+    assert r.json()["verdict"]["ok"] is True, r.json()["verdict"]
+    assert r.json()["certificate"]["deal"]["buyer"] == "acme"
+    issued = m.client.post(f"/api/certificates/{code}", headers=m.op)
+    assert issued.status_code == 200 and issued.json()["certificate"]["code"] == code
+    problem(m.client.post(f"/api/certificates/{code}", headers=m.auth("acme")), 403, "forbidden")
+    problem(m.client.get("/api/certificates/ZJ-000000-E-1-AAAA-00"), 422, "bad_code")
+    typo = code[:-1] + ("0" if code[-1] != "0" else "1")
+    problem(m.client.get(f"/api/certificates/{typo}"), 422, "bad_code")
+    assert m.client.get(f"/certificates/{code}.cert.json").json()["code"] == code
+    assert code in m.client.get(f"/certificates/{code}.html").text
+
+
+def test_withdraw_a_lot(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000})
+    problem(m.post("/api/lots/L1/withdraw", {"grounds": "the patent lapsed"}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/lots/L1/withdraw", {}), 422, "malformed")
+    m.ok("/api/lots/L1/withdraw", {"grounds": "the patent lapsed"})
+    assert m.view("L1")["phase"] == "no_sale"
+    problem(m.post("/api/lots/L1/withdraw", {"grounds": "again"}), 409, "lot_closed")
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_000}), 403, "operator_cannot_bid")
+
+
+def test_generic_command_endpoint(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000})
+    ack = m.ok("/api/lots/L1/commands/bid", {"amount": 10_000}, who="acme")
+    assert entry_at(m.db, ack["seq"])["kind"] == "bid"
+    problem(m.post("/api/lots/L1/commands/deposit", {"party": "acme", "amount": 1}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/lots/L1/commands/frobnicate", {}, who="acme"), 422, "unknown_command")
+    problem(m.post("/api/lots/L1/commands/bid", {"amount": 10_100, "actor": "bolt"}, who="acme"), 422, "malformed")
+    problem(m.post("/api/lots/L1/commands/bid", {"amount": 1.5}, who="acme"), 422, "malformed")
+    problem(m.post("/api/lots/L1/commands/Bad-Op", {}, who="acme"), 422, "malformed")
+    # the operator may send any command of the rules; an unknown one is a recorded rejection
+    problem(m.post("/api/lots/L1/commands/frobnicate", {}), 422, "unknown_command")
+
+
+# -- roles and credentials ---------------------------------------------------------------------------------
+
+
+def test_credentials_and_roles(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
+    problem(m.client.post("/api/lots/L1/bids", json={"amount": 10_000}), 401, "unauthenticated")
+    r = m.client.post("/api/lots/L1/bids", json={"amount": 10_000}, headers={"Authorization": "Bearer nope"})
+    problem(r, 401, "unauthenticated")
+    assert r.headers["www-authenticate"] == "Bearer"
+    problem(m.post("/api/lots", {"lot": "X", "mode": "english", "params": english()}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/lots/L1/deposits", {"party": "acme", "amount": 10**6}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/submarkets", {"submarket": "x"}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/bidders", {"bidder": "mallory"}, who="acme"), 403, "forbidden")
+    problem(m.client.get("/api/bidders", headers=m.auth("acme")), 403, "forbidden")
+    problem(m.client.get("/api/operator/lots", headers=m.auth("acme")), 403, "forbidden")
+    problem(m.client.put("/api/me/key", json={"pubkey": None}, headers=m.op), 403, "forbidden")
+    # A bidder always acts as itself: the actor is never taken from the request.
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_000, "actor": "bolt"}, who="acme"), 422, "malformed")
+    ack = m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
+    assert entry_at(m.db, ack["seq"])["actor"] == "acme"
+    # Its own status only.
+    assert m.view("L1", "bolt")["leader"] == "acme" and m.view("L1", "bolt")["my_deposit"] == 1000
+
+
+# -- malformed requests: 422 naming the field, never a 5xx ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": 10.5}, "amount"),
+        ({"amount": "10000"}, "amount"),
+        ({"amount": True}, "amount"),
+        ({"amount": -1}, "amount"),
+        ({"amount": 2**63}, "amount"),
+        ({}, "amount"),
+        ({"amount": 10_000, "bogus": 1}, "bogus"),
+        ({"amount": 10_000, "sig": "xyz"}, "sig"),
+        ([1, 2], None),
+        ("text", None),
+    ],
+)
+def test_malformed_bodies_name_the_field(market: Market, body: Any, field: str | None) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000})
+    r = problem(m.post("/api/lots/L1/bids", body, who="acme"), 422, "malformed")
+    assert r["field"] == field, r
+    if field:
+        assert field in r["message"]
+
+
+def test_malformed_raw_requests(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000})
+    h = {**m.auth("acme"), "Content-Type": "application/json"}
+    for raw in (b'{"amount": ', b"", b"\xff\xfe", b'{"amount": 1e400}', b'{"amount": NaN}'):
+        r = m.client.post("/api/lots/L1/bids", content=raw, headers=h)
+        problem(r, 422, "malformed")
+    r = m.client.post(
+        "/api/lots/L1/bids", json={"amount": 10_000}, headers={**m.auth("acme"), "Idempotency-Key": "x" * 200}
+    )
+    assert problem(r, 422, "malformed")["field"] == "Idempotency-Key"
+    problem(m.client.get("/api/nothing-here"), 404, "not_found")
+    problem(m.client.delete("/api/lots"), 405, "method_not_allowed")
+    # A lone surrogate cannot be recorded in canonical UTF-8: refused before the rules run.
+    r = m.client.post(
+        "/api/lots/L1/objections", content=b'{"grounds": "\\ud800"}', headers=h,
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
+
+
+# -- idempotency ---------------------------------------------------------------------------------------
+
+
+def test_idempotency_keys(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
+    first = m.post("/api/lots/L1/bids", {"amount": 10_000}, who="acme", idem="k-1")
+    again = m.post("/api/lots/L1/bids", {"amount": 10_000}, who="acme", idem="k-1")
+    assert first.status_code == again.status_code == 200
+    assert again.json()["seq"] == first.json()["seq"] and again.json()["replayed"] is True
+    assert again.headers["idempotent-replayed"] == "true"
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_500}, who="acme", idem="k-1"), 422, "idempotency_key_reused")
+    # a rejection is replayed as the same rejection
+    rej = problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="bolt", idem="k-1"), 409, "below_increment")
+    rej2 = problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="bolt", idem="k-1"), 409, "below_increment")
+    assert rej2["seq"] == rej["seq"] and rej2["replayed"] is True
+    entries = [entry_at(m.db, s) for s in (first.json()["seq"], rej["seq"])]
+    assert [e.get("idem") for e in entries] == ["k-1", "k-1"]
+
+
+def test_idempotency_survives_a_restart(tmp_path: Any) -> None:
+    db = tmp_path / "ledger.db"
+    with TestClient(make_app(db)) as client:
+        m = Market(client, db, None)
+        m.admit("acme")
+        m.open_lot("L1", deposits={"acme": 1000})
+        first = m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme", idem="retry-me")
+        tokens = dict(m.tokens)
+    with TestClient(make_app(db)) as client:
+        m = Market(client, db, None, tokens)
+        again = m.post("/api/lots/L1/bids", {"amount": 10_000}, who="acme", idem="retry-me")
+        assert again.status_code == 200 and again.json()["seq"] == first["seq"] and again.json()["replayed"]
+        problem(
+            m.post("/api/lots/L1/bids", {"amount": 10_100}, who="acme", idem="retry-me"), 422, "idempotency_key_reused"
+        )
+        assert m.view("L1")["bids"] == 1
+
+
+# -- signed bids ----------------------------------------------------------------------------------------
+
+
+def _key() -> tuple[Ed25519PrivateKey, bytes]:
+    priv = Ed25519PrivateKey.generate()
+    return priv, priv.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def test_signed_bids(market: Market) -> None:
+    m = market
+    m.admit("acme", "bolt")
+    m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
+    priv, pub = _key()
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": "00" * 64}, who="acme", idem="s0"), 422, "no_key")
+    r = m.client.put("/api/me/key", json={"pubkey": pub.hex()}, headers=m.auth("acme"))
+    assert r.status_code == 200 and r.json()["pubkey"] == pub.hex()
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="acme"), 403, "signature_required")
+    cmd = {"op": "bid", "actor": "acme", "lot": "L1", "amount": 10_000, "idem": "s1", "key": pub}
+    sig = sign_command(priv, MARKET, cmd)
+    problem(
+        m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": sig.hex()}, who="acme"), 422, "idempotency_key_required"
+    )
+    problem(
+        m.post("/api/lots/L1/bids", {"amount": 10_100, "sig": sig.hex()}, who="acme", idem="s1"), 403, "bad_signature"
+    )
+    other, _ = _key()
+    forged = sign_command(other, MARKET, cmd)
+    problem(
+        m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": forged.hex()}, who="acme", idem="s1"),
+        403,
+        "bad_signature",
+    )
+    elsewhere = sign_command(priv, "another.market", cmd)
+    problem(
+        m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": elsewhere.hex()}, who="acme", idem="s1"),
+        403,
+        "bad_signature",
+    )
+    ack = m.ok("/api/lots/L1/bids", {"amount": 10_000, "sig": sig.hex()}, who="acme", idem="s1")
+    entry = entry_at(m.db, ack["seq"])
+    assert entry["sig"] == sig and entry["key"] == pub
+    # An auditor checks the signature from the ledger entry alone.
+    assert verify_command(MARKET, command_from_entry(entry), entry["sig"], entry["key"])
+    # The same signed command sent again is the same request (answered from the ledger, not re-recorded).
+    again = m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": sig.hex()}, who="acme", idem="s1")
+    assert again.json()["seq"] == ack["seq"] and again.json()["replayed"]
+    # bidders without a key are unaffected
+    m.ok("/api/lots/L1/bids", {"amount": 10_100}, who="bolt")
+
+
+# -- reading -------------------------------------------------------------------------------------------------
+
+
+def test_reading_endpoints(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000})
+    t0 = int(time.time() * 1000)
+    now = m.client.get("/api/time").json()["server_time"]
+    assert abs(now - t0) < 5000
+    info = m.client.get("/api/market").json()
+    assert info["origin"] == MARKET and info["vkey"].startswith(MARKET + "+") and info["lots"] == 1
+    problem(m.client.get("/api/lots/NOPE"), 404, "unknown_lot")
+    problem(m.client.get("/api/me/lots/NOPE", headers=m.auth("acme")), 404, "unknown_lot")
+    ops = m.client.get("/api/operator/lots", headers=m.op).json()["lots"]
+    assert ops[0]["deposits"] == {"acme": 1000}
+    me = m.client.get("/api/me", headers=m.auth("acme")).json()
+    assert me["deposits"] == {"L1": 1000}
+    doc = m.client.get("/openapi.json").json()
+    assert "/api/lots/{lot}/bids" in doc["paths"] and "409" in doc["paths"]["/api/lots/{lot}/bids"]["post"]["responses"]
+    for page in ("/", "/console", "/room", "/certificate", "/static/common.js", "/static/app.css"):
+        assert m.client.get(page).status_code == 200, page
+
+
+def test_fast_lane_answers_exactly_like_the_framework_route(tmp_path: Any) -> None:
+    """The bid hot path (fastlane.py) and the FastAPI route give the same statuses and bodies."""
+    script: list[tuple[str, Any, str | None]] = [
+        ("acme", {"amount": 10_000}, None),
+        ("acme", {"amount": 10_100}, None),  # already leading
+        ("bolt", {"amount": 10_050}, "k1"),  # not a multiple
+        ("bolt", {"amount": 10_050}, "k1"),  # replayed
+        ("bolt", {"amount": 10_100}, "k1"),  # key reused
+        ("bolt", {"amount": 10.5}, None),  # malformed
+        ("bolt", {"amount": 10_100}, None),
+        ("acme", {"amount": 10_100, "extra": 1}, None),
+    ]
+    answers = []
+    lanes = []
+    for fast in (True, False):
+        db = tmp_path / f"fast-{fast}.db"
+        with TestClient(make_app(db, fast_lane=fast)) as client:
+            m = Market(client, db, None)
+            m.admit("acme", "bolt")
+            m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
+            out = []
+            for who, body, idem in script:
+                r = m.post("/api/lots/L1/bids", body, who=who, idem=idem)
+                data = r.json()
+                data.pop("server_time")
+                out.append((r.status_code, data, r.headers.get("idempotent-replayed")))
+            answers.append(out)
+            lanes.append(client.app.fast_lane.served if fast else None)
+    assert answers[0] == answers[1]
+    assert lanes[0] >= 4  # the plain bids were answered by the fast lane
