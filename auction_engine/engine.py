@@ -216,10 +216,15 @@ class Engine:
             raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
         if type(cmd.get("actor")) is not str or not cmd["actor"]:
             raise ValueError("a command needs an 'actor' string")
-        for value in cmd.values():  # reject floats and other unencodable values before anything is recorded
+        for key, value in cmd.items():  # reject what the ledger cannot encode before anything is recorded
             kind = type(value)
             if kind not in _SCALARS or (kind is int and not _INT_MIN <= value <= _INT_MAX):
                 canonical.encode_value(value)
+            elif kind is str and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"command field {key!r} is not valid Unicode text (a lone surrogate)") from None
         self._t = now
         self._current, self._accepted = cmd, False
         seq = self.recorder.size

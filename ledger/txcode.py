@@ -238,7 +238,9 @@ def _split_positional(s: str, pos: list[int]) -> list[tuple[int, int]]:
             raise TxCodeError("the code is empty")
         raise _letter_error(s[0], "market prefix", pos[0])
     if k < 2:
-        raise TxCodeError(f"the market prefix has 2-4 letters; {s[k]!r} comes after only 1", pos[k] if k < n else None)
+        if k == n:
+            raise TxCodeError(f"the code is too short: {n} character, at least 16 are needed")
+        raise TxCodeError(f"the market prefix has 2-4 letters; {s[k]!r} comes after only 1", pos[k])
     if k > 4:
         raise TxCodeError("the market prefix has at most 4 letters (a date of 6 digits follows it)", pos[4])
     spans = [(0, k), (k, k + 6), (k + 6, k + 7)]

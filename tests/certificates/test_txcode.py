@@ -229,3 +229,13 @@ def test_a_day_the_month_lacks_is_not_pinned_on_one_digit() -> None:
 def test_a_code_read_as_text_only() -> None:
     with pytest.raises(TxCodeError):
         parse_code(12345)  # type: ignore[arg-type]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=30) | st.text(alphabet="ZJE0123456789-ABCDXYZ ", max_size=30))
+def test_any_text_is_read_or_refused_with_a_txcode_error(text: str) -> None:
+    """Whatever a person (or a fuzzer) types, the parser answers with a code or a TxCodeError."""
+    try:
+        parse_code(text)
+    except TxCodeError:
+        pass

@@ -63,3 +63,13 @@ def test_every_entry_naming_a_lot_carries_the_lot_s_own_running_number(h: Harnes
         assert numbers == list(range(len(numbers))), (lot, numbers)
     assert "lot_seq" not in h.engine.events[0].data  # the genesis names no lot
     h.assert_replays()
+
+
+def test_a_command_the_ledger_cannot_encode_is_refused_before_anything_is_recorded(h: Harness) -> None:
+    h.open_lot("L1", "english", {"A": 10_000}, params=ENGLISH)
+    size = h.log.size
+    for bad in ({"amount": 1.5}, {"amount": 2**70}, {"amount": 100_000, "note": "\ud800"}):
+        with pytest.raises(ValueError):
+            h.submit("bid", "A", lot="L1", **bad)
+    assert h.log.size == size and h.engine.lot("L1").state.high is None
+    h.assert_replays()
