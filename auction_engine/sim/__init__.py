@@ -2,7 +2,8 @@
 
 Modules, one job each: `scenario` (load and validate TOML), `values` (distributions and the
 common random numbers of a run), `strategies` (named, versioned bidder strategies and equilibrium
-bid functions), `negotiation` (bargaining models for agreement pricing), `mechanism` (seller
+bid functions), `negotiation` (bargaining models for agreement pricing), `seller` (how a seller
+chooses a lot's mode by rule, price-rule noise, the rule's records), `mechanism` (seller
 rules → a lot's rule parameters in fen), `agents` (simpy-scheduled participants submitting
 commands to an `Engine`), `metrics` (rows and summaries), `experiment` (run specs, the pure
 `run(spec)`, the resumable output directory), `executors` (serial, process, Dask, Ray) and

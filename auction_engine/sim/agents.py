@@ -37,6 +37,7 @@ from ..rules.base import required_deposit
 from ..rules.sealed import commitment
 from .mechanism import LotTerms, lot_terms, market_params, to_fen
 from .negotiation import make_negotiation
+from .seller import NOISE_COLUMNS, Clause, choose, compile_mode_rule, label, noise_factor
 from .strategies import BidContext, EnglishPlan, Strategy, make_strategy
 from .values import Dist, Point, Population, make_dist
 
@@ -79,6 +80,7 @@ class LotRecord:
     path: list[tuple[int, int]] = field(default_factory=list)  # (t, price) of price changes (detail runs)
     bid_times: list[int] = field(default_factory=list)  # times of bidder actions (detail runs)
     bid_pairs: list[tuple[float, int]] = field(default_factory=list)  # (value, amount in fen): sealed/Dutch (detail)
+    seller_rule: str | None = None  # the seller rule's label, as written in the lot's open_lot entry (seller.py)
 
 
 def _grid_floor(amount: int, start: int, inc: int) -> int:
@@ -115,6 +117,12 @@ class Market:
         self._scale_dists: dict[int, Dist] = {}
         self._mixes: dict[int, tuple[list[tuple[float, Strategy]], dict[int, Strategy]]] = {}
         self._terms: dict[tuple[Any, ...], LotTerms] = {}
+        self._labels: dict[tuple[int, str | None], str] = {}
+        policy = mechanism.get("seller")
+        self.policy: dict[str, Any] | None = policy
+        self.clauses: list[Clause] | None = (
+            compile_mode_rule(policy["mode"], mechanism["options"]) if policy and policy.get("mode") else None
+        )
         self.pending = pop.lots
         self.done = self.env.event()
         self.engine = Engine(
@@ -183,15 +191,20 @@ class Market:
         return hit
 
     def terms(self, index: int, option: dict[str, Any], lot_scale: float, seller: float, appraisal: float,
-              n_hint: int) -> LotTerms:
+              n_hint: int, u_noise: np.ndarray | None = None) -> LotTerms:
         rules = option["seller"]
         uses_seller = any(r.get("rule") in ("seller_value", "optimal") for r in rules.values())
         uses_appraisal = any(r.get("rule") == "appraisal" for r in rules.values())
-        key = (index, lot_scale, seller if uses_seller else None, appraisal if uses_appraisal else None, n_hint)
+        noise = None
+        if u_noise is not None and any(r.get("noise") for r in rules.values()):
+            noise = {k: noise_factor(float(r["noise"]), float(u_noise[NOISE_COLUMNS[k]]))
+                     for k, r in rules.items() if r.get("noise")}
+        key = (index, lot_scale, seller if uses_seller else None, appraisal if uses_appraisal else None, n_hint,
+               tuple(sorted(noise.items())) if noise else None)
         hit = self._terms.get(key)
         if hit is None:
             hit = lot_terms(option, self.data, lot_scale=lot_scale, seller_value=seller, appraisal=appraisal,
-                            n_hint=n_hint)
+                            n_hint=n_hint, noise=noise)
             if len(self._terms) < 10_000:
                 self._terms[key] = hit
         return hit
@@ -221,8 +234,20 @@ class Market:
         horizon = self.env.timeout(int(float(self.data["experiment"]["horizon_days"]) * DAY_MS))
         self.env.run(until=self.env.any_of([self.done, horizon]))
 
-    def _arrive(self, i: int) -> None:
+    def choose_option(self, i: int) -> tuple[int, str | None, float | None]:
+        """Lot i's option: (index, what chose it, the lot's scale when a mode rule needed it first).
+
+        A mode rule tests the lot's facts (seller.FIELDS), so the lot's scale — from values.lot_scale,
+        options have none then — is drawn first; otherwise the option is drawn by its share.
+        """
         options = self.mechanism["options"]
+        if self.clauses is not None:
+            lot_scale = self.lot_scale(0, options[0], float(self.pop.u_scale[i]))
+            fen = max(1, round(float(self.pop.appraisal[i]) * (lot_scale * self.scale)))  # as open_lot records it
+            facts = {"appraisal": fen / self.scale, "appraisal_yuan": fen / 100,
+                     "seller_value": float(self.pop.seller[i]) * lot_scale, "lot_scale": lot_scale}
+            index, choice = choose(self.clauses, facts)
+            return index, choice, lot_scale
         index = 0
         if len(options) > 1:
             u, cum = float(self.pop.u_option[i]), 0.0
@@ -232,6 +257,21 @@ class Market:
                 if u < cum:
                     index = k
                     break
+        return index, ("share" if len(options) > 1 else None), None
+
+    def seller_label(self, index: int, choice: str | None) -> str | None:
+        """The `seller_rule` text of a lot's open_lot entry, when the mechanism names a seller rule."""
+        if self.policy is None:
+            return None
+        key = (index, choice)
+        hit = self._labels.get(key)
+        if hit is None:
+            hit = self._labels[key] = label(self.policy, self.mechanism["options"], index, choice)
+        return hit
+
+    def _arrive(self, i: int) -> None:
+        options = self.mechanism["options"]
+        index, choice, ruled_scale = self.choose_option(i)
         option = options[index]
         submarket = option["submarket"]
         if submarket is None:
@@ -241,14 +281,17 @@ class Market:
                 if u < cum:
                     submarket = sub["name"]
                     break
-        lot_scale = self.lot_scale(index, option, float(self.pop.u_scale[i]))
+        lot_scale = ruled_scale
+        if lot_scale is None:
+            lot_scale = self.lot_scale(index, option, float(self.pop.u_scale[i]))
         n_hint = int(self.pop.n_bidders[i])
-        terms = self.terms(index, option, lot_scale, float(self.pop.seller[i]), float(self.pop.appraisal[i]), n_hint)
+        terms = self.terms(index, option, lot_scale, float(self.pop.seller[i]), float(self.pop.appraisal[i]), n_hint,
+                           self.pop.u_seller[i])
         n = int(self.pop.n_bidders[i])
         record = LotRecord(
             lot=f"L{i}", option=index, mode=option["mode"], submarket=submarket, scale=lot_scale, unit=terms.unit,
             n=n, values=self.pop.true_values[i, :n] * lot_scale, seller_value=float(self.pop.seller[i]) * lot_scale,
-            arrived=self.now, final_mode=option["mode"],
+            arrived=self.now, final_mode=option["mode"], seller_rule=self.seller_label(index, choice),
         )
         self.records.append(record)
         cls = _AGENTS[option["mode"]]
@@ -314,6 +357,8 @@ class LotAgent:
             "appraisal": max(1, round(float(self.m.pop.appraisal[self.i]) * self.terms.unit)),
             "mechanism": self.m.mechanism["name"],
         }
+        if self.rec.seller_rule is not None:
+            cmd["seller_rule"] = self.rec.seller_rule
         if self.rec.submarket != "main":
             cmd["submarket"] = self.rec.submarket
         if extra:

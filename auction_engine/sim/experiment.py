@@ -40,6 +40,7 @@ from ..model import MINUTE
 from .agents import LotRecord, Market
 from .metrics import METRICS, run_row, summarise
 from .scenario import Scenario, apply_overrides, canonical_json
+from .seller import describe as describe_seller
 from .strategies import describe as describe_strategies
 from .values import draw_population
 
@@ -343,10 +344,12 @@ class Experiment:
     def manifest(self, completed: int) -> dict[str, Any]:
         specs = self.specs
         strategies = {}
+        sellers = {}
         for s in specs[:1] or []:
             for mech in s.scenario["mechanisms"]:
                 for i, o in enumerate(mech["options"]):
                     strategies[f"{mech['name']}[{i}]"] = o.get("strategy") or s.scenario["strategy"]
+                sellers[mech["name"]] = describe_seller(mech)
         return {
             "command": self.command,
             "scenario": self.scenario.data,
@@ -363,6 +366,7 @@ class Experiment:
             "code_version": code_version(),
             "strategies": strategies,
             "strategy_catalogue": describe_strategies(),
+            "seller_rules": sellers,
             "seeding": "population: SeedSequence(seed, spawn_key=(crn cell, replication)); mechanism: "
                        "SeedSequence(seed, spawn_key=(cell, replication, mechanism, 1)); ledger key: (…, 2)",
         }

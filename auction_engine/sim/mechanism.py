@@ -2,15 +2,17 @@
 
 Why: the same option (say "English with the optimal reserve") gives each lot different rule
 parameters, because reserves, starting and list prices follow rules of the lot's own values
-(seller value, appraisal, lot scale). This module applies those seller rules in value units,
-then converts every amount to integer fen — round(x × lot scale × scenario scale), at least one
-fen — and checks the result with the engine's own parameter classes, so a scenario that the
-engine would refuse is refused at load time with the key path.
+(seller value, appraisal, lot scale), times the rule's noise when it has some (seller.py). This
+module applies those seller rules in value units, then converts every amount to integer fen —
+round(x × lot scale × scenario scale), at least one fen — and checks the result with the
+engine's own parameter classes, so a scenario that the engine would refuse is refused at load
+time with the key path.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,18 +68,18 @@ def market_params(scenario: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reserve(
-    rule: dict[str, Any] | None, scenario: dict[str, Any], seller_value: float, appraisal: float
+    rule: dict[str, Any] | None, scenario: dict[str, Any], seller_value: float, appraisal: float, noise: float
 ) -> float | None:
     if rule is None or rule["rule"] == "none":
         return None
     kind = rule["rule"]
     if kind == "fixed":
-        return float(rule["value"])
+        return float(rule["value"]) * noise
     if kind == "optimal":
-        return myerson_reserve(make_dist(scenario["values"]["bidder"]), seller_value)
+        return myerson_reserve(make_dist(scenario["values"]["bidder"]), seller_value) * noise
     if kind == "seller_value":
-        return float(rule["factor"]) * seller_value
-    return float(rule["factor"]) * appraisal  # appraisal
+        return float(rule["factor"]) * seller_value * noise
+    return float(rule["factor"]) * appraisal * noise  # appraisal
 
 
 def lot_terms(
@@ -88,13 +90,18 @@ def lot_terms(
     seller_value: float,
     appraisal: float,
     n_hint: int,
+    noise: Mapping[str, float] | None = None,
 ) -> LotTerms:
-    """Apply the seller rules of `option` to one lot; raise Rejected (from the engine's checks) if invalid."""
+    """Apply the seller rules of `option` to one lot; raise Rejected (from the engine's checks) if invalid.
+
+    `noise` holds the lot's multiplicative noise factor of each seller rule that has noise (seller.py).
+    """
     mode = option["mode"]
     unit = lot_scale * float(scenario["scenario"]["scale"])
     p = dict(option["params"])
     seller = option["seller"]
-    reserve = _reserve(seller.get("reserve"), scenario, seller_value, appraisal)
+    noise = noise or {}
+    reserve = _reserve(seller.get("reserve"), scenario, seller_value, appraisal, noise.get("reserve", 1.0))
     if reserve is None and "reserve" in p:
         reserve = float(p["reserve"])
     floor = 0.0
@@ -110,6 +117,8 @@ def lot_terms(
                 start = reserve if reserve else float(p["increment"])
             else:
                 start = float(rule["factor"]) * appraisal
+            if rule is not None:
+                start *= noise.get("start", 1.0)
             p["start_price"] = start
         if reserve:
             p["reserve"] = reserve
@@ -140,7 +149,7 @@ def lot_terms(
                 price = float(rule["factor"]) * seller_value
             else:
                 price = optimal_posted_price(make_dist(scenario["values"]["bidder"]), n_hint, seller_value)
-            p["list_price"] = price
+            p["list_price"] = price * noise.get("list_price", 1.0)
         list_price = float(p["list_price"])
         floor = list_price
     elif mode == "agreement":

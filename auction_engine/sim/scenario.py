@@ -16,6 +16,7 @@ TOML and validate again, so an override is checked exactly like the file.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
@@ -33,6 +34,7 @@ from ..params import SettlementParams, field_names
 from ..rules import MODES
 from ..rules.base import lot_kind
 from .negotiation import MODELS
+from .seller import FIELDS, OPS, PRICE_RULES, resolve_target
 from .strategies import STRATEGIES
 from .values import DIST_KEYS, Dist, make_dist, read_empirical
 
@@ -86,11 +88,19 @@ def _split_key(key: str) -> list[str]:
 
 
 def _locate(text: str, path: list[str | int]) -> int | None:
-    """The 1-based line that defines `path` (or its nearest ancestor), found by a light TOML scan."""
+    """The 1-based line that defines `path` (or its nearest ancestor), found by a light TOML scan.
+
+    Inline values (`params = { a = 1 }`, and arrays of inline tables spread over several lines, as
+    a mode rule is) are walked too, so a key inside them is found on its own line.
+    """
     counters: dict[tuple[str, ...], int] = {}
     table: list[str | int] = []
     found: dict[tuple[str | int, ...], int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    skip_to = 0
+    for lineno, line in enumerate(lines, start=1):
+        if lineno <= skip_to:
+            continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -100,6 +110,8 @@ def _locate(text: str, path: list[str | int]) -> int | None:
             if header.group(1) == "[[":
                 key = tuple(names)
                 counters[key] = counters.get(key, -1) + 1
+                for nested in [k for k in counters if len(k) > len(key) and k[: len(key)] == key]:
+                    del counters[nested]  # a new [[mechanism]] numbers its [[mechanism.option]] from 0 again
                 table = [*names[:-1], names[-1], counters[key]]
                 # arrays of tables nested under an array element: resolve earlier components
                 if len(names) > 1:
@@ -119,11 +131,74 @@ def _locate(text: str, path: list[str | int]) -> int | None:
             # keys inside an inline table on this line: `params = { a = 1, b = 2 }`
             for inner in re.finditer(r"[{,]\s*([A-Za-z0-9_\-]+)\s*=", line):
                 found.setdefault((*full, inner.group(1)), lineno)
+            rest = line[m.end():].lstrip()
+            if rest[:1] in ("[", "{"):
+                with contextlib.suppress(IndexError, ValueError):  # a value this scan cannot follow: keep what it has
+                    skip_to = _walk_value(lines, lineno - 1, len(line) - len(rest), full, found)
     for end in range(len(path), 0, -1):
         hit = found.get(tuple(path[:end]))
         if hit is not None:
             return hit
     return None
+
+
+def _walk_value(
+    lines: list[str], row: int, col: int, path: tuple[str | int, ...], found: dict[tuple[str | int, ...], int]
+) -> int:
+    """Record the line of every key and element of the inline value at lines[row][col]; return its last line."""
+
+    def skip(r: int, c: int) -> tuple[int, int]:  # past blanks, newlines and comments
+        while True:
+            if r >= len(lines):
+                raise ValueError("unterminated value")
+            text = lines[r]
+            while c < len(text) and text[c] in " \t":
+                c += 1
+            if c >= len(text) or text[c] == "#":
+                r, c = r + 1, 0
+                continue
+            return r, c
+
+    def value(r: int, c: int, here: tuple[str | int, ...]) -> tuple[int, int]:
+        r, c = skip(r, c)
+        found.setdefault(here, r + 1)
+        ch = lines[r][c]
+        if ch == "[":
+            r, c, k = r, c + 1, 0
+            while True:
+                r, c = skip(r, c)
+                if lines[r][c] == "]":
+                    return r, c + 1
+                r, c = value(r, c, (*here, k))
+                k += 1
+                r, c = skip(r, c)
+                if lines[r][c] == ",":
+                    c += 1
+        if ch == "{":
+            r, c = r, c + 1
+            while True:
+                r, c = skip(r, c)
+                if lines[r][c] == "}":
+                    return r, c + 1
+                m = re.compile(r"([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*=").match(lines[r], c)
+                if m is None:
+                    raise ValueError("not a key")
+                r, c = value(r, m.end(), (*here, m.group(1).strip("\"'")))
+                r, c = skip(r, c)
+                if lines[r][c] == ",":
+                    c += 1
+        if ch in "\"'":
+            end = lines[r].index(ch, c + 1)
+            while ch == '"' and lines[r][end - 1] == "\\":  # an escaped quote
+                end = lines[r].index(ch, end + 1)
+            return r, end + 1
+        m = re.compile(r"[^,\]}\s#]+").match(lines[r], c)  # a number, boolean or date
+        if m is None:
+            raise ValueError("not a value")
+        return r, m.end()
+
+    end_row, _ = value(row, col, path)
+    return end_row + 1
 
 
 def _path_text(path: list[str | int]) -> str:
@@ -305,11 +380,8 @@ def _to_ms(value: Any) -> int:
 
 # -- normalisation ----------------------------------------------------------------------------------
 
-_SELLER_RULES = {
-    "reserve": ("none", "fixed", "optimal", "seller_value", "appraisal"),
-    "start": ("fixed", "reserve", "appraisal"),
-    "list_price": ("fixed", "appraisal", "optimal", "seller_value"),
-}
+_SELLER_RULES = PRICE_RULES
+_POLICY_KEYS = ("name", "version", "mode")
 
 
 def _normalise(raw: dict[str, Any], ck: _Checker) -> dict[str, Any]:
@@ -589,8 +661,15 @@ def _strategy_mix(ck: _Checker, raw: Any, path: list[str | int], values: dict[st
     return out
 
 
-def _seller(ck: _Checker, raw: Any, path: list[str | int]) -> dict[str, Any]:
-    sl = ck.table(raw, path, list(_SELLER_RULES))
+def _seller(ck: _Checker, raw: Any, path: list[str | int], policy: bool = False) -> dict[str, Any]:
+    """An option's price rules (`reserve`, `start`, `list_price`); `policy`: the table may also hold
+    the mechanism's seller rule keys (name, version, mode: see `_seller_policy`), which are skipped here."""
+    if isinstance(raw, dict) and not policy:
+        for key in _POLICY_KEYS:
+            if key in raw:
+                raise ck.fail([*path, key], "the seller rule's name, version and mode rule belong to the mechanism's "
+                                            "seller table ([mechanism.seller]), not to an option's")
+    sl = ck.table(raw, path, [*_SELLER_RULES, *(_POLICY_KEYS if policy else ())])
     out: dict[str, Any] = {}
     for key, rules in _SELLER_RULES.items():
         if key not in sl:
@@ -599,7 +678,7 @@ def _seller(ck: _Checker, raw: Any, path: list[str | int]) -> dict[str, Any]:
         item = sl[key]
         if type(item) in (int, float):
             item = {"rule": "fixed", "value": item}
-        rule_table = ck.table(item, rp, ["rule", "value", "factor"])
+        rule_table = ck.table(item, rp, ["rule", "value", "factor", "noise"])
         rule = ck.value(rule_table, rp, "rule", (str,), required=True, choices=rules)
         entry: dict[str, Any] = {"rule": rule}
         if rule == "fixed":
@@ -610,7 +689,98 @@ def _seller(ck: _Checker, raw: Any, path: list[str | int]) -> dict[str, Any]:
             entry["factor"] = ck.value(rule_table, rp, "factor", (float,), 1.0, minimum=0)
         elif "factor" in rule_table:
             raise ck.fail([*rp, "factor"], f"only for rule = 'appraisal' or 'seller_value', not {rule!r}")
+        if "noise" in rule_table:  # kept only when given, so scenarios without noise normalise as before
+            if rule == "none":
+                raise ck.fail([*rp, "noise"], "a rule = 'none' sets no amount to add noise to")
+            entry["noise"] = ck.value(rule_table, rp, "noise", (float,), minimum=0, maximum=5)
         out[key] = entry
+    return out
+
+
+def _seller_policy(ck: _Checker, raw: Any, path: list[str | int], options: bool) -> dict[str, Any] | None:
+    """A mechanism's seller rule: `name`, `version` and, among [[mechanism.option]] entries, a `mode` rule.
+
+    Returns None when the table names no rule (a seller table of price rules only, as before).
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ck.fail(path, f"must be a table, not {_kind(raw)}")
+    if options:
+        for key in _SELLER_RULES:
+            if key in raw:
+                raise ck.fail([*path, key], "with [[mechanism.option]] entries, price rules are set in each option's "
+                                            "seller table; the mechanism's holds name, version and mode")
+        ck.table(raw, path, _POLICY_KEYS)
+    if not any(key in raw for key in _POLICY_KEYS):
+        return None
+    if "name" not in raw:
+        what = "a mode rule" if "mode" in raw else "seller.version"
+        raise ck.fail(path, f"{what} needs seller.name: the rule's name is recorded in manifest.json and in each "
+                            "lot's open_lot entry")
+    name = ck.value(raw, path, "name", (str,), required=True)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+        raise ck.fail([*path, "name"], f"must be letters, digits, '.', '_' or '-': {name!r}")
+    out: dict[str, Any] = {"name": name, "version": ck.value(raw, path, "version", (int,), 1, minimum=1), "mode": None}
+    if "mode" in raw:
+        if not options:
+            raise ck.fail([*path, "mode"], "a mode rule chooses among [[mechanism.option]] entries; this mechanism "
+                                           "has a single mode")
+        out["mode"] = _mode_rule(ck, raw["mode"], [*path, "mode"])
+    return out
+
+
+def _mode_rule(ck: _Checker, raw: Any, path: list[str | int]) -> list[dict[str, Any]]:
+    """`[{ if = COND or [COND, …], then = OPTION }, …, { else = OPTION }]`, COND = `{ field, op, value }`."""
+    example = "e.g. mode = [{ if = { field = \"appraisal\", op = \">=\", value = 50 }, then = \"agreement\" }, " \
+              "{ else = \"english\" }]"
+    if not isinstance(raw, list) or not raw:
+        raise ck.fail(path, f"must be a non-empty list of clauses, {example}")
+    out: list[dict[str, Any]] = []
+    for k, clause in enumerate(raw):
+        cp = [*path, k]
+        if not isinstance(clause, dict):
+            raise ck.fail(cp, f"must be a clause table {{ if = …, then = … }} or {{ else = … }}, not {_kind(clause)}")
+        if "else" in clause:
+            if "if" in clause or "then" in clause:
+                raise ck.fail([*cp, "else"], "a clause is either { if = …, then = … } or { else = … }, not both")
+            ck.table(clause, cp, ["else"])
+            if k != len(raw) - 1:
+                raise ck.fail(cp, "the else clause must be the last one (the clauses after it could never apply)")
+            out.append({"else": ck.value(clause, cp, "else", (str,), required=True)})
+            continue
+        ck.table(clause, cp, ["if", "then"])
+        if "if" not in clause:
+            raise ck.fail(cp, "a clause needs `if` (a condition or a list of them) and `then`, or is { else = … }")
+        conds = clause["if"]
+        if isinstance(conds, str):
+            m = re.fullmatch(r"\s*([a-z_]+)\s*(<=|>=|<|>)\s*([-+]?[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*",
+                             conds)
+            table = (f'{{ field = "{m.group(1)}", op = "{m.group(2)}", value = {m.group(3)} }}' if m
+                     else '{ field = "appraisal", op = ">=", value = 50 }')
+            raise ck.fail([*cp, "if"], f"conditions are tables, not text (nothing is evaluated): write {conds!r} "
+                                       f"as {table}")
+        many = isinstance(conds, list)
+        if isinstance(conds, dict):
+            conds = [conds]
+        if not isinstance(conds, list) or not conds:
+            raise ck.fail([*cp, "if"], "must be a condition table { field, op, value } or a non-empty list of them "
+                                       "(all must hold)")
+        tests = []
+        for c, cond in enumerate(conds):
+            cpath = [*cp, "if", c] if many else [*cp, "if"]
+            if not isinstance(cond, dict):
+                raise ck.fail(cpath, f"must be a condition table {{ field, op, value }}, not {_kind(cond)}")
+            ck.table(cond, cpath, ["field", "op", "value"])
+            tests.append({
+                "field": ck.value(cond, cpath, "field", (str,), required=True, choices=list(FIELDS)),
+                "op": ck.value(cond, cpath, "op", (str,), required=True, choices=list(OPS)),
+                "value": ck.value(cond, cpath, "value", (float,), required=True),
+            })
+        # kept in the file's shape (one table, or a list), so --set paths are the file's paths
+        out.append({"if": tests if many else tests[0], "then": ck.value(clause, cp, "then", (str,), required=True)})
+    if "else" not in out[-1]:
+        raise ck.fail([*path, len(raw) - 1], "the last clause must be { else = … }, so that every lot gets an option")
     return out
 
 
@@ -620,32 +790,62 @@ _OPTION_KEYS = ["mode", "params", "seller", "negotiation", "strategy", "submarke
 def _mechanism(ck: _Checker, raw: Any, path: list[str | int], scenario: dict[str, Any]) -> dict[str, Any]:
     mech = ck.table(raw, path, ["name", "option", *_OPTION_KEYS])
     name = ck.value(mech, path, "name", (str,), required=True)
-    if "option" in mech:
+    has_options = "option" in mech
+    policy = _seller_policy(ck, mech.get("seller"), [*path, "seller"], has_options)
+    ruled = policy is not None and policy["mode"] is not None
+    if has_options:
         for key in _OPTION_KEYS:
-            if key in mech:
+            if key in mech and key != "seller":
                 raise ck.fail([*path, key], "a mechanism with [[mechanism.option]] sets this inside each option")
         raw_options = mech["option"]
         if not isinstance(raw_options, list) or not raw_options:
             raise ck.fail([*path, "option"], "must be an array of tables ([[mechanism.option]])")
-        options = [_option(ck, o, [*path, "option", i], scenario, share=True) for i, o in enumerate(raw_options)]
-        total = sum(o["share"] for o in options)
-        if total <= 0:
-            raise ck.fail([*path, "option"], "the options' shares must add up to a positive number")
-        for o in options:
-            o["share"] /= total
+        share = "ruled" if ruled else "share"
+        options = [_option(ck, o, [*path, "option", i], scenario, share=share) for i, o in enumerate(raw_options)]
+        labels = [o["name"] for o in options if "name" in o]
+        for i, o in enumerate(options):
+            if "name" in o and labels.count(o["name"]) > 1:
+                raise ck.fail([*path, "option", i, "name"], f"two options are named {o['name']!r}")
+        if not ruled:
+            total = sum(o["share"] for o in options)
+            if total <= 0:
+                raise ck.fail([*path, "option"], "the options' shares must add up to a positive number")
+            for o in options:
+                o["share"] /= total
     else:
         options = [_option(ck, mech, path, scenario, share=False)]
-    return {"name": name, "options": options}
+    out: dict[str, Any] = {"name": name, "options": options}
+    if policy is not None:
+        if ruled:
+            for k, clause in enumerate(policy["mode"]):
+                key = "else" if "else" in clause else "then"
+                try:
+                    resolve_target(options, clause[key])
+                except ValueError as exc:
+                    raise ck.fail([*path, "seller", "mode", k, key], str(exc)) from None
+            for i, o in enumerate(options):
+                if o["lot_scale"] is not None:
+                    raise ck.fail([*path, "option", i, "lot_scale"],
+                                  "a mode rule chooses the option from the lot's appraisal and scale, so the lot's "
+                                  "scale is drawn before the choice: set values.lot_scale, not an option's")
+        out["seller"] = policy
+    return out
 
 
-def _option(ck: _Checker, raw: Any, path: list[str | int], scenario: dict[str, Any], share: bool) -> dict[str, Any]:
-    keys = [*_OPTION_KEYS, *(["share"] if share else ["name", "option"])]
+def _option(
+    ck: _Checker, raw: Any, path: list[str | int], scenario: dict[str, Any], share: bool | str
+) -> dict[str, Any]:
+    """One option; `share`: False (a single-mode mechanism), "share" (drawn by share) or "ruled" (by a mode rule)."""
+    keys = [*_OPTION_KEYS, *(["share", "name"] if share == "share" else ["name"] if share else ["name", "option"])]
+    if share == "ruled" and isinstance(raw, dict) and "share" in raw:
+        raise ck.fail([*path, "share"], "not used: the mechanism's seller.mode rule chooses the option (remove it)")
     opt = ck.table(raw, path, keys)
     mode = ck.value(opt, path, "mode", (str,), required=True, choices=sorted(MODES))
     params = _engine_params(ck, ck.value(opt, path, "params", (dict,), {}), [*path, "params"], mode)
-    seller = _seller(ck, opt.get("seller"), [*path, "seller"])
+    seller = _seller(ck, opt.get("seller"), [*path, "seller"], policy=not share)
     out: dict[str, Any] = {
-        "share": ck.value(opt, path, "share", (float,), required=True, minimum=0) if share else 1.0,
+        "share": (ck.value(opt, path, "share", (float,), required=True, minimum=0) if share == "share"
+                  else None if share else 1.0),
         "mode": mode,
         "params": params,
         "seller": seller,
@@ -655,6 +855,10 @@ def _option(ck: _Checker, raw: Any, path: list[str | int], scenario: dict[str, A
         "lot_scale": None,
         "arrival_window_ms": ck.value(opt, path, "arrival_window_ms", (int,), None, minimum=1),
     }
+    if share and "name" in opt:  # an option's name (what a mode rule's clauses may pick); kept only when given
+        out["name"] = ck.value(opt, path, "name", (str,))
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", out["name"]):
+            raise ck.fail([*path, "name"], f"must be letters, digits, '.', '_' or '-': {out['name']!r}")
     if out["submarket"] is not None and out["submarket"] not in {s["name"] for s in scenario["submarkets"]}:
         raise ck.fail([*path, "submarket"], f"there is no [[submarket]] named {out['submarket']!r}")
     if opt.get("lot_scale") is not None:
@@ -798,11 +1002,16 @@ def to_raw(data: dict[str, Any]) -> dict[str, Any]:
     raw["submarket"] = raw.pop("submarkets")
     mechs = []
     for m in raw.pop("mechanisms"):
-        if len(m["options"]) == 1 and m["options"][0]["share"] == 1.0:
+        policy = {k: v for k, v in (m.get("seller") or {}).items() if v is not None}
+        if len(m["options"]) == 1 and m["options"][0]["share"] == 1.0 and "name" not in m["options"][0]:
             (o,) = m["options"]
             mech = {"name": m["name"], **{k: v for k, v in o.items() if k != "share" and v is not None}}
+            if policy:
+                mech["seller"] = {**policy, **mech.get("seller", {})}
         else:
             mech = {"name": m["name"], "option": [{k: v for k, v in o.items() if v is not None} for o in m["options"]]}
+            if policy:
+                mech["seller"] = policy
         for target in [mech, *mech.get("option", [])]:
             if target.get("negotiation") is None:
                 target.pop("negotiation", None)

@@ -403,8 +403,11 @@ def read_empirical(path: Path, column: str | None) -> list[float]:
 # -- the common random numbers of one run -----------------------------------------------------------
 
 DAY_MS = 86_400_000
-STREAMS = ("arrivals", "values", "sellers", "behaviour", "lots", "strategies")
-"""The independent streams of a run's population, in spawn order (changing it changes every result)."""
+STREAMS = ("arrivals", "values", "sellers", "behaviour", "lots", "strategies", "seller_rules")
+"""The independent streams of a run's population, in spawn order (changing it changes every result).
+
+A stream appended at the end leaves the others as they were: `SeedSequence.spawn` numbers its
+children in order, so the first six streams are the same with or without `seller_rules`."""
 
 
 @dataclass
@@ -429,6 +432,7 @@ class Population:
     u_arrive: np.ndarray  # (lots, bidders): where in its bidding window each bidder arrives, in [0, 1)
     u_strategy: np.ndarray  # (lots, bidders): which strategy of a mix each bidder follows
     u_behaviour: np.ndarray  # (lots, 8): pay, pay delay, second chance, objection, its time, upheld, approval, spare
+    u_seller: np.ndarray  # (lots, 3): the noise of the seller's reserve, start and list price rules (seller.py)
 
     @property
     def lots(self) -> int:
@@ -506,5 +510,6 @@ def draw_population(data: Mapping[str, Any], seq: np.random.SeedSequence) -> Pop
     u_scale, u_option, u_sub = rl.random(lots), rl.random(lots), rl.random(lots)
     u_behaviour = rngs["behaviour"].random((lots, 8))
     u_strategy = _blocks(rngs["strategies"], lots, width)
+    u_seller = rngs["seller_rules"].random((lots, 3))
     return Population(arrival, n, values, true, seller, appraisal, u_scale, u_option, u_sub, u_arrive, u_strategy,
-                      u_behaviour)
+                      u_behaviour, u_seller)
