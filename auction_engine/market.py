@@ -22,7 +22,7 @@ RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted",
 OPERATOR_OPS = frozenset(
     {
         "open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "relist",
-        "withdraw_lot",
+        "withdraw_lot", "close_phase",
     }
 )
 BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
@@ -71,6 +71,9 @@ class Market:
             return lot
         if op == "withdraw_lot":
             self._withdraw(ctx, lot, cmd)
+            return lot
+        if op == "close_phase":
+            self._close_phase(ctx, lot, cmd)
             return lot
         if op in BIDDING_OPS:
             actor = cmd["actor"]
@@ -197,6 +200,23 @@ class Market:
         ctx.accept("market.withdraw")
         ctx.emit("withdrawn", lot=lot.id, grounds=grounds)
         ctx.no_sale(lot, "withdrawn")
+
+    def _close_phase(self, ctx: Ctx, lot: Lot, cmd: Command) -> None:
+        """The operator ends the current pricing phase now, as if its timer had come (lots that allow it)."""
+        grounds = arg(cmd, "grounds", str)
+        if not lot.settlement.operator_may_close:
+            raise Rejected(
+                "not_allowed",
+                f"lot {lot.id}'s phases end on their published timers (parameter 'operator_may_close' is off)",
+            )
+        mode = self.mode(lot)
+        if not mode.closable:
+            raise Rejected("not_allowed", f"{lot_kind(lot.mode)}'s phases cannot be cut short (lot {lot.id})")
+        if lot.phase in settlement.PHASES or mode.next_deadline(lot) is None:
+            raise Rejected("no_phase_to_close", f"lot {lot.id} has no timed phase to close now (it is {lot.phase})")
+        ctx.accept("market.close_phase")
+        ctx.emit("phase_closed", lot=lot.id, phase=lot.phase, grounds=grounds)
+        mode.on_deadline(ctx, lot)
 
     def convert(self, ctx: Ctx, lot: Lot, mode_name: str, overrides: Mapping[str, Any]) -> None:
         """Switch a lot to another pricing mode, keeping its deposits and parties."""

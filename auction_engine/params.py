@@ -37,6 +37,7 @@ class SettlementParams:
     publication_working_days: int = 5  # result published ≥ 5 working days (state assets); 0: none
     payment_working_days: int = 10  # winner must pay (or pay the down payment) within this
     require_confirmation: bool = False  # the buyer must sign the 成交确认书 by the first payment deadline
+    operator_may_close: bool = False  # may the operator end a pricing phase before its timer (close_phase)?
     instalments: bool = False  # allow payment by instalments
     min_down_payment_bp: BasisPoints = 3_000  # instalments: ≥ 30% down (the buyer's deposit counts)
     max_instalment_days: int = 365  # instalments: paid in full within 1 year (calendar days) of the deal

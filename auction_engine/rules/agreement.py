@@ -270,6 +270,7 @@ MODE = Mode(
     next_deadline=_next_deadline,
     on_deadline=_on_deadline,
     opening_price=lambda params: params.price,
+    closable=False,  # the public notice period is required by law (促进科技成果转化法 §18): never cut short
     conversion=lambda params: ("english", params.auction_overrides()) if params.competing_offers else None,
     view=_view,
 )

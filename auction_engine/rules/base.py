@@ -112,6 +112,7 @@ class Mode:
     view: Callable[[Lot, str | None], dict[str, Any]]  # what `viewer` may see (None: the public)
     live_view: Callable[[Lot, Ms], dict[str, Any]] | None = None  # view fields that depend on the time (a clock)
     secret_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # op -> fields kept out of rejections
+    closable: bool = True  # may an operator end its phases early (close_phase) where the lot allows it?
     # The mode this one may convert to and its settings, checked when a lot opens (None: never converts).
     conversion: Callable[[Any], tuple[str, Mapping[str, Any]] | None] | None = None
 

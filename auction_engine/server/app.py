@@ -487,6 +487,15 @@ def create_app(
         return await command(who, "withdraw_lot", lot, {"grounds": body.grounds}, None, idem)
 
     @app.post(
+        "/api/lots/{lot}/close-phase",
+        tags=["operator"],
+        responses=_CMD_RESPONSES,
+        summary="End the current pricing phase now (lots opened with operator_may_close)",
+    )
+    async def close_phase(lot: LotPath, body: schemas.WithdrawIn, who: Operator, idem: IdemHeader = None) -> Response:
+        return await command(who, "close_phase", lot, {"grounds": body.grounds}, None, idem)
+
+    @app.post(
         "/api/lots/{lot}/commands/{op}",
         tags=["operator", "bidder"],
         responses=_CMD_RESPONSES,

@@ -73,3 +73,33 @@ def test_a_command_the_ledger_cannot_encode_is_refused_before_anything_is_record
             h.submit("bid", "A", lot="L1", **bad)
     assert h.log.size == size and h.engine.lot("L1").state.high is None
     h.assert_replays()
+
+
+@pytest.mark.parametrize("mode, params, after", [
+    ("english", ENGLISH, ["timed", "awaiting_payment"]),
+    ("dutch", {"start_price": 100_000, "step": 1_000, "floor": 50_000}, ["no_sale"]),
+    ("sealed", {"price_rule": "first", "min_price": 100_000}, ["no_sale"]),
+    ("listing", {"list_price": 100_000}, ["awaiting_payment"]),
+])
+def test_operator_closes_a_phase_early_only_where_the_lot_allows_it(
+    h: Harness, mode: str, params: dict, after: list[str]
+) -> None:
+    h.open_lot("L0", mode, {"A": 10_000}, params=params)
+    h.rejected("not_allowed", "close_phase", lot="L0", grounds="hurry")  # the default: timers only
+    h.open_lot("L1", mode, {"A": 10_000}, params={**params, "operator_may_close": True})
+    if mode == "english":
+        h.ok("bid", "A", lot="L1", amount=100_000)
+    if mode == "listing":
+        h.ok("register", "A", lot="L1")
+    h.rejected("forbidden", "close_phase", "A", lot="L1", grounds="mine")
+    for phase in after:
+        h.ok("close_phase", lot="L1", grounds="the session ends early (power cut)")
+        assert h.engine.lot("L1").phase == phase
+    h.rejected("no_phase_to_close", "close_phase", lot="L1", grounds="again")
+    assert h.last("phase_closed")["grounds"] == "the session ends early (power cut)"
+    h.assert_replays()
+
+
+def test_the_legal_public_notice_can_never_be_cut_short(h: Harness) -> None:
+    h.open_lot("L1", "agreement", params={"price": 100_000, "buyer": "A", "operator_may_close": True})
+    h.rejected("not_allowed", "close_phase", lot="L1", grounds="hurry")

@@ -58,7 +58,9 @@ class Market(RuleBasedStateMachine):
     @rule(mode=st.sampled_from(sorted(MODES)))
     def open_lot(self, mode: str) -> None:
         lot = f"{mode[:2].upper()}{len(self.lots)}"
-        self.h.ok("open_lot", lot=lot, mode=mode, appraisal=160_000, params=MODES[mode])
+        closable = len(self.lots) % 2 == 1 and mode != "agreement"  # every other lot lets the operator close
+        params = {**MODES[mode], "operator_may_close": True} if closable else MODES[mode]
+        self.h.ok("open_lot", lot=lot, mode=mode, appraisal=160_000, params=params)
         self.lots.append(lot)
 
     @precondition(lambda self: self.lots)
@@ -125,6 +127,11 @@ class Market(RuleBasedStateMachine):
             due = lot.deal.cash - lot.deal.paid
             self.h.submit("pay", lot=lot.id, amount=max(1, due // part))
 
+    @precondition(lambda self: self.lots)
+    @rule(data=st.data())
+    def close_phase(self, data: st.DataObject) -> None:
+        self.h.submit("close_phase", lot=data.draw(st.sampled_from(self.lots)), grounds="operator's decision")
+
     @rule(ms=st.sampled_from([MINUTE, 3 * MINUTE, 10 * MINUTE, HOUR, DAY, 5 * DAY]))
     def wait(self, ms: int) -> None:
         self.h.run(ms)
@@ -146,7 +153,7 @@ class Market(RuleBasedStateMachine):
             lot = e.data.get("lot")
             if e.kind in ("close", "no_sale", "deal") and lot not in closed_at:
                 closed_at[lot] = e.t
-            if e.kind in ("convert", "second_chance_offer"):
+            if e.kind in ("convert", "second_chance_offer", "phase_closed"):
                 closed_at.pop(lot, None)  # a new pricing round (conversion) or a runner-up's turn
             if e.kind in ("bid", "accept", "commit", "proxy") and e.data.get("ok") and lot in closed_at:
                 raise AssertionError(f"{e.kind} accepted on {lot} after it closed: entry {e.seq}")

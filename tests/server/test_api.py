@@ -273,6 +273,22 @@ def test_withdraw_a_lot(market: Market) -> None:
     problem(m.post("/api/lots/L1/bids", {"amount": 10_000}), 403, "operator_cannot_bid")
 
 
+def test_close_a_phase_early(market: Market) -> None:
+    m = market
+    m.admit("acme")
+    m.open_lot("L0", deposits={"acme": 1000})
+    problem(m.post("/api/lots/L0/close-phase", {"grounds": "hurry"}), 409, "not_allowed")
+    m.open_lot("L1", deposits={"acme": 1000}, params=english(operator_may_close=True))
+    m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
+    problem(m.post("/api/lots/L1/close-phase", {"grounds": "mine"}, who="acme"), 403, "forbidden")
+    problem(m.post("/api/lots/L1/close-phase", {}), 422, "malformed")
+    m.ok("/api/lots/L1/close-phase", {"grounds": "the hall closes early"})
+    assert m.view("L1")["phase"] == "timed"
+    m.ok("/api/lots/L1/close-phase", {"grounds": "the hall closes early"})
+    assert m.view("L1")["phase"] == "awaiting_payment"
+    problem(m.post("/api/lots/L1/close-phase", {"grounds": "again"}), 409, "no_phase_to_close")
+
+
 def test_generic_command_endpoint(market: Market) -> None:
     m = market
     m.admit("acme")

@@ -135,6 +135,13 @@
         setStatus("action-status", r);
         refreshLots();
       } }, el("label", {}, "Withdraw this lot (撤拍)", grounds), el("button", { type: "submit" }, "Withdraw")));
+      const why = el("input", { size: 28, placeholder: "grounds", "aria-label": "grounds for closing the phase" });
+      parts.push(el("form", { onsubmit: async (ev) => {
+        ev.preventDefault();
+        const r = await command("POST", `/api/lots/${encodeURIComponent(v.lot)}/close-phase`, { grounds: why.value }, token);
+        setStatus("action-status", r);
+        refreshLots();
+      } }, el("label", {}, "End this phase now", why), el("button", { type: "submit" }, "Close phase")));
     }
     if (v.codes) {
       for (const code of v.codes) {
