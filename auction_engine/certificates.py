@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -124,6 +125,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+@functools.lru_cache(maxsize=64)  # a market has one or two offsets; every certificate shows several times
 def _offset_text(offset_ms: int) -> str:
     sign = "-" if offset_ms < 0 else "+"
     minutes = abs(offset_ms) // 60_000
@@ -133,14 +135,22 @@ def _offset_text(offset_ms: int) -> str:
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso_day(days: int) -> str | None:
+    """The ISO date `days` after 1970-01-01 (None out of the calendar's range)."""
+    try:
+        return _dt.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
+    except (ValueError, OverflowError):
+        return None
+
+
 def _local(t: Any, offset_ms: int) -> str | None:
     """An integer ms timestamp as ISO 8601 local time with its offset (None if not a timestamp)."""
     if type(t) is not int:
         return None
     days, ms = divmod(t + offset_ms, 86_400_000)
-    try:
-        day = _dt.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
-    except (ValueError, OverflowError):
+    day = _iso_day(days)
+    if day is None:
         return None
     seconds, milli = divmod(ms, 1000)
     hours, rest = divmod(seconds, 3600)

@@ -4,6 +4,11 @@ Runs the same seeded market twice in one process — ledger on (canonical encodi
 hashes, the incremental Merkle tree, an in-memory store, a signed checkpoint every simulated
 second) and ledger off — and prints bids/s for each, the ratio, and the ledger's share of the
 run. Targets (issue 3): ≥ 100 000 bids/s per core with the ledger on; ledger < half of the run.
+
+Each run is timed twice: wall clock (as before) and the process's CPU time (`time.process_time`).
+The run is single-threaded and does no I/O, so CPU time is its time on one core; on a shared
+machine it is not inflated by the other jobs' time slices, which is why the per-core target and
+the share are judged on it. Both are printed.
 Usage: python bench/engine_throughput.py [--lots 10000] [--bidders 20] [--repeat 3] [--quick]
 """
 
@@ -20,17 +25,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auction_engine.clock import SimClock  # noqa: E402
-from auction_engine.engine import Engine  # noqa: E402
-from auction_engine.model import MINUTE, SECOND  # noqa: E402
-from ledger import CheckpointPolicy, Log, MemoryStore, Signer  # noqa: E402
+from auction_engine.clock import SimClock
+from auction_engine.engine import Engine
+from auction_engine.model import MINUTE, SECOND
+from ledger import CheckpointPolicy, Log, MemoryStore, Signer
 
 START = 1_700_000_000_000
 INCREMENT = 1_000_00
 
 
-def run_market(lots: int, bidders: int, seed: int, ledger_on: bool) -> tuple[int, float, int]:
-    """Run the market; return (bids submitted, wall seconds of the bidding, ledger entries)."""
+def run_market(lots: int, bidders: int, seed: int, ledger_on: bool) -> tuple[int, float, float, int]:
+    """Run the market; return (bids submitted, wall and CPU seconds of the bidding, ledger entries)."""
     rng = np.random.default_rng(seed)
     clock = SimClock(start=START)
     log = None
@@ -71,11 +76,11 @@ def run_market(lots: int, bidders: int, seed: int, ledger_on: bool) -> tuple[int
     for i in range(lots):
         env.process(lot_process(i))
     gc.collect()
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     clock.run(START + 24 * 3600 * SECOND)
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
     entries = log.size if log is not None else engine.recorder.size
-    return submitted, elapsed, entries
+    return submitted, elapsed, cpu, entries
 
 
 def main() -> None:
@@ -89,19 +94,26 @@ def main() -> None:
     if args.quick:
         args.lots, args.repeat = 500, 1
     on_rates, off_rates, shares = [], [], []
+    cpu_on_rates, cpu_off_rates, cpu_shares = [], [], []
     for r in range(args.repeat):
-        bids_off, t_off, _ = run_market(args.lots, args.bidders, args.seed, ledger_on=False)
-        bids_on, t_on, entries = run_market(args.lots, args.bidders, args.seed, ledger_on=True)
+        bids_off, t_off, c_off, _ = run_market(args.lots, args.bidders, args.seed, ledger_on=False)
+        bids_on, t_on, c_on, entries = run_market(args.lots, args.bidders, args.seed, ledger_on=True)
         assert bids_on == bids_off, "the ledger changed the outcome"
         on_rates.append(bids_on / t_on)
         off_rates.append(bids_off / t_off)
         shares.append((t_on - t_off) / t_on)
+        cpu_on_rates.append(bids_on / c_on)
+        cpu_off_rates.append(bids_off / c_off)
+        cpu_shares.append((c_on - c_off) / c_on)
         print(f"run {r + 1}: {bids_on} bids, {entries} entries; ledger on {t_on:.2f} s "
-              f"({bids_on / t_on:,.0f} bids/s), off {t_off:.2f} s ({bids_off / t_off:,.0f} bids/s)")
+              f"({bids_on / t_on:,.0f} bids/s), off {t_off:.2f} s ({bids_off / t_off:,.0f} bids/s); "
+              f"CPU on {c_on:.2f} s ({bids_on / c_on:,.0f}/s), off {c_off:.2f} s ({bids_off / c_off:,.0f}/s)")
     on, off, share = statistics.median(on_rates), statistics.median(off_rates), statistics.median(shares)
-    print(f"median bids/s with the ledger on:  {on:,.0f}   (target ≥ 100,000 per core)")
-    print(f"median bids/s with the ledger off: {off:,.0f}")
-    print(f"ratio on/off: {on / off:.2f}; the ledger's share of the run: {share:.0%} (target < 50%)")
+    c_on, c_off, c_share = (statistics.median(x) for x in (cpu_on_rates, cpu_off_rates, cpu_shares))
+    print(f"median bids/s with the ledger on:  {on:,.0f} wall, {c_on:,.0f} per CPU second (target ≥ 100,000 per core)")
+    print(f"median bids/s with the ledger off: {off:,.0f} wall, {c_off:,.0f} per CPU second")
+    print(f"ratio on/off: {on / off:.2f} wall, {c_on / c_off:.2f} CPU")
+    print(f"the ledger's share of the run (median of paired runs): {share:.0%} wall, {c_share:.0%} CPU (target < 50%)")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ value has exactly one encoding and the leaf hash of an entry is well defined.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
 
-__all__ = ["CanonicalError", "decode", "encode", "encode_value"]
+__all__ = ["CanonicalError", "decode", "decode_many", "encode", "encode_entry", "encode_value"]
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
@@ -72,13 +73,40 @@ _packer_options = {"use_bin_type": True, "strict_types": True}
 _local = threading.local()
 
 
+def _packer() -> msgpack.Packer:
+    """The per-thread reused Packer."""
+    try:
+        return _local.packer
+    except AttributeError:
+        packer = _local.packer = msgpack.Packer(**_packer_options)
+        return packer
+
+
 def _pack(value: Any) -> bytes:
-    """msgpack.packb with a reused per-thread Packer (it resets itself, even after an error)."""
+    """msgpack.packb with a reused per-thread Packer (`pack` resets itself, even after an error)."""
     try:
         packer = _local.packer
     except AttributeError:
         packer = _local.packer = msgpack.Packer(**_packer_options)
     return packer.pack(value)
+
+
+# The fast path for flat maps (every value a scalar): msgpack packs the (key, value) pairs sorted by
+# key, in C, instead of `_check` building a sorted copy. Exact types only, so that a subclass, a
+# float, a nested container or an out-of-range integer takes the slow path and its precise error.
+_FLAT = frozenset({str, bytes, int, bool, type(None)})
+_KEY_TYPES = frozenset({str})
+
+
+def _pack_sorted_pairs(pairs: list[tuple[str, Any]]) -> bytes | None:
+    """Sort (key, value) pairs with distinct str keys and pack them as a map; None if msgpack refuses."""
+    packer = _packer()
+    try:
+        pairs.sort()  # distinct keys: the values are never compared
+        return packer.pack_map_pairs(pairs)
+    except Exception:  # out-of-range int, invalid UTF-8, ...: the slow path names it
+        packer.reset()  # unlike pack(), pack_map_pairs leaves a half-written map behind
+        return None
 
 
 def encode_value(value: Any) -> bytes:
@@ -93,7 +121,43 @@ def encode(entry: dict[str, Any]) -> bytes:
     """Encode an entry (a map with string keys) in its canonical bytes."""
     if type(entry) is not dict:
         raise CanonicalError("", f"an entry must be a map, not {type(entry).__name__}")
+    if _FLAT.issuperset(map(type, entry.values())) and _KEY_TYPES.issuperset(map(type, entry)):
+        data = _pack_sorted_pairs(list(entry.items()))
+        if data is not None:
+            return data
     return encode_value(entry)
+
+
+def encode_entry(payload: Mapping[str, Any], seq: int, prev: bytes, t: int, kind: str) -> bytes:
+    """`encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})`, the log's hot path.
+
+    A flat payload is packed without building the merged map. The caller guarantees that the
+    payload has none of the four reserved keys (the log checks it first, with its own message).
+    """
+    if (
+        type(payload) is dict
+        and type(seq) is int
+        and type(prev) is bytes
+        and type(t) is int
+        and type(kind) is str
+        and _FLAT.issuperset(map(type, payload.values()))
+    ):
+        # The payload's keys need no separate check: sorting them among the four str keys raises
+        # TypeError for any key that cannot be compared with a str (a correct sort compares every
+        # pair that ends up adjacent), and msgpack's strict_types refuses any key that is not
+        # exactly a str (a str subclass, say). Either way the slow path below names the key.
+        pairs = list(payload.items())
+        pairs += (("kind", kind), ("prev", prev), ("seq", seq), ("t", t))
+        try:
+            packer = _local.packer
+        except AttributeError:
+            packer = _packer()
+        try:
+            pairs.sort()  # distinct keys: the values are never compared
+            return packer.pack_map_pairs(pairs)
+        except Exception:  # as in _pack_sorted_pairs
+            packer.reset()
+    return encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})
 
 
 def _pairs(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
@@ -131,8 +195,7 @@ def _find_floats(value: Any, path: str) -> None:
             _find_floats(v, f"{path}[{i}]")
 
 
-_LEAVES = frozenset({str, bytes, int, bool, type(None)})
-_KEY_TYPES = frozenset({str})
+_LEAVES = _FLAT
 
 
 def _plain_map_ok(value: dict[Any, Any]) -> bool:
@@ -167,6 +230,37 @@ def _plain_list_ok(value: Iterable[Any]) -> bool:
     return True
 
 
+_unpackb = msgpack.unpackb
+_chain = itertools.chain.from_iterable
+_DICT = frozenset({dict})
+
+
+def decode_many(datas: Sequence[bytes]) -> list[dict[str, Any]] | None:
+    """`[decode(d) for d in datas]` when every item passes `decode`'s fast path, else None.
+
+    The same checks as the fast path, each made over the whole batch by C-level iteration (the
+    auditor's hot loop): a plain decode, maps only, keys strictly ascending and str (checked once
+    per distinct key sequence: entries of one kind share theirs), scalar values (or
+    `_plain_map_ok` where a value is nested), and a byte-exact re-encode. None means "decode them
+    one by one": the caller then gets each item's precise error. Few container objects are kept
+    alive, so the batch does not set off the cyclic garbage collector.
+    """
+    try:
+        values = list(map(_unpackb, datas))
+        if not _DICT.issuperset(map(type, values)):
+            return None
+        for keys in set(map(tuple, values)):  # a dict has no duplicate keys: sorted means ascending
+            if not _KEY_TYPES.issuperset(map(type, keys)) or list(keys) != sorted(keys):
+                return None
+        if not _FLAT.issuperset(map(type, _chain(map(dict.values, values)))) and not all(map(_plain_map_ok, values)):
+            return None
+        if list(map(_packer().pack, values)) != list(datas):
+            return None
+    except Exception:  # not msgpack, trailing bytes, keys that do not sort, ...
+        return None
+    return values
+
+
 def decode(data: bytes) -> dict[str, Any]:
     """Decode canonical entry bytes strictly; any non-canonical form raises CanonicalError.
 
@@ -176,7 +270,9 @@ def decode(data: bytes) -> dict[str, Any]:
     fails it is decoded again by `_decode_strict`, which names the precise problem.
     """
     try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext)
+        # The defaults (raw=False, str or bytes map keys only, ext types as ExtType/Timestamp values
+        # that `_plain_map_ok` refuses) accept a subset of what the strict decoder accepts.
+        value = _unpackb(data)
     except Exception:
         value = None
     if type(value) is dict and _plain_map_ok(value) and _pack(value) == data:

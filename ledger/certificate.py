@@ -136,7 +136,7 @@ class ProvenEntry:
         blob = _b64(obj["proof"], f"{what}: proof", reason)
         if len(blob) % HASH_SIZE:
             raise CertificateError(reason, f"{what}: proof is {len(blob)} bytes, not a multiple of {HASH_SIZE}")
-        return cls(index, data, tuple(blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)))
+        return cls(index, data, tuple([blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,9 +31,14 @@ def _decimal(text: str, what: str) -> int:
     return int(text)
 
 
+_a2b = binascii.a2b_base64
+_HASH_SIZE_EQ = HASH_SIZE.__eq__
+
+
 def _hash(text: str, what: str) -> bytes:
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        # base64.b64decode(..., validate=True) is exactly this, behind two more calls.
+        raw = _a2b(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, UnicodeEncodeError):
         raise CheckpointError(f"{what} is not valid base64") from None
     if len(raw) != HASH_SIZE:
@@ -56,6 +62,12 @@ class Checkpoint:
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
         """Parse checkpoint note text (not the signatures)."""
+        if cls is Checkpoint and type(text) is str:
+            return _parse_checkpoint_cache(text)  # a Checkpoint is immutable: share it
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Checkpoint:
         if not text.endswith("\n"):
             raise CheckpointError("checkpoint text must end with a newline")
         lines = text[:-1].split("\n")
@@ -70,6 +82,11 @@ class Checkpoint:
             if not ext:
                 raise CheckpointError(f"checkpoint line {i} (extension) is empty")
         return cls(origin, size, root, tuple(lines[3:]))
+
+
+# Every certificate and proof under one checkpoint carries its text: parse each text once (errors are
+# not cached, so a bad text fails every time with its own message).
+_parse_checkpoint_cache = functools.lru_cache(maxsize=64)(Checkpoint._parse)
 
 
 def verify_signed_checkpoint(
@@ -122,7 +139,13 @@ class TlogProof:
         if i >= len(lines) or not lines[i].startswith("index "):
             raise CheckpointError(f"tlog-proof line {i + 1} must be 'index N'")
         index = _decimal(lines[i][6:], f"tlog-proof line {i + 1} (index)")
-        proof = tuple(_hash(h, f"tlog-proof line {n} (hash)") for n, h in enumerate(lines[i + 1 :], start=i + 2))
+        try:  # every hash line at once; any problem: again line by line, for the message naming it
+            proof = tuple([_a2b(h.encode("ascii"), strict_mode=True) for h in lines[i + 1 :]])
+            ok = all(map(_HASH_SIZE_EQ, map(len, proof)))
+        except (binascii.Error, UnicodeEncodeError):
+            ok = False
+        if not ok:
+            proof = tuple(_hash(h, f"tlog-proof line {n} (hash)") for n, h in enumerate(lines[i + 1 :], start=i + 2))
         return cls(index, proof, rest, extra)
 
     def verify(self, leaf: bytes, verifier: Verifier, origin: str | None = None) -> Checkpoint:

@@ -26,8 +26,10 @@ __all__ = ["Appended", "CheckpointPolicy", "LedgerError", "Log"]
 RESERVED = ("seq", "prev", "t", "kind")
 _RESERVED_SET = frozenset(RESERVED)
 _sha256 = hashlib.sha256
+_encode_entry = canonical.encode_entry
 _make_row = functools.partial(tuple.__new__, Row)  # Row(...) built in C, on the hot path
 ZERO_HASH = bytes(32)
+_NEVER = 1 << 256  # a policy threshold that is never reached (an int: compared faster than inf)
 
 
 class LedgerError(RuntimeError):
@@ -50,6 +52,9 @@ class Appended(NamedTuple):
     leaf: bytes
 
 
+_make_appended = functools.partial(tuple.__new__, Appended)
+
+
 class Log:
     """A signed, hash-chained Merkle log over a `Store`."""
 
@@ -64,8 +69,9 @@ class Log:
     ) -> None:
         self.store = store
         self.readonly = readonly
-        self.signer = signer
-        self.policy = policy or CheckpointPolicy()
+        self._signer = signer
+        self._policy = policy or CheckpointPolicy()
+        self._due_seq = self._due_t = _NEVER
         stored_origin = store.get_meta("origin")
         origin = origin or stored_origin or (signer.name if signer else None)
         if origin is None:
@@ -77,7 +83,11 @@ class Log:
         self.origin = origin
         self.tree = MerkleTree(store.leaf_hashes())
         self.repaired = 0 if readonly else self._repair_tail()
-        self._pending: list[Row] = []
+        # Pending entries as plain lists of bytes, made into Rows when handed to the store: a Row per
+        # append would be one more container kept alive per entry, which sets off the cyclic garbage
+        # collector (and its full collections) in proportion to the entries appended.
+        self._pending_data: list[bytes] = []
+        self._pending_leaves: list[bytes] = []
         self._pending_checkpoints: list[StoredCheckpoint] = []
         self._durable = self.tree.size
         self._last_t = 0
@@ -89,6 +99,7 @@ class Log:
         latest = self._checkpoints[-1] if self._checkpoints else None
         self._cp_size = latest.size if latest else 0
         self._cp_t = self._last_t if latest else 0
+        self._set_due()
         self._last_leaf = self.tree.leaf(self.tree.size - 1) if self.tree.size else ZERO_HASH
 
     # -- opening ------------------------------------------------------------------------------
@@ -182,6 +193,31 @@ class Log:
 
     def append(self, kind: str, payload: Mapping[str, Any], t: int) -> Appended:
         """Append one entry (not yet durable: call `commit` before acknowledging it)."""
+        # One test for the usual case (t >= last t >= 0 covers t >= 0); `_refuse` says what is wrong.
+        if (
+            self.readonly
+            or type(t) is not int
+            or t < self._last_t
+            or type(kind) is not str
+            or not kind
+            or not _RESERVED_SET.isdisjoint(payload)
+        ):
+            self._refuse(kind, payload, t)
+        tree = self.tree
+        seq = tree.size
+        data = _encode_entry(payload, seq, self._last_leaf, t, kind)
+        leaf = _sha256(b"\x00" + data).digest()
+        tree.append(leaf)
+        self._pending_data.append(data)
+        self._pending_leaves.append(leaf)
+        self._last_t = t
+        self._last_leaf = leaf
+        if seq >= self._due_seq or t >= self._due_t:  # the policy, precomputed as two thresholds
+            self._maybe_checkpoint(t)
+        return _make_appended((seq, data, leaf))
+
+    def _refuse(self, kind: Any, payload: Mapping[str, Any], t: Any) -> None:
+        """Raise the error `append` owes for these arguments (the checks in their documented order)."""
         if self.readonly:
             raise LedgerError("this log was opened read-only")
         if type(t) is not int or t < 0:
@@ -193,17 +229,39 @@ class Log:
         if not _RESERVED_SET.isdisjoint(payload):
             key = next(k for k in RESERVED if k in payload)
             raise LedgerError(f"payload must not set the reserved field {key!r}")
-        tree = self.tree
-        seq = tree.size
-        data = canonical.encode({**payload, "seq": seq, "prev": self._last_leaf, "t": t, "kind": kind})
-        leaf = _sha256(b"\x00" + data).digest()
-        tree.append(leaf)
-        self._pending.append(_make_row((seq, data, leaf)))
-        self._last_t = t
-        self._last_leaf = leaf
-        if self.signer is not None:
-            self._maybe_checkpoint(t)
-        return Appended(seq, data, leaf)
+        raise AssertionError("append refused valid arguments")  # unreachable: the tests above are the same
+
+    @property
+    def signer(self) -> Signer | None:
+        return self._signer
+
+    @signer.setter
+    def signer(self, signer: Signer | None) -> None:
+        self._signer = signer
+        self._set_due()
+
+    @property
+    def policy(self) -> CheckpointPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: CheckpointPolicy) -> None:
+        self._policy = policy
+        self._set_due()
+
+    def _set_due(self) -> None:
+        """The policy as thresholds `append` compares with: the last index and the entry time that sign.
+
+        `_maybe_checkpoint` signs when new >= every_entries (new = size - cp_size, size = seq + 1)
+        or now - cp_t >= every_ms; so the thresholds are seq >= cp_size + every_entries - 1 and
+        t >= cp_t + every_ms. No signer: never.
+        """
+        p = self._policy
+        if self._signer is None:
+            self._due_seq = self._due_t = _NEVER
+            return
+        self._due_seq = _NEVER if p.every_entries is None else self._cp_size + p.every_entries - 1
+        self._due_t = _NEVER if p.every_ms is None else self._cp_t + p.every_ms
 
     def _maybe_checkpoint(self, now: int) -> None:
         if self.signer is None:
@@ -211,7 +269,7 @@ class Log:
         new = self.tree.size - self._cp_size
         if new <= 0:
             return
-        p = self.policy
+        p = self._policy
         if (p.every_entries is not None and new >= p.every_entries) or (
             p.every_ms is not None and now - self._cp_t >= p.every_ms
         ):
@@ -234,21 +292,30 @@ class Log:
         self._pending_checkpoints.append(stored)
         self._cp_size = size
         self._cp_t = self._last_t if now is None else now
+        self._set_due()
         return note
+
+    def _pending_first(self) -> int:
+        """The index of the first pending entry (the pending ones are the last of the tree)."""
+        return self.tree.size - len(self._pending_data)
+
+    def _pending_rows(self) -> list[Row]:
+        first = self._pending_first()
+        data = self._pending_data
+        return list(map(_make_row, zip(range(first, first + len(data)), data, self._pending_leaves, strict=True)))
 
     def commit(self) -> int:
         """Write every pending entry and checkpoint durably in one batch; return the durable size."""
-        if self._pending or self._pending_checkpoints:
-            rows, cps = self._pending, self._pending_checkpoints
-            self.store.commit(rows, cps)
-            self._pending, self._pending_checkpoints = [], []
+        if self._pending_data or self._pending_checkpoints:
+            self.store.commit(self._pending_rows(), self._pending_checkpoints)
+            self._pending_data, self._pending_leaves, self._pending_checkpoints = [], [], []
             self._durable = self.tree.size
         return self._durable
 
     def take_pending(self) -> tuple[list[Row], list[StoredCheckpoint]]:
         """Hand the pending batch to a committer thread; call `mark_durable` once it is written."""
-        rows, cps = self._pending, self._pending_checkpoints
-        self._pending, self._pending_checkpoints = [], []
+        rows, cps = self._pending_rows(), self._pending_checkpoints
+        self._pending_data, self._pending_leaves, self._pending_checkpoints = [], [], []
         return rows, cps
 
     def mark_durable(self, size: int) -> None:
@@ -260,9 +327,9 @@ class Log:
         if not 0 <= seq < self.tree.size:
             raise IndexError(f"entry {seq} does not exist (the log has {self.tree.size} entries)")
         if seq >= self._durable:
-            for row in self._pending:
-                if row.seq == seq:
-                    return row.data
+            i = seq - self._pending_first()
+            if 0 <= i < len(self._pending_data):
+                return self._pending_data[i]
         return next(self.store.rows(seq, seq + 1)).data
 
     def entry(self, seq: int) -> dict[str, Any]:
@@ -273,9 +340,10 @@ class Log:
         durable_end = min(end, self._durable)
         for row in self.store.rows(start, durable_end):
             yield row.data
-        for row in self._pending:
-            if max(start, durable_end) <= row.seq < end:
-                yield row.data
+        first = self._pending_first()
+        for i, data in enumerate(self._pending_data):
+            if max(start, durable_end) <= first + i < end:
+                yield data
 
     @property
     def checkpoints(self) -> list[StoredCheckpoint]:

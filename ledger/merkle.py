@@ -2,8 +2,10 @@
 
 `MerkleTree` keeps every complete, aligned subtree hash (2n hashes for n leaves, in flat
 bytearrays), so appending is amortised O(1) and the root, inclusion proof and consistency proof
-of any earlier size are O(log n) without rebuilding anything. The verification functions are
-pure and follow RFC 9162 sections 2.1.3.2 and 2.1.4.2 step by step.
+of any earlier size are O(log n) without rebuilding anything. Appending only records the leaf:
+the interior hashes are computed in one batch when a root or a proof next needs them (each node
+is still hashed exactly once). The verification functions are pure and follow RFC 9162 sections
+2.1.3.2 and 2.1.4.2 step by step.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
 HASH_SIZE = 32
 _sha256 = hashlib.sha256
 EMPTY_ROOT = _sha256(b"").digest()
+_NODE_PREFIX = _sha256(b"\x01")  # never updated: only copied
 
 
 class ProofError(ValueError):
@@ -50,11 +53,12 @@ def _split(n: int) -> int:
 class MerkleTree:
     """An append-only Merkle tree over leaf hashes that can answer for any earlier size."""
 
-    __slots__ = ("_levels", "_size")
+    __slots__ = ("_built", "_levels", "_size")
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         self._levels: list[bytearray] = [bytearray()]
         self._size = 0
+        self._built = 0  # the interior levels are complete for this many leaves
         self.extend(leaf_hashes)
 
     @property
@@ -66,43 +70,43 @@ class MerkleTree:
         return self._size
 
     def append(self, leaf: bytes) -> int:
-        """Append one leaf hash; return its index."""
-        levels = self._levels
+        """Append one leaf hash; return its index (its parents are hashed when next needed)."""
         index = self._size
-        levels[0] += leaf
+        self._levels[0] += leaf
         self._size = index + 1
-        k = 0
-        i = index
-        while i & 1:
-            level = levels[k]
-            o = (i - 1) * HASH_SIZE
-            parent = _sha256(b"\x01" + level[o : o + 2 * HASH_SIZE]).digest()
-            k += 1
-            if k == len(levels):
-                levels.append(bytearray())
-            levels[k] += parent
-            i >>= 1
         return index
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        """Append many leaf hashes at once (the same tree as appending them one by one, faster)."""
+        """Append many leaf hashes at once (the same tree as appending them one by one)."""
         levels = self._levels
         added = b"".join(leaves)
         if len(added) % HASH_SIZE:
             raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes each")
         levels[0] += added
-        size = len(levels[0]) // HASH_SIZE
+        self._size = len(levels[0]) // HASH_SIZE
+        self._build()
+
+    def _build(self) -> None:
+        """Hash every complete, aligned subtree not hashed yet, level by level (one list per level).
+
+        Only the thread that appends needs to call this: a reader asking about a size that has
+        been built (a signed checkpoint's, say) reads the levels and changes nothing.
+        """
+        levels = self._levels
+        size = self._size
+        sha256 = _sha256
         k = 0
         while size >> (k + 1):
             if k + 1 == len(levels):
                 levels.append(bytearray())
             below, above = levels[k], levels[k + 1]
             start, stop = len(above) * 2, (size >> (k + 1)) * 2 * HASH_SIZE
-            above += b"".join(
-                [_sha256(b"\x01" + below[o : o + 2 * HASH_SIZE]).digest() for o in range(start, stop, 2 * HASH_SIZE)]
-            )
+            if start < stop:
+                above += b"".join(
+                    [sha256(b"\x01" + below[o : o + 2 * HASH_SIZE]).digest() for o in range(start, stop, 2 * HASH_SIZE)]
+                )
             k += 1
-        self._size = size
+        self._built = size
 
     def leaf(self, index: int) -> bytes:
         """The leaf hash at index."""
@@ -117,6 +121,7 @@ class MerkleTree:
         for k, level in enumerate(self._levels):
             del level[(size >> k) * HASH_SIZE :]
         self._size = size
+        self._built = min(self._built, size)
 
     def _hash(self, lo: int, hi: int) -> bytes:
         """MTH(D[lo:hi]) for a range the RFC 6962 recursion produces."""
@@ -129,10 +134,13 @@ class MerkleTree:
         return node_hash(self._hash(lo, lo + k), self._hash(lo + k, hi))
 
     def _check_size(self, size: int | None) -> int:
+        """Validate a size (None: the current one) and make sure the levels cover it."""
         if size is None:
-            return self._size
-        if not 0 <= size <= self._size:
+            size = self._size
+        elif not 0 <= size <= self._size:
             raise ValueError(f"tree size {size} out of range (the tree has {self._size} leaves)")
+        if size > self._built:
+            self._build()
         return size
 
     def root(self, size: int | None = None) -> bytes:
@@ -184,7 +192,12 @@ class MerkleTree:
         return path
 
 
+_is_hash_size = HASH_SIZE.__eq__
+
+
 def _check_hashes(proof: Sequence[bytes], what: str) -> None:
+    if all(map(_is_hash_size, map(len, proof))):  # the common case, checked in C
+        return
     for i, h in enumerate(proof):
         if len(h) != HASH_SIZE:
             raise ProofError(f"{what} hash {i} is {len(h)} bytes, not {HASH_SIZE}")
@@ -199,17 +212,24 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
     if len(leaf) != HASH_SIZE:
         raise ProofError(f"leaf hash is {len(leaf)} bytes, not {HASH_SIZE}")
     _check_hashes(proof, "inclusion proof")
+    # node_hash inlined, from a copy of a hash that has already taken the 0x01 prefix: this loop
+    # is most of a proof's cost.
+    node = _NODE_PREFIX.copy
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
             raise ProofError("inclusion proof is longer than the tree is deep")
+        h = node()
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            h.update(p)
+            h.update(r)
             while not fn & 1 and fn != 0:
                 fn >>= 1
                 sn >>= 1
         else:
-            r = node_hash(r, p)
+            h.update(r)
+            h.update(p)
+        r = h.digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:

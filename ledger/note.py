@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -46,11 +48,35 @@ def _valid_name(name: str) -> bool:
     return bool(name) and "+" not in name and not any(c.isspace() for c in name) and name.isprintable()
 
 
+_a2b = binascii.a2b_base64
+
+
 def _b64decode(text: str, what: str) -> bytes:
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        # base64.b64decode(..., validate=True) is exactly this, behind two more calls.
+        return _a2b(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, UnicodeEncodeError):
         raise NoteError(f"{what} is not valid base64") from None
+
+
+# Verifiers are rebuilt freely (a property, a parse, a copy) but keys are few: their key IDs and
+# public-key objects are kept here instead of being recomputed for every note.
+_key_id_cache = functools.lru_cache(maxsize=256)(key_id)
+_public_key_cache = functools.lru_cache(maxsize=256)(Ed25519PublicKey.from_public_bytes)  # errors are not cached
+
+
+def _cached_key_id(name: str, public_key: bytes) -> bytes:
+    try:
+        return _key_id_cache(name, public_key)
+    except TypeError:  # an unhashable key (a bytearray): as before, uncached
+        return key_id(name, public_key)
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    try:
+        return _public_key_cache(raw)
+    except TypeError:  # unhashable: as before, uncached (and any TypeError of its own raised again)
+        return Ed25519PublicKey.from_public_bytes(raw)
 
 
 @dataclass(frozen=True)
@@ -62,7 +88,7 @@ class Verifier:
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, self.public_key)
+        return _cached_key_id(self.name, self.public_key)
 
     def encode(self) -> str:
         """The verifier key string ``name+hex8+base64(0x01 ‖ pub)``."""
@@ -91,7 +117,7 @@ class Verifier:
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when signature is this key's Ed25519 signature of message."""
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+            _public_key(self.public_key).verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -114,7 +140,7 @@ class Signer:
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, self.public_key)
+        return _cached_key_id(self.name, self.public_key)
 
     @property
     def verifier(self) -> Verifier:
@@ -164,12 +190,15 @@ class Signature:
         return f"{_DASH} {self.name} {blob}\n"
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # every control character but the newline
+
+
 def _check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline")
-    for c in text:
-        if c != "\n" and (ord(c) < 0x20 or ord(c) == 0x7F):
-            raise NoteError(f"note text contains control character U+{ord(c):04X}")
+    found = _CONTROL.search(text)  # the first one, as a scan would find it
+    if found is not None:
+        raise NoteError(f"note text contains control character U+{ord(found.group()):04X}")
 
 
 def sign_note(text: str, *signers: Signer) -> str:
@@ -192,6 +221,14 @@ class OpenedNote:
 
 def split_note(signed: str) -> tuple[str, list[Signature]]:
     """Split a signed note into its text and its (unverified) signature lines."""
+    try:
+        text, sigs = _split_note_cache(signed)
+    except TypeError:  # not hashable: parse it uncached (and any TypeError of its own is raised again)
+        text, sigs = _split_note(signed)
+    return text, list(sigs)
+
+
+def _split_note(signed: str) -> tuple[str, tuple[Signature, ...]]:
     at = signed.rfind("\n\n")
     if at < 0:
         raise NoteError("signed note has no blank line before its signatures")
@@ -212,7 +249,12 @@ def split_note(signed: str) -> tuple[str, list[Signature]]:
     if len(sigs) > MAX_SIGNATURES:
         raise NoteError(f"more than {MAX_SIGNATURES} signatures")
     _check_text(text)
-    return text, sigs
+    return text, tuple(sigs)
+
+
+# Many proofs share one signed checkpoint (every certificate issued under it): parse each text once.
+# Only the parsing is cached (errors are not): `open_note` verifies the signatures on every call.
+_split_note_cache = functools.lru_cache(maxsize=64)(_split_note)
 
 
 def open_note(signed: str, *verifiers: Verifier) -> OpenedNote:

@@ -122,7 +122,8 @@ def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s: EnglishState = lot.state
     bidder = cmd["actor"]
     amount = arg(cmd, "amount")
-    _check_open_for_bids(lot, ctx.now)
+    now = ctx.now  # one instant for the whole command
+    _check_open_for_bids(lot, now)
     require_qualified(lot, bidder, required_deposit(lot, p.start_price))
     if s.leader == bidder and not p.leader_may_raise:
         raise Rejected("already_leading", f"{bidder} already holds the highest bid on lot {lot.id}")
@@ -145,8 +146,9 @@ def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
             )
         rule = "english.increment"
     ctx.accept(f"{rule}.{lot.phase}")
-    _record_bid(ctx, lot, bidder, amount, ctx.now)
-    _resolve_proxies(ctx, lot)
+    _record_bid(ctx, lot, bidder, amount, now)
+    if s.proxies:  # _resolve_proxies' own first test, without the call
+        _resolve_proxies(ctx, lot)
 
 
 def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:

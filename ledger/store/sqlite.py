@@ -63,27 +63,33 @@ class SQLiteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("INSERT INTO entries (seq, data, leaf) VALUES (?, ?, ?)", rows)
-            db.executemany("INSERT INTO checkpoints (size, note) VALUES (?, ?)", checkpoints)
+            if checkpoints:
+                db.executemany("INSERT INTO checkpoints (size, note) VALUES (?, ?)", checkpoints)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
     def rows(self, start: int = 0, end: int | None = None) -> Iterator[Row]:
+        for batch in self.row_batches(start, end):
+            # sqlite3 returns BLOBs as bytes already; build the Row tuples in C.
+            yield from map(_make_row, batch)
+
+    def row_batches(self, start: int = 0, end: int | None = None) -> Iterator[list[tuple[int, bytes, bytes]]]:
+        """The rows of `rows(start, end)` as lists of up to 4,096 plain (seq, data, leaf) tuples (for bulk readers)."""
         stop = (1 << 62) if end is None else end
         at = start
         while at < stop:
-            chunk = self._db.execute(
+            batch = self._db.execute(
                 # CAST: a value some other writer stored as TEXT or a number still reads as bytes.
                 "SELECT seq, CAST(data AS BLOB), CAST(leaf AS BLOB) FROM entries"
                 " WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?",
                 (at, stop, _CHUNK),
             ).fetchall()
-            if not chunk:
+            if not batch:
                 return
-            # sqlite3 returns BLOBs as bytes already; build the Row tuples in C.
-            yield from map(_make_row, chunk)
-            at = chunk[-1][0] + 1
+            yield batch
+            at = batch[-1][0] + 1
 
     def leaf_hashes(self) -> Iterator[bytes]:
         for (leaf,) in self._db.execute("SELECT CAST(leaf AS BLOB) FROM entries ORDER BY seq"):
