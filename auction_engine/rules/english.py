@@ -12,8 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import MINUTE, Command, Fen, Ms, Rejected
-from .base import Ctx, Lot, Mode, Ranked, arg, require_qualified, required_deposit
+from ..model import MINUTE, Command, Fen, Ms, Rejected, duration, yuan
+from .base import (
+    Ctx,
+    Lot,
+    Mode,
+    Ranked,
+    arg,
+    at,
+    nearest_valid,
+    phase_text,
+    require_qualified,
+    required_deposit,
+)
 
 __all__ = ["MODE", "EnglishParams", "EnglishState", "opening_bid"]
 
@@ -34,13 +45,21 @@ class EnglishParams:
 
     def check(self) -> None:
         if self.increment <= 0:
-            raise Rejected("bad_param", "parameter 'increment' must be positive")
+            raise Rejected("bad_param", f"parameter 'increment' must be positive (it is {yuan(self.increment)})")
         if self.start_price <= 0:
-            raise Rejected("bad_param", "parameter 'start_price' must be positive")
-        if self.countdown_ms <= 0 or self.free_ms < 0:
-            raise Rejected("bad_param", "parameters 'countdown_ms' > 0 and 'free_ms' ≥ 0 are required")
+            raise Rejected("bad_param", f"parameter 'start_price' must be positive (it is {yuan(self.start_price)})")
+        if self.countdown_ms <= 0:
+            raise Rejected(
+                "bad_param", f"parameter 'countdown_ms' must be positive (it is {duration(self.countdown_ms)})"
+            )
+        if self.free_ms < 0:
+            raise Rejected("bad_param", f"parameter 'free_ms' must not be negative (it is {duration(self.free_ms)})")
         if self.hard_close_ms is not None and self.hard_close_ms < self.free_ms:
-            raise Rejected("bad_param", "parameter 'hard_close_ms' must not end before free bidding does")
+            raise Rejected(
+                "bad_param",
+                f"parameter 'hard_close_ms' ({duration(self.hard_close_ms)}) must not end before free bidding, "
+                f"which lasts 'free_ms' ({duration(self.free_ms)})",
+            )
 
 
 @dataclass(slots=True)
@@ -87,10 +106,10 @@ def _floor_level(p: EnglishParams, amount: Fen) -> Fen:
 
 def _check_open_for_bids(lot: Lot, now: Ms) -> None:
     if lot.phase not in ("free", "timed"):
-        raise Rejected("lot_closed", f"lot {lot.id} is not taking bids (phase {lot.phase})")
+        raise Rejected("lot_closed", f"lot {lot.id} is not taking bids: it is {phase_text(lot.phase)}")
     s: EnglishState = lot.state
     if now >= s.deadline:  # the engine fires due deadlines first; this is the belt to those braces
-        raise Rejected("late_bid", f"lot {lot.id} closed for bidding at {s.deadline}")
+        raise Rejected("late_bid", f"lot {lot.id} closed for bidding at {at(lot, s.deadline)}")
 
 
 def _record_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, priority: Ms, order: int | None = None) -> None:
@@ -126,23 +145,36 @@ def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     _check_open_for_bids(lot, now)
     require_qualified(lot, bidder, required_deposit(lot, p.start_price))
     if s.leader == bidder and not p.leader_may_raise:
-        raise Rejected("already_leading", f"{bidder} already holds the highest bid on lot {lot.id}")
+        raise Rejected(
+            "already_leading",
+            f"{bidder} already holds the highest bid on lot {lot.id}, {yuan(s.high or 0)}, and may not raise it",
+        )
     if s.high is None:
         if amount < p.start_price:
-            raise Rejected("below_start", f"the first bid must be at least the starting price {p.start_price}")
+            raise Rejected(
+                "below_start",
+                f"the first bid on lot {lot.id} must be at least the starting price of {yuan(p.start_price)} "
+                f"({p.start_price} fen)",
+            )
         if (amount - p.start_price) % p.increment:
             raise Rejected(
                 "not_increment_multiple",
-                f"the bid must be the starting price {p.start_price} plus a whole multiple of {p.increment}",
+                f"the first bid on lot {lot.id} must be the starting price of {yuan(p.start_price)} plus a whole "
+                f"multiple of {yuan(p.increment)}; {nearest_valid(p.start_price, p.increment, amount, p.start_price)}",
             )
         rule = "english.start"
     else:
         if amount <= s.high:
-            raise Rejected("below_increment", f"the bid must exceed the current price {s.high} by {p.increment}")
+            raise Rejected(
+                "below_increment",
+                f"a bid on lot {lot.id} must exceed the current price of {yuan(s.high)} by at least "
+                f"{yuan(p.increment)}; the next valid bid is {yuan(s.high + p.increment)} ({s.high + p.increment} fen)",
+            )
         if (amount - s.high) % p.increment:
             raise Rejected(
                 "not_increment_multiple",
-                f"the bid must exceed the current price {s.high} by a whole multiple of {p.increment}",
+                f"a bid on lot {lot.id} must exceed the current price of {yuan(s.high)} by a whole multiple of "
+                f"{yuan(p.increment)}; {nearest_valid(s.high, p.increment, amount, s.high + p.increment)}",
             )
         rule = "english.increment"
     ctx.accept(f"{rule}.{lot.phase}")
@@ -157,16 +189,24 @@ def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     bidder = cmd["actor"]
     maximum = arg(cmd, "max")
     if not p.proxy:
-        raise Rejected("proxy_not_allowed", f"lot {lot.id} does not accept proxy bids")
+        raise Rejected("proxy_not_allowed", f"lot {lot.id} does not accept proxy bids; bid an amount instead")
     _check_open_for_bids(lot, ctx.now)
     require_qualified(lot, bidder, required_deposit(lot, p.start_price))
     cap = _floor_level(p, maximum)
     floor_needed = s.high if s.leader == bidder and s.high is not None else _next_level(p, s)
     if cap < floor_needed:
-        raise Rejected("proxy_too_low", f"the maximum must be at least the next valid bid {_next_level(p, s)}")
+        what = f"the current price, which {bidder} holds" if floor_needed == s.high else "the next valid bid"
+        raise Rejected(
+            "proxy_too_low",
+            f"field 'max' on lot {lot.id} must be at least {what}, {yuan(floor_needed)} ({floor_needed} fen)",
+        )
     old = s.proxies.get(bidder)
     if old is not None and cap < old.cap:
-        raise Rejected("proxy_lowered", f"a proxy maximum cannot be lowered (it is {old.cap})")
+        raise Rejected(
+            "proxy_lowered",
+            f"field 'max' cannot lower {bidder}'s proxy maximum on lot {lot.id}, which is {yuan(old.cap)} "
+            f"({old.cap} fen)",
+        )
     ctx.accept("english.proxy", cap=cap)
     s.order += 1
     s.proxies[bidder] = Proxy(cap, ctx.now, s.order)
