@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import DAY, HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp, duration, percent, yuan
+from ..model import DAY, HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp, percent, yuan
 from . import english
 from .base import Ctx, Lot, Mode, arg, at, nearest_valid, require_qualified, required_deposit
 
@@ -71,36 +71,11 @@ class AgreementParams:
                 "parameter 'competing_min_premium_bp' must not be negative "
                 f"(it is {percent(self.competing_min_premium_bp)})",
             )
-        if self.auction_increment is not None and self.auction_increment <= 0:
-            raise Rejected(
-                "bad_param", f"parameter 'auction_increment' must be positive (it is {yuan(self.auction_increment)})"
-            )
-        if self.auction_increment_bp <= 0:
-            raise Rejected(
-                "bad_param",
-                f"parameter 'auction_increment_bp' must be at least 0.01% (it is {percent(self.auction_increment_bp)})",
-            )
-        if self.auction_free_ms < 0:
-            raise Rejected(
-                "bad_param",
-                f"parameter 'auction_free_ms' must not be negative (it is {duration(self.auction_free_ms)})",
-            )
-        if self.auction_countdown_ms is not None and self.auction_countdown_ms <= 0:
-            raise Rejected(
-                "bad_param",
-                f"parameter 'auction_countdown_ms' must be positive (it is {duration(self.auction_countdown_ms)})",
-            )
+        english.check_conversion_settings(self, free_ms_positive=False)
 
     def auction_overrides(self) -> dict[str, Any]:
         """The English auction a competing offer converts the sale to (its lot-level settings)."""
-        overrides: dict[str, Any] = {
-            "start_price": self.price,
-            "increment": self.increment(),
-            "free_ms": self.auction_free_ms,
-        }
-        if self.auction_countdown_ms is not None:
-            overrides["countdown_ms"] = self.auction_countdown_ms
-        return overrides
+        return english.conversion_settings(self.price, self.increment(), self)
 
     def increment(self) -> Fen:
         """The converted auction's increment: fixed, or a share of the price (at least one fen)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import MINUTE, Command, Fen, Ms, Rejected, duration, yuan
+from ..model import MINUTE, Command, Fen, Ms, Rejected, duration, percent, yuan
 from .base import (
     Ctx,
     Lot,
@@ -26,7 +26,7 @@ from .base import (
     required_deposit,
 )
 
-__all__ = ["MODE", "EnglishParams", "EnglishState", "opening_bid"]
+__all__ = ["MODE", "EnglishParams", "EnglishState", "check_conversion_settings", "conversion_settings", "opening_bid"]
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,44 @@ def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     s.order += 1
     s.proxies[bidder] = Proxy(cap, ctx.now, s.order)
     _resolve_proxies(ctx, lot)
+
+
+def conversion_settings(start_price: Fen, increment: Fen, settings: Any) -> dict[str, Any]:
+    """The lot-level settings of the English auction another mode converts to (listing, agreement).
+
+    `settings` carries the converting mode's `auction_free_ms` and `auction_countdown_ms`.
+    """
+    out: dict[str, Any] = {"start_price": start_price, "increment": increment, "free_ms": settings.auction_free_ms}
+    if settings.auction_countdown_ms is not None:
+        out["countdown_ms"] = settings.auction_countdown_ms
+    return out
+
+
+def check_conversion_settings(settings: Any, *, free_ms_positive: bool) -> None:
+    """Check the `auction_*` parameters of a mode that may convert to an English auction (names the field)."""
+    if settings.auction_increment is not None and settings.auction_increment <= 0:
+        raise Rejected(
+            "bad_param", f"parameter 'auction_increment' must be positive (it is {yuan(settings.auction_increment)})"
+        )
+    if settings.auction_increment_bp <= 0:
+        raise Rejected(
+            "bad_param",
+            f"parameter 'auction_increment_bp' must be at least 0.01% (it is {percent(settings.auction_increment_bp)})",
+        )
+    if free_ms_positive and settings.auction_free_ms <= 0:
+        raise Rejected(
+            "bad_param", f"parameter 'auction_free_ms' must be positive (it is {duration(settings.auction_free_ms)})"
+        )
+    if settings.auction_free_ms < 0:
+        raise Rejected(
+            "bad_param",
+            f"parameter 'auction_free_ms' must not be negative (it is {duration(settings.auction_free_ms)})",
+        )
+    if settings.auction_countdown_ms is not None and settings.auction_countdown_ms <= 0:
+        raise Rejected(
+            "bad_param",
+            f"parameter 'auction_countdown_ms' must be positive (it is {duration(settings.auction_countdown_ms)})",
+        )
 
 
 def opening_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, rule: str) -> None:

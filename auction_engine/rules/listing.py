@@ -36,7 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..model import HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp, duration, percent, yuan
+from ..model import HOUR, BasisPoints, Command, Fen, Ms, Rejected, apply_bp, percent, yuan
+from . import english
 from .base import Ctx, Lot, Mode, arg, at, phase_text, require_qualified, required_deposit
 
 __all__ = ["MODE", "ListingParams", "ListingState"]
@@ -85,35 +86,11 @@ class ListingParams:
             )
         if self.max_rounds <= 0:
             raise Rejected("bad_param", f"parameter 'max_rounds' must be at least 1 (it is {self.max_rounds})")
-        if self.auction_increment is not None and self.auction_increment <= 0:
-            raise Rejected(
-                "bad_param", f"parameter 'auction_increment' must be positive (it is {yuan(self.auction_increment)})"
-            )
-        if self.auction_increment_bp <= 0:
-            raise Rejected(
-                "bad_param",
-                f"parameter 'auction_increment_bp' must be at least 0.01% (it is {percent(self.auction_increment_bp)})",
-            )
-        if self.auction_free_ms <= 0:
-            raise Rejected(
-                "bad_param", f"parameter 'auction_free_ms' must be positive (it is {duration(self.auction_free_ms)})"
-            )
-        if self.auction_countdown_ms is not None and self.auction_countdown_ms <= 0:
-            raise Rejected(
-                "bad_param",
-                f"parameter 'auction_countdown_ms' must be positive (it is {duration(self.auction_countdown_ms)})",
-            )
+        english.check_conversion_settings(self, free_ms_positive=True)
 
     def auction_overrides(self, price: Fen) -> dict[str, Any]:
         """The English auction that two or more qualified buyers at list price `price` convert to."""
-        overrides: dict[str, Any] = {
-            "start_price": price,
-            "increment": self.increment(price),
-            "free_ms": self.auction_free_ms,
-        }
-        if self.auction_countdown_ms is not None:
-            overrides["countdown_ms"] = self.auction_countdown_ms
-        return overrides
+        return english.conversion_settings(price, self.increment(price), self)
 
     def increment(self, price: Fen) -> Fen:
         """The converted auction's increment at list price `price` (at least one fen)."""
