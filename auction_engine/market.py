@@ -16,7 +16,7 @@ from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
 from .rules.base import Ctx, Lot, Mode, arg, lot_kind, phase_text
 
-__all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market"]
+__all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items"]
 
 RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "lot_seq", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
@@ -184,13 +184,19 @@ class Market:
         return lot
 
     def _deposit(self, ctx: Ctx, lot: Lot, cmd: Command) -> None:
-        """The operator records a deposit (保证金) received from a party; this admits the party."""
-        party = arg(cmd, "party", str)
-        amount = arg(cmd, "amount")
+        """The operator records a deposit (保证金) received from a party; this admits the party.
+
+        The batch form (`parties`: a list of maps with `party` and `amount`) records several
+        parties' deposits in one entry, all or none: an admission of a whole lot's bidders.
+        """
+        batch = "parties" in cmd
+        received = _batch_deposits(lot, cmd) if batch else [(arg(cmd, "party", str), arg(cmd, "amount"))]
         if lot.phase in settlement.PHASES:
             raise Rejected("lot_closed", f"lot {lot.id} is no longer taking deposits: it is {phase_text(lot.phase)}")
         ctx.accept("market.deposit")
-        lot.deposits[party] = lot.deposits.get(party, 0) + amount
+        deposits = lot.deposits
+        for party, amount in received:
+            deposits[party] = deposits.get(party, 0) + amount
 
     def _withdraw(self, ctx: Ctx, lot: Lot, cmd: Command) -> None:
         """The operator withdraws a lot before a deal is struck (撤拍): no sale, every deposit refunded."""
@@ -254,3 +260,41 @@ class Market:
         if viewer is not None:
             out["my_deposit"] = lot.deposits.get(viewer, 0)
         return out
+
+
+def _batch_deposits(lot: Lot, cmd: Command) -> list[tuple[str, int]]:
+    """The (party, amount) pairs of a batch `deposit`, or a rejection naming the offending item."""
+    for single in ("party", "amount"):
+        if single in cmd:
+            raise Rejected(
+                "bad_command", f"a deposit gives either 'party' and 'amount' or 'parties', not both (field {single!r})"
+            )
+    items = cmd["parties"]
+    if type(items) is not list or not items:
+        raise Rejected(
+            "bad_command", "field 'parties' must be a non-empty list of maps, each with 'party' and 'amount'"
+        )
+    received: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if type(item) is not dict:
+            raise Rejected("bad_command", f"parties[{i}] must be a map with 'party' and 'amount', not {item!r}")
+        party, amount = item.get("party"), item.get("amount")
+        if type(party) is not str or not party:
+            raise Rejected("bad_command", f"parties[{i}].party must be a non-empty string, not {party!r}")
+        if type(amount) is not int or amount < 0:
+            raise Rejected(
+                "bad_command", f"parties[{i}].amount must be a whole number of fen ≥ 0, not {amount!r} ({party})"
+            )
+        if party in seen:
+            raise Rejected("bad_command", f"parties[{i}]: {party} appears twice in one deposit (lot {lot.id})")
+        seen.add(party)
+        received.append((party, amount))
+    return received
+
+
+def deposit_items(data: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The (party, amount) pairs an accepted `deposit` entry records, in either form (one party or a batch)."""
+    if "parties" in data:
+        return [(item["party"], item["amount"]) for item in data["parties"]]
+    return [(data["party"], data["amount"])]

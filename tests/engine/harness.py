@@ -6,6 +6,7 @@ from typing import Any
 
 from auction_engine.clock import SimClock
 from auction_engine.engine import Engine, Event, Result
+from auction_engine.market import deposit_items
 from auction_engine.replay import replay
 from ledger import CheckpointPolicy, Log, MemoryStore, Signer
 
@@ -79,7 +80,7 @@ class Harness:
             if e.data.get("lot") != lot:
                 continue
             if e.kind == "deposit" and e.data.get("ok"):
-                totals["deposit"] += e.data["amount"]
+                totals["deposit"] += sum(amount for _, amount in deposit_items(e.data))
             elif e.kind in ("refund", "forfeit", "deposit_applied"):
                 totals[e.kind] += e.data["amount"]
         return totals

@@ -103,3 +103,34 @@ def test_operator_closes_a_phase_early_only_where_the_lot_allows_it(
 def test_the_legal_public_notice_can_never_be_cut_short(h: Harness) -> None:
     h.open_lot("L1", "agreement", params={"price": 100_000, "buyer": "A", "operator_may_close": True})
     h.rejected("not_allowed", "close_phase", lot="L1", grounds="hurry")
+
+
+def test_a_batch_deposit_admits_every_party_in_one_entry(h: Harness) -> None:
+    h.ok("open_lot", lot="L1", mode="english", params={**ENGLISH, "deposit": 10_000})
+    before = h.engine.recorder.size
+    parties = [{"party": "A", "amount": 10_000, "note": "bank"}, {"party": "B", "amount": 5_000}]
+    h.ok("deposit", lot="L1", parties=parties)
+    assert h.engine.recorder.size == before + 1
+    assert h.engine.lot("L1").deposits == {"A": 10_000, "B": 5_000}
+    h.ok("deposit", lot="L1", party="B", amount=5_000)  # the single form adds up with the batch
+    h.ok("bid", "A", lot="L1", amount=100_000)
+    h.ok("bid", "B", lot="L1", amount=110_000)
+    h.ok("withdraw_lot", lot="L1", grounds="test")
+    assert h.money("L1") == {"deposit": 20_000, "refund": 20_000, "forfeit": 0, "deposit_applied": 0}
+    h.assert_replays()
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"parties": []}, "field 'parties' must be a non-empty list"),
+    ({"parties": {"A": 1}}, "field 'parties' must be a non-empty list"),
+    ({"parties": [{"party": "A", "amount": 1}], "party": "A"}, "not both (field 'party')"),
+    ({"parties": ["A"]}, "parties[0] must be a map"),
+    ({"parties": [{"party": "A", "amount": 1}, {"amount": 1}]}, "parties[1].party must be a non-empty string"),
+    ({"parties": [{"party": "A", "amount": -1}]}, "parties[0].amount must be a whole number of fen ≥ 0"),
+    ({"parties": [{"party": "A", "amount": 1}, {"party": "A", "amount": 2}]}, "parties[1]: A appears twice"),
+])
+def test_a_bad_batch_deposit_is_refused_whole_naming_the_item(h: Harness, fields: dict, message: str) -> None:
+    h.ok("open_lot", lot="L1", mode="english", params=ENGLISH)
+    result = h.rejected("bad_command", "deposit", lot="L1", **fields)
+    assert message in (result.message or "")
+    assert h.engine.lot("L1").deposits == {}

@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auction_engine.market import deposit_items
 from auction_engine.model import DAY, HOUR, MINUTE
 
 from .harness import Harness
@@ -45,10 +46,13 @@ FRACTIONS_BP = (0, 0, 1, 3_000, 5_000, 10_000, 10_000, 10_500)
 def _bidding(h: Harness, data: st.DataObject, lots: list[str]) -> None:
     """Deposits, then bids and proxies in free bidding (some unqualified, some invalid)."""
     for lot in lots:
-        for party in PARTIES:
-            amount = data.draw(deposit_amounts)
-            if amount:
-                h.ok("deposit", lot=lot, party=party, amount=amount)
+        amounts = {party: data.draw(deposit_amounts) for party in PARTIES}
+        paying = [{"party": party, "amount": amount} for party, amount in amounts.items() if amount]
+        if paying and data.draw(st.booleans()):  # the batch form: the lot's whole admission in one entry
+            h.ok("deposit", lot=lot, parties=paying)
+        else:
+            for item in paying:
+                h.ok("deposit", lot=lot, party=item["party"], amount=item["amount"])
     for _ in range(data.draw(st.integers(2, 12))):
         lot, party = data.draw(st.sampled_from(lots)), data.draw(st.sampled_from(PARTIES))
         view = h.engine.view(lot)
@@ -162,7 +166,8 @@ def _assert_books_closed(h: Harness, lot_id: str) -> None:
     buckets: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for e in h.events(lot=lot_id):
         if e.kind == "deposit" and e.data.get("ok"):
-            paid_in[e.data["party"]] += e.data["amount"]
+            for party, amount in deposit_items(e.data):
+                paid_in[party] += amount
         elif e.kind in ("refund", "forfeit", "deposit_applied"):
             assert e.data["amount"] > 0
             buckets[e.data["party"]][e.kind].append(e.data["amount"])
