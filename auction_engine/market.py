@@ -16,7 +16,7 @@ from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
 from .rules.base import Ctx, Lot, Mode, arg, lot_kind, phase_text
 
-__all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items"]
+__all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items", "refund_items"]
 
 RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "lot_seq", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
@@ -298,3 +298,8 @@ def deposit_items(data: Mapping[str, Any]) -> list[tuple[str, int]]:
     if "parties" in data:
         return [(item["party"], item["amount"]) for item in data["parties"]]
     return [(data["party"], data["amount"])]
+
+
+def refund_items(data: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The (party, amount) pairs a `refund` entry returns, in either form (one party or several at once)."""
+    return deposit_items(data)

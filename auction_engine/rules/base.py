@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..model import Command, Fen, Ms, Rejected, local_time, yuan
 from ..params import SettlementParams
@@ -55,8 +55,7 @@ class Lot:
     extra: dict[str, Any] = field(default_factory=dict)  # descriptive fields from open_lot
 
 
-@dataclass(frozen=True, slots=True)
-class Ranked:
+class Ranked(NamedTuple):
     """A bidder's best valid offer, for choosing a runner-up: price first, then time, then order."""
 
     bidder: str

@@ -15,14 +15,14 @@ The rules, as an operator should read them:
    `cash`, the payment `plan` as ``[[due, cumulative cash due by then], ...]``, the first payment
    deadline `due`, the end of publication `publication_until`, and the `backups` whose deposits
    stay held). The payment deadline is `payment_working_days` working days after the deal.
-2. **Losers' deposits** are refunded at once (a `refund` entry with reason ``lost``); each refund
-   entry carries `due`: the instant, `refund_working_days` working days later, by which the money
-   must have reached the party. Exception: the best `second_chance_offers` runners-up (ranking
-   order: price, then time, then arrival) that hold a deposit and whose best bid meets the lot's
-   reserve (if its mode has one) keep their deposit as backups while a second chance is possible
-   (a bidder with no deposit at stake is never held to an offer; `second_chance_offers` = 0 or
-   `second_chance` off: nobody is held).
-   Backups are released (reason ``buyer_paid``) as soon as the buyer meets the first payment
+2. **Losers' deposits** are refunded at once (one `refund` entry with reason ``lost``, listing the
+   losers under `parties` when there are several); each refund entry carries `due`: the instant,
+   `refund_working_days` working days later, by which the money must have reached the party.
+   Exception: the best `second_chance_offers` runners-up (ranking order: price, then time, then
+   arrival) that hold a deposit and whose best bid meets the lot's reserve (if its mode has one)
+   keep their deposit as backups while a second chance is possible (a bidder with no deposit at
+   stake is never held to an offer; `second_chance_offers` = 0 or `second_chance` off: nobody is
+   held). Backups are released (reason ``buyer_paid``) as soon as the buyer meets the first payment
    deadline's amount (the lump sum, or the down payment of a plan) — so a runner-up is never held
    for a year of instalments — and with reason ``deal_settled`` when the deal settles.
 3. **Deposit as part payment**: the buyer's deposit counts toward the price (保证金转价款), up to
@@ -139,19 +139,39 @@ class Deal:
 # -- money movements ------------------------------------------------------------------------------
 
 
-def _refund(ctx: Ctx, lot: Lot, party: str, reason: str) -> None:
+def _refund_due(ctx: Ctx, lot: Lot) -> Ms:
+    """The instant by which a refund made now must reach the party (`refund_working_days` later)."""
+    s = lot.settlement
+    return s.calendar().add_working_days(ctx.now, s.refund_working_days)
+
+
+def _refund(ctx: Ctx, lot: Lot, party: str, reason: str, due: Ms | None = None) -> None:
     """Return all `party` still holds on this lot (nothing to write if that is nothing)."""
     amount = lot.deposits.get(party, 0)
     if amount:
         lot.deposits[party] = 0
-        s = lot.settlement
-        due = s.calendar().add_working_days(ctx.now, s.refund_working_days)
+        if due is None:
+            due = _refund_due(ctx, lot)
         ctx.emit("refund", lot=lot.id, party=party, amount=amount, reason=reason, due=due)
 
 
-def _refund_all(ctx: Ctx, lot: Lot, reason: str) -> None:
-    for party in sorted(lot.deposits):
-        _refund(ctx, lot, party, reason)
+def _refund_all(ctx: Ctx, lot: Lot, reason: str, keep: frozenset[str] | set[str] = frozenset()) -> None:
+    """Refund every party still holding a deposit but those in `keep`, at once.
+
+    One party: a `refund` entry naming it. Several: one `refund` entry listing them all in party
+    order (`parties`: each `party` and `amount`), with the one reason and due date they share.
+    """
+    deposits = lot.deposits
+    items = [{"party": p, "amount": deposits[p]} for p in sorted(deposits) if deposits[p] and p not in keep]
+    if not items:
+        return
+    due = _refund_due(ctx, lot)
+    if len(items) == 1:
+        _refund(ctx, lot, items[0]["party"], reason, due)
+        return
+    for item in items:
+        deposits[item["party"]] = 0
+    ctx.emit("refund", lot=lot.id, parties=items, reason=reason, due=due)
 
 
 def revenue_split(price: Fen, s: SettlementParams) -> dict[str, Fen]:
@@ -217,10 +237,7 @@ def _strike(ctx: Ctx, lot: Lot, buyer: str, price: Fen, rule: str, backups: list
         publication_until=until,
         backups=[b.bidder for b in backups],
     )
-    held = {buyer} | {b.bidder for b in backups}
-    for party in sorted(lot.deposits):
-        if party not in held:
-            _refund(ctx, lot, party, "lost")
+    _refund_all(ctx, lot, "lost", keep={buyer} | {b.bidder for b in backups})
     if until <= now:
         _publish(ctx, lot)
     _progress(ctx, lot)

@@ -6,7 +6,7 @@ from typing import Any
 
 from auction_engine.clock import SimClock
 from auction_engine.engine import Engine, Event, Result
-from auction_engine.market import deposit_items
+from auction_engine.market import deposit_items, refund_items
 from auction_engine.replay import replay
 from ledger import CheckpointPolicy, Log, MemoryStore, Signer
 
@@ -82,5 +82,16 @@ class Harness:
             if e.kind == "deposit" and e.data.get("ok"):
                 totals["deposit"] += sum(amount for _, amount in deposit_items(e.data))
             elif e.kind in ("refund", "forfeit", "deposit_applied"):
-                totals[e.kind] += e.data["amount"]
+                totals[e.kind] += sum(amount for _, amount in refund_items(e.data))
         return totals
+
+    def refunds(self, lot: str | None = None) -> list[dict[str, Any]]:
+        """Every refund of a lot (or of all lots), one map per party, in ledger order, whichever form
+        the entry took (one party, or several refunded at once)."""
+        out = []
+        for e in self.events("refund", lot):
+            for party, amount in refund_items(e.data):
+                item = {k: v for k, v in e.data.items() if k != "parties"}
+                item.update(party=party, amount=amount)
+                out.append(item)
+        return out

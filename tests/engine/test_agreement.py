@@ -94,7 +94,7 @@ def test_upheld_objection_cancels_and_the_item_may_be_relisted(h: Harness) -> No
     h.ok("object", "X", lot="L1", grounds="ownership disputed")
     assert h.ok("resolve_objection", lot="L1", objection=0, upheld=True).rule == "agreement.objection_upheld"
     assert h.last("no_sale") == {"lot": "L1", "reason": "objection_upheld", "mode": "agreement"}
-    assert {e.data["party"] for e in h.events("refund", "L1")} == {"B", "C"}
+    assert {r["party"] for r in h.refunds("L1")} == {"B", "C"}
     assert_money_conserved(h)
     h.rejected("lot_closed", "object", "Y", lot="L1", grounds="late")
     h.run(20 * DAY)

@@ -73,7 +73,7 @@ def test_floor_stands_one_step_then_no_sale(h: Harness) -> None:
     h.run(1)
     no_sale = h.events("no_sale", "D1")
     assert [(e.t, e.data["reason"]) for e in no_sale] == [(T0 + 9 * MINUTE, "no_acceptance")]
-    assert [e.data["reason"] for e in h.events("refund", "D1")] == ["no_sale", "no_sale"]
+    assert [r["reason"] for r in h.refunds("D1")] == ["no_sale", "no_sale"]
     h.rejected("lot_closed", "accept", "A", lot="D1")
     assert_conserved(h)
     h.assert_replays()
@@ -88,7 +88,7 @@ def test_first_acceptance_wins_at_the_clock_price_and_settles(h: Harness) -> Non
     deal = h.last("deal")
     assert (deal["buyer"], deal["price"], deal["rule"]) == ("A", START - 3 * STEP, "dutch.first_accept")
     h.rejected("lot_closed", "accept", "B", lot="D1")
-    assert [(e.data["party"], e.data["reason"]) for e in h.events("refund", "D1")] == [("B", "lost")]
+    assert [(r["party"], r["reason"]) for r in h.refunds("D1")] == [("B", "lost")]
     settle(h)
     assert_conserved(h)
     h.assert_replays()

@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from auction_engine.market import deposit_items, refund_items
 from auction_engine.model import DAY, HOUR, MINUTE
 from auction_engine.rules.listing import ListingParams
 
@@ -95,7 +96,7 @@ def test_one_qualified_buyer_buys_at_the_list_price(h: Harness) -> None:
     assert h.last("listing_end")["qualified"] == ["A"]
     deal = h.last("deal")
     assert (deal["buyer"], deal["price"], deal["rule"]) == ("A", LIST, "listing.single_buyer")
-    assert {e.data["party"] for e in h.events("refund")} == {"C", "D"}
+    assert {r["party"] for r in h.refunds()} == {"C", "D"}
     pay_in_full(h)
     assert_money_conserved(h)
     h.assert_replays()
@@ -109,7 +110,7 @@ def test_two_qualified_buyers_convert_to_an_english_auction(h: Harness) -> None:
     h.ok("deposit", lot="L1", party="D", amount=DEPOSIT // 2)  # registered, half the deposit
     h.run(7 * DAY)
     assert h.last("listing_end")["qualified"] == ["A", "B"]
-    refunds = {e.data["party"]: e.data["reason"] for e in h.events("refund")}
+    refunds = {r["party"]: r["reason"] for r in h.refunds()}
     assert refunds == {"C": "not_qualified", "D": "not_qualified"}
     convert = h.last("convert")
     assert convert["to"] == "english"
@@ -339,9 +340,11 @@ def _check_listing_rules(h: Harness, p: ListingParams, appraisal: int | None) ->
         elif k == "withdraw_registration" and d["ok"]:
             del registered[d["actor"]]
         elif k == "deposit" and d["ok"]:
-            held[d["party"]] = held.get(d["party"], 0) + d["amount"]
+            for party, amount in deposit_items(d):
+                held[party] = held.get(party, 0) + amount
         elif k in ("refund", "forfeit", "deposit_applied"):
-            held[d["party"]] -= d["amount"]
+            for party, amount in refund_items(d):
+                held[party] -= amount
         elif k == "relist" and "ok" not in d:  # the entry, not the operator's command of the same name
             assert d["approved"] == (events[i - 1].kind in ("approve_relist", "relist"))
             assert d["round"] == rounds + 1 <= p.max_rounds and d["previous"] == price

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auction_engine.market import deposit_items
+from auction_engine.market import deposit_items, refund_items
 from auction_engine.model import DAY, HOUR, MINUTE
 
 from .harness import Harness
@@ -169,8 +169,9 @@ def _assert_books_closed(h: Harness, lot_id: str) -> None:
             for party, amount in deposit_items(e.data):
                 paid_in[party] += amount
         elif e.kind in ("refund", "forfeit", "deposit_applied"):
-            assert e.data["amount"] > 0
-            buckets[e.data["party"]][e.kind].append(e.data["amount"])
+            for party, amount in refund_items(e.data):
+                assert amount > 0
+                buckets[party][e.kind].append(amount)
     for party, amount in paid_in.items():
         got = buckets[party]
         assert sum(sum(v) for v in got.values()) == amount, (party, amount, dict(got))

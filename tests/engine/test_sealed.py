@@ -104,7 +104,7 @@ def test_second_price_session_reaches_deal_and_replays(h: Harness) -> None:
     deal = h.last("deal")
     assert (deal["buyer"], deal["price"], deal["rule"]) == ("A", 1_300_000, "sealed.second_price")
     assert h.events("deal")[0].t == REVEAL_END
-    assert [(e.data["party"], e.data["reason"]) for e in h.events("refund", "S1")] == [("C", "lost")]  # B: runner-up
+    assert [(r["party"], r["reason"]) for r in h.refunds("S1")] == [("C", "lost")]  # B: runner-up
     h.ok("pay", lot="S1", amount=1_300_000 - DEPOSIT)
     assert h.engine.lot("S1").phase == "settled"
     assert_conserved(h)
@@ -206,7 +206,7 @@ def test_void_bids_are_refunded_when_the_rules_say_so(h: Harness) -> None:
     reveal(h, "C", MIN - 1)
     h.run_until(REVEAL_END)
     assert h.events("forfeit", "S1") == []
-    assert sorted(e.data["party"] for e in h.events("refund", "S1")) == ["B", "C"]
+    assert sorted(r["party"] for r in h.refunds("S1")) == ["B", "C"]
     h.ok("pay", lot="S1", amount=MIN - DEPOSIT)
     assert_conserved(h)
     h.assert_replays()
@@ -313,7 +313,7 @@ def test_reserve_not_met_is_no_sale(h: Harness, price_rule: str) -> None:
     reveal(h, "A", 1_500_000)
     h.run_until(REVEAL_END)
     assert h.last("no_sale")["reason"] == "reserve_not_met"
-    assert [e.data["reason"] for e in h.events("refund", "S1")] == ["no_sale"] * 3
+    assert [r["reason"] for r in h.refunds("S1")] == ["no_sale"] * 3
     assert_conserved(h)
     h.assert_replays()
 
@@ -330,7 +330,7 @@ def test_ties_go_to_the_earlier_commitment(h: Harness) -> None:
     h.run_until(REVEAL_END)
     assert [r["bidder"] for r in h.last("close")["revealed"]] == ["B", "A", "C"]
     assert (h.last("deal")["buyer"], h.last("deal")["price"]) == ("B", 1_500_000)
-    assert [e.data["party"] for e in h.events("refund", "S1")] == ["C"]  # A is the runner-up
+    assert [r["party"] for r in h.refunds("S1")] == ["C"]  # A is the runner-up
     h.assert_replays()
 
 

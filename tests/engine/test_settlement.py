@@ -37,7 +37,7 @@ def make_deal(
 
 
 def refunds(h: Harness, lot: str = "L1") -> list[tuple[str, int, str]]:
-    return [(e.data["party"], e.data["amount"], e.data["reason"]) for e in h.events("refund", lot)]
+    return [(r["party"], r["amount"], r["reason"]) for r in h.refunds(lot)]
 
 
 def kinds(h: Harness, lot: str = "L1", since: int = 0) -> list[str]:
