@@ -221,14 +221,20 @@ class Engine:
         if type(cmd.get("actor")) is not str or not cmd["actor"]:
             raise ValueError("a command needs an 'actor' string")
         for key, value in cmd.items():  # reject what the ledger cannot encode before anything is recorded
-            kind = type(value)
-            if kind not in _SCALARS or (kind is int and not _INT_MIN <= value <= _INT_MAX):
+            kind = type(value)  # the common kinds tested first, by identity (this runs for every field)
+            if kind is str:
+                if not value.isascii():
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise ValueError(
+                            f"command field {key!r} is not valid Unicode text (a lone surrogate)"
+                        ) from None
+            elif kind is int:
+                if not _INT_MIN <= value <= _INT_MAX:
+                    canonical.encode_value(value)
+            elif kind not in _SCALARS:
                 canonical.encode_value(value)
-            elif kind is str and not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise ValueError(f"command field {key!r} is not valid Unicode text (a lone surrogate)") from None
         self._t = now
         self._current, self._accepted = cmd, False
         seq = self.recorder.size
