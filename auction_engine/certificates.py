@@ -1,12 +1,14 @@
 """Transaction certificates (技术交易凭证) of this market: issue them from a ledger, verify them, print them.
 
 `ledger.certificate` proves that an entry is in the market's signed log and that the transaction
-code names it; this module knows what the entries mean. A certificate here also carries three proven
-*records* (the market's genesis entry, the lot's listing entry and the ``txcode`` entry that issued
-the code), so that the code's prefix, date and type letter and every human-readable field can be
-checked against signed entries, and optionally a *transcript*: every entry of the lot's session,
-each with its inclusion proof, which the verifier replays through the rules
-(`auction_engine.replay`) to confirm that the winner and the price follow from the published rules.
+code names it; this module knows what the entries mean. A certificate here also carries one proven
+*record*, the ``txcode`` entry that issued the code: it proves that the market issued the code, and
+states what the deal entry does not (the market's name and code prefix, the lot's title and
+sub-market, its UTC offset), so that the code's prefix, date and type letter and every human-readable
+field are checked against two signed entries. Optionally a *transcript*: every entry of the lot's
+session, each with its inclusion proof, which the verifier replays through the rules
+(`auction_engine.replay`) to confirm that the winner and the price follow from the published rules
+(and that the ``txcode`` entry states what the genesis and listing entries say).
 
 Nothing in a certificate is trusted on its own: human fields are recomputed from the signed entries
 and compared, unknown fields are refused. The format is normative in docs/certificates.md.
@@ -15,8 +17,10 @@ and compared, unknown fields are refused. The format is normative in docs/certif
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as _dt
 import functools
+import hashlib
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,10 +39,13 @@ from ledger.certificate import (
     CertificateError,
     ProvenEntry,
     Verified,
+    canonical_tail,
     check_pinned,
+    check_pinned_clean,
     check_trusted,
     load_certificate,
     parse_consistency,
+    proven_root_joined,
     verify_certificate,
     verify_proven,
 )
@@ -48,7 +55,7 @@ from ledger.note import Verifier, split_note
 from ledger.txcode import TxCode, TxCodeError, parse_code
 
 from .engine import MODE_LETTERS
-from .model import HOUR, yuan
+from .model import yuan
 from .replay import replay as replay_entries
 
 __all__ = [
@@ -67,9 +74,11 @@ __all__ = [
     "verify_file",
 ]
 
-FORMAT = "auction-engine/certificate@v1"
-RECORDS = ("market", "listing", "code")
-DEFAULT_UTC_OFFSET_MS = 8 * HOUR
+FORMAT = "auction-engine/certificate@v2"
+RECORDS = ("code",)
+# What the txcode entry states for the certificate besides the code (the engine copies it from the
+# genesis and listing entries when it issues the code): field -> its type.
+CONTEXT = {"market": str, "code_prefix": str, "title": str, "submarket": str, "utc_offset_ms": int}
 
 # The auction layer's reasons, after the generic ones of ledger.certificate.REASONS.
 REASONS = {
@@ -144,8 +153,15 @@ def _iso_day(days: int) -> str | None:
         return None
 
 
-def _local(t: Any, offset_ms: int) -> str | None:
-    """An integer ms timestamp as ISO 8601 local time with its offset (None if not a timestamp)."""
+_HHMM = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))  # by minute of the day
+_SS = tuple(f"{s:02d}" for s in range(60))
+
+
+def _local(t: Any, offset_ms: int, suffix: str | None = None) -> str | None:
+    """An integer ms timestamp as ISO 8601 local time with its offset (None if not a timestamp).
+
+    `suffix` is `_offset_text(offset_ms)` when the caller has it already.
+    """
     if type(t) is not int:
         return None
     days, ms = divmod(t + offset_ms, 86_400_000)
@@ -153,16 +169,12 @@ def _local(t: Any, offset_ms: int) -> str | None:
     if day is None:
         return None
     seconds, milli = divmod(ms, 1000)
-    hours, rest = divmod(seconds, 3600)
-    frac = f".{milli:03d}" if milli else ""
-    return f"{day}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}{frac}{_offset_text(offset_ms)}"
-
-
-def _utc_offset(listing: Mapping[str, Any]) -> int:
-    out = listing.get("out")
-    settle = out.get("settlement") if type(out) is dict else None
-    offset = settle.get("utc_offset_ms") if type(settle) is dict else None
-    return offset if type(offset) is int else DEFAULT_UTC_OFFSET_MS
+    minutes, sec = divmod(seconds, 60)
+    if suffix is None:
+        suffix = _offset_text(offset_ms)
+    if milli:
+        return f"{day}T{_HHMM[minutes]}{_SS[sec]}.{milli:03d}{suffix}"
+    return f"{day}T{_HHMM[minutes]}{_SS[sec]}{suffix}"
 
 
 def _price_yuan(fen: Any) -> str | None:
@@ -172,27 +184,32 @@ def _price_yuan(fen: Any) -> str | None:
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
-def describe(deal: Mapping[str, Any], listing: Mapping[str, Any], code_record: Mapping[str, Any]) -> dict[str, Any]:
-    """The certificate's ``deal`` section: what a person reads, every value derived from signed entries."""
-    offset = _utc_offset(listing)
+def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The certificate's ``deal`` section: what a person reads, every value derived from signed entries.
+
+    `record` is the txcode entry (its `title`, `submarket`, `utc_offset_ms` and its time `t`).
+    """
+    offset = record.get("utc_offset_ms")
+    if type(offset) is not int:
+        offset = 0  # not a certificate's record: _check_record refuses it before the fields are compared
     price = deal.get("price")
-    out: dict[str, Any] = {
-        "lot": deal.get("lot"),
-        "title": listing.get("title", deal.get("lot")),
-        "submarket": listing.get("submarket", "main"),
-        "seller": deal.get("seller"),
-        "buyer": deal.get("buyer"),
-        "mode": deal.get("mode"),
-        "rule": deal.get("rule"),
+    g = deal.get
+    return {
+        "lot": g("lot"),
+        "title": record.get("title"),
+        "submarket": record.get("submarket"),
+        "seller": g("seller"),
+        "buyer": g("buyer"),
+        "mode": g("mode"),
+        "rule": g("rule"),
         "price_fen": price,
         "price_yuan": _price_yuan(price),
         "price_text": yuan(price) if type(price) is int else None,
-        "deal_time": _local(deal.get("t"), offset),
-        "payment_due": _local(deal.get("due"), offset),
-        "publication_until": _local(deal.get("publication_until"), offset),
-        "issued": _local(code_record.get("t"), offset),
+        "deal_time": _local(g("t"), offset),
+        "payment_due": _local(g("due"), offset),
+        "publication_until": _local(g("publication_until"), offset),
+        "issued": _local(record.get("t"), offset),
     }
-    return out
 
 
 def _key_label(signed_checkpoint: str, origin: str) -> str:
@@ -202,18 +219,17 @@ def _key_label(signed_checkpoint: str, origin: str) -> str:
     return f"{chosen.name}+{chosen.key_id.hex()}"
 
 
-def _top_fields(
-    market: Mapping[str, Any], listing: Mapping[str, Any], cp: Checkpoint, key: str, index: int, leaf: bytes
-) -> dict[str, Any]:
+def _top_fields(record: Mapping[str, Any], cp: Checkpoint, key: str, index: int, leaf: bytes) -> dict[str, Any]:
+    offset = record.get("utc_offset_ms")
     return {
-        "market": market.get("market"),
+        "market": record.get("market"),
         "origin": cp.origin,
         "key": key,
         "index": index,
         "leaf_hash": _b64(leaf),
         "checkpoint_size": cp.size,
         "checkpoint_root": _b64(cp.root),
-        "utc_offset": _offset_text(_utc_offset(listing)),
+        "utc_offset": _offset_text(offset) if type(offset) is int else None,
     }
 
 
@@ -292,16 +308,6 @@ class _Issuer:
             raise IssueError(f"code {text} is issued more than once (entries {found})", EXIT_FAILED)
         return found[0]
 
-    def listing_of(self, lot: str, before: int) -> int:
-        needle = _lot_bytes(lot)
-        for i in range(1, before):
-            data = self.raw[i]
-            if b"open_lot" in data and needle in data:
-                entry = self.entry(i)
-                if entry.get("kind") == "open_lot" and entry.get("lot") == lot and entry.get("ok") is True:
-                    return i
-        raise IssueError(f"lot {lot!r} has no accepted open_lot entry before its deal", EXIT_FAILED)
-
     def proven(self, i: int, size: int) -> ProvenEntry:
         if leaf_hash(self.raw[i]) != self.log.tree.leaf(i):
             raise IssueError(f"ledger entry {i} does not match its stored leaf hash (altered)", EXIT_FAILED)
@@ -324,30 +330,28 @@ class _Issuer:
             raise IssueError(f"entry {deal_at} is not the deal of lot {record.get('lot')!r}", EXIT_FAILED)
         if not code.matches(deal_at, leaf_hash(self.raw[deal_at])):
             raise IssueError(f"code {code.text} does not match the leaf hash of deal entry {deal_at}", EXIT_FAILED)
+        missing = [name for name, kind in CONTEXT.items() if type(record.get(name)) is not kind]
+        if missing:
+            raise IssueError(
+                f"the txcode entry {record_at} does not state the {', '.join(missing)} a certificate shows"
+                " (a ledger written before certificate@v2: replay and certificates need that engine version)",
+                EXIT_FAILED,
+            )
         cp_note = self._covering(deal_at, record_at)
         cp = Checkpoint.parse(cp_note[: cp_note.index("\n\n") + 1])
         if cp.root != self.log.tree.root(cp.size):
             raise IssueError(f"the stored checkpoint of size {cp.size} does not match the entries", EXIT_FAILED)
         lot = deal["lot"]
-        listing_at = self.listing_of(lot, deal_at)
-        listing = self.entry(listing_at)
-        market = self.entry(0)
-        if market.get("kind") != "open_market":
-            raise IssueError("ledger entry 0 is not the market's open_market entry", EXIT_FAILED)
         deal_proof = self.proven(deal_at, cp.size)
         key = _key_label(cp_note, self.log.origin)
         cert: dict[str, Any] = {"format": FORMAT, "code": code.text}
-        cert.update(_top_fields(market, listing, cp, key, deal_at, leaf_hash(self.raw[deal_at])))
-        cert["deal"] = describe(deal, listing, record)
+        cert.update(_top_fields(record, cp, key, deal_at, leaf_hash(self.raw[deal_at])))
+        cert["deal"] = describe(deal, record)
         cert["entry"] = _b64(self.raw[deal_at])
         cert["tlog_proof"] = TlogProof(deal_at, deal_proof.proof, cp_note).text()
-        cert["records"] = {
-            "market": self.proven(0, cp.size).to_json(),
-            "listing": self.proven(listing_at, cp.size).to_json(),
-            "code": self.proven(record_at, cp.size).to_json(),
-        }
+        cert["records"] = {"code": self.proven(record_at, cp.size).to_json()}
         if transcript:
-            indices = transcript_indices(self.raw[: cp.size], lot, listing.get("submarket", "main"))
+            indices = transcript_indices(self.raw[: cp.size], lot, record["submarket"])
             cert["transcript"] = [self.proven(i, cp.size).to_json() for i in indices]
         return cert
 
@@ -523,8 +527,8 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _check_records(v: Verified) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The code's own record, the market's genesis and the lot's listing: present and the right entries."""
+def _check_record(v: Verified) -> dict[str, Any]:
+    """The code's own record: present, the txcode entry issuing this code for this deal, stating its context."""
     deal = v.entry
     for name in RECORDS:
         if name not in v.records:
@@ -541,29 +545,21 @@ def _check_records(v: Verified) -> tuple[dict[str, Any], dict[str, Any], dict[st
             f"the txcode entry {code_at} issues {v.code.text} for deal entry {record.get('deal_seq')!r} of lot"
             f" {record.get('lot')!r}, not for entry {v.index} of lot {deal.get('lot')!r}",
         )
-    market_at, _, market = v.records["market"]
-    if market_at != 0 or market.get("kind") != "open_market":
-        raise _fail("code_mismatch", f"record 'market' (entry {market_at}) is not the market's genesis entry 0")
-    listing_at, _, listing = v.records["listing"]
-    if (
-        listing.get("kind") != "open_lot"
-        or listing.get("ok") is not True
-        or listing.get("lot") != deal.get("lot")
-        or listing_at >= v.index
-    ):
-        raise _fail(
-            "code_mismatch",
-            f"record 'listing' (entry {listing_at}) is not the accepted open_lot of lot {deal.get('lot')!r}",
-        )
-    return market, listing, record
+    for name, kind in CONTEXT.items():
+        if type(record.get(name)) is not kind:
+            raise _fail(
+                "code_mismatch",
+                f"the txcode entry {code_at} does not state {name!r} as {kind.__name__}"
+                f" (it says {record.get(name)!r}; a ledger written before {FORMAT}?)",
+                code_at,
+            )
+    return record
 
 
-def _check_code_meaning(
-    v: Verified, market: Mapping[str, Any], listing: Mapping[str, Any], record: Mapping[str, Any]
-) -> None:
+def _check_code_meaning(v: Verified, record: Mapping[str, Any]) -> None:
     """The code's prefix, date (the deal's local date) and type letter say what the signed entries say."""
     code, deal = v.code, v.entry
-    prefix = market.get("code_prefix")
+    prefix = record["code_prefix"]
     if prefix != code.prefix:
         raise _fail("code_mismatch", f"code {code.text} has prefix {code.prefix}; the market's is {prefix!r}")
     letter = MODE_LETTERS.get(deal.get("mode"), "X")
@@ -571,30 +567,22 @@ def _check_code_meaning(
         raise _fail(
             "code_mismatch", f"code {code.text} has type letter {code.kind}; a {deal.get('mode')} deal has {letter}"
         )
-    dealt = _local(deal.get("t"), _utc_offset(listing))
+    dealt = _local(deal.get("t"), record["utc_offset_ms"])
     date = f"{dealt[2:4]}{dealt[5:7]}{dealt[8:10]}" if dealt else None
     if code.date != date:
         raise _fail("code_mismatch", f"code {code.text} has date {code.date}; the deal was struck at {dealt}")
 
 
-def _check_fields(
-    obj: Mapping[str, Any],
-    v: Verified,
-    market: Mapping[str, Any],
-    listing: Mapping[str, Any],
-    record: Mapping[str, Any],
-) -> dict[str, Any]:
+def _check_fields(obj: Mapping[str, Any], v: Verified, record: Mapping[str, Any]) -> dict[str, Any]:
     """Every human-readable field must equal its value derived from the signed entries."""
     for key in obj:
         if key not in TOP_FIELDS:
             raise _fail("field_mismatch", f"field {key!r} is not part of the format (it cannot be checked)")
-    expected = _top_fields(
-        market, listing, v.checkpoint, f"{v.verifier.name}+{v.verifier.key_id.hex()}", v.index, v.leaf
-    )
+    expected = _top_fields(record, v.checkpoint, f"{v.verifier.name}+{v.verifier.key_id.hex()}", v.index, v.leaf)
     for key, want in expected.items():
         if key in obj and not _same(obj[key], want):
             raise _fail("field_mismatch", f"field {key!r} says {obj[key]!r}; the signed entries say {want!r}")
-    deal = describe(v.entry, listing, record)
+    deal = describe(v.entry, record)
     shown = obj.get("deal", {})
     if type(shown) is not dict:
         raise _fail("field_mismatch", "field 'deal' must be an object")
@@ -608,6 +596,175 @@ def _check_fields(
     facts = dict(expected)
     facts["deal"] = deal
     return facts
+
+
+# -- the single pass ----------------------------------------------------------------------------------
+#
+# The checks above run one by one, in the normative order, and name the first that fails. A valid
+# certificate needs no names: `_verify_clean` makes the same checks in one pass with the least Python
+# overhead (one JSON parse, each entry decoded once, the proofs hashed in a tight loop, the fields
+# compared as whole dictionaries) and answers None at the first thing it does not like; `verify` then
+# runs the checks above, which find the failure and say exactly what it is. It never accepts what they
+# refuse: every check below is one of theirs, or implies it. The signature is verified every time.
+
+_ALL_CHECKS = (
+    "readable",
+    "encoding",
+    "checkpoint_signature",
+    "inclusion",
+    "code_binding",
+    "deal",
+    "code_meaning",
+    "fields",
+)
+_a2b, _b2a = binascii.a2b_base64, binascii.b2a_base64
+_sha256 = hashlib.sha256
+_loads = json.loads
+_PROVEN_KEYS = frozenset({"index", "entry", "proof"})  # a proven entry's fields (ledger.certificate)
+_scan_json = json.JSONDecoder().scan_once  # json.loads's own scanner (C), called without its wrappers
+_key_labels: dict[tuple[str, bytes], str] = {}  # (name, public key) -> name+hex8: few keys, each once
+
+
+def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str, dict[str, Any]] | None:
+    """The code and the facts of a certificate that passes every check (no replay, no trusted checkpoint), else None."""
+    try:
+        if type(raw) is bytes and raw[:1] == b"{" and raw[1:2] != b"\x00":
+            # json.loads without its wrappers: what it does for UTF-8 text holding an object
+            text = raw.decode("utf-8", "surrogatepass")
+            obj, end = _scan_json(text, 0)
+            if end != len(text) and text[end:].strip(" \t\n\r"):
+                return None
+        else:
+            obj = _loads(raw) if isinstance(raw, bytes | str) else raw
+        if type(obj) is not dict or obj.get("format", FORMAT) != FORMAT or not TOP_FIELDS.issuperset(obj):
+            return None
+        code = obj["code"]
+        if type(code) is not str or type(obj["entry"]) is not str or type(obj["tlog_proof"]) is not str:
+            return None
+        # -- the pinned fields: entry, proof, signature, inclusion, the code's form and binding
+        clean = check_pinned_clean(obj, verifier, origin)
+        if clean is None:
+            return None
+        deal, index, cp = clean.entry, clean.index, clean.checkpoint
+        if deal.get("kind") != "deal":
+            return None
+        # -- the one record: the txcode entry, proven under the same checkpoint
+        records = obj["records"]
+        if type(records) is not dict or len(records) != 1:
+            return None
+        rec = records["code"]
+        if type(rec) is not dict or rec.keys() != _PROVEN_KEYS:
+            return None
+        at, rec64, proof64 = rec["index"], rec["entry"], rec["proof"]
+        if type(at) is not int or type(rec64) is not str or type(proof64) is not str:
+            return None
+        rdata = _a2b(rec64, strict_mode=True)
+        blob = _a2b(proof64, strict_mode=True)
+        if not canonical_tail(rdata, rec64) or not canonical_tail(blob, proof64):
+            return None
+        if proven_root_joined(_sha256(b"\x00" + rdata).digest(), at, cp.size, blob) != cp.root:
+            return None
+        record = canonical.decode(rdata)
+        g = record.get
+        seq = g("seq")
+        if seq != at or type(seq) is not int or at <= index:
+            return None
+        d = deal.get
+        lot = d("lot")
+        if g("kind") != "txcode" or g("code") != code or g("deal_seq") != index or g("lot") != lot:
+            return None
+        market, prefix, offset = g("market"), g("code_prefix"), g("utc_offset_ms")
+        title, submarket = g("title"), g("submarket")
+        if (
+            type(market) is not str
+            or type(prefix) is not str
+            or type(title) is not str
+            or type(submarket) is not str
+            or type(offset) is not int
+        ):
+            return None
+        # -- the code's meaning: the market's prefix, the deal's mode letter, the deal's local date
+        suffix = _offset_text(offset)
+        dealt = _local(d("t"), offset, suffix)
+        mode = d("mode")
+        if (
+            clean.prefix != prefix
+            or clean.kind != MODE_LETTERS.get(mode, "X")
+            or dealt is None
+            or clean.date != f"{dealt[2:4]}{dealt[5:7]}{dealt[8:10]}"
+        ):
+            return None
+        # -- the human fields: each one shown equals its value from the signed entries (same JSON type:
+        # a shown value equal to a string is a string; integers are checked for their type)
+        ident = (verifier.name, verifier.public_key)
+        key = _key_labels.get(ident)
+        if key is None:
+            key = _key_labels[ident] = f"{verifier.name}+{verifier.key_id.hex()}"
+        leaf64 = _b2a(clean.leaf, newline=False).decode()
+        origin_, size, root64 = cp.origin, cp.size, clean.root64
+        get = obj.get
+        shown_index, shown_size = get("index", index), get("checkpoint_size", size)
+        if (
+            get("market", market) != market
+            or get("origin", origin_) != origin_
+            or get("key", key) != key
+            or get("leaf_hash", leaf64) != leaf64
+            or get("checkpoint_root", root64) != root64
+            or get("utc_offset", suffix) != suffix
+            or shown_index != index
+            or type(shown_index) is not int
+            or shown_size != size
+            or type(shown_size) is not int
+        ):
+            return None
+        price, seller, buyer, rule = d("price"), d("seller"), d("buyer"), d("rule")
+        expected = {
+            "lot": lot,
+            "title": title,
+            "submarket": submarket,
+            "seller": seller,
+            "buyer": buyer,
+            "mode": mode,
+            "rule": rule,
+            "price_fen": price,
+            "price_yuan": _price_yuan(price),
+            "price_text": yuan(price) if type(price) is int else None,
+            "deal_time": dealt,
+            "payment_due": _local(d("due"), offset, suffix),
+            "publication_until": _local(d("publication_until"), offset, suffix),
+            "issued": _local(g("t"), offset, suffix),
+        }
+        shown = get("deal", expected)
+        # Equal dictionaries have the same keys (a partial deal section goes to the reference). Equal values
+        # of different JSON types can only be numbers and booleans (1 == 1.0 == true) or containers holding
+        # them: with the deal's own fields strings and its price an integer, the shown price is the one
+        # value whose type remains to be checked.
+        if shown is not expected and (
+            type(shown) is not dict
+            or shown != expected
+            or type(shown["price_fen"]) is not int
+            or type(price) is not int
+            or type(lot) is not str
+            or type(seller) is not str
+            or type(buyer) is not str
+            or type(mode) is not str
+            or type(rule) is not str
+        ):
+            return None
+    except (KeyError, TypeError, ValueError, StopIteration, binascii.Error):  # ValueError: JSON, base64, ...
+        return None
+    facts = {
+        "market": market,
+        "origin": origin_,
+        "key": key,
+        "index": index,
+        "leaf_hash": leaf64,
+        "checkpoint_size": size,
+        "checkpoint_root": root64,
+        "utc_offset": suffix,
+        "deal": expected,
+    }
+    return code, facts
 
 
 def _check_transcript(obj: Mapping[str, Any], v: Verified) -> dict[str, Any]:
@@ -671,6 +828,10 @@ def verify(
     `trusted` is a signed checkpoint the auditor saved earlier and `consistency` the consistency
     proof between it and the certificate's checkpoint (hashes, or the text `ledger consistency` prints).
     """
+    if not replay and trusted is None:
+        clean = _verify_clean(obj, verifier, origin)
+        if clean is not None:
+            return Verdict(True, path=path, code=clean[0], checks=list(_ALL_CHECKS), facts=clean[1])
     verdict = Verdict(ok=False, path=path)
     checks = verdict.checks
     try:
@@ -686,10 +847,10 @@ def verify(
         if v.entry.get("kind") != "deal":
             raise _fail("not_deal", f"entry {v.index} is a {v.entry.get('kind')!r} entry, not a deal", v.index)
         checks.append("deal")
-        market, listing, record = _check_records(v)
-        _check_code_meaning(v, market, listing, record)
+        record = _check_record(v)
+        _check_code_meaning(v, record)
         checks.append("code_meaning")
-        verdict.facts = _check_fields(cert, v, market, listing, record)
+        verdict.facts = _check_fields(cert, v, record)
         checks.append("fields")
         if trusted is not None:
             proof = parse_consistency(consistency) if isinstance(consistency, str) else consistency
@@ -781,8 +942,8 @@ def render_html(cert: Mapping[str, Any], *, base_url: str | None = None) -> str:
     page is a rendering for people, the ``.cert.json`` file is the evidence.
     """
     deal_entry, records, leaf = _decoded_parts(cert)
-    listing, record = records.get("listing", {}), records.get("code", {})
-    d = describe(deal_entry, listing, record)
+    record = records.get("code", {})
+    d = describe(deal_entry, record)
     cp = Checkpoint.parse(_checkpoint_text(cert["tlog_proof"]))
     link = qr_text(cert, base_url)
     svg = segno.make(link, error="m").svg_inline(scale=3, title=f"QR: {cert['code']}")
@@ -800,7 +961,7 @@ def render_html(cert: Mapping[str, Any], *, base_url: str | None = None) -> str:
         ("分市场 Sub-market", d["submarket"]),
     ]
     evidence = [
-        ("市场 Market", f"{records.get('market', {}).get('market')} (log {cp.origin})"),
+        ("市场 Market", f"{record.get('market')} (log {cp.origin})"),
         ("验证密钥 Verifier key", cert.get("key") or ""),
         ("账本位置 Ledger entry", f"{deal_entry.get('seq')} of a checkpoint of {cp.size} entries"),
         ("叶哈希 Leaf hash", _b64(leaf)),

@@ -328,7 +328,22 @@ class Engine:
         date = Calendar(lot.settlement.utc_offset_ms).date(dealt).strftime("%y%m%d")  # the deal's local date
         code = txcode.make_code(self.code_prefix, date, MODE_LETTERS.get(lot.mode, "X"), seq, leaf)
         self.codes[code] = lot_id
-        self._write("txcode", {"lot": lot_id, "deal_seq": seq, "code": code}, t)
+        # What a certificate shows besides the deal entry, copied here so that the deal entry and this
+        # one entry prove it all (docs/certificates.md §2.3); replay re-derives every byte of it.
+        self._write(
+            "txcode",
+            {
+                "lot": lot_id,
+                "deal_seq": seq,
+                "code": code,
+                "market": self.market.name,
+                "code_prefix": self.code_prefix,
+                "title": lot.title,
+                "submarket": lot.submarket,
+                "utc_offset_ms": lot.settlement.utc_offset_ms,
+            },
+            t,
+        )
 
     def attach(self, clock: Clock, log: Log | None) -> None:
         """After a replay: continue live on `clock`, appending to `log` (which holds the replayed entries)."""

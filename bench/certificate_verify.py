@@ -1,10 +1,11 @@
 """Certificate verification speed as a ratio against bare Ed25519 signature verifications.
 
 Claim (docs/performance.md): verifying a transaction certificate — JSON, the canonical deal entry,
-the tlog-proof text, the checkpoint's signature and origin, four inclusion proofs (the deal and its
-market, listing and code records), the code's form and binding, every human field recomputed from the
-signed entries — runs at >= 0.7 of the rate of bare Ed25519 verifications in the same process: the
-one signature check should dominate.
+the tlog-proof text, the checkpoint's signature and origin, two inclusion proofs (the deal and its
+`txcode` record, which also states the market's name and prefix and the lot's title, sub-market and
+UTC offset), the code's form, binding and meaning, every human field recomputed from the two signed
+entries — runs at >= 0.7 of the rate of bare Ed25519 verifications in the same process: the one
+signature check should dominate.
 
 A market of `--lots` English auctions (interleaved, every deal paid, so every lot gets a code) is
 run into a SQLite ledger once; every certificate is issued into memory. Per repetition: verify every

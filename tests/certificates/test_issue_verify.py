@@ -63,6 +63,103 @@ def test_the_human_fields_say_what_the_entries_say(market: Built) -> None:
     assert market.cert("L2")["deal"]["submarket"] == "iot"
 
 
+def test_the_code_record_states_what_the_certificate_shows(market: Built) -> None:
+    """One proven record, the txcode entry: the market's name and prefix, the lot's title, sub-market, offset."""
+    decoded = [canonical.decode(e) for e in market.entries]
+    genesis = decoded[0]
+    for lot, cert in market.certs.items():
+        assert set(cert["records"]) == {"code"}
+        record = canonical.decode(base64.b64decode(cert["records"]["code"]["entry"]))
+        listing = next(e for e in decoded if e["kind"] == "open_lot" and e.get("lot") == lot and e["ok"])
+        assert record["kind"] == "txcode" and record["code"] == cert["code"] == market.codes[lot]
+        assert (record["market"], record["code_prefix"]) == (genesis["market"], genesis["code_prefix"])
+        assert record["title"] == listing.get("title", lot) and record["submarket"] == listing.get("submarket", "main")
+        assert record["utc_offset_ms"] == listing["out"]["settlement"]["utc_offset_ms"]
+        assert (cert["market"], cert["deal"]["title"], cert["deal"]["submarket"]) == (
+            record["market"], record["title"], record["submarket"],
+        )  # fmt: skip
+
+
+def test_the_single_pass_and_the_step_by_step_checks_agree(market: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`verify` answers a valid certificate from its single pass; the normative checks give the same verdict."""
+    from auction_engine import certificates
+
+    fast = {lot: verify(json.dumps(cert).encode(), SIGNER.verifier).to_json() for lot, cert in market.certs.items()}
+    monkeypatch.setattr(certificates, "_verify_clean", lambda *args: None)
+    slow = {lot: verify(json.dumps(cert).encode(), SIGNER.verifier).to_json() for lot, cert in market.certs.items()}
+    assert fast == slow and all(v["ok"] for v in fast.values())
+    assert json.dumps(fast, sort_keys=False) == json.dumps(slow, sort_keys=False)  # the same order too
+
+
+def test_a_partial_deal_section_is_still_checked(market: Built) -> None:
+    cert = market.cert("L2")
+    for key in ("title", "price_text", "issued"):
+        del cert["deal"][key]
+    for key in ("market", "utc_offset"):
+        del cert[key]
+    assert verify(cert, SIGNER.verifier).ok
+    cert["deal"]["submarket"] = "main"
+    verdict = verify(cert, SIGNER.verifier)
+    assert verdict.reason == "field_mismatch" and "deal.submarket" in verdict.message
+    cert = market.cert("L1")
+    cert["deal"]["price_fen"] = float(cert["deal"]["price_fen"])  # equal in value, not a JSON integer
+    assert verify(cert, SIGNER.verifier).reason == "field_mismatch"
+    cert = market.cert("L1")
+    cert["checkpoint_size"] = True if cert["checkpoint_size"] == 1 else float(cert["checkpoint_size"])
+    assert verify(cert, SIGNER.verifier).reason == "field_mismatch"
+
+
+def test_a_txcode_entry_without_the_certificate_context_is_refused(market: Built, tmp_path: Path) -> None:
+    """A ledger whose txcode entries do not state the title (an older engine's): no certificate, and a
+    certificate made by hand from it fails the code check, naming the missing field."""
+    from ledger.certificate import ProvenEntry
+    from ledger.checkpoint import TlogProof
+
+    def drop(entry: dict) -> None:  # type: ignore[type-arg]
+        if entry["kind"] == "txcode":
+            del entry["title"]
+
+    path = rebuild(market.entries, tmp_path / "old.db", drop)
+    log = read_log(path)
+    entries = list(log.entries())
+    at = next(i for i, d in enumerate(entries) if b"txcode" in d and canonical.decode(d)["kind"] == "txcode")
+    record = canonical.decode(entries[at])
+    with pytest.raises(IssueError, match="title") as info:
+        issue(log, record["code"])
+    assert info.value.exit_code == 1
+    size, note = log.size, log.checkpoint().note
+    deal_at = record["deal_seq"]
+    cert = {
+        "code": record["code"],
+        "entry": base64.b64encode(entries[deal_at]).decode(),
+        "tlog_proof": TlogProof(deal_at, tuple(log.tree.inclusion_proof(deal_at, size)), note).text(),
+        "records": {"code": ProvenEntry(at, entries[at], tuple(log.tree.inclusion_proof(at, size))).to_json()},
+    }
+    log.store.close()
+    verdict = verify(cert, SIGNER.verifier)
+    assert (verdict.reason, verdict.exit_code) == ("code_mismatch", 1) and "'title'" in verdict.message
+
+
+def test_replay_catches_a_txcode_entry_that_misstates_the_listing(market: Built, tmp_path: Path) -> None:
+    """The copied fields are the market's word; replay holds it to the genesis and listing entries."""
+
+    def forge(entry: dict) -> None:  # type: ignore[type-arg]
+        if entry["kind"] == "txcode" and entry["lot"] == "L1":
+            entry["title"] = "a far more valuable patent"
+
+    log = read_log(rebuild(market.entries, tmp_path / "forged.db", forge))
+    code = next(
+        canonical.decode(d)["code"]
+        for d in log.entries()
+        if b"txcode" in d and canonical.decode(d)["kind"] == "txcode" and canonical.decode(d)["lot"] == "L1"
+    )
+    cert = issue(log, code, transcript=True)
+    log.store.close()
+    assert verify(cert, SIGNER.verifier).facts["deal"]["title"] == "a far more valuable patent"  # signed
+    verdict = verify(cert, SIGNER.verifier, replay=True)
+    assert (verdict.reason, verdict.exit_code) == ("replay", 1) and "(txcode)" in verdict.message
+
+
 def test_a_certificate_checks_with_an_independent_implementation(market: Built) -> None:
     """What docs/auditor.md tells an auditor to do with any RFC 6962 / C2SP implementation: here with
     nothing but hashlib, base64 and an Ed25519 library — none of this project's code."""

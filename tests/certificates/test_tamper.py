@@ -113,8 +113,7 @@ def tamper(cert: dict[str, Any], other: dict[str, Any], what: str, draw: st.Draw
         cert["tlog_proof"] = TlogProof(proof.index, proof.proof, note).text()
         return {"checkpoint_signature"}
     if what in ("record_entry", "record_proof", "record_index"):
-        name = draw(st.sampled_from(["market", "listing", "code"]))
-        record = cert["records"][name]
+        record = cert["records"]["code"]
         if what == "record_entry":
             data = flip(base64.b64decode(record["entry"]), draw)
             record["entry"] = base64.b64encode(data).decode()
@@ -134,8 +133,14 @@ def tamper(cert: dict[str, Any], other: dict[str, Any], what: str, draw: st.Draw
         cert["code"] = other["code"]
         return {"code_mismatch"}
     if what == "swap_record":
-        name = draw(st.sampled_from(["listing", "code"]))
-        cert["records"][name] = other["records"][name]
+        cert["records"]["code"] = other["records"]["code"]
+        return {"code_mismatch"}
+    if what == "extra_record":  # e.g. the genesis or listing record of certificate@v1: not of this format
+        item = draw(st.sampled_from(cert["transcript"]))
+        cert["records"][draw(st.sampled_from(["market", "listing", "genesis"]))] = item
+        return {"field_mismatch"}
+    if what == "no_record":
+        del cert["records"]["code"]
         return {"code_mismatch"}
     if what == "code_char":
         code = cert["code"]
@@ -164,6 +169,8 @@ WHAT = [
     "swap_entry_and_proof",
     "swap_code",
     "swap_record",
+    "extra_record",
+    "no_record",
     "code_char",
 ]
 
@@ -244,7 +251,11 @@ def test_a_non_deal_entry_with_a_valid_proof_and_code_is_not_a_deal(market: Buil
     from ledger import leaf_hash, txcode
 
     cert = market.cert()
-    listing = cert["records"]["listing"]
+    listing = next(
+        item
+        for item in cert["transcript"]
+        if canonical.decode(base64.b64decode(item["entry"])).get("kind") == "open_lot"
+    )
     data = base64.b64decode(listing["entry"])
     code = txcode.parse_code(cert["code"])
     proof = TlogProof.parse(cert["tlog_proof"])
@@ -300,3 +311,54 @@ def test_replay_without_a_transcript_exits_2(market: Built) -> None:
     del cert["transcript"]
     verdict = verify(cert, SIGNER.verifier, replay=True)
     assert (verdict.reason, verdict.exit_code) == ("no_transcript", 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=70), last=st.integers(min_value=0, max_value=63))
+def test_the_single_pass_base64_check_is_the_canonical_spelling(data: bytes, last: int) -> None:
+    """`canonical_tail` (re-encode the last group only) answers as re-encoding everything does."""
+    import binascii
+
+    from ledger.certificate import canonical_tail
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    text = base64.b64encode(data).decode()
+    body = text.rstrip("=")
+    for spelling in (text, body[:-1] + alphabet[last] + text[len(body) :] if body else text):
+        try:
+            raw = binascii.a2b_base64(spelling, strict_mode=True)
+        except binascii.Error:
+            continue
+        assert canonical_tail(raw, spelling) == (base64.b64encode(raw).decode() == spelling)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(min_value=1, max_value=70), data=st.data())
+def test_the_single_pass_proofs_lead_where_rfc_9162_does(size: int, data: st.DataObject) -> None:
+    """`proven_root` / `proven_root_joined` give the root `merkle` computes, or None where it refuses."""
+    import hashlib
+
+    from ledger import MerkleTree, ProofError
+    from ledger.certificate import proven_root, proven_root_joined
+    from ledger.merkle import root_from_inclusion_proof
+
+    tree = MerkleTree(hashlib.sha256(bytes([i])).digest() for i in range(size))
+    index = data.draw(st.integers(min_value=0, max_value=size + 2))
+    at = min(index, size - 1)
+    proof = list(tree.inclusion_proof(at, size))
+    how = data.draw(st.sampled_from(["as is", "drop", "add", "flip"]))
+    if how == "drop" and proof:
+        proof.pop(data.draw(st.integers(min_value=0, max_value=len(proof) - 1)))
+    elif how == "add":
+        proof.insert(data.draw(st.integers(min_value=0, max_value=len(proof))), bytes(32))
+    elif how == "flip" and proof:
+        proof[0] = bytes([proof[0][0] ^ 1]) + proof[0][1:]
+    leaf = tree.leaf(at)
+    try:
+        expected = root_from_inclusion_proof(leaf, index, size, proof)
+    except ProofError:
+        expected = None
+    assert proven_root(leaf, index, size, proof) == expected
+    assert proven_root_joined(leaf, index, size, b"".join(proof)) == expected
+    if expected is not None and how == "as is":
+        assert expected == tree.root(size)
