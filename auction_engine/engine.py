@@ -24,7 +24,9 @@ from .rules.base import Lot, Ranked
 
 __all__ = ["Engine", "Event", "Result"]
 
-RULES_VERSION = "1"
+# The version of the rules this engine runs, recorded in every ledger's genesis entry; replay refuses
+# a ledger recorded under another. 2: batch deposits and refunds, the txcode entry's certificate fields.
+RULES_VERSION = "2"
 MODE_LETTERS = {"agreement": "A", "listing": "L", "english": "E", "dutch": "D", "sealed": "S"}
 _SCALARS = frozenset({int, str, bytes, bool, type(None)})
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1

@@ -21,7 +21,7 @@ from typing import Any
 from ledger import canonical
 
 from .clock import ManualClock
-from .engine import Engine
+from .engine import RULES_VERSION, Engine
 from .model import Ms
 
 __all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine"]
@@ -116,6 +116,13 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
     genesis = decoded[0]
     if genesis.get("kind") != "open_market":
         raise ReplayMismatch(0, "the first entry is not open_market")
+    version = genesis.get("rules_version")
+    if version != RULES_VERSION:
+        raise ReplayMismatch(
+            0,
+            f"the ledger was recorded under rules version {version!r}; this engine runs version {RULES_VERSION!r}"
+            " and cannot replay it (use the release of auction-engine that wrote it)",
+        )
     expect = _Expectation(raw, decoded)
     clock = ManualClock(genesis["t"])
     engine = Engine(

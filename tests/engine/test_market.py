@@ -134,3 +134,18 @@ def test_a_bad_batch_deposit_is_refused_whole_naming_the_item(h: Harness, fields
     result = h.rejected("bad_command", "deposit", lot="L1", **fields)
     assert message in (result.message or "")
     assert h.engine.lot("L1").deposits == {}
+
+
+def test_replay_refuses_a_ledger_of_another_rules_version(h: Harness) -> None:
+    from auction_engine.engine import RULES_VERSION
+    from auction_engine.replay import replay
+    from ledger import canonical
+
+    h.open_lot("L1", "english", {"A": 10_000}, params=ENGLISH)
+    entries = list(h.log.entries())
+    genesis = canonical.decode(entries[0])
+    assert genesis["rules_version"] == RULES_VERSION
+    genesis["rules_version"] = "1"
+    report = replay([canonical.encode(genesis), *entries[1:]])
+    assert not report.ok and report.index == 0
+    assert f"recorded under rules version '1'; this engine runs version {RULES_VERSION!r}" in (report.message or "")
