@@ -17,7 +17,7 @@ the few that arrive after a higher one are refused by the rules (below the incre
 are durable ledger entries acknowledged with their index too, and are counted separately.
 At the end the server is stopped and the ledger audited: its entry count must cover every ack.
 
-    python bench/live_load.py [--bidders 200] [--rate 5000] [--seconds 10] [--lots 20] [--json]
+    python bench/live_load.py [--bidders 200] [--rate 5000] [--seconds 10] [--lots 20] [--serve-arg=…] [--json]
 """
 
 from __future__ import annotations
@@ -286,24 +286,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--lots", type=int, default=20)
     parser.add_argument("--server", default="granian", choices=["granian", "uvicorn"], help="the ASGI server")
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra `auction-engine serve` argument (repeatable), e.g. --serve-arg=--runtime-threads=1",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="live-load-") as tmp:
         directory = Path(tmp)
-        proc, port = start_server(directory, ["--server", args.server])
+        proc, port = start_server(directory, ["--server", args.server, *args.serve_arg])
         try:
             bidders = setup_market(port, args.bidders, args.lots)
             drive(port, "trivial", bidders, None, 1.0)  # warm-up
             runs: dict[str, dict[str, Any]] = {}
             for name, rate in (("trivial_saturation", None), ("trivial_at_rate", args.rate)):
-                cpu0 = _server_cpu(proc.pid)
+                cpu0, load0 = _server_cpu(proc.pid), os.getloadavg()[0]
                 run = runs[name] = drive(port, "trivial", bidders, rate, args.seconds)
+                run["load_average"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
                 run["server_cpu_us_per_request"] = round(
                     (_server_cpu(proc.pid) - cpu0) / max(1, run["requests"]) * 1e6, 1
                 )
             for name, rate in (("bids_at_rate", args.rate), ("bids_saturation", None)):
                 cpu0, commits0 = _server_cpu(proc.pid), request(port, "GET", "/api/market", token=None)["commits"]
+                load0 = os.getloadavg()[0]
                 run = runs[name] = drive(port, "bid", bidders, rate, args.seconds)
+                run["load_average"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
                 cpu = _server_cpu(proc.pid) - cpu0
                 commits = request(port, "GET", "/api/market", token=None)["commits"] - commits0
                 run["server_cpu_us_per_request"] = round(cpu / max(1, run["requests"]) * 1e6, 1)
@@ -320,6 +330,7 @@ def main() -> None:
     base = runs["trivial_saturation"]["per_second"]
     result = {
         "server": args.server,
+        "serve_args": args.serve_arg,
         "bidders": args.bidders,
         "lots": args.lots,
         "cores": os.cpu_count(),
@@ -340,6 +351,7 @@ def main() -> None:
         print(
             f"  {name:20s} {r['per_second']:9.1f}/s (accepted {r['accepted_per_second']:.1f}/s)"
             f"  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  statuses {r['statuses']}"
+            f"  load {r['load_average'][0]:.2f}->{r['load_average'][1]:.2f}"
         )
     print(f"  ratio bids@rate / trivial saturation:     {result['ratio_bids_at_rate_vs_trivial_saturation']}")
     print(f"  ratio bids saturation / trivial saturation: {result['ratio_bids_saturation_vs_trivial_saturation']}")

@@ -51,6 +51,13 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     help="The ASGI server: granian (Rust HTTP stack, fastest) or uvicorn (httptools + uvloop).",
 )
 @click.option(
+    "--runtime-threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="granian: threads of its Rust HTTP runtime (HTTP parsing and socket I/O, beside the market's thread).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -67,6 +74,7 @@ def serve(
     feed_queue: int,
     heartbeat: float,
     server_kind: str,
+    runtime_threads: int,
     log_level: str,
 ) -> None:
     """Serve the market in ledger DB, signed with KEY, on the wall clock.
@@ -131,7 +139,7 @@ def serve(
 
     try:
         if server_kind == "granian":
-            _run_granian(app, host, port, log_level, announce)
+            _run_granian(app, host, port, log_level, announce, runtime_threads)
         else:
             _run_uvicorn(app, host, port, log_level, announce)
     except KeyboardInterrupt:
@@ -156,7 +164,9 @@ def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
         return asyncio.run
 
 
-def _run_granian(app: Any, host: str, port: int, log_level: str, announce: Callable[[int], None]) -> None:
+def _run_granian(
+    app: Any, host: str, port: int, log_level: str, announce: Callable[[int], None], runtime_threads: int = 2
+) -> None:
     """Serve with granian's embedded server: its Rust HTTP stack, our event loop (the market's)."""
     from granian.constants import Interfaces
     from granian.log import LogLevels
@@ -172,6 +182,7 @@ def _run_granian(app: Any, host: str, port: int, log_level: str, announce: Calla
         log_access=False,
         websockets=True,
         backlog=2048,
+        runtime_threads=runtime_threads,
     )
 
     async def ready() -> None:
