@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import canonical
+from . import _accel, canonical
 from .checkpoint import Checkpoint, CheckpointError, verify_signed_checkpoint
 from .merkle import MerkleTree, ProofError, verify_consistency
 from .note import NoteError, Verifier
@@ -72,6 +72,15 @@ _STR_ONLY = frozenset({str})
 RawRow = tuple[int, bytes, bytes]  # (seq, data, leaf): a `Row`, or a row as the database returns it
 
 
+# The native accelerator's `_chunk_is_clean` (None: pure Python; see `_accel`).
+_native_audit_chunk = None
+
+
+def _bind(native: Any) -> None:
+    global _native_audit_chunk
+    _native_audit_chunk = native.audit_chunk if native else None
+
+
 def _check_entries(store: Store, report: AuditReport, tree: MerkleTree) -> None:
     """Every entry's bytes, leaf hash, seq, prev chain, time and kind; the leaves go into `tree`.
 
@@ -83,7 +92,17 @@ def _check_entries(store: Store, report: AuditReport, tree: MerkleTree) -> None:
     batches = getattr(store, "row_batches", None)  # SQLiteStore: the rows as fetched, no Row objects
     chunks = batches() if batches is not None else _chunks(store.rows())
     index, prev, last_t = 0, ZERO_HASH, 0
+    native = _native_audit_chunk
     for chunk in chunks:
+        if native is not None:
+            # The native check answers only for a clean chunk (leaf hashes joined, last t), else None.
+            joined = native(chunk if type(chunk) is list else list(chunk), index, prev, last_t)
+            if joined is not None:
+                leaves_joined, last_t = joined
+                tree.extend_joined(leaves_joined)
+                prev = leaves_joined[-32:]
+                index += len(chunk)
+                continue
         clean = _chunk_is_clean(chunk, index, prev, last_t)
         if clean is not None:
             leaves, last_t = clean
@@ -286,3 +305,6 @@ def audit_store(store: Store, verifier: Verifier, trusted: str | None = None) ->
     if trusted is not None:
         check_trusted(trusted, verifier, tree, report)
     return report
+
+
+_bind(_accel.native)

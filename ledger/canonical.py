@@ -15,6 +15,8 @@ from typing import Any
 
 import msgpack
 
+from . import _accel
+
 __all__ = ["CanonicalError", "decode", "decode_many", "encode", "encode_entry", "encode_value"]
 
 _INT_MIN = -(2**63)
@@ -117,10 +119,26 @@ def encode_value(value: Any) -> bytes:
         raise CanonicalError("", f"string is not valid UTF-8: {exc.reason}") from None
 
 
+# The native accelerator's versions of the fast paths below (None: pure Python; see `_accel`). Each
+# answers None for anything it does not handle, and the Python code then runs as before.
+_native_encode_flat = _native_encode_entry = _native_is_canonical = None
+
+
+def _bind(native: Any) -> None:
+    global _native_encode_flat, _native_encode_entry, _native_is_canonical
+    _native_encode_flat = native.encode_flat if native else None
+    _native_encode_entry = native.encode_entry if native else None
+    _native_is_canonical = native.is_canonical if native else None
+
+
 def encode(entry: dict[str, Any]) -> bytes:
     """Encode an entry (a map with string keys) in its canonical bytes."""
     if type(entry) is not dict:
         raise CanonicalError("", f"an entry must be a map, not {type(entry).__name__}")
+    if _native_encode_flat is not None:
+        data = _native_encode_flat(entry)
+        if data is not None:
+            return data
     if _FLAT.issuperset(map(type, entry.values())) and _KEY_TYPES.issuperset(map(type, entry)):
         data = _pack_sorted_pairs(list(entry.items()))
         if data is not None:
@@ -134,6 +152,10 @@ def encode_entry(payload: Mapping[str, Any], seq: int, prev: bytes, t: int, kind
     A flat payload is packed without building the merged map. The caller guarantees that the
     payload has none of the four reserved keys (the log checks it first, with its own message).
     """
+    if _native_encode_entry is not None:
+        data = _native_encode_entry(payload, seq, prev, t, kind)
+        if data is not None:
+            return data
     if (
         type(payload) is dict
         and type(seq) is int
@@ -245,6 +267,11 @@ def decode_many(datas: Sequence[bytes]) -> list[dict[str, Any]] | None:
     one by one": the caller then gets each item's precise error. Few container objects are kept
     alive, so the batch does not set off the cyclic garbage collector.
     """
+    if _native_is_canonical is not None and all(map(_native_is_canonical, datas)):
+        try:
+            return list(map(_unpackb, datas))
+        except Exception:  # cannot happen for canonical bytes; the checks below decide
+            pass
     try:
         values = list(map(_unpackb, datas))
         if not _DICT.issuperset(map(type, values)):
@@ -267,8 +294,12 @@ def decode(data: bytes) -> dict[str, Any]:
     Fast path: a plain decode, a walk over the maps (string keys strictly ascending by code
     point, which is UTF-8 byte order; no floats or ext values) and a byte-exact re-encode
     (which also catches duplicate keys, since the dict keeps only one of them). Anything that
-    fails it is decoded again by `_decode_strict`, which names the precise problem.
+    fails it is decoded again by `_decode_strict`, which names the precise problem. With the
+    native accelerator, its byte-level check of the canonical form replaces the walk and the
+    re-encode.
     """
+    if _native_is_canonical is not None and _native_is_canonical(data):
+        return _unpackb(data)
     try:
         # The defaults (raw=False, str or bytes map keys only, ext types as ExtType/Timestamp values
         # that `_plain_map_ok` refuses) accept a subset of what the strict decoder accepts.
@@ -307,3 +338,6 @@ def _decode_strict(data: bytes) -> dict[str, Any]:
         at = next((i for i, (a, b) in enumerate(zip(again, data, strict=False)) if a != b), min(len(again), len(data)))
         raise CanonicalError("", f"not canonical: non-minimal encoding at byte offset {at}")
     return value
+
+
+_bind(_accel.native)

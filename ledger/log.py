@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import canonical
+from . import _accel, canonical
 from .checkpoint import Checkpoint, TlogProof, verify_signed_checkpoint
 from .merkle import MerkleTree, leaf_hash
 from .note import NoteError, Signer, sign_note
@@ -53,6 +53,14 @@ class Appended(NamedTuple):
 
 
 _make_appended = functools.partial(tuple.__new__, Appended)
+
+# The native accelerator's encode + leaf hash + Appended in one call (None: pure Python; see `_accel`).
+_native_append = None
+
+
+def _bind(native: Any) -> None:
+    global _native_append
+    _native_append = native.append_entry if native else None
 
 
 class Log:
@@ -205,8 +213,14 @@ class Log:
             self._refuse(kind, payload, t)
         tree = self.tree
         seq = tree.size
-        data = _encode_entry(payload, seq, self._last_leaf, t, kind)
-        leaf = _sha256(b"\x00" + data).digest()
+        prev = self._last_leaf
+        # The native path answers None for a payload it does not handle (nested values, ...).
+        if _native_append is None or (appended := _native_append(Appended, payload, seq, prev, t, kind)) is None:
+            data = _encode_entry(payload, seq, prev, t, kind)
+            leaf = _sha256(b"\x00" + data).digest()
+            appended = _make_appended((seq, data, leaf))
+        else:
+            _, data, leaf = appended
         tree.append(leaf)
         self._pending_data.append(data)
         self._pending_leaves.append(leaf)
@@ -214,7 +228,7 @@ class Log:
         self._last_leaf = leaf
         if seq >= self._due_seq or t >= self._due_t:  # the policy, precomputed as two thresholds
             self._maybe_checkpoint(t)
-        return _make_appended((seq, data, leaf))
+        return appended
 
     def _refuse(self, kind: Any, payload: Mapping[str, Any], t: Any) -> None:
         """Raise the error `append` owes for these arguments (the checks in their documented order)."""
@@ -396,3 +410,6 @@ class Log:
     def close(self) -> None:
         self.commit()
         self.store.close()
+
+
+_bind(_accel.native)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import _accel
 
 __all__ = [
     "EMPTY_ROOT",
@@ -43,6 +46,15 @@ def leaf_hash(data: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right)."""
     return _sha256(b"\x01" + left + right).digest()
+
+
+# The native accelerator's batch node hashing (None: pure Python; see `_accel`).
+_native_hash_pairs = None
+
+
+def _bind(native: Any) -> None:
+    global _native_hash_pairs
+    _native_hash_pairs = native.hash_pairs if native else None
 
 
 def _split(n: int) -> int:
@@ -86,6 +98,15 @@ class MerkleTree:
         self._size = len(levels[0]) // HASH_SIZE
         self._build()
 
+    def extend_joined(self, leaves: bytes) -> None:
+        """`extend` for leaf hashes already joined into one bytes object (32 bytes each)."""
+        if len(leaves) % HASH_SIZE:
+            raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes each")
+        level = self._levels[0]
+        level += leaves
+        self._size = len(level) // HASH_SIZE
+        self._build()
+
     def _build(self) -> None:
         """Hash every complete, aligned subtree not hashed yet, level by level (one list per level).
 
@@ -95,13 +116,16 @@ class MerkleTree:
         levels = self._levels
         size = self._size
         sha256 = _sha256
+        hash_pairs = _native_hash_pairs
         k = 0
         while size >> (k + 1):
             if k + 1 == len(levels):
                 levels.append(bytearray())
             below, above = levels[k], levels[k + 1]
             start, stop = len(above) * 2, (size >> (k + 1)) * 2 * HASH_SIZE
-            if start < stop:
+            if start < stop and hash_pairs is not None:
+                above += hash_pairs(below, start, stop)
+            elif start < stop:
                 above += b"".join(
                     [sha256(b"\x01" + below[o : o + 2 * HASH_SIZE]).digest() for o in range(start, stop, 2 * HASH_SIZE)]
                 )
@@ -287,3 +311,6 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         raise ProofError("consistency proof does not lead to the old root")
     if sr != root2:
         raise ProofError("consistency proof does not lead to the new root")
+
+
+_bind(_accel.native)

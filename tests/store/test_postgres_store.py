@@ -27,9 +27,10 @@ CRASH_WRITER = Path(__file__).with_name("crash_writer.py")
 SIGNER = Signer("store.test.example", bytes(range(32)))
 
 
-def test_open_store_takes_postgresql_urls(postgres_server: PgCluster) -> None:
-    postgres_server.sql("CREATE DATABASE plain", dbname="postgres")
-    url = postgres_server.url("plain")
+def test_open_store_takes_postgresql_urls(postgres_server: PgCluster, ledger_path: str) -> None:
+    plain = f"plain_{ledger_path}"  # one database per ledger path (the session's server is shared)
+    postgres_server.sql(f"CREATE DATABASE {plain}", dbname="postgres")
+    url = postgres_server.url(plain)
     store = open_store(url)
     assert isinstance(store, PostgresStore)
     assert store.schema == "public"
@@ -40,7 +41,7 @@ def test_open_store_takes_postgresql_urls(postgres_server: PgCluster) -> None:
     assert reader.size() == 3
     reader.close()
     tables = postgres_server.sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", dbname="plain"
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", dbname=plain
     )
     assert [t for (t,) in tables] == ["checkpoints", "entries", "meta", "quarantine"]
 

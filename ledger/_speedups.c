@@ -1,0 +1,713 @@
+/* Optional native accelerator for the ledger's hot loops (see ledger/_accel.py).
+ *
+ * Every function here only ever answers "clean" (with its result) or "not clean" (None): on None
+ * the caller runs the pure-Python code, which stays the reference and produces every error
+ * message. Nothing here raises for bad input; only a failed allocation raises (MemoryError).
+ *
+ *   encode_entry(payload, seq, prev, t, kind) -> bytes | None
+ *       canonical.encode_entry for a flat payload (str keys; str/bytes/int/bool/None values).
+ *   encode_flat(entry) -> bytes | None
+ *       canonical.encode for a flat map.
+ *   append_entry(cls, payload, seq, prev, t, kind) -> cls((seq, data, leaf)) | None
+ *       encode_entry plus the RFC 6962 leaf hash, as the tuple subclass `cls` (Log.append).
+ *   check_entry(data) -> (seq, prev, t, kind) | None
+ *       None unless `data` is exactly one canonical entry (docs/formats.md) whose seq is an int,
+ *       prev a bin, t an int and kind a str; else those four fields (None for a missing one).
+ *   is_canonical(data) -> bool
+ *       True if `data` is exactly one canonical entry; False: let the Python decoder decide.
+ *   audit_chunk(rows, start, prev, last_t) -> (leaf hashes joined, last t) | None
+ *       audit._chunk_is_clean for a chunk of (seq, data, leaf) rows.
+ *   hash_pairs(level, start, stop) -> bytes
+ *       the RFC 6962 interior hashes SHA-256(0x01 || level[o:o+64]) for o in range(start, stop, 64).
+ *
+ * SHA-256 is OpenSSL's (libcrypto), never hand-written here.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/sha.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#define HASH 32
+#define MAX_DEPTH 64 /* deeper nesting is "not clean": the Python decoder decides */
+
+/* ---------------------------------------------------------------------------------------------
+ * SHA-256
+ */
+
+static void
+leaf_hash(const unsigned char *data, size_t n, unsigned char out[HASH])
+{
+    static const unsigned char zero = 0;
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, &zero, 1);
+    SHA256_Update(&c, data, n);
+    SHA256_Final(out, &c);
+}
+
+static void
+node_hash(const unsigned char pair[2 * HASH], unsigned char out[HASH])
+{
+    static const unsigned char one = 1;
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, &one, 1);
+    SHA256_Update(&c, pair, 2 * HASH);
+    SHA256_Final(out, &c);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Canonical encoding of a flat map (what msgpack.Packer(use_bin_type=True, strict_types=True)
+ * writes for the sorted pairs)
+ */
+
+enum { V_NIL, V_TRUE, V_FALSE, V_UINT, V_NEG, V_STR, V_BIN };
+
+typedef struct {
+    const char *key;
+    Py_ssize_t klen;
+    int tag;
+    const char *buf;
+    Py_ssize_t len;
+    uint64_t u;
+    int64_t s;
+} item_t;
+
+static Py_ssize_t
+str_header_size(Py_ssize_t n)
+{
+    if (n < 32) return 1;
+    if (n < 256) return 2;
+    if (n < 65536) return 3;
+    if ((uint64_t)n <= 0xffffffffULL) return 5;
+    return -1;
+}
+
+/* Fill `it` from a value; return its encoded size, or -1 for "not flat / not encodable". */
+static Py_ssize_t
+prepare_value(PyObject *v, item_t *it)
+{
+    if (v == Py_None) { it->tag = V_NIL; return 1; }
+    if (v == Py_True) { it->tag = V_TRUE; return 1; }
+    if (v == Py_False) { it->tag = V_FALSE; return 1; }
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow == 0) {
+            if (x == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+            if (x >= 0) {
+                it->tag = V_UINT;
+                it->u = (uint64_t)x;
+            } else {
+                it->tag = V_NEG;
+                it->s = x;
+                if (x >= -32) return 1;
+                if (x >= -128) return 2;
+                if (x >= -32768) return 3;
+                if (x >= -2147483648LL) return 5;
+                return 9;
+            }
+        } else if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(v);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+            it->tag = V_UINT;
+            it->u = u;
+        } else {
+            return -1;
+        }
+        if (it->u < 128) return 1;
+        if (it->u < 256) return 2;
+        if (it->u < 65536) return 3;
+        if (it->u <= 0xffffffffULL) return 5;
+        return 9;
+    }
+    if (PyUnicode_CheckExact(v)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (s == NULL) { PyErr_Clear(); return -1; } /* a lone surrogate: the slow path names it */
+        Py_ssize_t h = str_header_size(n);
+        if (h < 0) return -1;
+        it->tag = V_STR; it->buf = s; it->len = n;
+        return h + n;
+    }
+    if (PyBytes_CheckExact(v)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        Py_ssize_t h = n < 256 ? 2 : n < 65536 ? 3 : (uint64_t)n <= 0xffffffffULL ? 5 : -1;
+        if (h < 0) return -1;
+        it->tag = V_BIN; it->buf = PyBytes_AS_STRING(v); it->len = n;
+        return h + n;
+    }
+    return -1;
+}
+
+static unsigned char *
+put16(unsigned char *p, uint64_t x) { p[0] = (unsigned char)(x >> 8); p[1] = (unsigned char)x; return p + 2; }
+static unsigned char *
+put32(unsigned char *p, uint64_t x)
+{
+    p[0] = (unsigned char)(x >> 24); p[1] = (unsigned char)(x >> 16);
+    p[2] = (unsigned char)(x >> 8); p[3] = (unsigned char)x;
+    return p + 4;
+}
+static unsigned char *
+put64(unsigned char *p, uint64_t x) { p = put32(p, x >> 32); return put32(p, x & 0xffffffffULL); }
+
+static unsigned char *
+write_str(unsigned char *p, const char *s, Py_ssize_t n)
+{
+    if (n < 32) *p++ = (unsigned char)(0xa0 | n);
+    else if (n < 256) { *p++ = 0xd9; *p++ = (unsigned char)n; }
+    else if (n < 65536) { *p++ = 0xda; p = put16(p, (uint64_t)n); }
+    else { *p++ = 0xdb; p = put32(p, (uint64_t)n); }
+    memcpy(p, s, (size_t)n);
+    return p + n;
+}
+
+static unsigned char *
+write_value(unsigned char *p, const item_t *it)
+{
+    switch (it->tag) {
+    case V_NIL: *p++ = 0xc0; return p;
+    case V_TRUE: *p++ = 0xc3; return p;
+    case V_FALSE: *p++ = 0xc2; return p;
+    case V_UINT: {
+        uint64_t u = it->u;
+        if (u < 128) *p++ = (unsigned char)u;
+        else if (u < 256) { *p++ = 0xcc; *p++ = (unsigned char)u; }
+        else if (u < 65536) { *p++ = 0xcd; p = put16(p, u); }
+        else if (u <= 0xffffffffULL) { *p++ = 0xce; p = put32(p, u); }
+        else { *p++ = 0xcf; p = put64(p, u); }
+        return p;
+    }
+    case V_NEG: {
+        int64_t s = it->s;
+        if (s >= -32) *p++ = (unsigned char)(int8_t)s;
+        else if (s >= -128) { *p++ = 0xd0; *p++ = (unsigned char)(int8_t)s; }
+        else if (s >= -32768) { *p++ = 0xd1; p = put16(p, (uint64_t)s); }
+        else if (s >= -2147483648LL) { *p++ = 0xd2; p = put32(p, (uint64_t)s); }
+        else { *p++ = 0xd3; p = put64(p, (uint64_t)s); }
+        return p;
+    }
+    case V_STR:
+        return write_str(p, it->buf, it->len);
+    default: { /* V_BIN */
+        Py_ssize_t n = it->len;
+        if (n < 256) { *p++ = 0xc4; *p++ = (unsigned char)n; }
+        else if (n < 65536) { *p++ = 0xc5; p = put16(p, (uint64_t)n); }
+        else { *p++ = 0xc6; p = put32(p, (uint64_t)n); }
+        memcpy(p, it->buf, (size_t)n);
+        return p + n;
+    }
+    }
+}
+
+static int
+item_cmp(const void *a, const void *b)
+{
+    const item_t *x = a, *y = b;
+    Py_ssize_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, (size_t)n);
+    if (c) return c;
+    return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static const char *const RESERVED[4] = {"seq", "prev", "t", "kind"};
+
+/* The canonical bytes of `dict` plus the `extra` fields (NULL: none) as a new bytes object;
+ * Py_None (a new reference) for "not flat, let Python do it"; NULL only on MemoryError. */
+static PyObject *
+pack_flat(PyObject *dict, PyObject *const *extra)
+{
+    if (!PyDict_CheckExact(dict)) Py_RETURN_NONE;
+    Py_ssize_t n = PyDict_GET_SIZE(dict) + (extra ? 4 : 0);
+    item_t stack[24];
+    item_t *items = stack;
+    PyObject *result = NULL;
+    if (n > (Py_ssize_t)(sizeof(stack) / sizeof(stack[0]))) {
+        items = PyMem_Malloc(sizeof(item_t) * (size_t)n);
+        if (items == NULL) return PyErr_NoMemory();
+    }
+    Py_ssize_t total = n < 16 ? 1 : n < 65536 ? 3 : 5;
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k)) goto fallback;
+        Py_ssize_t kl;
+        const char *ks = PyUnicode_AsUTF8AndSize(k, &kl);
+        if (ks == NULL) { PyErr_Clear(); goto fallback; }
+        Py_ssize_t kh = str_header_size(kl);
+        Py_ssize_t vs = prepare_value(v, &items[i]);
+        if (kh < 0 || vs < 0) goto fallback;
+        items[i].key = ks;
+        items[i].klen = kl;
+        total += kh + kl + vs;
+        i++;
+    }
+    if (extra) {
+        for (int j = 0; j < 4; j++) {
+            Py_ssize_t vs = prepare_value(extra[j], &items[i]);
+            if (vs < 0) goto fallback;
+            items[i].key = RESERVED[j];
+            items[i].klen = (Py_ssize_t)strlen(RESERVED[j]);
+            total += 1 + items[i].klen + vs;
+            i++;
+        }
+    }
+    if (i != n) goto fallback; /* the dict changed size: impossible without user code, but cheap */
+    qsort(items, (size_t)n, sizeof(item_t), item_cmp);
+    for (i = 1; i < n; i++) {
+        if (item_cmp(&items[i - 1], &items[i]) == 0) goto fallback; /* a duplicate key */
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL) goto done;
+    {
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(result);
+        if (n < 16) *p++ = (unsigned char)(0x80 | n);
+        else if (n < 65536) { *p++ = 0xde; p = put16(p, (uint64_t)n); }
+        else { *p++ = 0xdf; p = put32(p, (uint64_t)n); }
+        for (i = 0; i < n; i++) {
+            p = write_str(p, items[i].key, items[i].klen);
+            p = write_value(p, &items[i]);
+        }
+    }
+    goto done;
+fallback:
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    if (items != stack) PyMem_Free(items);
+    return result;
+}
+
+static int
+entry_args_ok(PyObject *const *a)
+{
+    /* The types canonical.encode_entry's fast path demands of seq, prev, t and kind. */
+    return PyLong_CheckExact(a[0]) && PyBytes_CheckExact(a[1]) && PyLong_CheckExact(a[2]) && PyUnicode_CheckExact(a[3]);
+}
+
+static PyObject *
+sp_encode_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "encode_entry(payload, seq, prev, t, kind)");
+        return NULL;
+    }
+    if (!entry_args_ok(args + 1)) Py_RETURN_NONE;
+    return pack_flat(args[0], args + 1);
+}
+
+static PyObject *
+sp_encode_flat(PyObject *self, PyObject *entry)
+{
+    return pack_flat(entry, NULL);
+}
+
+static PyObject *
+sp_append_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyType_Check(args[0]) || !PyType_IsSubtype((PyTypeObject *)args[0], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "append_entry(tuple_subclass, payload, seq, prev, t, kind)");
+        return NULL;
+    }
+    if (!entry_args_ok(args + 2)) Py_RETURN_NONE;
+    PyObject *data = pack_flat(args[1], args + 2);
+    if (data == NULL || data == Py_None) return data;
+    PyObject *leaf = PyBytes_FromStringAndSize(NULL, HASH);
+    if (leaf == NULL) { Py_DECREF(data); return NULL; }
+    leaf_hash((const unsigned char *)PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data),
+              (unsigned char *)PyBytes_AS_STRING(leaf));
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    PyObject *out = cls->tp_alloc(cls, 3);
+    if (out == NULL) { Py_DECREF(data); Py_DECREF(leaf); return NULL; }
+    Py_INCREF(args[2]);
+    PyTuple_SET_ITEM(out, 0, args[2]);
+    PyTuple_SET_ITEM(out, 1, data);
+    PyTuple_SET_ITEM(out, 2, leaf);
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Validation of canonical entry bytes: exactly what canonical.decode accepts (maps of str keys
+ * strictly ascending by UTF-8 bytes, minimal integer / length / container headers, strict UTF-8,
+ * no float or ext, nothing after the entry), up to MAX_DEPTH levels of nesting.
+ */
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+} reader_t;
+
+static uint64_t
+get_be(const unsigned char *p, int n)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < n; i++) x = (x << 8) | p[i];
+    return x;
+}
+
+/* Strict UTF-8 as Python's codec decodes it (no surrogates, no overlong forms, <= U+10FFFF). */
+static int
+utf8_ok(const unsigned char *s, Py_ssize_t n)
+{
+    const unsigned char *end = s + n;
+    while (s < end) {
+        unsigned char c = *s;
+        if (c < 0x80) { s++; continue; }
+        if (c >= 0xc2 && c <= 0xdf) {
+            if (end - s < 2 || (s[1] & 0xc0) != 0x80) return 0;
+            s += 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            if (end - s < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
+            if (c == 0xe0 && s[1] < 0xa0) return 0;  /* overlong */
+            if (c == 0xed && s[1] > 0x9f) return 0;  /* surrogate */
+            s += 3;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            if (end - s < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) return 0;
+            if (c == 0xf0 && s[1] < 0x90) return 0;  /* overlong */
+            if (c == 0xf4 && s[1] > 0x8f) return 0;  /* above U+10FFFF */
+            s += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* What a value turned out to be (for the four ledger fields). */
+enum { T_OTHER, T_UINT, T_NEG, T_STR, T_BIN };
+
+typedef struct {
+    int type;
+    uint64_t u;
+    int64_t s;
+    const unsigned char *buf;
+    Py_ssize_t len;
+} value_t;
+
+static int check_value(reader_t *r, int depth, value_t *out);
+
+/* A str header and its bytes, minimal and valid UTF-8; 0 if it is not one. */
+static int
+read_str(reader_t *r, const unsigned char **buf, Py_ssize_t *len)
+{
+    if (r->p >= r->end) return 0;
+    unsigned char b = *r->p++;
+    uint64_t n;
+    if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
+    else if (b == 0xd9) { if (r->end - r->p < 1) return 0; n = r->p[0]; r->p += 1; if (n < 32) return 0; }
+    else if (b == 0xda) { if (r->end - r->p < 2) return 0; n = get_be(r->p, 2); r->p += 2; if (n < 256) return 0; }
+    else if (b == 0xdb) { if (r->end - r->p < 4) return 0; n = get_be(r->p, 4); r->p += 4; if (n < 65536) return 0; }
+    else return 0;
+    if ((uint64_t)(r->end - r->p) < n) return 0;
+    if (!utf8_ok(r->p, (Py_ssize_t)n)) return 0;
+    *buf = r->p;
+    *len = (Py_ssize_t)n;
+    r->p += n;
+    return 1;
+}
+
+/* The body of a map of n pairs: str keys strictly ascending, values canonical. If `fields` is not
+ * NULL (the top level), the values of the keys "kind", "prev", "seq" and "t" are reported there. */
+static int
+check_map(reader_t *r, uint64_t n, int depth, value_t *fields, int *found)
+{
+    const unsigned char *prev_key = NULL;
+    Py_ssize_t prev_len = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *key;
+        Py_ssize_t klen;
+        if (!read_str(r, &key, &klen)) return 0;
+        if (prev_key != NULL) {
+            Py_ssize_t m = prev_len < klen ? prev_len : klen;
+            int c = memcmp(prev_key, key, (size_t)m);
+            if (c > 0 || (c == 0 && prev_len >= klen)) return 0; /* not strictly ascending */
+        }
+        prev_key = key;
+        prev_len = klen;
+        value_t v;
+        if (!check_value(r, depth, &v)) return 0;
+        if (fields != NULL) {
+            int f = -1;
+            if (klen == 3 && memcmp(key, "seq", 3) == 0) f = 0;
+            else if (klen == 4 && memcmp(key, "prev", 4) == 0) f = 1;
+            else if (klen == 1 && key[0] == 't') f = 2;
+            else if (klen == 4 && memcmp(key, "kind", 4) == 0) f = 3;
+            if (f >= 0) { fields[f] = v; found[f] = 1; }
+        }
+    }
+    return 1;
+}
+
+static int
+check_value(reader_t *r, int depth, value_t *out)
+{
+    out->type = T_OTHER;
+    if (r->p >= r->end) return 0;
+    unsigned char b = *r->p;
+    if (b <= 0x7f) { r->p++; out->type = T_UINT; out->u = b; return 1; }
+    if (b >= 0xe0) { r->p++; out->type = T_NEG; out->s = (int8_t)b; return 1; }
+    if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)) {
+        if (!read_str(r, &out->buf, &out->len)) return 0;
+        out->type = T_STR;
+        return 1;
+    }
+    r->p++;
+    Py_ssize_t avail = r->end - r->p;
+    uint64_t n;
+    switch (b) {
+    case 0xc0: case 0xc2: case 0xc3:
+        return 1;
+    case 0xc4: case 0xc5: case 0xc6: {
+        int w = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
+        if (avail < w) return 0;
+        n = get_be(r->p, w);
+        r->p += w;
+        if ((w == 2 && n < 256) || (w == 4 && n < 65536)) return 0;
+        if ((uint64_t)(r->end - r->p) < n) return 0;
+        out->type = T_BIN; out->buf = r->p; out->len = (Py_ssize_t)n;
+        r->p += n;
+        return 1;
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+        int w = 1 << (b - 0xcc);
+        static const uint64_t least[4] = {128, 256, 65536, 0x100000000ULL};
+        if (avail < w) return 0;
+        n = get_be(r->p, w);
+        r->p += w;
+        if (n < least[b - 0xcc]) return 0;
+        out->type = T_UINT; out->u = n;
+        return 1;
+    }
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        int w = 1 << (b - 0xd0);
+        static const int64_t most[4] = {-33, -129, -32769, -2147483649LL};
+        if (avail < w) return 0;
+        uint64_t x = get_be(r->p, w);
+        r->p += w;
+        int64_t s;
+        if (w == 1) s = (int8_t)x;
+        else if (w == 2) s = (int16_t)x;
+        else if (w == 4) s = (int32_t)x;
+        else s = (int64_t)x;
+        if (s > most[b - 0xd0]) return 0; /* a smaller (or the unsigned) form exists */
+        out->type = T_NEG; out->s = s;
+        return 1;
+    }
+    case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+        int w = (b == 0xdc || b == 0xde) ? 2 : 4;
+        if (avail < w) return 0;
+        n = get_be(r->p, w);
+        r->p += w;
+        if (n < (w == 2 ? 16u : 65536u)) return 0;
+        if (depth >= MAX_DEPTH) return 0;
+        if (b >= 0xde) return check_map(r, n, depth + 1, NULL, NULL);
+        for (uint64_t i = 0; i < n; i++) {
+            value_t v;
+            if (!check_value(r, depth + 1, &v)) return 0;
+        }
+        return 1;
+    }
+    default:
+        break;
+    }
+    if (b >= 0x80 && b <= 0x9f) {
+        if (depth >= MAX_DEPTH) return 0;
+        n = b & 0x0f;
+        if (b <= 0x8f) return check_map(r, n, depth + 1, NULL, NULL);
+        for (uint64_t i = 0; i < n; i++) {
+            value_t v;
+            if (!check_value(r, depth + 1, &v)) return 0;
+        }
+        return 1;
+    }
+    return 0; /* 0xc1, float, ext */
+}
+
+/* Validate a whole entry; fill the four fields (found[i] = 0 for a missing one). */
+static int
+check_entry_bytes(const unsigned char *data, Py_ssize_t len, value_t fields[4], int found[4])
+{
+    reader_t r = {data, data + len};
+    found[0] = found[1] = found[2] = found[3] = 0;
+    if (len < 1) return 0;
+    unsigned char b = *r.p++;
+    uint64_t n;
+    if (b >= 0x80 && b <= 0x8f) n = b & 0x0f;
+    else if (b == 0xde) { if (r.end - r.p < 2) return 0; n = get_be(r.p, 2); r.p += 2; if (n < 16) return 0; }
+    else if (b == 0xdf) { if (r.end - r.p < 4) return 0; n = get_be(r.p, 4); r.p += 4; if (n < 65536) return 0; }
+    else return 0;
+    if (!check_map(&r, n, 1, fields, found)) return 0;
+    return r.p == r.end;
+}
+
+static PyObject *
+int_value(const value_t *v)
+{
+    return v->type == T_UINT ? PyLong_FromUnsignedLongLong(v->u) : PyLong_FromLongLong(v->s);
+}
+
+static PyObject *
+sp_check_entry(PyObject *self, PyObject *data)
+{
+    if (!PyBytes_CheckExact(data)) Py_RETURN_NONE;
+    value_t f[4];
+    int found[4];
+    if (!check_entry_bytes((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), f, found))
+        Py_RETURN_NONE;
+    /* The fields as decode() would give them; a field of another type is "not clean" (None). */
+    if ((found[0] && f[0].type != T_UINT && f[0].type != T_NEG) || (found[1] && f[1].type != T_BIN) ||
+        (found[2] && f[2].type != T_UINT && f[2].type != T_NEG) || (found[3] && f[3].type != T_STR))
+        Py_RETURN_NONE;
+    PyObject *out = PyTuple_New(4);
+    if (out == NULL) return NULL;
+    for (int i = 0; i < 4; i++) {
+        PyObject *o;
+        if (!found[i]) { o = Py_None; Py_INCREF(o); }
+        else if (i == 1) o = PyBytes_FromStringAndSize((const char *)f[1].buf, f[1].len);
+        else if (i == 3) o = PyUnicode_DecodeUTF8((const char *)f[3].buf, f[3].len, "strict");
+        else o = int_value(&f[i]);
+        if (o == NULL) { Py_DECREF(out); return NULL; }
+        PyTuple_SET_ITEM(out, i, o);
+    }
+    return out;
+}
+
+static PyObject *
+sp_is_canonical(PyObject *self, PyObject *data)
+{
+    value_t f[4];
+    int found[4];
+    if (PyBytes_CheckExact(data) &&
+        check_entry_bytes((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), f, found))
+        Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+sp_audit_chunk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "audit_chunk(rows, start, prev, last_t)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *prev = args[2];
+    if (!PyList_CheckExact(rows) || !PyLong_CheckExact(args[1]) || !PyBytes_CheckExact(prev) ||
+        PyBytes_GET_SIZE(prev) != HASH || !PyLong_CheckExact(args[3]))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    long long start = PyLong_AsLongLong(args[1]);
+    if (start == -1 && PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
+    unsigned long long last_t = PyLong_AsUnsignedLongLong(args[3]);
+    if (last_t == (unsigned long long)-1 && PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
+    if (n == 0 || start < 0) Py_RETURN_NONE;
+    PyObject *leaves = PyBytes_FromStringAndSize(NULL, n * HASH);
+    if (leaves == NULL) return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(leaves);
+    const unsigned char *chain = (const unsigned char *)PyBytes_AS_STRING(prev);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 3) goto unclean;
+        PyObject *seq = PyTuple_GET_ITEM(row, 0), *data = PyTuple_GET_ITEM(row, 1), *stored = PyTuple_GET_ITEM(row, 2);
+        if (!PyLong_CheckExact(seq) || !PyBytes_CheckExact(data) || !PyBytes_CheckExact(stored) ||
+            PyBytes_GET_SIZE(stored) != HASH)
+            goto unclean;
+        long long s = PyLong_AsLongLong(seq);
+        if (s == -1 && PyErr_Occurred()) { PyErr_Clear(); goto unclean; }
+        if (s != start + i) goto unclean;
+        const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(data);
+        Py_ssize_t len = PyBytes_GET_SIZE(data);
+        unsigned char *leaf = out + i * HASH;
+        leaf_hash(bytes, (size_t)len, leaf);
+        if (memcmp(leaf, PyBytes_AS_STRING(stored), HASH) != 0) goto unclean;
+        value_t f[4];
+        int found[4];
+        if (!check_entry_bytes(bytes, len, f, found)) goto unclean;
+        if (!(found[0] && found[1] && found[2] && found[3])) goto unclean;
+        if (f[0].type != T_UINT || f[0].u != (uint64_t)s) goto unclean;
+        if (f[1].type != T_BIN || f[1].len != HASH || memcmp(f[1].buf, chain, HASH) != 0) goto unclean;
+        if (f[2].type != T_UINT || f[2].u < last_t) goto unclean;
+        if (f[3].type != T_STR || f[3].len == 0) goto unclean;
+        last_t = f[2].u;
+        chain = leaf;
+    }
+    {
+        PyObject *t = PyLong_FromUnsignedLongLong(last_t);
+        if (t == NULL) { Py_DECREF(leaves); return NULL; }
+        PyObject *result = PyTuple_New(2);
+        if (result == NULL) { Py_DECREF(leaves); Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(result, 0, leaves);
+        PyTuple_SET_ITEM(result, 1, t);
+        return result;
+    }
+unclean:
+    Py_DECREF(leaves);
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Merkle levels
+ */
+
+static PyObject *
+sp_hash_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "hash_pairs(level, start, stop)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t stop = PyLong_AsSsize_t(args[2]);
+    if (stop == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *result = NULL;
+    if (start < 0 || stop < start || stop > view.len || (stop - start) % (2 * HASH) != 0) {
+        PyErr_SetString(PyExc_ValueError, "hash_pairs: bad range");
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, (stop - start) / 2);
+    if (result == NULL) goto done;
+    {
+        const unsigned char *in = (const unsigned char *)view.buf + start;
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+        Py_ssize_t pairs = (stop - start) / (2 * HASH);
+        for (Py_ssize_t i = 0; i < pairs; i++) node_hash(in + i * 2 * HASH, out + i * HASH);
+    }
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"encode_entry", (PyCFunction)(void (*)(void))sp_encode_entry, METH_FASTCALL,
+     "encode_entry(payload, seq, prev, t, kind) -> canonical bytes, or None (use the Python path)"},
+    {"encode_flat", sp_encode_flat, METH_O, "encode_flat(entry) -> canonical bytes of a flat map, or None"},
+    {"append_entry", (PyCFunction)(void (*)(void))sp_append_entry, METH_FASTCALL,
+     "append_entry(cls, payload, seq, prev, t, kind) -> cls((seq, data, leaf hash)), or None"},
+    {"check_entry", sp_check_entry, METH_O,
+     "check_entry(data) -> (seq, prev, t, kind) if data is one canonical entry with fields of the right types, else None"},
+    {"is_canonical", sp_is_canonical, METH_O,
+     "is_canonical(data) -> True if data is exactly one canonical entry (a map), else False (let Python decide)"},
+    {"audit_chunk", (PyCFunction)(void (*)(void))sp_audit_chunk, METH_FASTCALL,
+     "audit_chunk(rows, start, prev, last_t) -> (leaf hashes, last t) if every row is clean, else None"},
+    {"hash_pairs", (PyCFunction)(void (*)(void))sp_hash_pairs, METH_FASTCALL,
+     "hash_pairs(level, start, stop) -> the RFC 6962 node hashes of level[start:stop], 64 bytes a pair"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "ledger._speedups", "Optional native accelerator of the ledger's hot loops.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModule_Create(&module);
+}

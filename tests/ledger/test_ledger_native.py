@@ -1,0 +1,434 @@
+"""The optional native accelerator (ledger/_speedups.c) against the pure-Python reference.
+
+Every native function answers "clean" (with its result) or "not clean" (None); these properties
+check that it answers "clean" exactly where the Python code accepts, with the same results: the
+canonical-entry validator against `canonical.decode` on random (often non-canonical) msgpack and
+random tamperings, the encoder against `canonical.encode_entry`, the audit's chunk check against
+`_chunk_is_clean`, and the Merkle levels, roots and proofs against the pure tree. The rest of the
+ledger and store tests run on both paths (the `ledger_path` fixture in conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import (
+    CanonicalError,
+    CheckpointPolicy,
+    LedgerError,
+    Log,
+    MemoryStore,
+    MerkleTree,
+    Signer,
+    _accel,
+    audit,
+    canonical,
+)
+
+if not _accel.available():
+    pytest.skip(f"native ledger path not tested: {_accel.why_unavailable()}", allow_module_level=True)
+
+native = _accel._speedups
+
+SETTINGS = settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example, HealthCheck.data_too_large],
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ledger_path() -> Iterator[str]:
+    """This module compares the two paths itself: it overrides conftest's two-way fixture."""
+    yield "both"
+
+
+@contextlib.contextmanager
+def path(enabled: bool) -> Iterator[None]:
+    before = _accel.active()
+    _accel.use(enabled)
+    try:
+        yield
+    finally:
+        _accel.use(before)
+
+
+def pure_decode(data: bytes) -> dict[str, Any] | None:
+    """The reference: the pure-Python decoder's value, or None where it refuses."""
+    with path(False):
+        try:
+            return canonical.decode(data)
+        except CanonicalError:
+            return None
+
+
+# -- random msgpack, canonical or not: every header width, key order, type and a few bad bytes -----
+
+INT_EDGES = [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
+INT_EDGES += [-1, -31, -32, -33, -127, -128, -129, -32767, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63)]
+
+
+def int_encodings(v: int) -> list[bytes]:
+    """Every msgpack encoding that can hold v (the canonical one and the wider ones)."""
+    out = []
+    if 0 <= v <= 0x7F:
+        out.append(bytes([v]))
+    if -32 <= v < 0:
+        out.append(struct.pack(">b", v))
+    for tag, fmt, lo, hi in (
+        (0xCC, ">B", 0, 0xFF),
+        (0xCD, ">H", 0, 0xFFFF),
+        (0xCE, ">I", 0, 0xFFFF_FFFF),
+        (0xCF, ">Q", 0, 2**64 - 1),
+        (0xD0, ">b", -128, 127),
+        (0xD1, ">h", -(2**15), 2**15 - 1),
+        (0xD2, ">i", -(2**31), 2**31 - 1),
+        (0xD3, ">q", -(2**63), 2**63 - 1),
+    ):
+        if lo <= v <= hi:
+            out.append(bytes([tag]) + struct.pack(fmt, v))
+    return out
+
+
+def length_header(n: int, fix: int | None, fix_max: int, tags: tuple[int | None, int, int], draw: Any) -> bytes:
+    """A header for length n: the smallest, or (sometimes) a wider one."""
+    options = []
+    if fix is not None and n <= fix_max:
+        options.append(bytes([fix | n]))
+    for tag, fmt, top in zip(tags, (">B", ">H", ">I"), (0xFF, 0xFFFF, 0xFFFF_FFFF), strict=True):
+        if tag is not None and n <= top:
+            options.append(bytes([tag]) + struct.pack(fmt, n))
+    return options[0] if draw(st.integers(0, 7)) else draw(st.sampled_from(options))
+
+
+KEYS = st.sampled_from(["seq", "prev", "t", "kind", "a", "b", "ab", "z", "é", "出价", "\U0001f600", ""])
+
+
+@st.composite
+def raw_str(draw: Any, text: Any = None) -> bytes:
+    body = draw(text if text is not None else st.text(max_size=40)).encode("utf-8", "surrogatepass")
+    if draw(st.integers(0, 15)) == 0:  # invalid UTF-8 (or a surrogate, via surrogatepass)
+        body = draw(st.binary(min_size=1, max_size=8)) + body
+    return length_header(len(body), 0xA0, 31, (0xD9, 0xDA, 0xDB), draw) + body
+
+
+@st.composite
+def raw_bin(draw: Any) -> bytes:
+    body = draw(st.binary(max_size=40))
+    return length_header(len(body), None, 0, (0xC4, 0xC5, 0xC6), draw) + body
+
+
+@st.composite
+def raw_int(draw: Any) -> bytes:
+    v = draw(st.sampled_from(INT_EDGES) | st.integers(-(2**63), 2**64 - 1))
+    encodings = int_encodings(v)
+    return encodings[0] if draw(st.integers(0, 7)) else draw(st.sampled_from(encodings))
+
+
+GOOD_SCALARS = st.sampled_from([b"\xc0", b"\xc2", b"\xc3"])  # nil, false, true
+ODD_SCALARS = st.sampled_from(
+    [
+        b"\xc1",  # never used
+        b"\xca" + struct.pack(">f", 1.5),
+        b"\xcb" + struct.pack(">d", 2.0),
+        b"\xd4\x01\x00",  # fixext 1
+        b"\xd6\xff\x00\x00\x00\x00",  # timestamp 32
+        b"\xc7\x01\x05\x00",  # ext 8
+    ]
+)
+
+scalars = st.one_of(*[raw_int(), raw_str(), raw_bin(), GOOD_SCALARS] * 2, ODD_SCALARS)  # odd ones: 1 in 9
+
+
+@st.composite
+def raw_map(draw: Any, children: Any) -> bytes:
+    keys = draw(st.lists(KEYS, max_size=7, unique=draw(st.integers(0, 5)) > 0))
+    pairs = []
+    for k in keys:
+        key = draw(raw_str(st.just(k))) if draw(st.integers(0, 20)) else draw(raw_int() | raw_bin())
+        pairs.append((k, key, draw(children)))
+    order = draw(st.integers(0, 5))
+    if order:  # mostly sorted by the key's bytes (duplicates kept): the interesting case
+        pairs.sort(key=lambda p: p[0].encode())
+    else:
+        draw(st.randoms(use_true_random=False)).shuffle(pairs)
+    head = length_header(len(pairs), 0x80, 15, (None, 0xDE, 0xDF), draw)
+    return head + b"".join(k + v for _, k, v in pairs)
+
+
+@st.composite
+def raw_array(draw: Any, children: Any) -> bytes:
+    items = draw(st.lists(children, max_size=5))
+    return length_header(len(items), 0x90, 15, (None, 0xDC, 0xDD), draw) + b"".join(items)
+
+
+raw_values = st.recursive(scalars, lambda children: raw_map(children) | raw_array(children), max_leaves=12)
+
+
+@st.composite
+def raw_entries(draw: Any) -> bytes:
+    """Mostly maps with ledger-like fields, sometimes anything; then sometimes a mutation."""
+    data = draw(raw_map(raw_values)) if draw(st.integers(0, 7)) else draw(raw_values)
+    mutation = draw(st.integers(0, 9))
+    if data and mutation == 1:  # flip a byte
+        i = draw(st.integers(0, len(data) - 1))
+        data = data[:i] + bytes([draw(st.integers(0, 255))]) + data[i + 1 :]
+    elif data and mutation == 2:  # truncate
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif mutation == 3:  # trailing bytes
+        data += draw(st.binary(min_size=1, max_size=3))
+    elif data and mutation == 4:  # insert a byte
+        i = draw(st.integers(0, len(data)))
+        data = data[:i] + bytes([draw(st.integers(0, 255))]) + data[i:]
+    return data
+
+
+def expected_fields(value: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What check_entry owes: the four fields (None where missing), or None if one has another type."""
+    names, types = ("seq", "prev", "t", "kind"), (int, bytes, int, str)
+    if any(k in value and type(value[k]) is not ty for k, ty in zip(names, types, strict=True)):
+        return None
+    return tuple(map(value.get, names))
+
+
+@SETTINGS
+@given(raw_entries())
+def test_validator_accepts_exactly_what_the_python_decoder_accepts(data: bytes) -> None:
+    reference = pure_decode(data)
+    assert native.is_canonical(data) is (reference is not None)
+    if reference is None:
+        assert native.check_entry(data) is None
+    else:
+        assert native.check_entry(data) == expected_fields(reference)
+        with path(True):
+            assert canonical.decode(data) == reference
+
+
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.sampled_from(INT_EDGES)
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.text(max_size=30)
+    | st.binary(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=10,
+)
+
+
+@SETTINGS
+@given(st.dictionaries(st.text(max_size=8), values, max_size=10), st.data())
+def test_validator_accepts_every_canonical_entry_and_every_tampering_is_judged_alike(
+    entry: dict[str, Any], data: st.DataObject
+) -> None:
+    with path(False):
+        good = canonical.encode(entry)
+    assert native.is_canonical(good)
+    assert native.check_entry(good) == expected_fields(entry)
+    # Tamper with one byte, or cut, or extend: the validator still agrees with the decoder.
+    i = data.draw(st.integers(0, len(good) - 1))
+    for bad in (
+        good[:i] + bytes([data.draw(st.integers(0, 255))]) + good[i + 1 :],
+        good[:i],
+        good + data.draw(st.binary(min_size=1, max_size=2)),
+    ):
+        assert native.is_canonical(bad) is (pure_decode(bad) is not None)
+
+
+# -- the encoder --------------------------------------------------------------------------------
+
+odd_values = st.sampled_from(
+    [1.5, 2**64, -(2**63) - 1, "\ud800", bytearray(b"ab"), (1, 2), {"n": 1}, [1], True, type("S", (str,), {})("s")]
+)
+flat_values = st.none() | st.booleans() | st.sampled_from(INT_EDGES) | st.text(max_size=40) | st.binary(max_size=300)
+payload_keys = KEYS | st.text(max_size=8) | st.sampled_from(["\ud800", 7, b"k"])
+
+
+def outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except CanonicalError as exc:
+        return ("error", str(exc))
+    except (TypeError, ValueError) as exc:  # what the pure path raises for it, compared as such
+        return ("other", type(exc).__name__, str(exc))
+
+
+@SETTINGS
+@given(
+    st.dictionaries(payload_keys, flat_values | odd_values, max_size=12),
+    st.sampled_from(INT_EDGES),
+    st.binary(min_size=32, max_size=32),
+    st.sampled_from([0, 1, 2**40, 2**64 - 1]),
+    st.text(min_size=1, max_size=10),
+)
+def test_encoder_writes_the_python_bytes(payload: dict[Any, Any], seq: int, prev: bytes, t: int, kind: str) -> None:
+    with path(False):
+        expected = outcome(canonical.encode_entry, payload, seq, prev, t, kind)
+        expected_flat = outcome(canonical.encode, payload)
+    fast = native.encode_entry(payload, seq, prev, t, kind)
+    if fast is not None:
+        assert fast == expected
+    flat = all(type(k) is str for k in payload) and all(
+        type(v) in (type(None), bool, int, str, bytes) for v in payload.values()
+    )
+    if flat and isinstance(expected, bytes) and not set(payload) & {"seq", "prev", "t", "kind"}:
+        assert fast is not None  # the native path handles every flat payload it can
+    fast_flat = native.encode_flat(payload)
+    if fast_flat is not None:
+        assert fast_flat == expected_flat
+    with path(True):
+        assert outcome(canonical.encode_entry, payload, seq, prev, t, kind) == expected
+        assert outcome(canonical.encode, payload) == expected_flat
+
+
+@SETTINGS
+@given(st.lists(st.dictionaries(st.text(max_size=5), flat_values | odd_values, max_size=5), min_size=1, max_size=20))
+def test_log_append_gives_the_same_entries_on_both_paths(payloads: list[dict[str, Any]]) -> None:
+    results = []
+    for enabled in (False, True):
+        with path(enabled):
+            log = Log(MemoryStore(), origin="native.test.example")
+            got = []
+            for i, p in enumerate(payloads):
+                try:
+                    got.append(tuple(log.append("k", p, t=i)))
+                except (CanonicalError, LedgerError, TypeError, ValueError) as exc:
+                    got.append((type(exc).__name__, str(exc)))
+            results.append((got, log.tree.root()))
+    assert results[0] == results[1]
+    for item in results[1][0]:
+        if len(item) == 3:
+            assert item[2] == hashlib.sha256(b"\x00" + item[1]).digest()
+
+
+# -- the audit's chunk check ----------------------------------------------------------------------
+
+SIGNER = Signer("native.test.example", bytes(range(32)))
+
+
+def chunk_rows(n: int) -> list[tuple[int, bytes, bytes]]:
+    log = Log(MemoryStore(), SIGNER, policy=CheckpointPolicy(every_entries=None, every_ms=None))
+    for i in range(n):
+        log.append("bid", {"lot": f"L{i % 3}", "amount": 100 + i, "x": [i, {"y": b"\x00"}]}, t=1000 + 7 * (i // 2))
+    log.commit()
+    return [tuple(r) for r in log.store.rows()]
+
+
+ROWS = chunk_rows(40)
+
+
+def tamper(rows: list[tuple[int, bytes, bytes]], rnd: random.Random) -> list[Any]:
+    rows = list(rows)
+    how = rnd.randrange(9)
+    i = rnd.randrange(len(rows))
+    seq, data, leaf = rows[i]
+    if how == 1:  # a byte of the entry, leaf hash left alone
+        j = rnd.randrange(len(data))
+        rows[i] = (seq, data[:j] + bytes([rnd.randrange(256)]) + data[j + 1 :], leaf)
+    elif how == 2:  # a byte of the entry, leaf hash recomputed
+        j = rnd.randrange(len(data))
+        data = data[:j] + bytes([rnd.randrange(256)]) + data[j + 1 :]
+        rows[i] = (seq, data, hashlib.sha256(b"\x00" + data).digest())
+    elif how == 3:  # two rows swapped
+        k = rnd.randrange(len(rows))
+        rows[i], rows[k] = rows[k], rows[i]
+    elif how == 4:  # a row missing
+        del rows[i]
+    elif how == 5:  # the stored seq
+        rows[i] = (seq + rnd.choice([-1, 1, 100]), data, leaf)
+    elif how == 6:  # a field re-encoded with a valid leaf hash: t earlier, or seq, or kind empty
+        entry = canonical.decode(data)
+        field, value = rnd.choice([("t", 0), ("t", 2**64 - 1), ("seq", seq + 1), ("kind", ""), ("prev", bytes(32))])
+        entry[field] = value
+        data = canonical.encode(entry)
+        rows[i] = (seq, data, hashlib.sha256(b"\x00" + data).digest())
+    elif how == 7:  # not bytes
+        rows[i] = (seq, data.decode("latin-1"), leaf)
+    elif how == 8:  # a row of the wrong shape
+        rows[i] = (seq, data)
+    return rows
+
+
+@SETTINGS
+@given(st.randoms(use_true_random=False), st.integers(0, 39), st.sampled_from([0, 999, 1000, 1001]))
+def test_audit_chunk_agrees_with_the_python_check(rnd: random.Random, cut: int, last_t: int) -> None:
+    rows = tamper(ROWS, rnd)[cut:]
+    if not rows:
+        return
+    start = cut
+    prev = ROWS[cut - 1][2] if cut else bytes(32)
+    with path(False):
+        reference = audit._chunk_is_clean(rows, start, prev, last_t)
+    got = native.audit_chunk(rows, start, prev, last_t)
+    if reference is None:
+        assert got is None
+    else:
+        leaves, t = reference
+        assert got == (b"".join(leaves), t)
+
+
+def test_audit_chunk_takes_the_rows_of_both_stores() -> None:
+    prev = bytes(32)
+    got = native.audit_chunk(ROWS, 0, prev, 0)
+    assert got is not None and got[1] == 1000 + 7 * 19
+    assert native.audit_chunk([], 0, prev, 0) is None
+    assert native.audit_chunk(ROWS, 0, prev[:31], 0) is None
+
+
+# -- the Merkle tree --------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.integers(0, 300), st.data())
+def test_trees_roots_and_proofs_are_identical(n: int, data: st.DataObject) -> None:
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+    trees = []
+    for enabled in (False, True):
+        with path(enabled):
+            tree = MerkleTree()
+            cut = data.draw(st.integers(0, n))
+            for leaf in leaves[:cut]:
+                tree.append(leaf)
+            tree.root()  # build part of it, then the rest
+            tree.extend(leaves[cut:])
+            trees.append(tree)
+    pure, fast = trees
+    assert [bytes(level) for level in pure._levels] == [bytes(level) for level in fast._levels]
+    for size in range(n + 1):
+        assert pure.root(size) == fast.root(size)
+    if n:
+        size = data.draw(st.integers(1, n))
+        index = data.draw(st.integers(0, size - 1))
+        assert pure.inclusion_proof(index, size) == fast.inclusion_proof(index, size)
+        old = data.draw(st.integers(1, size))
+        assert pure.consistency_proof(old, size) == fast.consistency_proof(old, size)
+
+
+def test_hash_pairs_is_the_rfc_6962_node_hash() -> None:
+    level = bytes(range(128))
+    assert native.hash_pairs(level, 0, 128) == b"".join(
+        hashlib.sha256(b"\x01" + level[o : o + 64]).digest() for o in (0, 64)
+    )
+    assert native.hash_pairs(bytearray(level), 64, 128) == hashlib.sha256(b"\x01" + level[64:]).digest()
+    with pytest.raises(ValueError):
+        native.hash_pairs(level, 0, 100)
+
+
+def test_the_switch() -> None:
+    with path(False):
+        assert not _accel.active()
+        assert canonical._native_encode_entry is None
+    with path(True):
+        assert _accel.active()
+        assert canonical.decode(msgpack.packb({"a": 1})) == {"a": 1}
