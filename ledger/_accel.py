@@ -58,7 +58,7 @@ def use(enabled: bool) -> None:
     if enabled and _speedups is None:
         raise RuntimeError(_missing)
     native = _speedups if enabled else None
-    from . import audit, canonical, log, merkle
+    from . import audit, canonical, certificate, log, merkle
 
-    for module in (canonical, merkle, log, audit):
+    for module in (canonical, merkle, log, audit, certificate):
         module._bind(native)

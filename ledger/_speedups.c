@@ -19,6 +19,9 @@
  *       audit._chunk_is_clean for a chunk of (seq, data, leaf) rows.
  *   hash_pairs(level, start, stop) -> bytes
  *       the RFC 6962 interior hashes SHA-256(0x01 || level[o:o+64]) for o in range(start, stop, 64).
+ *   proof_root(leaf, index, size, path) -> bytes | None
+ *       the root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at
+ *       `index` in a tree of `size`; None for anything malformed (the Python code says what).
  *
  * SHA-256 is OpenSSL's (libcrypto), never hand-written here.
  */
@@ -684,6 +687,53 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Inclusion proofs (RFC 9162 section 2.1.3.2), for certificate verification
+ */
+
+static PyObject *
+sp_proof_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "proof_root(leaf, index, size, path)");
+        return NULL;
+    }
+    PyObject *leaf = args[0], *path = args[3];
+    if (!PyBytes_CheckExact(leaf) || !PyBytes_CheckExact(path) || !PyLong_CheckExact(args[1]) ||
+        !PyLong_CheckExact(args[2]))
+        Py_RETURN_NONE;
+    int overflow = 0;
+    long long index = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (overflow || (index == -1 && PyErr_Occurred())) { PyErr_Clear(); Py_RETURN_NONE; }
+    long long size = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+    if (overflow || (size == -1 && PyErr_Occurred())) { PyErr_Clear(); Py_RETURN_NONE; }
+    Py_ssize_t path_len = PyBytes_GET_SIZE(path);
+    if (PyBytes_GET_SIZE(leaf) != HASH || path_len % HASH != 0 || index < 0 || index >= size) Py_RETURN_NONE;
+    const unsigned char *sibling = (const unsigned char *)PyBytes_AS_STRING(path);
+    unsigned char pair[2 * HASH], r[HASH];
+    memcpy(r, PyBytes_AS_STRING(leaf), HASH);
+    unsigned long long fn = (unsigned long long)index, sn = (unsigned long long)size - 1;
+    for (Py_ssize_t o = 0; o < path_len; o += HASH) {
+        if (sn == 0) Py_RETURN_NONE; /* the path is longer than the tree is deep */
+        if ((fn & 1) || fn == sn) {
+            memcpy(pair, sibling + o, HASH);
+            memcpy(pair + HASH, r, HASH);
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            memcpy(pair, r, HASH);
+            memcpy(pair + HASH, sibling + o, HASH);
+        }
+        node_hash(pair, r);
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0) Py_RETURN_NONE; /* the path is shorter */
+    return PyBytes_FromStringAndSize((const char *)r, HASH);
+}
+
 static PyMethodDef methods[] = {
     {"encode_entry", (PyCFunction)(void (*)(void))sp_encode_entry, METH_FASTCALL,
      "encode_entry(payload, seq, prev, t, kind) -> canonical bytes, or None (use the Python path)"},
@@ -698,6 +748,8 @@ static PyMethodDef methods[] = {
      "audit_chunk(rows, start, prev, last_t) -> (leaf hashes, last t) if every row is clean, else None"},
     {"hash_pairs", (PyCFunction)(void (*)(void))sp_hash_pairs, METH_FASTCALL,
      "hash_pairs(level, start, stop) -> the RFC 6962 node hashes of level[start:stop], 64 bytes a pair"},
+    {"proof_root", (PyCFunction)(void (*)(void))sp_proof_root, METH_FASTCALL,
+     "proof_root(leaf, index, size, path) -> the root an RFC 9162 inclusion path leads to, or None"},
     {NULL, NULL, 0, NULL},
 };
 

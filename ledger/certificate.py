@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import canonical
+from . import _accel, canonical
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
 from .merkle import HASH_SIZE, ProofError, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
@@ -370,6 +370,12 @@ def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
     `merkle.root_from_inclusion_proof` without its messages (and without checking the hash lengths:
     the caller does). None for an index outside the tree, a path too long or too short.
     """
+    if _native_proof_root is not None:
+        blob = b"".join(proof)
+        if len(blob) == HASH_SIZE * len(proof):
+            root = _native_proof_root(leaf, index, size, blob)
+            if root is not None:
+                return root
     fn, sn, r = index, size - 1, leaf
     if fn > sn or fn < 0:
         return None
@@ -395,6 +401,10 @@ def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
 
 def proven_root_joined(leaf: bytes, index: int, size: int, blob: bytes) -> bytes | None:
     """`proven_root` of a path given as its hashes joined (a proven entry's ``proof``); None if malformed."""
+    if _native_proof_root is not None:
+        root = _native_proof_root(leaf, index, size, blob)
+        if root is not None:
+            return root
     fn, sn, r = index, size - 1, leaf
     if fn > sn or fn < 0 or len(blob) % HASH_SIZE:
         return None
@@ -514,3 +524,15 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     except (KeyError, TypeError, ValueError, binascii.Error, canonical.CanonicalError, NoteError, CheckpointError):
         return None
     return Clean(data, entry, leaf, index, cp, signed, root64, prefix, date, kind, hash_text)
+
+
+# The native accelerator's inclusion-proof loop (None: pure Python; see `_accel`).
+_native_proof_root: Any = None
+
+
+def _bind(native: Any) -> None:
+    global _native_proof_root
+    _native_proof_root = native.proof_root if native else None
+
+
+_bind(_accel.native)

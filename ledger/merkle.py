@@ -50,11 +50,13 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 # The native accelerator's batch node hashing (None: pure Python; see `_accel`).
 _native_hash_pairs = None
+_native_proof_root = None
 
 
 def _bind(native: Any) -> None:
-    global _native_hash_pairs
+    global _native_hash_pairs, _native_proof_root
     _native_hash_pairs = native.hash_pairs if native else None
+    _native_proof_root = native.proof_root if native else None
 
 
 def _split(n: int) -> int:
@@ -236,6 +238,10 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
     if len(leaf) != HASH_SIZE:
         raise ProofError(f"leaf hash is {len(leaf)} bytes, not {HASH_SIZE}")
     _check_hashes(proof, "inclusion proof")
+    if _native_proof_root is not None:  # the same loop in C; None: malformed, said below
+        root = _native_proof_root(leaf, index, size, b"".join(proof))
+        if root is not None:
+            return root
     # node_hash inlined, from a copy of a hash that has already taken the 0x01 prefix: this loop
     # is most of a proof's cost.
     node = _NODE_PREFIX.copy

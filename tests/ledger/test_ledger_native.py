@@ -425,6 +425,47 @@ def test_hash_pairs_is_the_rfc_6962_node_hash() -> None:
         native.hash_pairs(level, 0, 100)
 
 
+@SETTINGS
+@given(st.integers(1, 200), st.data())
+def test_proof_root_follows_every_path_as_the_python_loop_does(n: int, data: st.DataObject) -> None:
+    """The C inclusion-proof loop gives the pure loop's root, and None exactly where it does
+    (wrong index or size, a path too long, too short, or not whole hashes), on real and bent proofs."""
+    from ledger import certificate
+
+    tree = MerkleTree()
+    tree.extend([hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)])
+    size = data.draw(st.integers(1, n))
+    index = data.draw(st.integers(0, size - 1))
+    proof = tree.inclusion_proof(index, size)
+    leaf = bytes(tree.leaf(index))
+    blob = b"".join(proof)
+    cases = [
+        (leaf, index, size, blob),
+        (leaf, data.draw(st.integers(-2, size + 2)), data.draw(st.integers(-1, size + 3)), blob),
+        (leaf, index, size, blob + bytes(32)),
+        (leaf, index, size, blob[:-32] if blob else blob),
+        (leaf, index, size, blob + b"\x00"),
+        (leaf[:31], index, size, blob),
+        (leaf, index, size, data.draw(st.binary(max_size=8 * 32))),
+    ]
+    for case in cases:
+        with path(False):
+            want = certificate.proven_root_joined(*case)
+        got = native.proof_root(*case)
+        if len(case[0]) == 32:
+            assert got == want, case[1:3]
+        else:  # a leaf hash of the wrong length: "not clean", and the Python loop decides
+            assert got is None
+        with path(True):
+            assert certificate.proven_root_joined(*case) == want
+            if len(case[3]) % 32 == 0:  # the same path as a list of hashes
+                hashes = [case[3][o : o + 32] for o in range(0, len(case[3]), 32)]
+                assert certificate.proven_root(case[0], case[1], case[2], hashes) == want
+    assert native.proof_root(leaf, index, size, blob) == tree.root(size)
+    assert native.proof_root(leaf, 2**70, size, blob) is None  # no overflow, just "not clean"
+    assert native.proof_root("leaf", index, size, blob) is None
+
+
 def test_the_switch() -> None:
     with path(False):
         assert not _accel.active()
