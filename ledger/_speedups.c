@@ -5,9 +5,12 @@
  * message. Nothing here raises for bad input; only a failed allocation raises (MemoryError).
  *
  *   encode_entry(payload, seq, prev, t, kind) -> bytes | None
- *       canonical.encode_entry for a flat payload (str keys; str/bytes/int/bool/None values).
+ *       canonical.encode_entry for a payload of str keys and str/bytes/int/bool/None values, or
+ *       nested maps (str keys) and lists/tuples of such values.
  *   encode_flat(entry) -> bytes | None
- *       canonical.encode for a flat map.
+ *       canonical.encode for such a map (flat or nested, despite the name).
+ *   encode_value(value) -> bytes | None
+ *       canonical.encode_value for such a map, a list or tuple of such values, or a scalar.
  *   append_entry(cls, payload, seq, prev, t, kind) -> cls((seq, data, leaf)) | None
  *       encode_entry plus the RFC 6962 leaf hash, as the tuple subclass `cls` (Log.append).
  *   check_entry(data) -> (seq, prev, t, kind) | None
@@ -286,6 +289,184 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Canonical encoding of a map with nested maps and arrays (what canonical._check + msgpack write:
+ * every map's str keys sorted by their UTF-8 bytes, lists and tuples as arrays). Anything else
+ * (a float, a subclass, bytearray, a non-str key, an out-of-range int, a lone surrogate, nesting
+ * deeper than MAX_DEPTH) is "not clean": the Python encoder takes it and names the problem.
+ */
+
+typedef struct {
+    unsigned char *p;
+    Py_ssize_t len, cap;
+} buf_t;
+
+enum { ENC_OK = 0, ENC_UNCLEAN = 1, ENC_NOMEM = -1 };
+
+static int
+buf_reserve(buf_t *b, Py_ssize_t n)
+{
+    if (b->len + n <= b->cap) return ENC_OK;
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n) cap *= 2;
+    unsigned char *p = PyMem_Realloc(b->p, (size_t)cap);
+    if (p == NULL) return ENC_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return ENC_OK;
+}
+
+static int
+buf_header(buf_t *b, Py_ssize_t n, unsigned char fix, unsigned char b16, unsigned char b32)
+{
+    if (buf_reserve(b, 5) != ENC_OK) return ENC_NOMEM;
+    unsigned char *p = b->p + b->len;
+    if (n < 16) *p++ = (unsigned char)(fix | n);
+    else if (n < 65536) { *p++ = b16; p = put16(p, (uint64_t)n); }
+    else if ((uint64_t)n <= 0xffffffffULL) { *p++ = b32; p = put32(p, (uint64_t)n); }
+    else return ENC_UNCLEAN;
+    b->len = p - b->p;
+    return ENC_OK;
+}
+
+typedef struct {
+    const char *key;
+    Py_ssize_t klen;
+    PyObject *value;
+} pair_t;
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+    const pair_t *x = a, *y = b;
+    Py_ssize_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, (size_t)n);
+    if (c) return c;
+    return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int enc_value(buf_t *b, PyObject *v, int depth);
+
+/* Write the map of `pairs` (n of them; sorted here), each key a str and each value encoded. */
+static int
+enc_pairs(buf_t *b, pair_t *pairs, Py_ssize_t n, int depth)
+{
+    qsort(pairs, (size_t)n, sizeof(pair_t), pair_cmp);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (pair_cmp(&pairs[i - 1], &pairs[i]) == 0) return ENC_UNCLEAN; /* a duplicate key */
+    }
+    int r = buf_header(b, n, 0x80, 0xde, 0xdf);
+    if (r != ENC_OK) return r;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t kh = str_header_size(pairs[i].klen);
+        if (kh < 0) return ENC_UNCLEAN;
+        if (buf_reserve(b, kh + pairs[i].klen) != ENC_OK) return ENC_NOMEM;
+        b->len = write_str(b->p + b->len, pairs[i].key, pairs[i].klen) - b->p;
+        r = enc_value(b, pairs[i].value, depth + 1);
+        if (r != ENC_OK) return r;
+    }
+    return ENC_OK;
+}
+
+/* The pairs of a dict with str keys (`extra`: the ledger's four fields, or NULL); then its map. */
+static int
+enc_dict(buf_t *b, PyObject *dict, PyObject *const *extra, int depth)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(dict) + (extra ? 4 : 0);
+    pair_t stack[24];
+    pair_t *pairs = stack;
+    if (n > (Py_ssize_t)(sizeof(stack) / sizeof(stack[0]))) {
+        pairs = PyMem_Malloc(sizeof(pair_t) * (size_t)n);
+        if (pairs == NULL) return ENC_NOMEM;
+    }
+    int r = ENC_OK;
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (i >= n || !PyUnicode_CheckExact(k)) { r = ENC_UNCLEAN; goto done; }
+        const char *ks = PyUnicode_AsUTF8AndSize(k, &pairs[i].klen);
+        if (ks == NULL) { PyErr_Clear(); r = ENC_UNCLEAN; goto done; }
+        pairs[i].key = ks;
+        pairs[i].value = v;
+        i++;
+    }
+    if (extra) {
+        for (int j = 0; j < 4 && i < n; j++, i++) {
+            pairs[i].key = RESERVED[j];
+            pairs[i].klen = (Py_ssize_t)strlen(RESERVED[j]);
+            pairs[i].value = extra[j];
+        }
+    }
+    if (i != n) { r = ENC_UNCLEAN; goto done; }
+    r = enc_pairs(b, pairs, n, depth);
+done:
+    if (pairs != stack) PyMem_Free(pairs);
+    return r;
+}
+
+static int
+enc_value(buf_t *b, PyObject *v, int depth)
+{
+    if (depth > MAX_DEPTH) return ENC_UNCLEAN;
+    if (PyDict_CheckExact(v)) return enc_dict(b, v, NULL, depth);
+    if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+        int r = buf_header(b, n, 0x90, 0xdc, 0xdd);
+        if (r != ENC_OK) return r;
+        PyObject **items = PySequence_Fast_ITEMS(v);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            r = enc_value(b, items[i], depth + 1);
+            if (r != ENC_OK) return r;
+        }
+        return ENC_OK;
+    }
+    item_t it;
+    Py_ssize_t size = prepare_value(v, &it);
+    if (size < 0) return ENC_UNCLEAN;
+    if (buf_reserve(b, size) != ENC_OK) return ENC_NOMEM;
+    b->len = write_value(b->p + b->len, &it) - b->p;
+    return ENC_OK;
+}
+
+/* pack_flat for any canonical map: bytes, Py_None (new reference) for "not clean", NULL on MemoryError. */
+static PyObject *
+pack_nested(PyObject *dict, PyObject *const *extra)
+{
+    if (!PyDict_CheckExact(dict)) Py_RETURN_NONE;
+    buf_t b = {NULL, 0, 0};
+    int r = enc_dict(&b, dict, extra, 0);
+    PyObject *result;
+    if (r == ENC_OK) result = PyBytes_FromStringAndSize((const char *)b.p, b.len);
+    else if (r == ENC_NOMEM) result = PyErr_NoMemory();
+    else { Py_INCREF(Py_None); result = Py_None; }
+    PyMem_Free(b.p);
+    return result;
+}
+
+/* canonical.encode_value: any canonical value (a map, a list or tuple, a scalar), or None. */
+static PyObject *
+sp_encode_value(PyObject *self, PyObject *value)
+{
+    buf_t b = {NULL, 0, 0};
+    int r = enc_value(&b, value, 0);
+    PyObject *result;
+    if (r == ENC_OK) result = PyBytes_FromStringAndSize((const char *)b.p, b.len);
+    else if (r == ENC_NOMEM) result = PyErr_NoMemory();
+    else { Py_INCREF(Py_None); result = Py_None; }
+    PyMem_Free(b.p);
+    return result;
+}
+
+/* The canonical bytes of a map: the flat fast path, else the nested encoder. */
+static PyObject *
+pack_entry(PyObject *dict, PyObject *const *extra)
+{
+    PyObject *data = pack_flat(dict, extra);
+    if (data != Py_None) return data;
+    Py_DECREF(data);
+    return pack_nested(dict, extra);
+}
+
 static int
 entry_args_ok(PyObject *const *a)
 {
@@ -301,13 +482,13 @@ sp_encode_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (!entry_args_ok(args + 1)) Py_RETURN_NONE;
-    return pack_flat(args[0], args + 1);
+    return pack_entry(args[0], args + 1);
 }
 
 static PyObject *
 sp_encode_flat(PyObject *self, PyObject *entry)
 {
-    return pack_flat(entry, NULL);
+    return pack_entry(entry, NULL);
 }
 
 static PyObject *
@@ -318,7 +499,7 @@ sp_append_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (!entry_args_ok(args + 2)) Py_RETURN_NONE;
-    PyObject *data = pack_flat(args[1], args + 2);
+    PyObject *data = pack_entry(args[1], args + 2);
     if (data == NULL || data == Py_None) return data;
     PyObject *leaf = PyBytes_FromStringAndSize(NULL, HASH);
     if (leaf == NULL) { Py_DECREF(data); return NULL; }
@@ -737,7 +918,8 @@ sp_proof_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef methods[] = {
     {"encode_entry", (PyCFunction)(void (*)(void))sp_encode_entry, METH_FASTCALL,
      "encode_entry(payload, seq, prev, t, kind) -> canonical bytes, or None (use the Python path)"},
-    {"encode_flat", sp_encode_flat, METH_O, "encode_flat(entry) -> canonical bytes of a flat map, or None"},
+    {"encode_flat", sp_encode_flat, METH_O, "encode_flat(entry) -> canonical bytes of a map, or None"},
+    {"encode_value", sp_encode_value, METH_O, "encode_value(value) -> canonical bytes of any canonical value, or None"},
     {"append_entry", (PyCFunction)(void (*)(void))sp_append_entry, METH_FASTCALL,
      "append_entry(cls, payload, seq, prev, t, kind) -> cls((seq, data, leaf hash)), or None"},
     {"check_entry", sp_check_entry, METH_O,

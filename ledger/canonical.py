@@ -113,6 +113,10 @@ def _pack_sorted_pairs(pairs: list[tuple[str, Any]]) -> bytes | None:
 
 def encode_value(value: Any) -> bytes:
     """Encode any canonical value (map, list, int, str, bytes, bool, nil)."""
+    if _native_encode_value is not None:
+        data = _native_encode_value(value)
+        if data is not None:
+            return data
     try:
         return _pack(_check(value, ""))
     except UnicodeEncodeError as exc:
@@ -121,11 +125,12 @@ def encode_value(value: Any) -> bytes:
 
 # The native accelerator's versions of the fast paths below (None: pure Python; see `_accel`). Each
 # answers None for anything it does not handle, and the Python code then runs as before.
-_native_encode_flat = _native_encode_entry = _native_is_canonical = None
+_native_encode_flat = _native_encode_entry = _native_is_canonical = _native_encode_value = None
 
 
 def _bind(native: Any) -> None:
-    global _native_encode_flat, _native_encode_entry, _native_is_canonical
+    global _native_encode_flat, _native_encode_entry, _native_is_canonical, _native_encode_value
+    _native_encode_value = native.encode_value if native else None
     _native_encode_flat = native.encode_flat if native else None
     _native_encode_entry = native.encode_entry if native else None
     _native_is_canonical = native.is_canonical if native else None

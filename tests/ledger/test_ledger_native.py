@@ -292,6 +292,58 @@ def test_encoder_writes_the_python_bytes(payload: dict[Any, Any], seq: int, prev
         assert outcome(canonical.encode, payload) == expected_flat
 
 
+nested_values = st.recursive(
+    flat_values | odd_values,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.tuples(inner, inner)
+    | st.dictionaries(payload_keys, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@SETTINGS
+@given(
+    st.dictionaries(payload_keys, nested_values, max_size=8),
+    st.sampled_from(INT_EDGES),
+    st.binary(min_size=32, max_size=32),
+    st.text(min_size=1, max_size=10),
+)
+def test_nested_payloads_encode_to_the_python_bytes(payload: dict[Any, Any], seq: int, prev: bytes, kind: str) -> None:
+    """Maps in maps, lists and tuples: the native encoder writes the pure bytes, or leaves the
+    payload to Python, which then raises its own error (never a different answer)."""
+    with path(False):
+        expected = outcome(canonical.encode_entry, payload, seq, prev, 5, kind)
+        expected_flat = outcome(canonical.encode, payload)
+    fast = native.encode_entry(payload, seq, prev, 5, kind)
+    assert fast is None or fast == expected
+    if isinstance(expected, bytes) and not _has_odd(payload) and not set(payload) & {"seq", "prev", "t", "kind"}:
+        assert fast is not None  # every encodable nested payload of plain types takes the native path
+    fast_flat = native.encode_flat(payload)
+    assert fast_flat is None or fast_flat == expected_flat
+    for value in [payload, *payload.values()]:  # encode_value: any value, not only a map
+        with path(False):
+            expected_value = outcome(canonical.encode_value, value)
+        fast_value = native.encode_value(value)
+        assert fast_value is None or fast_value == expected_value
+        if isinstance(expected_value, bytes) and not _has_odd(value):
+            assert fast_value is not None
+        with path(True):
+            assert outcome(canonical.encode_value, value) == expected_value
+    with path(True):
+        assert outcome(canonical.encode_entry, payload, seq, prev, 5, kind) == expected
+        assert outcome(canonical.encode, payload) == expected_flat
+
+
+def _has_odd(value: Any) -> bool:
+    """A value the native encoder leaves to Python even where Python encodes it (bytearray, subclasses)."""
+    t = type(value)
+    if t is dict:
+        return any(_has_odd(v) for v in value.values())
+    if t is list or t is tuple:
+        return any(_has_odd(v) for v in value)
+    return t not in (type(None), bool, int, str, bytes)
+
+
 @SETTINGS
 @given(st.lists(st.dictionaries(st.text(max_size=5), flat_values | odd_values, max_size=5), min_size=1, max_size=20))
 def test_log_append_gives_the_same_entries_on_both_paths(payloads: list[dict[str, Any]]) -> None:
