@@ -144,27 +144,63 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
     raise Rejected("bad_param", f"parameter {name!r} has a type the rules cannot check ({hint})")
 
 
+_PLAIN = (bool, int, str)  # hints checked by exact type alone (see _check_type)
+
+
+def _quick(hint: Any) -> tuple[tuple[Any, ...], bool, tuple[Any, ...] | None] | None:
+    """What `_check_type` accepts unchanged for a simple hint, as (exact types, None allowed, literal values).
+
+    None for the other hints (tuples, wider unions): those always go through `_check_type`. A value
+    the quick test refuses goes through `_check_type` too, which raises the precise message.
+    """
+    if hint in _PLAIN:
+        return (hint,), False, None
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return (), False, typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2 and rest[0] in _PLAIN:
+            return (rest[0],), True, None
+    return None
+
+
 @functools.cache
-def _hints(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
-    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+def _hints(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]], tuple[str, ...], dict[str, Any]]:
+    """(type hints, fields by name, required field names in order, quick checks) of a params class, once per class."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    required = tuple(
+        n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    hints = typing.get_type_hints(cls)
+    return hints, fields, required, {n: _quick(hints[n]) for n in fields}
+
+
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    """The field names of a params class, in declaration order (computed once per class)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def from_dict(cls: type[P], data: Mapping[str, Any], what: str = "") -> P:
     """Build a params dataclass from a mapping; unknown keys and wrong types are rejected by name."""
-    hints, fields = _hints(cls)
+    hints, fields, required, quick = _hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise Rejected("bad_param", f"unknown parameter {key!r}{what} (known: {known})")
+        q = quick[key]
+        if q is not None:  # the common cases, accepted unchanged exactly as _check_type would accept them
+            exact, optional, literal = q
+            if type(value) in exact or (optional and value is None) or (literal is not None and value in literal):
+                kwargs[key] = value
+                continue
         kwargs[key] = _check_type(value, hints[key], key)
-    missing = [
-        n
-        for n, f in fields.items()
-        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise Rejected("missing_param", f"required parameter {missing[0]!r}{what} is not set")
+    for n in required:
+        if n not in kwargs:
+            raise Rejected("missing_param", f"required parameter {n!r}{what} is not set")
     params = cls(**kwargs)
     check = getattr(params, "check", None)
     if check is not None:
@@ -172,26 +208,55 @@ def from_dict(cls: type[P], data: Mapping[str, Any], what: str = "") -> P:
     return params
 
 
+_RESOLVED: dict[tuple[Any, ...], Any] = {}  # (class, key, type, value, ...) -> the params it resolved to
+_RESOLVED_LIMIT = 4096
+_KEYABLE = frozenset({int, str, bool, type(None)})
+
+
 def resolve(cls: type[P], *layers: Mapping[str, Any] | None, what: str = "") -> P:
-    """Merge layers (later wins), keeping the keys `cls` knows; the caller rejects unknown keys."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    """Merge layers (later wins), keeping the keys `cls` knows; the caller rejects unknown keys.
+
+    Params are frozen, so the same merged settings give the same object: a valid result is
+    remembered when every value is a plain scalar (keyed by type and value, so 1 and True differ);
+    anything else, and every rejection, goes through `from_dict` each time.
+    """
+    names = field_names(cls)
     merged: dict[str, Any] = {}
     for layer in layers:
-        merged.update({k: v for k, v in (layer or {}).items() if k in names})
-    return from_dict(cls, merged, what)
+        if layer:
+            for k, v in layer.items():
+                if k in names:
+                    merged[k] = v
+    parts: list[Any] = [cls]
+    for k, v in merged.items():
+        kind = type(v)
+        if kind not in _KEYABLE:
+            return from_dict(cls, merged, what)
+        parts += (k, kind, v)
+    key = tuple(parts)
+    hit: P | None = _RESOLVED.get(key)
+    if hit is None:
+        hit = from_dict(cls, merged, what)
+        if len(_RESOLVED) >= _RESOLVED_LIMIT:
+            _RESOLVED.clear()
+        _RESOLVED[key] = hit
+    return hit
 
 
+@functools.cache
 def field_names(cls: type) -> frozenset[str]:
-    """The parameter names a params class knows."""
+    """The parameter names a params class knows (computed once per class)."""
     return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def to_dict(params: Any) -> dict[str, Any]:
     """Params as a plain map for the ledger (tuples become lists, None values dropped)."""
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(params):
-        value = getattr(params, f.name)
-        if value is None:
-            continue
-        out[f.name] = list(value) if isinstance(value, tuple) else value
+    for name in _names(type(params)):
+        value = getattr(params, name)
+        kind = type(value)
+        if kind is int or kind is str or kind is bool:
+            out[name] = value
+        elif value is not None:
+            out[name] = list(value) if isinstance(value, tuple) else value
     return out

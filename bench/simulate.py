@@ -7,14 +7,16 @@ process executor on 2 cores at least 1.8× as fast as serial.
 What runs: the shipped validation scenario scenarios/validation/revenue-equivalence.toml at n = 5
 (50 lots per run, one engine and one signed in-memory ledger per run, deposits of 0), each format
 on its own, through the ordinary `experiment.run` — agents, engine, rules, ledger, metrics. CPU
-time (`time.process_time`) is reported next to wall time because the machine may be shared.
-Usage: python bench/simulate.py [--auctions 20000] [--speedup-runs 80] [--quick]
+time (`time.process_time`) is reported next to wall time because the machine may be shared;
+with --repeats N every figure is the median of N measurements (the spread is printed too).
+Usage: python bench/simulate.py [--auctions 20000] [--speedup-runs 80] [--repeats 1] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--auctions", type=int, default=20_000, help="auctions per format and ledger setting")
     parser.add_argument("--speedup-runs", type=int, default=80, help="runs of 50 auctions for the speed-up")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="measure each figure this many times: report medians")
     parser.add_argument("--quick", action="store_true", help="a small run for a smoke test")
     args = parser.parse_args()
     if args.quick:
@@ -72,17 +75,25 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'format':<14}{'ledger':>7}{'entries':>9}{'auctions/CPU-s':>16}{'auctions/s':>12}"
           f"{'100k (CPU)':>12}{'µs/auction':>12}")
+    repeats = max(1, args.repeats)
     for mech in ("english", "dutch", "first-price", "second-price"):
         results = {}
         for ledger in (False, True):
-            cpu_rate, wall_rate, entries = rate(mech, args.auctions, ledger)
+            runs = [rate(mech, args.auctions, ledger) for _ in range(repeats)]
+            cpu_rate = statistics.median(r[0] for r in runs)
+            wall_rate = statistics.median(r[1] for r in runs)
+            entries = runs[0][2]
             results[ledger] = cpu_rate
+            spread = f"  (µs/auction {min(1e6 / r[0] for r in runs):.0f}–{max(1e6 / r[0] for r in runs):.0f})"
             print(f"{mech:<14}{'on' if ledger else 'off':>7}{entries:>9}{cpu_rate:>16,.0f}{wall_rate:>12,.0f}"
-                  f"{100_000 / cpu_rate:>11.0f}s{1e6 / cpu_rate:>12.0f}")
+                  f"{100_000 / cpu_rate:>11.0f}s{1e6 / cpu_rate:>12.0f}{spread if repeats > 1 else ''}")
         print(f"{'':<14}ledger on/off ratio {results[True] / results[False]:.2f}")
-    t_serial, t_pool = speedup(args.speedup_runs, args.workers)
+    times = [speedup(args.speedup_runs, args.workers) for _ in range(repeats)]
+    ratios = [s / p for s, p in times]
+    t_serial, t_pool = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+    each = f" (each: {', '.join(f'{r:.2f}' for r in ratios)})" if repeats > 1 else ""
     print(f"process executor, {args.workers} workers, {args.speedup_runs * LOTS:,} auctions: serial {t_serial:.1f} s, "
-          f"pool {t_pool:.1f} s, speed-up {t_serial / t_pool:.2f}× (target ≥ 1.8×)")
+          f"pool {t_pool:.1f} s, speed-up {statistics.median(ratios):.2f}×{each} (target ≥ 1.8×)")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

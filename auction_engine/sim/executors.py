@@ -32,8 +32,12 @@ class ExecutorUnavailable(RuntimeError):
     """The chosen executor's package is not installed (the message says which extra to install)."""
 
 
-def batches(specs: Sequence[RunSpec], workers: int, per_worker: int = 4, limit: int = 64) -> list[list[RunSpec]]:
-    """Split specs into about `per_worker` batches per worker (at most `limit` specs each), keeping order."""
+def batches(specs: Sequence[RunSpec], workers: int, per_worker: int = 16, limit: int = 64) -> list[list[RunSpec]]:
+    """Split specs into about `per_worker` batches per worker (at most `limit` specs each), keeping order.
+
+    Small batches keep the workers busy to the end: the last one to finish is at most a batch (about
+    1/16 of a worker's share) behind the others, even when another job slows one core down.
+    """
     if not specs:
         return []
     size = max(1, min(limit, len(specs) // max(1, workers * per_worker)))

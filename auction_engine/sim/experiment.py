@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import __version__
 from ..model import MINUTE
-from .agents import LotRecord, Market
+from .agents import LotRecord, Market, collector_paused
 from .metrics import METRICS, run_row, summarise
 from .scenario import Scenario, apply_overrides, canonical_json
 from .seller import describe as describe_seller
@@ -54,7 +54,7 @@ __all__ = [
     "run_batch",
 ]
 
-SIM_VERSION = "1"
+SIM_VERSION = "2"
 """Bumped whenever the simulator's behaviour changes for the same spec (invalidates resumed results)."""
 
 
@@ -119,6 +119,11 @@ class RunResult:
 
 def run(spec: RunSpec, keep_records: bool = False) -> RunResult:
     """Simulate one run; the same spec gives the same result anywhere (the pure function executors call)."""
+    with collector_paused():  # see agents.collector_paused; the run's objects are freed by `Market.close`
+        return _run(spec, keep_records)
+
+
+def _run(spec: RunSpec, keep_records: bool) -> RunResult:
     from ledger import CheckpointPolicy, Log, MemoryStore, Signer
 
     data = spec.scenario
@@ -163,6 +168,7 @@ def run(spec: RunSpec, keep_records: bool = False) -> RunResult:
         row["ledger_size"] = market.engine.recorder.size
         row["ledger_root"] = ""
     detail = _detail(market.records, float(data["scenario"]["scale"])) if spec.detail else None
+    market.close()
     return RunResult(spec.key, row, ledger_out, detail, market.records if keep_records else [])
 
 

@@ -60,8 +60,13 @@ def run_row(records: Iterable[LotRecord], scale: float, settle: bool, modes: Seq
     by_mode: dict[str, list[float]] = {m: [0, 0.0] for m in modes}
     for r in recs:
         unit_to_value = r.scale / r.unit  # fen → value units, for this lot
-        v = r.values
-        top = float(np.max(v)) if v.size else -math.inf
+        v = r.values.tolist()  # Python floats: the same numbers, without numpy's per-call cost on 2–10 values
+        ranked: list[float] | None = None  # sorted values, when needed
+        if any(x != x for x in v):  # a NaN: numpy's max and sort semantics, as before
+            top = float(np.max(r.values)) if v else -math.inf
+            ranked = np.sort(r.values).tolist()
+        else:
+            top = max(v) if v else -math.inf
         best += max(0.0, top - r.seller_value)
         bids += r.bids
         extensions += r.extensions
@@ -83,7 +88,9 @@ def run_row(records: Iterable[LotRecord], scale: float, settle: bool, modes: Seq
                 premiums.append(r.price / r.opening_price - 1.0)
             if r.deal_t is not None:
                 times.append((r.deal_t - r.arrived) / 3_600_000)
-            second = float(np.sort(v)[-2]) if v.size >= 2 else r.seller_value
+            if len(v) >= 2 and ranked is None:
+                ranked = sorted(v)
+            second = float(ranked[-2]) if ranked is not None and len(ranked) >= 2 else r.seller_value
             if second > 0:
                 errors.append(abs(price - second) / second)
             if r.mode in by_mode:
