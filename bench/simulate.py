@@ -9,7 +9,7 @@ What runs: the shipped validation scenario scenarios/validation/revenue-equivale
 on its own, through the ordinary `experiment.run` — agents, engine, rules, ledger, metrics. CPU
 time (`time.process_time`) is reported next to wall time because the machine may be shared;
 with --repeats N every figure is the median of N measurements (the spread is printed too).
-Usage: python bench/simulate.py [--auctions 20000] [--speedup-runs 80] [--repeats 1] [--quick]
+Usage: python bench/simulate.py [--auctions 20000] [--speedup-runs 1000] [--repeats 1] [--quick]
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def speedup(runs: int, workers: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--auctions", type=int, default=20_000, help="auctions per format and ledger setting")
-    parser.add_argument("--speedup-runs", type=int, default=80, help="runs of 50 auctions for the speed-up")
+    parser.add_argument("--speedup-runs", type=int, default=1000,
+                        help="runs of 50 auctions for the speed-up (enough to amortise the pool's start-up)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="measure each figure this many times: report medians")
     parser.add_argument("--quick", action="store_true", help="a small run for a smoke test")

@@ -5,9 +5,9 @@ live market would, so agents only ever *submit commands* to an `Engine` on simul
 what happened from the engine's entries (its `on_event` hook) and from what the rules publish
 (`engine.lot(id).state`, the same facts the public view shows). They never touch rule state.
 
-Each decision is a callback on the run's `Agenda` — simulated time in integer ms, one heap of
-(time, order, callback) that is also the engine's clock: the same order simpy would give (time,
-then scheduling order), at a fraction of the cost of a simpy timeout per decision.
+Each decision is a callback on a simpy timeout, scheduled through the run's `Agenda` — simulated
+time in integer ms, which is also the engine's clock: entries run in order of time, then of
+scheduling (a callback per timeout costs less than a generator process per bidder).
 A lot's agent (`LotAgent` and a subclass per pricing mode) opens the lot, admits bidders (the
 operator's `deposit`, each party carrying the bidder's strategy label: that is how strategies
 reach the ledger; English, Dutch and sealed lots admit every bidder who will take part in one
@@ -28,13 +28,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import heapq
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import simpy
 
 from ..engine import Engine, Event
 from ..model import Command
@@ -90,45 +90,52 @@ class LotRecord:
 
 
 class Agenda:
-    """Simulated time for one run: the agents' decisions and the engine's wake-ups in one heap.
+    """Simulated time for one run, on simpy: the agents' decisions and the engine's wake-ups.
 
-    It is the engine's clock (`now`, `call_at`, the `Clock` protocol) and the agents' scheduler.
-    Entries run in order of time, then of scheduling — the order a simpy environment gives
-    timeouts of equal priority — so a run is deterministic. `t` is the current time (int ms).
-    An entry is (time, order, callback, engine): when `engine` is set, its due rule deadlines
-    fire before the callback (see `Market.at`).
+    It is the engine's clock (`now`, `call_at`: the `Clock` protocol, like `clock.SimClock`) and the
+    agents' scheduler. Each entry is a callback on a simpy timeout, so entries run in order of time,
+    then of scheduling, and a run is deterministic. `t` is the current time (int ms). An entry pushed
+    with an `engine` first fires that engine's rule deadlines due by then (see `Market.at`).
     """
 
-    __slots__ = ("_n", "queue", "stopped", "t")
+    __slots__ = ("env", "stopped")
 
     def __init__(self, start: int) -> None:
-        self.t = start
+        self.env: simpy.Environment | None = simpy.Environment(initial_time=start)
         self.stopped = False  # set by a callback: `run` returns after it
-        self.queue: list[tuple[int, int, Callable[[], None], Engine | None]] = []
-        self._n = 0
+
+    @property
+    def t(self) -> int:
+        return self.env.now  # type: ignore[union-attr]
 
     def now(self) -> int:
-        return self.t
+        return self.env.now  # type: ignore[union-attr]
 
     def call_at(self, t: int, callback: Callable[[], None]) -> None:
         """Call back at t (now if t is past): the engine's wake-ups."""
-        self._n += 1
-        heapq.heappush(self.queue, (t if t > self.t else self.t, self._n, callback, None))
+        env = self.env
+        now = env.now  # type: ignore[union-attr]
+        env.timeout(t - now if t > now else 0).callbacks.append(lambda _event: callback())  # type: ignore[union-attr]
 
     def push(self, t: int, callback: Callable[[], None], engine: Engine | None = None) -> None:
         """Call back at t (now if t is past), after `engine`'s deadlines due by then when it is given."""
-        self._n += 1
-        heapq.heappush(self.queue, (t if t > self.t else self.t, self._n, callback, engine))
+        env = self.env
+        now = env.now  # type: ignore[union-attr]
+        event = env.timeout(t - now if t > now else 0)  # type: ignore[union-attr]
+        if engine is None:
+            event.callbacks.append(lambda _event: callback())
+        else:
+            event.callbacks.append(lambda _event: (engine.fire_due(self.env.now), callback()))  # type: ignore[union-attr]
 
     def run(self) -> None:
-        """Run entries in order until one sets `stopped` (the queue must not run dry first)."""
-        queue, pop = self.queue, heapq.heappop
+        """Run entries in order until one sets `stopped` (the schedule must not run dry first)."""
+        step = self.env.step  # type: ignore[union-attr]
         while not self.stopped:
-            t, _, callback, engine = pop(queue)
-            self.t = t
-            if engine is not None:
-                engine.fire_due(t)
-            callback()
+            step()
+
+    def close(self) -> None:
+        """Drop the schedule (and with it the reference cycles of its pending callbacks)."""
+        self.env = None
 
 
 @contextlib.contextmanager
@@ -337,7 +344,7 @@ class Market:
         for agent in self.agents.values():
             agent.handlers.clear()
         self.agents.clear()
-        self.clock.queue.clear()
+        self.clock.close()
 
     def choose_option(self, i: int) -> tuple[int, str | None, float | None]:
         """Lot i's option: (index, what chose it, the lot's scale when a mode rule needed it first).
