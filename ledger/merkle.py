@@ -169,6 +169,17 @@ class MerkleTree:
             self._build()
         return size
 
+    def subtree_hashes(self, height: int, start: int, count: int, size: int | None = None) -> bytes:
+        """The hashes of the complete, aligned subtrees of 2**height leaves numbered start … start+count−1
+        in the tree of `size` leaves (default: the current size), joined: what a tlog hash tile holds."""
+        size = self._check_size(size)
+        if height < 0 or start < 0 or count < 0 or (start + count) << height > size:
+            last = start + count - 1
+            raise ValueError(f"subtrees {start}…{last} of 2^{height} leaves are not all complete in a tree of {size}")
+        if count == 0:
+            return b""
+        return bytes(self._levels[height][start * HASH_SIZE : (start + count) * HASH_SIZE])
+
     def root(self, size: int | None = None) -> bytes:
         """The tree head (root hash) at the given size (default: current size)."""
         size = self._check_size(size)

@@ -24,7 +24,6 @@ from typing import Any
 
 from ledger import LedgerError, canonical
 from ledger.checkpoint import Checkpoint
-from ledger.merkle import HASH_SIZE
 
 from .live import LiveMarket
 
@@ -85,14 +84,6 @@ def parse_tile_path(path: str) -> tuple[str, int, int | None]:
     return level, n, width
 
 
-def _level_hashes(market: LiveMarket, level: int) -> bytes:
-    """The concatenated hashes of complete subtrees of 2^level leaves (the tree keeps them)."""
-    levels = getattr(market.log.tree, "_levels", None)
-    if levels is None or level >= len(levels):
-        return b""
-    return bytes(levels[level])
-
-
 def hash_tile(market: LiveMarket, level: int, index: int, width: int | None, size: int) -> bytes:
     """The hash tile (level, index) as of tree size `size` (a published checkpoint's)."""
     nodes = size >> (TILE_HEIGHT * level)  # complete subtrees at that level in a tree of `size`
@@ -102,18 +93,7 @@ def hash_tile(market: LiveMarket, level: int, index: int, width: int | None, siz
         raise TileError(
             404, "tile_not_found", f"tile {level}/{index} of width {want} is beyond the published checkpoint"
         )
-    tree_level = TILE_HEIGHT * level
-    start = index * TILE_WIDTH
-    raw = _level_hashes(market, tree_level)
-    if len(raw) >= (start + want) * HASH_SIZE:
-        return raw[start * HASH_SIZE : (start + want) * HASH_SIZE]
-    # Fallback through the public API: each subtree hash is the root of a complete range.
-    span = 1 << tree_level
-    tree = market.log.tree
-    out = []
-    for k in range(start, start + want):
-        out.append(tree._hash(k * span, (k + 1) * span))
-    return b"".join(out)
+    return market.log.tree.subtree_hashes(TILE_HEIGHT * level, index * TILE_WIDTH, want, size)
 
 
 async def entry_bundle(market: LiveMarket, index: int, width: int | None, size: int) -> bytes:

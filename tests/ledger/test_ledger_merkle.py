@@ -134,6 +134,38 @@ def test_roots_match_reference_at_every_size(case: tuple[list[bytes], MerkleTree
 
 @SETTINGS
 @given(trees(), st.data())
+def test_subtree_hashes_are_the_roots_of_complete_aligned_ranges(
+    case: tuple[list[bytes], MerkleTree], draw: st.DataObject
+) -> None:
+    """What a tlog hash tile serves: MTH of each complete subtree of 2^h leaves, at any earlier size,
+    also for leaves appended one by one since the interior was last hashed."""
+    data, tree = case
+    late = [leaf_hash(i.to_bytes(2, "big") + b"late") for i in range(draw.draw(st.integers(0, 40)))]
+    for leaf in late:
+        tree.append(leaf)  # the interior levels are not hashed yet
+    leaves = [leaf_hash(d) for d in data] + late
+    size = draw.draw(st.integers(1, len(leaves)))
+    height = draw.draw(st.integers(0, size.bit_length() - 1))
+    complete = size >> height
+    start = draw.draw(st.integers(0, complete - 1))
+    count = draw.draw(st.integers(0, complete - start))
+    span = 1 << height
+    want = b"".join(ref_mth_hashes(leaves[k * span : (k + 1) * span]) for k in range(start, start + count))
+    assert tree.subtree_hashes(height, start, count, size) == want
+    with pytest.raises(ValueError, match="not all complete"):
+        tree.subtree_hashes(height, start, complete - start + 1, size)
+
+
+def ref_mth_hashes(leaf_hashes: list[bytes]) -> bytes:
+    """MTH of a range given by its leaf hashes (RFC 6962 2.1)."""
+    if len(leaf_hashes) == 1:
+        return leaf_hashes[0]
+    k = 1 << ((len(leaf_hashes) - 1).bit_length() - 1)
+    return node_hash(ref_mth_hashes(leaf_hashes[:k]), ref_mth_hashes(leaf_hashes[k:]))
+
+
+@SETTINGS
+@given(trees(), st.data())
 def test_inclusion_proofs_match_reference_and_verify(case: tuple[list[bytes], MerkleTree], draw: st.DataObject) -> None:
     data, tree = case
     size = draw.draw(st.integers(1, len(data)))
