@@ -39,7 +39,8 @@ from ledger.certificate import (
     CertificateError,
     ProvenEntry,
     Verified,
-    canonical_tail,
+    canonical_b64,
+    canonical_b64_leaf,
     check_pinned,
     check_pinned_clean,
     check_trusted,
@@ -658,11 +659,11 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
         at, rec64, proof64 = rec["index"], rec["entry"], rec["proof"]
         if type(at) is not int or type(rec64) is not str or type(proof64) is not str:
             return None
-        rdata = _a2b(rec64, strict_mode=True)
-        blob = _a2b(proof64, strict_mode=True)
-        if not canonical_tail(rdata, rec64) or not canonical_tail(blob, proof64):
+        parsed, blob = canonical_b64_leaf(rec64), canonical_b64(proof64)
+        if parsed is None or blob is None:
             return None
-        if proven_root_joined(_sha256(b"\x00" + rdata).digest(), at, cp.size, blob) != cp.root:
+        rdata, rleaf = parsed
+        if proven_root_joined(rleaf, at, cp.size, blob) != cp.root:
             return None
         record = canonical.decode(rdata)
         g = record.get

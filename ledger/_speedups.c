@@ -22,6 +22,15 @@
  *       audit._chunk_is_clean for a chunk of (seq, data, leaf) rows.
  *   hash_pairs(level, start, stop) -> bytes
  *       the RFC 6962 interior hashes SHA-256(0x01 || level[o:o+64]) for o in range(start, stop, 64).
+ *   b64_leaf(text) -> (data, leaf hash) | None
+ *       the bytes whose canonical base64 spelling is exactly `text` (an ASCII str), and their RFC 6962
+ *       leaf hash; None for anything else (other spellings, other characters, non-zero pad bits).
+ *   b64(text) -> bytes | None
+ *       the same without the leaf hash.
+ *   tlog_proof_head(text) -> (index, path, signed checkpoint text) | None
+ *       a tlog-proof@v1 text split at its first blank line: the header line, "index N" (N without
+ *       leading zeros) and hash lines each the canonical base64 of 32 bytes (joined into `path`);
+ *       None for anything else (the Python parser then decides, and names what is wrong).
  *   proof_root(leaf, index, size, path) -> bytes | None
  *       the root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at
  *       `index` in a tree of `size`; None for anything malformed (the Python code says what).
@@ -32,6 +41,7 @@
 #include <Python.h>
 
 #define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <stdint.h>
@@ -869,6 +879,117 @@ done:
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Canonical base64 (OpenSSL's EVP block codec) and tlog-proof texts, for certificate verification
+ */
+
+/* Decode `s` (n ASCII chars) into `out` (room for n / 4 * 3 bytes) if it is exactly the canonical
+ * base64 spelling of some bytes: re-encoding them gives `s` back. Return their length, or -1. */
+static Py_ssize_t
+b64_canonical(const char *s, Py_ssize_t n, unsigned char *out)
+{
+    if (n % 4 != 0 || n > 0x3fffffff) return -1;
+    if (n == 0) return 0;
+    int r = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    if (r < 0) return -1;
+    Py_ssize_t len = r - (s[n - 1] == '=') - (s[n - 2] == '=');
+    if (len < 0) return -1;
+    unsigned char stack[128];
+    unsigned char *again = n + 1 <= (Py_ssize_t)sizeof(stack) ? stack : PyMem_Malloc((size_t)n + 1);
+    if (again == NULL) return -1;
+    int m = EVP_EncodeBlock(again, out, (int)len);
+    int same = m == n && memcmp(again, s, (size_t)n) == 0;
+    if (again != stack) PyMem_Free(again);
+    return same ? len : -1;
+}
+
+/* The ASCII text of a str, or NULL (not a str, or not ASCII). */
+static const char *
+ascii_text(PyObject *text, Py_ssize_t *n)
+{
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text)) return NULL;
+    *n = PyUnicode_GET_LENGTH(text);
+    return (const char *)PyUnicode_1BYTE_DATA(text);
+}
+
+static PyObject *
+b64_bytes(PyObject *text, int with_leaf)
+{
+    Py_ssize_t n;
+    const char *s = ascii_text(text, &n);
+    if (s == NULL || n % 4 != 0) Py_RETURN_NONE;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, n / 4 * 3);
+    if (data == NULL) return NULL;
+    Py_ssize_t len = b64_canonical(s, n, (unsigned char *)PyBytes_AS_STRING(data));
+    if (len < 0) { Py_DECREF(data); Py_RETURN_NONE; }
+    if (_PyBytes_Resize(&data, len) < 0) return NULL;
+    if (!with_leaf) return data;
+    PyObject *leaf = PyBytes_FromStringAndSize(NULL, HASH);
+    if (leaf == NULL) { Py_DECREF(data); return NULL; }
+    leaf_hash((const unsigned char *)PyBytes_AS_STRING(data), (size_t)len, (unsigned char *)PyBytes_AS_STRING(leaf));
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) { Py_DECREF(data); Py_DECREF(leaf); return NULL; }
+    PyTuple_SET_ITEM(result, 0, data);
+    PyTuple_SET_ITEM(result, 1, leaf);
+    return result;
+}
+
+static PyObject *
+sp_b64_leaf(PyObject *self, PyObject *text)
+{
+    return b64_bytes(text, 1);
+}
+
+static PyObject *
+sp_b64(PyObject *self, PyObject *text)
+{
+    return b64_bytes(text, 0);
+}
+
+static const char PROOF_HEADER[] = "c2sp.org/tlog-proof@v1\nindex ";
+
+static PyObject *
+sp_tlog_proof_head(PyObject *self, PyObject *text)
+{
+    /* The signed note after the blank line may hold any text (its signature lines start with an em
+     * dash); what comes before it must be ASCII, so there a byte offset is a character offset. */
+    if (!PyUnicode_CheckExact(text)) Py_RETURN_NONE;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    if (s == NULL) { PyErr_Clear(); Py_RETURN_NONE; }
+    const char *end = s + n;
+    const char *blank = NULL;
+    for (const char *q = s; q + 1 < end; q++) {
+        if (q[0] == '\n' && q[1] == '\n') { blank = q; break; }
+    }
+    Py_ssize_t hl = (Py_ssize_t)sizeof(PROOF_HEADER) - 1;
+    if (blank == NULL || blank - s < hl || memcmp(s, PROOF_HEADER, (size_t)hl) != 0) Py_RETURN_NONE;
+    /* index N: digits up to the end of the line, no leading zero, at most 18 of them */
+    const char *p = s + hl, *digits = p;
+    long long index = 0;
+    while (p < blank && *p != '\n') {
+        if (*p < '0' || *p > '9' || p - digits >= 18) Py_RETURN_NONE;
+        index = index * 10 + (*p - '0');
+        p++;
+    }
+    if (p == digits || (digits[0] == '0' && p - digits > 1)) Py_RETURN_NONE;
+    /* the hash lines: "\n" + 44 characters each, up to the blank line */
+    Py_ssize_t rest = blank - p;
+    if (rest % 45 != 0) Py_RETURN_NONE;
+    Py_ssize_t count = rest / 45;
+    PyObject *path = PyBytes_FromStringAndSize(NULL, count * HASH);
+    if (path == NULL) return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(path);
+    unsigned char one[33];
+    for (Py_ssize_t i = 0; i < count; i++, p += 45) {
+        if (p[0] != '\n' || b64_canonical(p + 1, 44, one) != HASH) { Py_DECREF(path); Py_RETURN_NONE; }
+        memcpy(out + i * HASH, one, HASH);
+    }
+    PyObject *signed_text = PyUnicode_Substring(text, (blank - s) + 2, PyUnicode_GET_LENGTH(text));
+    if (signed_text == NULL) { Py_DECREF(path); return NULL; }
+    return Py_BuildValue("(LNN)", index, path, signed_text); /* "N" steals the two, even on failure */
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Inclusion proofs (RFC 9162 section 2.1.3.2), for certificate verification
  */
 
@@ -930,6 +1051,10 @@ static PyMethodDef methods[] = {
      "audit_chunk(rows, start, prev, last_t) -> (leaf hashes, last t) if every row is clean, else None"},
     {"hash_pairs", (PyCFunction)(void (*)(void))sp_hash_pairs, METH_FASTCALL,
      "hash_pairs(level, start, stop) -> the RFC 6962 node hashes of level[start:stop], 64 bytes a pair"},
+    {"b64_leaf", sp_b64_leaf, METH_O, "b64_leaf(text) -> (bytes, leaf hash) if text is their canonical base64, else None"},
+    {"b64", sp_b64, METH_O, "b64(text) -> the bytes whose canonical base64 is text, else None"},
+    {"tlog_proof_head", sp_tlog_proof_head, METH_O,
+     "tlog_proof_head(text) -> (index, joined hashes, signed checkpoint text) of a plain tlog-proof, else None"},
     {"proof_root", (PyCFunction)(void (*)(void))sp_proof_root, METH_FASTCALL,
      "proof_root(leaf, index, size, path) -> the root an RFC 9162 inclusion path leads to, or None"},
     {NULL, NULL, 0, NULL},

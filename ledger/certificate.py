@@ -43,6 +43,8 @@ __all__ = [
     "Clean",
     "ProvenEntry",
     "Verified",
+    "canonical_b64",
+    "canonical_b64_leaf",
     "canonical_tail",
     "check_pinned",
     "check_pinned_clean",
@@ -357,11 +359,47 @@ _MODULUS = 1271  # ISO/IEC 7064 MOD 1271-36 (ledger.txcode)
 def canonical_tail(raw: bytes, text: str) -> bool:
     """Whether `text`, which strict base64 decoding turned into `raw`, is its canonical spelling.
 
-    Only the last group of four can carry pad bits (when the length is not a multiple of 3): the
-    canonical spelling re-encodes to the same text (`_b64`), and it is enough to re-encode that group.
+    Strict decoding still lets through padding after a complete group ("00AA==" reads as "00AA"):
+    the canonical spelling has exactly 4 characters per 3 bytes, rounded up. Beyond that only the last
+    group of four can carry pad bits (when the length is not a multiple of 3): the canonical spelling
+    re-encodes to the same text (`_b64`), and it is enough to re-encode that group.
     """
-    r = len(raw) % 3
+    n = len(raw)
+    if len(text) != (n + 2) // 3 * 4:
+        return False
+    r = n % 3
     return not r or _b2a(raw[-r:], newline=False).decode() == text[-4:]
+
+
+def canonical_b64_leaf(text: Any) -> tuple[bytes, bytes] | None:
+    """The bytes whose canonical base64 spelling is exactly `text`, and their leaf hash; None if
+    `text` is anything else (another spelling, other characters, not a str)."""
+    if _native_b64_leaf is not None:
+        found = _native_b64_leaf(text)
+        if found is not None:
+            return found
+    if type(text) is not str:
+        return None
+    try:
+        data = _a2b(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    return (data, _sha256(b"\x00" + data).digest()) if canonical_tail(data, text) else None
+
+
+def canonical_b64(text: Any) -> bytes | None:
+    """The bytes whose canonical base64 spelling is exactly `text`, or None."""
+    if _native_b64 is not None:
+        found = _native_b64(text)
+        if found is not None:
+            return found
+    if type(text) is not str:
+        return None
+    try:
+        data = _a2b(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if canonical_tail(data, text) else None
 
 
 def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
@@ -471,23 +509,34 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     """
     try:
         code_text, entry64, proof_text = obj["code"], obj["entry"], obj["tlog_proof"]
-        # -- the entry: canonical base64 of canonical bytes
-        data = _a2b(entry64, strict_mode=True)
-        if not canonical_tail(data, entry64):
-            return None
+        native = _native_pinned
+        if native is not None and (head := native[0](proof_text)) is not None and (
+            parsed := native[1](entry64)
+        ) is not None:
+            # The same checks in C: the entry's canonical base64 and its leaf hash; the proof text's
+            # header, index and hash lines (canonical base64), split at the blank line.
+            index, path, signed = head
+            data, leaf = parsed
+            proof: Any = None
+        else:
+            path = leaf = None
+            # -- the entry: canonical base64 of canonical bytes
+            data = _a2b(entry64, strict_mode=True)
+            if not canonical_tail(data, entry64):
+                return None
+            # -- the tlog-proof text: header, "index N", hashes, a blank line, the signed checkpoint
+            head, sep, signed = proof_text.partition("\n\n")
+            lines = head.split("\n")
+            if not sep or len(lines) < 2 or lines[0] != PROOF_HEADER or lines[1][:6] != "index ":
+                return None  # no blank line, another header, an "extra" line...: the reference decides
+            digits = lines[1][6:]
+            if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
+                return None
+            index = int(digits)
+            proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
+            if not all(map(_is_hash, map(len, proof))):
+                return None
         entry = canonical.decode(data)
-        # -- the tlog-proof text: header, "index N", hashes, a blank line, the signed checkpoint
-        head, sep, signed = proof_text.partition("\n\n")
-        lines = head.split("\n")
-        if not sep or len(lines) < 2 or lines[0] != PROOF_HEADER or lines[1][:6] != "index ":
-            return None  # no blank line, another header, an "extra" line...: the reference decides
-        digits = lines[1][6:]
-        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
-            return None
-        index = int(digits)
-        proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
-        if not all(map(_is_hash, map(len, proof))):
-            return None
         # -- the checkpoint: exactly one signature by this key, which verifies; the expected origin
         cp, message, sigs, root64 = _signed_parts(signed)
         name = verifier.name
@@ -500,8 +549,11 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
         if len(mine) != 1 or not verifier.verify(message, mine[0].signature):
             return None
         # -- inclusion under the checkpoint's root, and the entry's seq
-        leaf = _sha256(b"\x00" + data).digest()
-        if proven_root(leaf, index, cp.size, proof) != cp.root:
+        if path is None:
+            leaf = _sha256(b"\x00" + data).digest()
+            if proven_root(leaf, index, cp.size, proof) != cp.root:
+                return None
+        elif proven_root_joined(leaf, index, cp.size, path) != cp.root:
             return None
         seq = entry.get("seq")
         if seq != index or type(seq) is not int:
@@ -526,13 +578,20 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     return Clean(data, entry, leaf, index, cp, signed, root64, prefix, date, kind, hash_text)
 
 
-# The native accelerator's inclusion-proof loop (None: pure Python; see `_accel`).
+# The native accelerator's inclusion-proof loop and its parsers of the pinned fields (tlog-proof
+# text, canonical base64 entry): None for pure Python; see `_accel`.
 _native_proof_root: Any = None
+_native_pinned: tuple[Any, Any] | None = None
+_native_b64_leaf: Any = None
+_native_b64: Any = None
 
 
 def _bind(native: Any) -> None:
-    global _native_proof_root
+    global _native_proof_root, _native_pinned, _native_b64_leaf, _native_b64
     _native_proof_root = native.proof_root if native else None
+    _native_pinned = (native.tlog_proof_head, native.b64_leaf) if native else None
+    _native_b64_leaf = native.b64_leaf if native else None
+    _native_b64 = native.b64 if native else None
 
 
 _bind(_accel.native)

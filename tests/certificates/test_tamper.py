@@ -313,6 +313,31 @@ def test_replay_without_a_transcript_exits_2(market: Built) -> None:
     assert (verdict.reason, verdict.exit_code) == ("no_transcript", 2)
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["pure", "native"])
+@pytest.mark.parametrize("field", ["entry", "record", "record_proof"])
+def test_padding_after_a_complete_group_is_refused(market: Built, field: str, native: bool) -> None:
+    """Strict base64 decoding reads "00AA==" as "00AA": a second spelling, refused on both paths."""
+    from ledger import _accel
+
+    if native and not _accel.available():
+        pytest.skip(f"native path not tested: {_accel.why_unavailable()}")
+    cert = market.cert()
+    holder, key = {
+        "entry": (cert, "entry"),
+        "record": (cert["records"]["code"], "entry"),
+        "record_proof": (cert["records"]["code"], "proof"),
+    }[field]
+    text = holder[key]
+    holder[key] = text + "=="
+    before = _accel.active()
+    _accel.use(native)
+    try:
+        verdict = verify(cert, SIGNER.verifier)
+    finally:
+        _accel.use(before)
+    assert not verdict.ok and verdict.exit_code == 1, (verdict.reason, verdict.message)
+
+
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=70), last=st.integers(min_value=0, max_value=63))
 def test_the_single_pass_base64_check_is_the_canonical_spelling(data: bytes, last: int) -> None:
@@ -324,7 +349,8 @@ def test_the_single_pass_base64_check_is_the_canonical_spelling(data: bytes, las
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     text = base64.b64encode(data).decode()
     body = text.rstrip("=")
-    for spelling in (text, body[:-1] + alphabet[last] + text[len(body) :] if body else text):
+    bent = body[:-1] + alphabet[last] + text[len(body) :] if body else text
+    for spelling in (text, bent, text + "=", text + "==", body + "=" * (last % 3)):  # pad bits, excess padding
         try:
             raw = binascii.a2b_base64(spelling, strict_mode=True)
         except binascii.Error:

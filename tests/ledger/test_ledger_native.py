@@ -10,6 +10,8 @@ ledger and store tests run on both paths (the `ledger_path` fixture in conftest.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import random
@@ -516,6 +518,67 @@ def test_proof_root_follows_every_path_as_the_python_loop_does(n: int, data: st.
     assert native.proof_root(leaf, index, size, blob) == tree.root(size)
     assert native.proof_root(leaf, 2**70, size, blob) is None  # no overflow, just "not clean"
     assert native.proof_root("leaf", index, size, blob) is None
+
+
+B64_TEXT = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \né", max_size=60)
+
+
+@SETTINGS
+@given(st.binary(max_size=200), B64_TEXT)
+def test_canonical_base64_is_read_as_python_reads_it(data: bytes, noise: str) -> None:
+    """b64 / b64_leaf take exactly the canonical spellings (the pure check: strict decoding and the
+    same text on re-encoding), and give the pure result for every other text."""
+    from ledger import certificate
+
+    text = base64.b64encode(data).decode()
+    assert native.b64(text) == data
+    assert native.b64_leaf(text) == (data, hashlib.sha256(b"\x00" + data).digest())
+    for t in (noise, text + noise, text[:-1] + noise[:1], noise + text):
+        with path(False):
+            want = certificate.canonical_b64(t)
+            want_leaf = certificate.canonical_b64_leaf(t)
+        assert native.b64(t) == want, t
+        assert native.b64_leaf(t) == want_leaf, t
+        with path(True):
+            assert certificate.canonical_b64(t) == want
+            assert certificate.canonical_b64_leaf(t) == want_leaf
+    assert native.b64(b"QQ==") is None  # bytes, not text
+
+
+def _pure_proof_head(text: str) -> tuple[int, bytes, str] | None:
+    """The tlog-proof text as the pure pinned-field check reads it (None where it leaves it to the reference)."""
+    head, sep, signed = text.partition("\n\n")
+    lines = head.split("\n")
+    if not sep or len(lines) < 2 or lines[0] != "c2sp.org/tlog-proof@v1" or lines[1][:6] != "index ":
+        return None
+    digits = lines[1][6:]
+    if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
+        return None
+    try:
+        hashes = [binascii.a2b_base64(h, strict_mode=True) for h in lines[2:]]
+    except (binascii.Error, ValueError):
+        return None
+    if any(len(h) != 32 for h in hashes):
+        return None
+    return int(digits), b"".join(hashes), signed
+
+
+@SETTINGS
+@given(st.integers(0, 10**12), st.lists(st.binary(min_size=32, max_size=32), max_size=6), st.data())
+def test_tlog_proof_head_reads_the_text_as_python_does(index: int, hashes: list[bytes], data: st.DataObject) -> None:
+    """A plain tlog-proof text is split the same way; a bent one is read the same way or left to Python."""
+    signed = "market.example\n12\nAAAA\n\n\u2014 market.example abcd\n"
+    text = f"c2sp.org/tlog-proof@v1\nindex {index}\n" + "".join(
+        base64.b64encode(h).decode() + "\n" for h in hashes
+    ) + "\n" + signed
+    assert native.tlog_proof_head(text) == (index, b"".join(hashes), signed) == _pure_proof_head(text)
+    for _ in range(5):
+        at = data.draw(st.integers(0, len(text)))
+        cut = data.draw(st.integers(0, 3))
+        insert = data.draw(st.sampled_from(["", "\n", "0", "=", "A", " ", "é", "\n\n", "x"]))
+        bent = text[:at] + insert + text[at + cut :]
+        got = native.tlog_proof_head(bent)
+        assert got is None or got == _pure_proof_head(bent), bent
 
 
 def test_the_switch() -> None:
