@@ -438,19 +438,26 @@ enc_value(buf_t *b, PyObject *v, int depth)
     return ENC_OK;
 }
 
+/* The buffer an encoder filled as the answer: bytes (ENC_OK), Py_None for "not clean", NULL on
+ * MemoryError; the buffer is freed either way. */
+static PyObject *
+buf_result(buf_t *b, int r)
+{
+    PyObject *result;
+    if (r == ENC_OK) result = PyBytes_FromStringAndSize((const char *)b->p, b->len);
+    else if (r == ENC_NOMEM) result = PyErr_NoMemory();
+    else { Py_INCREF(Py_None); result = Py_None; }
+    PyMem_Free(b->p);
+    return result;
+}
+
 /* pack_flat for any canonical map: bytes, Py_None (new reference) for "not clean", NULL on MemoryError. */
 static PyObject *
 pack_nested(PyObject *dict, PyObject *const *extra)
 {
     if (!PyDict_CheckExact(dict)) Py_RETURN_NONE;
     buf_t b = {NULL, 0, 0};
-    int r = enc_dict(&b, dict, extra, 0);
-    PyObject *result;
-    if (r == ENC_OK) result = PyBytes_FromStringAndSize((const char *)b.p, b.len);
-    else if (r == ENC_NOMEM) result = PyErr_NoMemory();
-    else { Py_INCREF(Py_None); result = Py_None; }
-    PyMem_Free(b.p);
-    return result;
+    return buf_result(&b, enc_dict(&b, dict, extra, 0));
 }
 
 /* canonical.encode_value: any canonical value (a map, a list or tuple, a scalar), or None. */
@@ -458,13 +465,7 @@ static PyObject *
 sp_encode_value(PyObject *self, PyObject *value)
 {
     buf_t b = {NULL, 0, 0};
-    int r = enc_value(&b, value, 0);
-    PyObject *result;
-    if (r == ENC_OK) result = PyBytes_FromStringAndSize((const char *)b.p, b.len);
-    else if (r == ENC_NOMEM) result = PyErr_NoMemory();
-    else { Py_INCREF(Py_None); result = Py_None; }
-    PyMem_Free(b.p);
-    return result;
+    return buf_result(&b, enc_value(&b, value, 0));
 }
 
 /* The canonical bytes of a map: the flat fast path, else the nested encoder. */

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from . import _accel, canonical
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
-from .merkle import HASH_SIZE, ProofError, root_from_inclusion_proof, verify_consistency
+from .merkle import HASH_SIZE, ProofError, inclusion_root, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
 from .txcode import TxCode, TxCodeError, _date_problem, parse_code
 
@@ -347,7 +347,6 @@ def check_trusted(
 # then runs the reference, which finds the failure and says exactly what it is. It never accepts what
 # the reference refuses: every check below is the reference's, or implies it (noted where it differs).
 
-_NODE = hashlib.sha256(b"\x01")  # never updated: only copied
 _sha256 = hashlib.sha256
 _is_hash = HASH_SIZE.__eq__
 # The printed form of a code (`ledger.txcode`): the only form a certificate may carry.
@@ -371,24 +370,9 @@ def canonical_tail(raw: bytes, text: str) -> bool:
     return not r or _b2a(raw[-r:], newline=False).decode() == text[-4:]
 
 
-def canonical_b64_leaf(text: Any) -> tuple[bytes, bytes] | None:
-    """The bytes whose canonical base64 spelling is exactly `text`, and their leaf hash; None if
-    `text` is anything else (another spelling, other characters, not a str)."""
-    if _native_b64_leaf is not None:
-        found = _native_b64_leaf(text)
-        if found is not None:
-            return found
-    if type(text) is not str:
-        return None
-    try:
-        data = _a2b(text, strict_mode=True)
-    except (binascii.Error, ValueError):
-        return None
-    return (data, _sha256(b"\x00" + data).digest()) if canonical_tail(data, text) else None
-
-
 def canonical_b64(text: Any) -> bytes | None:
-    """The bytes whose canonical base64 spelling is exactly `text`, or None."""
+    """The bytes whose canonical base64 spelling is exactly `text`, or None (another spelling, other
+    characters, not a str)."""
     if _native_b64 is not None:
         found = _native_b64(text)
         if found is not None:
@@ -402,68 +386,25 @@ def canonical_b64(text: Any) -> bytes | None:
     return data if canonical_tail(data, text) else None
 
 
+def canonical_b64_leaf(text: Any) -> tuple[bytes, bytes] | None:
+    """`canonical_b64` and the leaf hash of the bytes (one native call where it can)."""
+    if _native_b64_leaf is not None:
+        found = _native_b64_leaf(text)
+        if found is not None:
+            return found
+    data = canonical_b64(text)
+    return None if data is None else (data, _sha256(b"\x00" + data).digest())
+
+
 def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
-    """The root an RFC 9162 inclusion path of 32-byte hashes leads to; None if its length is wrong.
+    """The root an RFC 9162 inclusion path of 32-byte hashes leads to; None if malformed.
 
-    `merkle.root_from_inclusion_proof` without its messages (and without checking the hash lengths:
-    the caller does). None for an index outside the tree, a path too long or too short.
+    `merkle.root_from_inclusion_proof` without its messages (the caller has checked the hash lengths).
     """
-    if _native_proof_root is not None:
-        blob = b"".join(proof)
-        if len(blob) == HASH_SIZE * len(proof):
-            root = _native_proof_root(leaf, index, size, blob)
-            if root is not None:
-                return root
-    fn, sn, r = index, size - 1, leaf
-    if fn > sn or fn < 0:
-        return None
-    node = _NODE.copy
-    for p in proof:
-        if sn == 0:
-            return None
-        h = node()
-        if fn & 1 or fn == sn:
-            h.update(p)
-            h.update(r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            h.update(r)
-            h.update(p)
-        r = h.digest()
-        fn >>= 1
-        sn >>= 1
-    return r if sn == 0 else None
+    return inclusion_root(leaf, index, size, b"".join(proof))
 
 
-def proven_root_joined(leaf: bytes, index: int, size: int, blob: bytes) -> bytes | None:
-    """`proven_root` of a path given as its hashes joined (a proven entry's ``proof``); None if malformed."""
-    if _native_proof_root is not None:
-        root = _native_proof_root(leaf, index, size, blob)
-        if root is not None:
-            return root
-    fn, sn, r = index, size - 1, leaf
-    if fn > sn or fn < 0 or len(blob) % HASH_SIZE:
-        return None
-    node = _NODE.copy
-    for o in range(0, len(blob), HASH_SIZE):
-        if sn == 0:
-            return None
-        h = node()
-        if fn & 1 or fn == sn:
-            h.update(blob[o : o + HASH_SIZE])
-            h.update(r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            h.update(r)
-            h.update(blob[o : o + HASH_SIZE])
-        r = h.digest()
-        fn >>= 1
-        sn >>= 1
-    return r if sn == 0 else None
+proven_root_joined = inclusion_root  # a path given as its hashes joined (a proven entry's ``proof``)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -521,8 +462,8 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
         else:
             path = leaf = None
             # -- the entry: canonical base64 of canonical bytes
-            data = _a2b(entry64, strict_mode=True)
-            if not canonical_tail(data, entry64):
+            data = canonical_b64(entry64)
+            if data is None:
                 return None
             # -- the tlog-proof text: header, "index N", hashes, a blank line, the signed checkpoint
             head, sep, signed = proof_text.partition("\n\n")
@@ -553,7 +494,7 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
             leaf = _sha256(b"\x00" + data).digest()
             if proven_root(leaf, index, cp.size, proof) != cp.root:
                 return None
-        elif proven_root_joined(leaf, index, cp.size, path) != cp.root:
+        elif inclusion_root(leaf, index, cp.size, path) != cp.root:
             return None
         seq = entry.get("seq")
         if seq != index or type(seq) is not int:
@@ -578,17 +519,15 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     return Clean(data, entry, leaf, index, cp, signed, root64, prefix, date, kind, hash_text)
 
 
-# The native accelerator's inclusion-proof loop and its parsers of the pinned fields (tlog-proof
-# text, canonical base64 entry): None for pure Python; see `_accel`.
-_native_proof_root: Any = None
+# The native accelerator's parsers of the pinned fields (tlog-proof text, canonical base64 entry) and
+# of base64 (None for pure Python; see `_accel`; the proof loop is merkle's, `inclusion_root`).
 _native_pinned: tuple[Any, Any] | None = None
 _native_b64_leaf: Any = None
 _native_b64: Any = None
 
 
 def _bind(native: Any) -> None:
-    global _native_proof_root, _native_pinned, _native_b64_leaf, _native_b64
-    _native_proof_root = native.proof_root if native else None
+    global _native_pinned, _native_b64_leaf, _native_b64
     _native_pinned = (native.tlog_proof_head, native.b64_leaf) if native else None
     _native_b64_leaf = native.b64_leaf if native else None
     _native_b64 = native.b64 if native else None

@@ -21,6 +21,7 @@ __all__ = [
     "HASH_SIZE",
     "MerkleTree",
     "ProofError",
+    "inclusion_root",
     "leaf_hash",
     "node_hash",
     "root_from_inclusion_proof",
@@ -240,6 +241,53 @@ def _check_hashes(proof: Sequence[bytes], what: str) -> None:
             raise ProofError(f"{what} hash {i} is {len(h)} bytes, not {HASH_SIZE}")
 
 
+def inclusion_root(leaf: bytes, index: int, size: int, path: bytes) -> bytes | None:
+    """The root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at `index`
+    in a tree of `size`; None for anything malformed: an index outside the tree, a leaf or path not
+    made of whole hashes, a path too long or too short (`root_from_inclusion_proof` says which)."""
+    if _native_proof_root is not None:  # the same loop in C
+        root = _native_proof_root(leaf, index, size, path)
+        if root is not None:
+            return root
+    fn, sn, r = index, size - 1, leaf
+    if fn > sn or fn < 0 or len(leaf) != HASH_SIZE or len(path) % HASH_SIZE:
+        return None
+    # node_hash inlined, from a copy of a hash that has already taken the 0x01 prefix: this loop
+    # is most of a proof's cost.
+    node = _NODE_PREFIX.copy
+    for o in range(0, len(path), HASH_SIZE):
+        if sn == 0:
+            return None  # longer than the tree is deep
+        h = node()
+        if fn & 1 or fn == sn:
+            h.update(path[o : o + HASH_SIZE])
+            h.update(r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            h.update(r)
+            h.update(path[o : o + HASH_SIZE])
+        r = h.digest()
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None  # else shorter than the tree is deep
+
+
+def _path_length(index: int, size: int) -> int:
+    """How many hashes the inclusion path of `index` in a tree of `size` has (the loop above, unhashed)."""
+    fn, sn, n = index, size - 1, 0
+    while sn:
+        if fn & 1 or fn == sn:
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        fn >>= 1
+        sn >>= 1
+        n += 1
+    return n
+
+
 def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """Recompute the root an inclusion proof commits to (RFC 9162 2.1.3.2)."""
     if index < 0 or size < 0:
@@ -249,33 +297,12 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
     if len(leaf) != HASH_SIZE:
         raise ProofError(f"leaf hash is {len(leaf)} bytes, not {HASH_SIZE}")
     _check_hashes(proof, "inclusion proof")
-    if _native_proof_root is not None:  # the same loop in C; None: malformed, said below
-        root = _native_proof_root(leaf, index, size, b"".join(proof))
-        if root is not None:
-            return root
-    # node_hash inlined, from a copy of a hash that has already taken the 0x01 prefix: this loop
-    # is most of a proof's cost.
-    node = _NODE_PREFIX.copy
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            raise ProofError("inclusion proof is longer than the tree is deep")
-        h = node()
-        if fn & 1 or fn == sn:
-            h.update(p)
-            h.update(r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            h.update(r)
-            h.update(p)
-        r = h.digest()
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("inclusion proof is shorter than the tree is deep")
-    return r
+    root = inclusion_root(leaf, index, size, b"".join(proof))
+    if root is not None:
+        return root
+    if len(proof) > _path_length(index, size):
+        raise ProofError("inclusion proof is longer than the tree is deep")
+    raise ProofError("inclusion proof is shorter than the tree is deep")
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
