@@ -31,23 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger import CheckpointPolicy, Log, Signer, SQLiteStore
+from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, _accel
 from ledger.store.base import Row
 
 TARGET = 0.5
 EPOCH_MS = 1_795_219_200_000  # 2026-11-21T00:00:00Z: entry times start here
 SIGNER = Signer("bench.ledger.example", bytes(range(32)))
-
-
-def ledger_path() -> str:
-    """Which ledger code runs: the optional C accelerator, or pure Python (and why)."""
-    try:
-        from ledger import _accel
-    except ImportError:  # a ledger from before the accelerator existed
-        return "pure Python"
-    if _accel.active():
-        return "native accelerator (ledger/_speedups.c)"
-    return "pure Python (" + ("LEDGER_PURE_PYTHON is set" if _accel.forced_pure() else _accel.why_unavailable()) + ")"
 
 
 def payload(i: int) -> dict[str, object]:
@@ -110,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     base_rates: list[float] = []
     print(f"ledger_append: {n} entries x {reps} repetitions, commit every {args.batch}, checkpoint every 1000 ms")
     print(f"files in {workdir} (WAL, synchronous=FULL)")
-    print(f"ledger path: {ledger_path()}")
+    print(f"ledger path: {_accel.describe()}")
     try:
         for rep in range(reps):
             ledger_db = workdir / f"ledger-{rep}.db"

@@ -33,22 +33,11 @@ import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, audit_store
+from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, _accel, audit_store
 
 TARGET = 0.5
 EPOCH_MS = 1_795_219_200_000  # 2026-11-21T00:00:00Z
 SIGNER = Signer("bench.ledger.example", bytes(range(32)))
-
-
-def ledger_path() -> str:
-    """Which ledger code runs: the optional C accelerator, or pure Python (and why)."""
-    try:
-        from ledger import _accel
-    except ImportError:  # a ledger from before the accelerator existed
-        return "pure Python"
-    if _accel.active():
-        return "native accelerator (ledger/_speedups.c)"
-    return "pure Python (" + ("LEDGER_PURE_PYTHON is set" if _accel.forced_pure() else _accel.why_unavailable()) + ")"
 
 
 def build(path: Path, n: int) -> None:
@@ -123,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         size = sum(map(len, entries)) / len(entries)
         print(f"ledger_verify: {n} entries (mean {size:.0f} bytes) x {reps} repetitions, a checkpoint every 1000")
-        print(f"ledger path: {ledger_path()}")
+        print(f"ledger path: {_accel.describe()}")
         for rep in range(reps):
             audit = time_audit(path)
             memory = time_bare_memory(entries)

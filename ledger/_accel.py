@@ -13,7 +13,7 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["active", "available", "forced_pure", "use", "why_unavailable"]
+__all__ = ["active", "available", "describe", "forced_pure", "use", "why_unavailable"]
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -50,6 +50,13 @@ def why_unavailable() -> str:
 def active() -> bool:
     """Whether the ledger is using the native path now."""
     return native is not None
+
+
+def describe() -> str:
+    """Which ledger code runs now, for a benchmark's report: the accelerator, or pure Python and why."""
+    if active():
+        return "native accelerator (ledger/_speedups.c)"
+    return "pure Python (" + ("LEDGER_PURE_PYTHON is set" if _forced_pure else _missing or "switched off") + ")"
 
 
 def use(enabled: bool) -> None:

@@ -19,11 +19,9 @@ if have_browser; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+if ! find_root; then
     echo "install-browser: Chromium (/usr/bin/chromium, /usr/bin/chromedriver) is not installed and this is not" \
         "root: run 'apt-get install chromium chromium-driver' as root; the browser tests will skip" >&2
     [ "${REQUIRE_BROWSER:-0}" = 1 ] && exit 1
@@ -37,11 +35,7 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show chromium >/dev/null 2>&1; then
-    "${as_root[@]}" apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-fi
-if ! "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-zenhei >"$log" 2>&1; then
+if ! apt_install "$log" chromium chromium-driver fonts-wqy-zenhei; then
     cat "$log" >&2
     exit 1
 fi

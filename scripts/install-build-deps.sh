@@ -26,25 +26,15 @@ skip() {
     exit 0
 }
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
-    skip "${packages[*]} missing and this is not root (run 'apt-get install ${packages[*]}' as root)"
-fi
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+find_root || skip "${packages[*]} missing and this is not root (run 'apt-get install ${packages[*]}' as root)"
 command -v apt-get >/dev/null 2>&1 || skip "${packages[*]} missing and there is no apt-get"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-install=(apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "${packages[@]}")
-candidate=$(apt-cache policy "${packages[0]}" 2>/dev/null | awk '/Candidate:/ {print $2}')
-if [ -z "$candidate" ] || [ "$candidate" = "(none)" ] || ! "${as_root[@]}" "${install[@]}" >>"$log" 2>&1; then
-    # Unknown package or stale lists: refresh them and try once more.
-    if ! { "${as_root[@]}" apt-get update -qq >>"$log" 2>&1 && "${as_root[@]}" "${install[@]}" >>"$log" 2>&1; }; then
-        cat "$log" >&2
-        skip "'${install[*]}' failed"
-    fi
+if ! apt_install "$log" "${packages[@]}"; then
+    cat "$log" >&2
+    skip "'apt-get install ${packages[*]}' failed"
 fi
 have_headers || skip "installed ${packages[*]} but found no openssl/sha.h"

@@ -19,11 +19,9 @@ if have_server; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+if ! find_root; then
     echo "install-postgres: the PostgreSQL server (/usr/lib/postgresql/*/bin/initdb) is not installed and this" \
         "is not root: run 'apt-get install postgresql' as root; the PostgreSQL store tests will skip" >&2
     [ "${REQUIRE_POSTGRES:-0}" = 1 ] && exit 1
@@ -50,15 +48,10 @@ export DEBIAN_FRONTEND=noninteractive
 run mkdir -p /etc/postgresql-common/createcluster.d
 run sh -c 'echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/50-no-main-cluster.conf'
 
-install=(apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 postgresql)
-candidate=$(apt-cache policy postgresql 2>/dev/null | awk '/Candidate:/ {print $2}')
-if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-    run apt-get update -qq
-    run "${install[@]}"
-elif ! "${as_root[@]}" "${install[@]}" >>"$log" 2>&1; then
-    # Stale package lists (a version the mirror no longer has): refresh them and try once more.
-    run apt-get update -qq
-    run "${install[@]}"
+if ! apt_install "$log" postgresql; then
+    echo "install-postgres: 'apt-get install postgresql' failed:" >&2
+    cat "$log" >&2
+    exit 1
 fi
 
 if ! have_server; then

@@ -113,9 +113,7 @@ class Agenda:
 
     def call_at(self, t: int, callback: Callable[[], None]) -> None:
         """Call back at t (now if t is past): the engine's wake-ups."""
-        env = self.env
-        now = env.now  # type: ignore[union-attr]
-        env.timeout(t - now if t > now else 0).callbacks.append(lambda _event: callback())  # type: ignore[union-attr]
+        self.push(t, callback)
 
     def push(self, t: int, callback: Callable[[], None], engine: Engine | None = None) -> None:
         """Call back at t (now if t is past), after `engine`'s deadlines due by then when it is given."""
