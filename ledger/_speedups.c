@@ -34,6 +34,16 @@
  *   proof_root(leaf, index, size, path) -> bytes | None
  *       the root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at
  *       `index` in a tree of `size`; None for anything malformed (the Python code says what).
+ *   decode_entry(data) -> dict | None
+ *       canonical.decode for canonical bytes (the objects msgpack.unpackb gives), else None.
+ *   proven_entry(text, index, proof, size, root) -> (data, leaf hash, entry) | None
+ *       a certificate's proven entry: `text` the canonical base64 of canonical entry bytes whose
+ *       seq is `index`, `proof` its inclusion path (joined hashes, or their canonical base64) leading
+ *       to `root` in a tree of `size`; the bytes, their leaf hash and the decoded entry, else None.
+ *   code_fields(code, index, leaf) -> (prefix, date, kind, hash) | None
+ *       a transaction code's printed form (ledger.txcode) whose check characters are the ones
+ *       MOD 1271-36 prints, whose number is `index`, whose hash group is `leaf`'s and whose date is
+ *       real; its groups, else None.
  *
  * SHA-256 is OpenSSL's (libcrypto), never hand-written here.
  */
@@ -994,6 +1004,47 @@ sp_tlog_proof_head(PyObject *self, PyObject *text)
  * Inclusion proofs (RFC 9162 section 2.1.3.2), for certificate verification
  */
 
+/* The root an RFC 9162 inclusion path (`len` bytes of joined hashes) leads to from `leaf` at `index` in
+ * a tree of `size`, into `out`; 0 for a malformed path (index outside the tree, too long or too short). */
+static int
+inclusion(const unsigned char *leaf, long long index, long long size, const unsigned char *sibling, Py_ssize_t len,
+          unsigned char out[HASH])
+{
+    if (len % HASH != 0 || index < 0 || index >= size) return 0;
+    unsigned char pair[2 * HASH];
+    memcpy(out, leaf, HASH);
+    unsigned long long fn = (unsigned long long)index, sn = (unsigned long long)size - 1;
+    for (Py_ssize_t o = 0; o < len; o += HASH) {
+        if (sn == 0) return 0; /* the path is longer than the tree is deep */
+        if ((fn & 1) || fn == sn) {
+            memcpy(pair, sibling + o, HASH);
+            memcpy(pair + HASH, out, HASH);
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            memcpy(pair, out, HASH);
+            memcpy(pair + HASH, sibling + o, HASH);
+        }
+        node_hash(pair, out);
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0; /* else the path is shorter than the tree is deep */
+}
+
+/* A Python int as a long long; 0 (error cleared) if it is not an exact int or does not fit. */
+static int
+exact_ll(PyObject *o, long long *out)
+{
+    if (!PyLong_CheckExact(o)) return 0;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (*out == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+    return 1;
+}
+
 static PyObject *
 sp_proof_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1002,39 +1053,323 @@ sp_proof_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *leaf = args[0], *path = args[3];
-    if (!PyBytes_CheckExact(leaf) || !PyBytes_CheckExact(path) || !PyLong_CheckExact(args[1]) ||
-        !PyLong_CheckExact(args[2]))
+    long long index, size;
+    if (!PyBytes_CheckExact(leaf) || !PyBytes_CheckExact(path) || !exact_ll(args[1], &index) ||
+        !exact_ll(args[2], &size) || PyBytes_GET_SIZE(leaf) != HASH)
         Py_RETURN_NONE;
-    int overflow = 0;
-    long long index = PyLong_AsLongLongAndOverflow(args[1], &overflow);
-    if (overflow || (index == -1 && PyErr_Occurred())) { PyErr_Clear(); Py_RETURN_NONE; }
-    long long size = PyLong_AsLongLongAndOverflow(args[2], &overflow);
-    if (overflow || (size == -1 && PyErr_Occurred())) { PyErr_Clear(); Py_RETURN_NONE; }
-    Py_ssize_t path_len = PyBytes_GET_SIZE(path);
-    if (PyBytes_GET_SIZE(leaf) != HASH || path_len % HASH != 0 || index < 0 || index >= size) Py_RETURN_NONE;
-    const unsigned char *sibling = (const unsigned char *)PyBytes_AS_STRING(path);
-    unsigned char pair[2 * HASH], r[HASH];
-    memcpy(r, PyBytes_AS_STRING(leaf), HASH);
-    unsigned long long fn = (unsigned long long)index, sn = (unsigned long long)size - 1;
-    for (Py_ssize_t o = 0; o < path_len; o += HASH) {
-        if (sn == 0) Py_RETURN_NONE; /* the path is longer than the tree is deep */
-        if ((fn & 1) || fn == sn) {
-            memcpy(pair, sibling + o, HASH);
-            memcpy(pair + HASH, r, HASH);
-            while (!(fn & 1) && fn != 0) {
-                fn >>= 1;
-                sn >>= 1;
-            }
-        } else {
-            memcpy(pair, r, HASH);
-            memcpy(pair + HASH, sibling + o, HASH);
-        }
-        node_hash(pair, r);
-        fn >>= 1;
-        sn >>= 1;
-    }
-    if (sn != 0) Py_RETURN_NONE; /* the path is shorter */
+    unsigned char r[HASH];
+    if (!inclusion((const unsigned char *)PyBytes_AS_STRING(leaf), index, size,
+                   (const unsigned char *)PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path), r))
+        Py_RETURN_NONE;
     return PyBytes_FromStringAndSize((const char *)r, HASH);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Decoding canonical entries: the validator above decides, then the objects are built in one walk
+ * that trusts what it validated (the same objects msgpack.unpackb gives: dict, list, str, bytes,
+ * int, bool, None).
+ */
+
+static PyObject *build_value(reader_t *r);
+
+static PyObject *
+build_str(reader_t *r)
+{
+    unsigned char b = *r->p++;
+    Py_ssize_t n;
+    if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
+    else if (b == 0xd9) { n = r->p[0]; r->p += 1; }
+    else if (b == 0xda) { n = (Py_ssize_t)get_be(r->p, 2); r->p += 2; }
+    else { n = (Py_ssize_t)get_be(r->p, 4); r->p += 4; }
+    PyObject *s = PyUnicode_DecodeUTF8((const char *)r->p, n, "strict");
+    r->p += n;
+    return s;
+}
+
+/* Map keys repeat from entry to entry ("seq", "kind", "lot", ...): short ASCII keys are kept in a small
+ * direct-mapped cache, so a decoded map reuses one str object per key, its hash already computed. */
+#define KEY_CACHE_SLOTS 512
+#define KEY_CACHE_MAX_LEN 32
+static PyObject *key_cache[KEY_CACHE_SLOTS];
+
+static PyObject *
+build_key(reader_t *r)
+{
+    unsigned char b = *r->p;
+    if (b < 0xa0 || b > 0xbf || (b & 0x1f) > KEY_CACHE_MAX_LEN) return build_str(r);
+    Py_ssize_t n = b & 0x1f;
+    const unsigned char *p = r->p + 1;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] >= 0x80) return build_str(r); /* not ASCII: not cached */
+        h = (h ^ p[i]) * 16777619u;
+    }
+    PyObject **slot = &key_cache[h % KEY_CACHE_SLOTS];
+    PyObject *k = *slot;
+    if (k != NULL && PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_1BYTE_DATA(k), p, (size_t)n) == 0) {
+        r->p = p + n;
+        Py_INCREF(k);
+        return k;
+    }
+    k = PyUnicode_FromStringAndSize((const char *)p, n);
+    if (k == NULL) return NULL;
+    if (PyObject_Hash(k) == -1) { Py_DECREF(k); return NULL; }
+    r->p = p + n;
+    Py_INCREF(k);
+    Py_XSETREF(*slot, k);
+    return k;
+}
+
+static PyObject *
+build_map(reader_t *r, uint64_t n)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL) return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *k = build_key(r);
+        if (k == NULL) { Py_DECREF(d); return NULL; }
+        PyObject *v = build_value(r);
+        if (v == NULL) { Py_DECREF(k); Py_DECREF(d); return NULL; }
+        int rc = PyDict_SetItem(d, k, v);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (rc < 0) { Py_DECREF(d); return NULL; }
+    }
+    return d;
+}
+
+static PyObject *
+build_list(reader_t *r, uint64_t n)
+{
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    if (l == NULL) return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *v = build_value(r);
+        if (v == NULL) { Py_DECREF(l); return NULL; }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+    }
+    return l;
+}
+
+static PyObject *
+build_value(reader_t *r)
+{
+    unsigned char b = *r->p;
+    if (b <= 0x7f) { r->p++; return PyLong_FromLong(b); }
+    if (b >= 0xe0) { r->p++; return PyLong_FromLong((int8_t)b); }
+    if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)) return build_str(r);
+    r->p++;
+    if (b >= 0x80 && b <= 0x8f) return build_map(r, b & 0x0f);
+    if (b >= 0x90 && b <= 0x9f) return build_list(r, b & 0x0f);
+    uint64_t n;
+    switch (b) {
+    case 0xc0: Py_RETURN_NONE;
+    case 0xc2: Py_RETURN_FALSE;
+    case 0xc3: Py_RETURN_TRUE;
+    case 0xc4: case 0xc5: case 0xc6: {
+        int w = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
+        n = get_be(r->p, w);
+        r->p += w;
+        PyObject *o = PyBytes_FromStringAndSize((const char *)r->p, (Py_ssize_t)n);
+        r->p += n;
+        return o;
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+        int w = 1 << (b - 0xcc);
+        n = get_be(r->p, w);
+        r->p += w;
+        return PyLong_FromUnsignedLongLong(n);
+    }
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        int w = 1 << (b - 0xd0);
+        uint64_t x = get_be(r->p, w);
+        r->p += w;
+        int64_t s = w == 1 ? (int8_t)x : w == 2 ? (int16_t)x : w == 4 ? (int32_t)x : (int64_t)x;
+        return PyLong_FromLongLong(s);
+    }
+    case 0xdc: n = get_be(r->p, 2); r->p += 2; return build_list(r, n);
+    case 0xdd: n = get_be(r->p, 4); r->p += 4; return build_list(r, n);
+    case 0xde: n = get_be(r->p, 2); r->p += 2; return build_map(r, n);
+    case 0xdf: n = get_be(r->p, 4); r->p += 4; return build_map(r, n);
+    default: break;
+    }
+    PyErr_SetString(PyExc_SystemError, "ledger._speedups: a validated entry holds an unexpected byte");
+    return NULL;
+}
+
+/* The entry `data` (validated canonical bytes) as a dict. */
+static PyObject *
+build_entry(const unsigned char *data, Py_ssize_t len)
+{
+    reader_t r = {data, data + len};
+    return build_value(&r);
+}
+
+static PyObject *
+sp_decode_entry(PyObject *self, PyObject *data)
+{
+    value_t f[4];
+    int found[4];
+    if (!PyBytes_CheckExact(data)) Py_RETURN_NONE;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
+    if (!check_entry_bytes(p, PyBytes_GET_SIZE(data), f, found)) Py_RETURN_NONE;
+    return build_entry(p, PyBytes_GET_SIZE(data));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A proven entry of a certificate in one call: canonical base64 of a canonical entry whose seq is
+ * its index, and its inclusion proof leading to the checkpoint's root.
+ */
+
+static PyObject *
+sp_proven_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "proven_entry(text, index, proof, size, root)");
+        return NULL;
+    }
+    PyObject *text = args[0], *proof = args[2], *root = args[4];
+    long long index, size;
+    Py_ssize_t n;
+    const char *s = ascii_text(text, &n);
+    if (s == NULL || n % 4 != 0 || !exact_ll(args[1], &index) || !exact_ll(args[3], &size) ||
+        !PyBytes_CheckExact(root) || PyBytes_GET_SIZE(root) != HASH)
+        Py_RETURN_NONE;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, n / 4 * 3);
+    if (data == NULL) return NULL;
+    PyObject *leaf = NULL, *entry = NULL;
+    unsigned char stack[64 * HASH];
+    unsigned char *path_buf = NULL;
+    Py_ssize_t len = b64_canonical(s, n, (unsigned char *)PyBytes_AS_STRING(data));
+    if (len < 0 || _PyBytes_Resize(&data, len) < 0) goto not_clean; /* a failed resize freed data */
+    {
+        const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
+        value_t f[4];
+        int found[4];
+        if (!check_entry_bytes(d, len, f, found) || !found[0] || f[0].type != T_UINT || index < 0 ||
+            f[0].u != (uint64_t)index)
+            goto not_clean;
+        const unsigned char *path;
+        Py_ssize_t plen;
+        if (PyBytes_CheckExact(proof)) {
+            path = (const unsigned char *)PyBytes_AS_STRING(proof);
+            plen = PyBytes_GET_SIZE(proof);
+        } else {
+            Py_ssize_t pn;
+            const char *ps = ascii_text(proof, &pn);
+            if (ps == NULL || pn % 4 != 0) goto not_clean;
+            path_buf = pn / 4 * 3 <= (Py_ssize_t)sizeof(stack) ? stack : PyMem_Malloc((size_t)(pn / 4 * 3) + 1);
+            if (path_buf == NULL) { PyErr_NoMemory(); goto fail; }
+            plen = b64_canonical(ps, pn, path_buf);
+            if (plen < 0) goto not_clean;
+            path = path_buf;
+        }
+        unsigned char lh[HASH], r[HASH];
+        leaf_hash(d, (size_t)len, lh);
+        if (!inclusion(lh, index, size, path, plen, r) || memcmp(r, PyBytes_AS_STRING(root), HASH) != 0)
+            goto not_clean;
+        leaf = PyBytes_FromStringAndSize((const char *)lh, HASH);
+        if (leaf == NULL) goto fail;
+        entry = build_entry(d, len);
+        if (entry == NULL) goto fail;
+    }
+    if (path_buf != NULL && path_buf != stack) PyMem_Free(path_buf);
+    PyObject *out = PyTuple_New(3);
+    if (out == NULL) { Py_DECREF(data); Py_DECREF(leaf); Py_DECREF(entry); return NULL; }
+    PyTuple_SET_ITEM(out, 0, data);
+    PyTuple_SET_ITEM(out, 1, leaf);
+    PyTuple_SET_ITEM(out, 2, entry);
+    return out;
+not_clean:
+    if (path_buf != NULL && path_buf != stack) PyMem_Free(path_buf);
+    Py_XDECREF(data);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+fail:
+    if (path_buf != NULL && path_buf != stack) PyMem_Free(path_buf);
+    Py_XDECREF(data);
+    Py_XDECREF(leaf);
+    Py_XDECREF(entry);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A transaction code's printed form (ledger.txcode), bound to an index and a leaf hash
+ */
+
+static int
+b36(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'Z') return c - 'A' + 10;
+    return -1;
+}
+
+static PyObject *
+sp_code_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "code_fields(code, index, leaf)");
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *s = ascii_text(args[0], &n);
+    long long index;
+    PyObject *leaf = args[2];
+    if (s == NULL || !exact_ll(args[1], &index) || !PyBytes_CheckExact(leaf) || PyBytes_GET_SIZE(leaf) < 4)
+        Py_RETURN_NONE;
+    const char *p = s, *end = s + n;
+    /* PP(PP)-YYMMDD-K-N-HHHH-CC: groups [A-Z]{2,4}, [0-9]{6}, [A-Z], 0|[1-9][0-9]*, [0-9A-Z]{4}, [0-9A-Z]{2} */
+    const char *g[6];
+    Py_ssize_t gl[6];
+    g[0] = p;
+    while (p < end && *p >= 'A' && *p <= 'Z' && p - g[0] < 4) p++;
+    gl[0] = p - g[0];
+    if (gl[0] < 2 || p >= end || *p++ != '-') Py_RETURN_NONE;
+    g[1] = p;
+    while (p < end && *p >= '0' && *p <= '9' && p - g[1] < 6) p++;
+    gl[1] = p - g[1];
+    if (gl[1] != 6 || p >= end || *p++ != '-') Py_RETURN_NONE;
+    g[2] = p;
+    if (p >= end || *p < 'A' || *p > 'Z') Py_RETURN_NONE;
+    p++;
+    gl[2] = 1;
+    if (p >= end || *p++ != '-') Py_RETURN_NONE;
+    g[3] = p;
+    long long number = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (p - g[3] >= 18) Py_RETURN_NONE; /* longer than any index: the Python check decides */
+        number = number * 10 + (*p - '0');
+        p++;
+    }
+    gl[3] = p - g[3];
+    if (gl[3] == 0 || (g[3][0] == '0' && gl[3] > 1) || p >= end || *p++ != '-') Py_RETURN_NONE;
+    g[4] = p;
+    while (p < end && b36(*p) >= 0 && p - g[4] < 4) p++;
+    gl[4] = p - g[4];
+    if (gl[4] != 4 || p >= end || *p++ != '-') Py_RETURN_NONE;
+    g[5] = p;
+    while (p < end && b36(*p) >= 0 && p - g[5] < 2) p++;
+    gl[5] = p - g[5];
+    if (gl[5] != 2 || p != end) Py_RETURN_NONE;
+    /* ISO/IEC 7064 MOD 1271-36 over the groups without separators; the printed check characters are
+     * exactly (1 - payload * 36^2) mod 1271 (1271-1295 would satisfy the sum too, and are refused) */
+    long payload = 0;
+    for (int k = 0; k < 5; k++)
+        for (Py_ssize_t i = 0; i < gl[k]; i++) payload = (payload * 36 + b36(g[k][i])) % 1271;
+    long expected = ((1 - payload * 1296) % 1271 + 1271) % 1271;
+    if (b36(g[5][0]) * 36 + b36(g[5][1]) != expected || number != index) Py_RETURN_NONE;
+    const unsigned char *lh = (const unsigned char *)PyBytes_AS_STRING(leaf);
+    unsigned long h = ((unsigned long)lh[0] << 24 | (unsigned long)lh[1] << 16 | (unsigned long)lh[2] << 8 | lh[3]) % 1679616UL;
+    unsigned long shown = 0;
+    for (int i = 0; i < 4; i++) shown = shown * 36 + (unsigned long)b36(g[4][i]);
+    if (shown != h) Py_RETURN_NONE;
+    /* YYMMDD: a real date of 20YY */
+    int yy = (g[1][0] - '0') * 10 + (g[1][1] - '0'), mm = (g[1][2] - '0') * 10 + (g[1][3] - '0'),
+        dd = (g[1][4] - '0') * 10 + (g[1][5] - '0');
+    static const int days[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mm < 1 || mm > 12 || dd < 1 || dd > days[mm] || (mm == 2 && dd == 29 && yy % 4 != 0)) Py_RETURN_NONE;
+    return Py_BuildValue("(s#s#s#s#)", g[0], gl[0], g[1], gl[1], g[2], gl[2], g[4], gl[4]);
 }
 
 static PyMethodDef methods[] = {
@@ -1058,6 +1393,11 @@ static PyMethodDef methods[] = {
      "tlog_proof_head(text) -> (index, joined hashes, signed checkpoint text) of a plain tlog-proof, else None"},
     {"proof_root", (PyCFunction)(void (*)(void))sp_proof_root, METH_FASTCALL,
      "proof_root(leaf, index, size, path) -> the root an RFC 9162 inclusion path leads to, or None"},
+    {"decode_entry", sp_decode_entry, METH_O, "decode_entry(data) -> the entry as a dict if data is canonical, else None"},
+    {"proven_entry", (PyCFunction)(void (*)(void))sp_proven_entry, METH_FASTCALL,
+     "proven_entry(text, index, proof, size, root) -> (data, leaf hash, entry) of a proven canonical entry, else None"},
+    {"code_fields", (PyCFunction)(void (*)(void))sp_code_fields, METH_FASTCALL,
+     "code_fields(code, index, leaf) -> (prefix, date, kind, hash) of a printed code bound to them, else None"},
     {NULL, NULL, 0, NULL},
 };
 

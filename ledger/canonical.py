@@ -125,15 +125,15 @@ def encode_value(value: Any) -> bytes:
 
 # The native accelerator's versions of the fast paths below (None: pure Python; see `_accel`). Each
 # answers None for anything it does not handle, and the Python code then runs as before.
-_native_encode_flat = _native_encode_entry = _native_is_canonical = _native_encode_value = None
+_native_encode_flat = _native_encode_entry = _native_encode_value = _native_decode = None
 
 
 def _bind(native: Any) -> None:
-    global _native_encode_flat, _native_encode_entry, _native_is_canonical, _native_encode_value
+    global _native_encode_flat, _native_encode_entry, _native_encode_value, _native_decode
+    _native_decode = native.decode_entry if native else None
     _native_encode_value = native.encode_value if native else None
     _native_encode_flat = native.encode_flat if native else None
     _native_encode_entry = native.encode_entry if native else None
-    _native_is_canonical = native.is_canonical if native else None
 
 
 def encode(entry: dict[str, Any]) -> bytes:
@@ -272,11 +272,10 @@ def decode_many(datas: Sequence[bytes]) -> list[dict[str, Any]] | None:
     one by one": the caller then gets each item's precise error. Few container objects are kept
     alive, so the batch does not set off the cyclic garbage collector.
     """
-    if _native_is_canonical is not None and all(map(_native_is_canonical, datas)):
-        try:
-            return list(map(_unpackb, datas))
-        except Exception:  # cannot happen for canonical bytes; the checks below decide
-            pass
+    if _native_decode is not None:
+        decoded = list(map(_native_decode, datas))
+        if None not in decoded:  # (a dict never equals None)
+            return decoded
     try:
         values = list(map(_unpackb, datas))
         if not _DICT.issuperset(map(type, values)):
@@ -300,11 +299,10 @@ def decode(data: bytes) -> dict[str, Any]:
     point, which is UTF-8 byte order; no floats or ext values) and a byte-exact re-encode
     (which also catches duplicate keys, since the dict keeps only one of them). Anything that
     fails it is decoded again by `_decode_strict`, which names the precise problem. With the
-    native accelerator, its byte-level check of the canonical form replaces the walk and the
-    re-encode.
+    native accelerator, its byte-level check of the canonical form and its decoder replace all that.
     """
-    if _native_is_canonical is not None and _native_is_canonical(data):
-        return _unpackb(data)
+    if _native_decode is not None and (value := _native_decode(data)) is not None:
+        return value
     try:
         # The defaults (raw=False, str or bytes map keys only, ext types as ExtType/Timestamp values
         # that `_plain_map_ok` refuses) accept a subset of what the strict decoder accepts.

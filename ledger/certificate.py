@@ -51,6 +51,7 @@ __all__ = [
     "check_trusted",
     "load_certificate",
     "parse_consistency",
+    "proven_entry_b64",
     "proven_root",
     "proven_root_joined",
     "verify_certificate",
@@ -407,6 +408,32 @@ def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
 proven_root_joined = inclusion_root  # a path given as its hashes joined (a proven entry's ``proof``)
 
 
+def proven_entry_b64(
+    text: Any, index: int, proof: Any, size: int, root: bytes
+) -> tuple[bytes, bytes, dict[str, Any]] | None:
+    """A proven entry of a certificate, checked in one pass: its bytes, leaf hash and decoded entry, or None.
+
+    `text` must be the canonical base64 of canonical entry bytes whose seq is `index`, and `proof` the
+    canonical base64 of its inclusion path (hashes joined) leading to `root` in a tree of `size`. None
+    means "not shown valid here" (`verify_proven` names what is wrong). One native call where it can.
+    """
+    if _native_proven is not None:
+        return _native_proven(text, index, proof, size, root)
+    if type(index) is not int or type(size) is not int or type(root) is not bytes:
+        return None
+    parsed, path = canonical_b64_leaf(text), canonical_b64(proof)
+    if parsed is None or path is None or inclusion_root(parsed[1], index, size, path) != root:
+        return None
+    try:
+        entry = canonical.decode(parsed[0])
+    except canonical.CanonicalError:
+        return None
+    seq = entry.get("seq")
+    if seq != index or type(seq) is not int:
+        return None
+    return parsed[0], parsed[1], entry
+
+
 @functools.lru_cache(maxsize=1024)
 def _real_date(date: str) -> bool:
     """A code's YYMMDD is a real calendar date of 20YY (as `parse_code` demands)."""
@@ -441,6 +468,26 @@ class Clean(NamedTuple):
     hash: str
 
 
+def _code_groups(code_text: str, index: int, leaf: bytes) -> tuple[str, str, str, str] | None:
+    """The groups (prefix, date, kind, hash) of a code in its printed form naming this index and leaf hash.
+
+    None unless the check characters are the ones `check_chars` prints (so the MOD 1271-36 sum holds
+    and the form is canonical), the number is `index`, the hash group is `leaf`'s and the date real.
+    The reference of the native `code_fields`.
+    """
+    m = _PRINTED.fullmatch(code_text)
+    if m is None:
+        return None
+    prefix, date, kind, index_text, hash_text, check = m.groups()
+    # The printed check characters: 1271-1295 would satisfy the sum too. In 0-9A-Z, int(..., 36) is the fold.
+    payload = int(f"{prefix}{date}{kind}{index_text}{hash_text}", 36) % _MODULUS
+    if int(check, 36) != (1 - payload * 1296) % _MODULUS or int(index_text) != index:
+        return None
+    if int(hash_text, 36) != int.from_bytes(leaf[:4], "big") % _HASH_MOD:  # 4 digits each: same text
+        return None
+    return (prefix, date, kind, hash_text) if _real_date(date) else None
+
+
 def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str | None = None) -> Clean | None:
     """`verify_certificate`'s checks of the pinned fields in a single pass: what they prove, or None.
 
@@ -451,16 +498,13 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     try:
         code_text, entry64, proof_text = obj["code"], obj["entry"], obj["tlog_proof"]
         native = _native_pinned
-        if native is not None and (head := native[0](proof_text)) is not None and (
-            parsed := native[1](entry64)
-        ) is not None:
-            # The same checks in C: the entry's canonical base64 and its leaf hash; the proof text's
-            # header, index and hash lines (canonical base64), split at the blank line.
+        if native is not None and (head := native[0](proof_text)) is not None:
+            # The same checks in C: the proof text's header, index and hash lines (canonical base64),
+            # split at the blank line; then (below) the entry, its seq, its inclusion and the code.
             index, path, signed = head
-            data, leaf = parsed
-            proof: Any = None
+            data = entry = proof = None
         else:
-            path = leaf = None
+            path = None
             # -- the entry: canonical base64 of canonical bytes
             data = canonical_b64(entry64)
             if data is None:
@@ -477,7 +521,7 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
             proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
             if not all(map(_is_hash, map(len, proof))):
                 return None
-        entry = canonical.decode(data)
+            entry = canonical.decode(data)
         # -- the checkpoint: exactly one signature by this key, which verifies; the expected origin
         cp, message, sigs, root64 = _signed_parts(signed)
         name = verifier.name
@@ -490,45 +534,42 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
         if len(mine) != 1 or not verifier.verify(message, mine[0].signature):
             return None
         # -- inclusion under the checkpoint's root, and the entry's seq
-        if path is None:
+        if path is not None:  # natively: the entry, its seq, its inclusion, the code's form and binding
+            proven = native[1](entry64, index, path, cp.size, cp.root)
+            if proven is None:
+                return None
+            data, leaf, entry = proven
+            groups = native[2](code_text, index, leaf)
+        else:
             leaf = _sha256(b"\x00" + data).digest()
             if proven_root(leaf, index, cp.size, proof) != cp.root:
                 return None
-        elif inclusion_root(leaf, index, cp.size, path) != cp.root:
+            seq = entry.get("seq")
+            if seq != index or type(seq) is not int:
+                return None
+            groups = _code_groups(code_text, index, leaf)
+        # -- the code: its printed form, naming this index and this leaf hash, on a real date
+        if groups is None:
             return None
-        seq = entry.get("seq")
-        if seq != index or type(seq) is not int:
-            return None
-        # -- the code: printed form (check characters recomputed, so the checksum holds and the form
-        # is the canonical one), naming this index and this leaf hash
-        m = _PRINTED.fullmatch(code_text)
-        if m is None:
-            return None
-        prefix, date, kind, index_text, hash_text, check = m.groups()
-        # The check characters are `check_chars` of the rest (so the MOD 1271-36 sum holds, and they are
-        # the printed ones: 1271-1295 would satisfy the sum too): in 0-9A-Z, int(..., 36) is the fold.
-        payload = int(f"{prefix}{date}{kind}{index_text}{hash_text}", 36) % _MODULUS
-        if int(check, 36) != (1 - payload * 1296) % _MODULUS or int(index_text) != index:
-            return None
-        if int(hash_text, 36) != int.from_bytes(leaf[:4], "big") % _HASH_MOD:  # 4 digits each: same text
-            return None
-        if not _real_date(date):
-            return None
+        prefix, date, kind, hash_text = groups
     except (KeyError, TypeError, ValueError, binascii.Error, canonical.CanonicalError, NoteError, CheckpointError):
         return None
     return Clean(data, entry, leaf, index, cp, signed, root64, prefix, date, kind, hash_text)
 
 
-# The native accelerator's parsers of the pinned fields (tlog-proof text, canonical base64 entry) and
-# of base64 (None for pure Python; see `_accel`; the proof loop is merkle's, `inclusion_root`).
-_native_pinned: tuple[Any, Any] | None = None
+# The native accelerator's checks of the pinned fields (the tlog-proof text; the entry, its seq and
+# inclusion; the code's form and binding), of proven entries and of base64 (None for pure Python;
+# see `_accel`; the proof loop is merkle's, `inclusion_root`).
+_native_pinned: tuple[Any, Any, Any] | None = None
 _native_b64_leaf: Any = None
 _native_b64: Any = None
+_native_proven: Any = None
 
 
 def _bind(native: Any) -> None:
-    global _native_pinned, _native_b64_leaf, _native_b64
-    _native_pinned = (native.tlog_proof_head, native.b64_leaf) if native else None
+    global _native_pinned, _native_b64_leaf, _native_b64, _native_proven
+    _native_proven = native.proven_entry if native else None
+    _native_pinned = (native.tlog_proof_head, native.proven_entry, native.code_fields) if native else None
     _native_b64_leaf = native.b64_leaf if native else None
     _native_b64 = native.b64 if native else None
 

@@ -204,17 +204,30 @@ def expected_fields(value: dict[str, Any]) -> tuple[Any, ...] | None:
     return tuple(map(value.get, names))
 
 
+def typed(value: Any) -> Any:
+    """A decoded value with every type spelled out (== alone takes True for 1), maps in their order."""
+    if type(value) is dict:
+        return ("map", [(typed(k), typed(v)) for k, v in value.items()])
+    if type(value) is list:
+        return ("list", [typed(v) for v in value])
+    return (type(value).__name__, value)
+
+
 @SETTINGS
 @given(raw_entries())
 def test_validator_accepts_exactly_what_the_python_decoder_accepts(data: bytes) -> None:
     reference = pure_decode(data)
     assert native.is_canonical(data) is (reference is not None)
+    decoded = native.decode_entry(data)
     if reference is None:
         assert native.check_entry(data) is None
+        assert decoded is None
     else:
         assert native.check_entry(data) == expected_fields(reference)
+        assert typed(decoded) == typed(reference)  # the same objects, types and key order
         with path(True):
-            assert canonical.decode(data) == reference
+            assert typed(canonical.decode(data)) == typed(reference)
+            assert typed(canonical.decode_many([data, data])) == typed([reference, reference])
 
 
 values = st.recursive(
@@ -238,6 +251,7 @@ def test_validator_accepts_every_canonical_entry_and_every_tampering_is_judged_a
         good = canonical.encode(entry)
     assert native.is_canonical(good)
     assert native.check_entry(good) == expected_fields(entry)
+    assert typed(native.decode_entry(good)) == typed(pure_decode(good))
     # Tamper with one byte, or cut, or extend: the validator still agrees with the decoder.
     i = data.draw(st.integers(0, len(good) - 1))
     for bad in (
@@ -246,6 +260,7 @@ def test_validator_accepts_every_canonical_entry_and_every_tampering_is_judged_a
         good + data.draw(st.binary(min_size=1, max_size=2)),
     ):
         assert native.is_canonical(bad) is (pure_decode(bad) is not None)
+        assert typed(native.decode_entry(bad)) == typed(pure_decode(bad))
 
 
 # -- the encoder --------------------------------------------------------------------------------
@@ -296,9 +311,9 @@ def test_encoder_writes_the_python_bytes(payload: dict[Any, Any], seq: int, prev
 
 nested_values = st.recursive(
     flat_values | odd_values,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.tuples(inner, inner)
-    | st.dictionaries(payload_keys, inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.tuples(inner, inner) | st.dictionaries(payload_keys, inner, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -568,9 +583,12 @@ def _pure_proof_head(text: str) -> tuple[int, bytes, str] | None:
 def test_tlog_proof_head_reads_the_text_as_python_does(index: int, hashes: list[bytes], data: st.DataObject) -> None:
     """A plain tlog-proof text is split the same way; a bent one is read the same way or left to Python."""
     signed = "market.example\n12\nAAAA\n\n\u2014 market.example abcd\n"
-    text = f"c2sp.org/tlog-proof@v1\nindex {index}\n" + "".join(
-        base64.b64encode(h).decode() + "\n" for h in hashes
-    ) + "\n" + signed
+    text = (
+        f"c2sp.org/tlog-proof@v1\nindex {index}\n"
+        + "".join(base64.b64encode(h).decode() + "\n" for h in hashes)
+        + "\n"
+        + signed
+    )
     assert native.tlog_proof_head(text) == (index, b"".join(hashes), signed) == _pure_proof_head(text)
     for _ in range(5):
         at = data.draw(st.integers(0, len(text)))
@@ -579,6 +597,88 @@ def test_tlog_proof_head_reads_the_text_as_python_does(index: int, hashes: list[
         bent = text[:at] + insert + text[at + cut :]
         got = native.tlog_proof_head(bent)
         assert got is None or got == _pure_proof_head(bent), bent
+
+
+# -- a certificate's proven entries and its code, in one call each -------------------------------
+
+
+def _small_log(n: int) -> Log:
+    log = Log(MemoryStore(), SIGNER, policy=CheckpointPolicy(every_entries=None, every_ms=None))
+    for i in range(n):
+        log.append("bid", {"lot": f"L{i % 3}", "amount": i * 1000, "note": "é" * (i % 4)}, 1_700_000_000_000 + i)
+    return log
+
+
+SIGNER = Signer("native.example", bytes(range(32)))
+
+
+@SETTINGS
+@given(st.integers(1, 40), st.data())
+def test_proven_entry_accepts_what_the_python_checks_accept(n: int, data: st.DataObject) -> None:
+    """`proven_entry` gives the pure path's (bytes, leaf hash, entry) for a real proven entry, and for
+    every bent one (text, index, proof, size, root) the pure path's answer: None, or the same result."""
+    from ledger import certificate
+
+    log = _small_log(n)
+    size = data.draw(st.integers(1, n))
+    index = data.draw(st.integers(0, size - 1))
+    entry64 = base64.b64encode(log.entry_bytes(index)).decode()
+    path_bytes = b"".join(log.tree.inclusion_proof(index, size))
+    proof64 = base64.b64encode(path_bytes).decode()
+    root = log.tree.root(size)
+    good = native.proven_entry(entry64, index, proof64, size, root)
+    assert good is not None and good[0] == log.entry_bytes(index)
+    assert native.proven_entry(entry64, index, path_bytes, size, root) == good
+    with path(False):
+        assert typed(certificate.proven_entry_b64(entry64, index, proof64, size, root)) == typed(good)
+
+    def bend(text: str) -> str:
+        at = data.draw(st.integers(0, len(text)))
+        insert = data.draw(st.sampled_from(["", "A", "=", "+", "/", " ", "\n", "é", "AA=="]))
+        return text[:at] + insert + text[at + data.draw(st.integers(0, 2)) :]
+
+    cases = [
+        (bend(entry64), index, proof64, size, root),
+        (entry64, index, bend(proof64), size, root),
+        (entry64, data.draw(st.integers(-1, n + 1)), proof64, size, root),
+        (entry64, index, proof64, data.draw(st.integers(0, n + 2)), root),
+        (entry64, index, proof64, size, data.draw(st.binary(min_size=31, max_size=33))),
+        (entry64, True, proof64, size, root),
+        (entry64.encode(), index, proof64, size, root),
+    ]
+    for case in cases:
+        with path(False):
+            want = certificate.proven_entry_b64(*case)
+        assert typed(native.proven_entry(*case)) == typed(want), case[1:4]
+
+
+@SETTINGS
+@given(st.sampled_from(["ZJ", "ABC", "WXYZ"]), st.dates(), st.sampled_from("EDFSAL"), st.integers(0, 10**9), st.data())
+def test_code_fields_reads_a_code_as_the_python_check_does(
+    prefix: str, day: Any, kind: str, index: int, data: st.DataObject
+) -> None:
+    """`code_fields` takes exactly the printed codes the pure check takes (same groups), for the
+    genuine code and for every one-character change, swap, cut or insertion."""
+    from ledger import certificate
+    from ledger.txcode import make_code
+
+    leaf = hashlib.sha256(index.to_bytes(8, "big")).digest()
+    date = day.strftime("%y%m%d")
+    code = make_code(prefix, date, kind, index, leaf)
+    assert native.code_fields(code, index, leaf) == (prefix, date, kind, certificate._code_groups(code, index, leaf)[3])
+    bent = [code]
+    for _ in range(4):
+        at = data.draw(st.integers(0, len(code) - 1))
+        c = data.draw(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-az é"))
+        bent += [code[:at] + c + code[at + 1 :], code[:at] + c + code[at:], code[:at] + code[at + 1 :]]
+        if at + 1 < len(code):
+            bent.append(code[:at] + code[at + 1] + code[at] + code[at + 2 :])
+    bent += [code.replace(date, "000229"), code.replace(date, "240229"), code.replace(date, "230229")]
+    for text in bent:
+        for i in (index, index + 1):
+            assert native.code_fields(text, i, leaf) == certificate._code_groups(text, i, leaf), (text, i)
+    assert native.code_fields(code, index, leaf[:3]) is None
+    assert native.code_fields(code.encode(), index, leaf) is None
 
 
 def test_the_switch() -> None:
