@@ -1,7 +1,9 @@
-"""Build configuration beyond pyproject.toml: the optional C accelerator `ledger._speedups`.
+"""Build configuration beyond pyproject.toml: the optional C accelerators.
 
-`optional=True`: where it cannot be compiled or linked (no C compiler, no OpenSSL headers or
-libcrypto), setuptools warns and installs without it, and the pure-Python ledger runs.
+`ledger._speedups` (the ledger's hot loops, SHA-256 from OpenSSL's libcrypto) and
+`auction_engine._speedups` (the certificate verifier's text formatting, no library).
+`optional=True`: where one cannot be compiled or linked (no C compiler, no OpenSSL headers or
+libcrypto), setuptools warns and installs without it, and the pure-Python code runs.
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,7 @@ setup(
             sources=["ledger/_speedups.c"],
             libraries=["crypto"],
             optional=True,
-        )
+        ),
+        Extension("auction_engine._speedups", sources=["auction_engine/_speedups.c"], optional=True),
     ]
 )

@@ -39,14 +39,12 @@ from ledger.certificate import (
     CertificateError,
     ProvenEntry,
     Verified,
-    canonical_b64,
-    canonical_b64_leaf,
     check_pinned,
     check_pinned_clean,
     check_trusted,
     load_certificate,
     parse_consistency,
-    proven_root_joined,
+    proven_entry_b64,
     verify_certificate,
     verify_proven,
 )
@@ -183,6 +181,23 @@ def _price_yuan(fen: Any) -> str | None:
         return None
     sign = "-" if fen < 0 else ""
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+try:  # the optional native formatting (auction_engine/_speedups.c): the same texts, or None where it declines
+    from ._speedups import local_iso as _native_local
+    from ._speedups import yuan_texts as _native_yuan
+except ImportError:  # not built (no C compiler when installed): the Python functions alone
+    _native_local = _native_yuan = None
+
+
+def _local_fast(t: Any, offset_ms: int, suffix: str) -> str | None:
+    """`_local` with its suffix given, natively where it can."""
+    return (_native_local and _native_local(t, offset_ms, suffix)) or _local(t, offset_ms, suffix)
+
+
+def _price_texts(fen: Any) -> tuple[str | None, str | None]:
+    """The deal section's `price_yuan` and `price_text` of an amount in fen (None, None if not an int)."""
+    return (_native_yuan and _native_yuan(fen)) or (_price_yuan(fen), (yuan(fen) if type(fen) is int else None))
 
 
 def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -659,17 +674,11 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
         at, rec64, proof64 = rec["index"], rec["entry"], rec["proof"]
         if type(at) is not int or type(rec64) is not str or type(proof64) is not str:
             return None
-        parsed, blob = canonical_b64_leaf(rec64), canonical_b64(proof64)
-        if parsed is None or blob is None:
+        proven = proven_entry_b64(rec64, at, proof64, cp.size, cp.root)
+        if proven is None or at <= index:
             return None
-        rdata, rleaf = parsed
-        if proven_root_joined(rleaf, at, cp.size, blob) != cp.root:
-            return None
-        record = canonical.decode(rdata)
+        record = proven[2]
         g = record.get
-        seq = g("seq")
-        if seq != at or type(seq) is not int or at <= index:
-            return None
         d = deal.get
         lot = d("lot")
         if g("kind") != "txcode" or g("code") != code or g("deal_seq") != index or g("lot") != lot:
@@ -686,7 +695,7 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
             return None
         # -- the code's meaning: the market's prefix, the deal's mode letter, the deal's local date
         suffix = _offset_text(offset)
-        dealt = _local(d("t"), offset, suffix)
+        dealt = _local_fast(d("t"), offset, suffix)
         mode = d("mode")
         if (
             clean.prefix != prefix
@@ -719,6 +728,7 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
         ):
             return None
         price, seller, buyer, rule = d("price"), d("seller"), d("buyer"), d("rule")
+        price_yuan, price_text = _price_texts(price)
         expected = {
             "lot": lot,
             "title": title,
@@ -728,12 +738,12 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
             "mode": mode,
             "rule": rule,
             "price_fen": price,
-            "price_yuan": _price_yuan(price),
-            "price_text": yuan(price) if type(price) is int else None,
+            "price_yuan": price_yuan,
+            "price_text": price_text,
             "deal_time": dealt,
-            "payment_due": _local(d("due"), offset, suffix),
-            "publication_until": _local(d("publication_until"), offset, suffix),
-            "issued": _local(g("t"), offset, suffix),
+            "payment_due": _local_fast(d("due"), offset, suffix),
+            "publication_until": _local_fast(d("publication_until"), offset, suffix),
+            "issued": _local_fast(g("t"), offset, suffix),
         }
         shown = get("deal", expected)
         # Equal dictionaries have the same keys (a partial deal section goes to the reference). Equal values
