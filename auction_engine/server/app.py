@@ -449,7 +449,7 @@ def create_app(
 
     @app.post("/api/lots/{lot}/deposits", tags=["operator"], responses=_CMD_RESPONSES, summary="Record a deposit")
     async def deposit(lot: LotPath, body: schemas.DepositIn, who: Operator, idem: IdemHeader = None) -> Response:
-        return await command(who, "deposit", lot, {"party": body.party, "amount": body.amount}, None, idem)
+        return await command(who, "deposit", lot, body.command(), None, idem)
 
     @app.post("/api/lots/{lot}/payments", tags=["operator"], responses=_CMD_RESPONSES, summary="Record a payment")
     async def pay(lot: LotPath, body: schemas.PayIn, who: Operator, idem: IdemHeader = None) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 __all__ = [
     "AcceptIn",
@@ -22,6 +22,7 @@ __all__ = [
     "CommandIn",
     "CommitIn",
     "DepositIn",
+    "DepositItem",
     "EmptyIn",
     "KeyIn",
     "ObjectIn",
@@ -145,11 +146,35 @@ class OpenLotIn(_In):
     params: Params = Field(default_factory=dict)
 
 
-class DepositIn(_In):
-    """Record a deposit (保证金) received from a party: this admits the party to the lot."""
+class DepositItem(_In):
+    """One party's deposit in a batch."""
 
     party: Ident
     amount: Amount
+
+
+class DepositIn(_In):
+    """Record a deposit (保证金) received from a party, which admits the party to the lot; or, with
+    `parties`, several parties' deposits in one ledger entry, all or none (a lot's whole admission)."""
+
+    party: Ident | None = None
+    amount: Amount | None = None
+    parties: Annotated[list[DepositItem], Field(min_length=1, max_length=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> DepositIn:
+        if self.parties is not None:
+            if self.party is not None or self.amount is not None:
+                raise ValueError("give either 'party' and 'amount' or 'parties', not both")
+        elif self.party is None or self.amount is None:
+            raise ValueError("give 'party' and 'amount' (one deposit) or 'parties' (several)")
+        return self
+
+    def command(self) -> dict[str, Any]:
+        """The engine's `deposit` fields: the single form, or the batch form."""
+        if self.parties is not None:
+            return {"parties": [{"party": p.party, "amount": p.amount} for p in self.parties]}
+        return {"party": self.party, "amount": self.amount}
 
 
 class PayIn(_In):

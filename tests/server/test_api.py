@@ -116,6 +116,42 @@ def test_deposits_bids_proxies_and_their_refusals(market: Market) -> None:
     assert "my_proxy" not in m.view("L1", "acme")
 
 
+def test_a_batch_of_deposits_is_one_entry_all_or_none(market: Market) -> None:
+    """`parties` admits several bidders in one ledger entry; a bad item names itself and records nothing."""
+    m = market
+    m.admit("acme", "bolt", "cirrus")
+    m.open_lot("L1")
+    ack = m.ok(
+        "/api/lots/L1/deposits", {"parties": [{"party": "acme", "amount": 1000}, {"party": "bolt", "amount": 1000}]}
+    )
+    entry = entry_at(m.db, ack["seq"])
+    assert entry["kind"] == "deposit" and entry["ok"] is True
+    assert entry["parties"] == [{"party": "acme", "amount": 1000}, {"party": "bolt", "amount": 1000}]
+    m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="bolt")  # admitted by the batch
+    bad = problem(
+        m.post("/api/lots/L1/deposits", {"parties": [{"party": "cirrus", "amount": 1000}, {"party": "x", "amount": -1}]}),
+        422,
+        "malformed",
+    )
+    assert bad["field"] == "parties.1.amount"
+    both = problem(
+        m.post("/api/lots/L1/deposits", {"party": "cirrus", "amount": 5, "parties": [{"party": "x", "amount": 1}]}),
+        422,
+        "malformed",
+    )
+    assert "not both" in both["message"]
+    assert "'parties'" in problem(m.post("/api/lots/L1/deposits", {"party": "cirrus"}), 422, "malformed")["message"]
+    twice = problem(
+        m.post(
+            "/api/lots/L1/deposits", {"parties": [{"party": "cirrus", "amount": 1000}, {"party": "cirrus", "amount": 1000}]}
+        ),
+        422,
+        "bad_command",
+    )
+    assert "parties[1]" in twice["message"] and "twice" in twice["message"]
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_100}, who="cirrus"), 409, "not_qualified")  # all or none
+
+
 def test_accepted_bid_is_durable_before_the_answer(market: Market) -> None:
     m = market
     m.admit("acme")
