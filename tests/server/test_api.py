@@ -118,6 +118,7 @@ def test_deposits_bids_proxies_and_their_refusals(market: Market) -> None:
 
 def test_a_batch_of_deposits_is_one_entry_all_or_none(market: Market) -> None:
     """`parties` admits several bidders in one ledger entry; a bad item names itself and records nothing."""
+    cirrus = {"party": "cirrus", "amount": 1000}
     m = market
     m.admit("acme", "bolt", "cirrus")
     m.open_lot("L1")
@@ -129,7 +130,7 @@ def test_a_batch_of_deposits_is_one_entry_all_or_none(market: Market) -> None:
     assert entry["parties"] == [{"party": "acme", "amount": 1000}, {"party": "bolt", "amount": 1000}]
     m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="bolt")  # admitted by the batch
     bad = problem(
-        m.post("/api/lots/L1/deposits", {"parties": [{"party": "cirrus", "amount": 1000}, {"party": "x", "amount": -1}]}),
+        m.post("/api/lots/L1/deposits", {"parties": [cirrus, {"party": "x", "amount": -1}]}),
         422,
         "malformed",
     )
@@ -142,9 +143,7 @@ def test_a_batch_of_deposits_is_one_entry_all_or_none(market: Market) -> None:
     assert "not both" in both["message"]
     assert "'parties'" in problem(m.post("/api/lots/L1/deposits", {"party": "cirrus"}), 422, "malformed")["message"]
     twice = problem(
-        m.post(
-            "/api/lots/L1/deposits", {"parties": [{"party": "cirrus", "amount": 1000}, {"party": "cirrus", "amount": 1000}]}
-        ),
+        m.post("/api/lots/L1/deposits", {"parties": [cirrus, cirrus]}),
         422,
         "bad_command",
     )
