@@ -8,22 +8,24 @@ entries — runs at >= 0.7 of the rate of bare Ed25519 verifications in the same
 signature check should dominate.
 
 A market of `--lots` English auctions (interleaved, every deal paid, so every lot gets a code) is
-run into a SQLite ledger once; every certificate is issued into memory. Per repetition: verify every
-certificate from its bytes (`auction_engine.certificates.verify`), then as many bare
-`Ed25519PublicKey.verify` calls on the same checkpoint text with a key object loaded once (the least
-any verifier must do). The script prints every repetition, the medians and the ratio; with
-`--replay` it also times certificates with transcripts verified with replay (reported, no target).
-It also reports the generic checks on the three pinned fields alone (`ledger.certificate`), the
-least a certificate of this design costs.
+run into a SQLite ledger once; every certificate is issued into memory and written as
+`certificate issue` writes it (and the server serves it: `certificates.dumps`, indented UTF-8 JSON).
+After one untimed pass over everything, each repetition verifies every certificate from those bytes
+(`auction_engine.certificates.verify`) and makes as many bare `Ed25519PublicKey.verify` calls on the
+same checkpoint text with a key object loaded once (the least any verifier must do), side by side in
+blocks of 25 of each, in alternating order. The ratio is the median of the repetitions' ratios (a
+slow spell of a shared machine weighs on both sides of a pair). The script prints every repetition, the medians and
+the ratio; with `--replay` it also times certificates with transcripts verified with replay (reported,
+no target). It also reports the generic checks on the three pinned fields alone (`ledger.certificate`),
+the least a certificate of this design costs.
 
-    python bench/certificate_verify.py            # 5 repetitions over 300 certificates
+    python bench/certificate_verify.py            # 9 repetitions over 300 certificates
     python bench/certificate_verify.py --quick    # a few seconds: smoke test
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -35,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auction_engine.certificates import issue, verify
+from auction_engine.certificates import dumps, issue, verify
 from auction_engine.clock import SimClock
 from auction_engine.engine import Engine
 from auction_engine.model import DAY, MINUTE
@@ -44,6 +46,7 @@ from ledger.certificate import load_certificate, verify_certificate
 from ledger.note import split_note
 
 TARGET = 0.7
+BLOCK = 25  # certificates timed between two runs of as many bare signatures
 EPOCH_MS = 1_795_219_200_000  # 2026-11-21T00:00:00Z
 SIGNER = Signer("bench.market.example", bytes(range(32)))
 
@@ -116,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short repetition (smoke test)")
     parser.add_argument("--lots", type=int, help="lots, hence certificates (default 300; quick 40)")
-    parser.add_argument("--reps", type=int, help="repetitions (default 5; quick 1)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 9; quick 1)")
     parser.add_argument("--replay", action="store_true", help="also time --replay verification of transcripts")
     args = parser.parse_args(argv)
     lots = args.lots or (40 if args.quick else 300)
-    reps = args.reps or (1 if args.quick else 5)
+    reps = args.reps or (1 if args.quick else 9)
 
     workdir = Path(tempfile.mkdtemp(prefix="certificate-verify-"))
     try:
@@ -133,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         log.store.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    blobs = [json.dumps(c).encode() for c in certs]
-    pinned = [json.dumps({k: c[k] for k in ("code", "entry", "tlog_proof")}).encode() for c in certs]
-    replay_blobs = [json.dumps(c).encode() for c in with_transcripts]
+    blobs = [dumps(c).encode() for c in certs]
+    pinned = [dumps({k: c[k] for k in ("code", "entry", "tlog_proof")}).encode() for c in certs]
+    replay_blobs = [dumps(c).encode() for c in with_transcripts]
     text, sigs = split_note(certs[0]["tlog_proof"].split("\n\n", 1)[1])
     message, signature = text.encode(), sigs[0].signature
     n = len(blobs)
@@ -143,16 +146,26 @@ def main(argv: list[str] | None = None) -> int:
         f"certificate_verify: {n} certificates from a ledger of {size} entries"
         f" (mean {sum(map(len, blobs)) / n:.0f} bytes each) x {reps} repetitions"
     )
-    cert_rates, sig_rates, pinned_rates, replay_rates = [], [], [], []
+    cert_rates, sig_rates, pinned_rates, replay_rates, ratios = [], [], [], [], []
+    time_certificates(blobs), time_signatures(message, signature, n), time_pinned_only(pinned)  # warm-up
     for rep in range(reps):
-        c = time_certificates(blobs)
-        s = time_signatures(message, signature, n)
+        # Side by side in blocks of BLOCK certificates and as many bare signatures, in alternating order.
+        c = s = 0.0
+        for k, at in enumerate(range(0, n, BLOCK)):
+            block = blobs[at : at + BLOCK]
+            if k % 2:
+                s += time_signatures(message, signature, len(block))
+                c += time_certificates(block)
+            else:
+                c += time_certificates(block)
+                s += time_signatures(message, signature, len(block))
         g = time_pinned_only(pinned)
         cert_rates.append(n / c)
         sig_rates.append(n / s)
         pinned_rates.append(n / g)
+        ratios.append(s / c)
         line = (
-            f"  rep {rep + 1}: certificates {n / c:>8,.0f}/s   bare Ed25519 {n / s:>8,.0f}/s"
+            f"  rep {rep + 1}: certificates {n / c:>8,.0f}/s   bare Ed25519 {n / s:>8,.0f}/s   ratio {s / c:.3f}"
             f"   pinned fields only {n / g:>8,.0f}/s"
         )
         if replay_blobs:
@@ -161,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             line += f"   with --replay {n / r:>6,.0f}/s"
         print(line)
     cert_median, sig_median = statistics.median(cert_rates), statistics.median(sig_rates)
-    ratio = cert_median / sig_median
+    ratio = statistics.median(ratios)
     print(f"median certificates verified: {cert_median:>8,.0f}/s ({1e6 / cert_median:.0f} µs each)")
     print(f"median bare Ed25519 verifies: {sig_median:>8,.0f}/s ({1e6 / sig_median:.0f} µs each)")
     pinned_median = statistics.median(pinned_rates)
@@ -172,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if replay_rates:
         r = statistics.median(replay_rates)
         print(f"median with transcript replay: {r:>7,.0f}/s ({1e6 / r:.0f} µs each; no target)")
-    print(f"ratio: {ratio:.3f} (target >= {TARGET}: {'met' if ratio >= TARGET else 'MISSED'})")
+    verdict = "met" if ratio >= TARGET else "MISSED"
+    print(f"ratio (median of the paired ratios): {ratio:.3f} (target >= {TARGET}: {verdict})")
     return 0
 
 

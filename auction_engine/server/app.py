@@ -12,7 +12,6 @@ find invalid, 503 the ledger cannot be written (retry with the same idempotency 
 
 import contextlib
 import functools
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from ledger import CheckpointPolicy, LedgerError, Signer, Store, canonical, open_store
 
-from .. import __version__
+from .. import __version__, certificates
 from ..market import OPERATOR_OPS, RESULT_FIELDS
 from . import public_log, schemas
 from .auth import Principal, make_token
@@ -741,7 +740,7 @@ def create_app(
         """`CODE.cert.json` (the evidence file) or `CODE.html` (a printable page), as the certificate's QR names."""
         if name.endswith(".cert.json"):
             cert = await _certificate(name[: -len(".cert.json")])
-            return Response(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", media_type="application/json")
+            return Response(certificates.dumps(cert), media_type="application/json")
         if name.endswith(".html"):
             cert = await _certificate(name[: -len(".html")])
             return HTMLResponse(certs.html(cert))

@@ -388,3 +388,87 @@ def test_the_single_pass_proofs_lead_where_rfc_9162_does(size: int, data: st.Dat
     assert proven_root_joined(leaf, index, size, b"".join(proof)) == expected
     if expected is not None and how == "as is":
         assert expected == tree.root(size)
+
+
+# -- the certificate as text: the single pass reads it with orjson, the reference with json ----------
+
+
+def _verdicts(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(ok, reason) of `verify` as it runs, and of the reference alone (the single pass switched off)."""
+    from auction_engine import certificates
+
+    fast = verify(raw, SIGNER.verifier)
+    with monkeypatch.context() as m:
+        m.setattr(certificates, "_verify_clean", lambda *a: None)
+        reference = verify(raw, SIGNER.verifier)
+    return (fast.ok, fast.reason, fast.exit_code), (reference.ok, reference.reason, reference.exit_code)
+
+
+def _texts(cert: dict[str, Any]) -> dict[str, tuple[bytes, bool]]:
+    """The certificate written in ways JSON allows (and a few it does not), and whether each is valid."""
+    from auction_engine.certificates import dumps
+
+    compact = json.dumps(cert).encode()
+    body = compact[1:]
+    size = cert["checkpoint_size"]
+    return {
+        "file form": (dumps(cert).encode(), True),
+        "compact, escaped": (compact, True),
+        "a BOM": (b"\xef\xbb\xbf" + dumps(cert).encode(), True),  # json.loads(bytes) reads UTF-8 with a BOM
+        "UTF-16": (dumps(cert).encode("utf-16"), True),
+        "duplicate key, the last right": (b'{"checkpoint_size": 1, ' + body, True),
+        "duplicate key, the last wrong": (compact[:-1] + b', "checkpoint_size": 1}', False),
+        "a 70-bit size": (
+            compact.replace(f'"checkpoint_size": {size}'.encode(), f'"checkpoint_size": {size + 2**70}'.encode()),
+            False,
+        ),
+        "a float size": (
+            compact.replace(f'"checkpoint_size": {size}'.encode(), f'"checkpoint_size": {size}.0'.encode()),
+            False,
+        ),
+        "NaN": (compact[:-1] + b', "x": NaN}', False),
+        "a lone surrogate": (compact.replace(b'"seller": "', b'"seller": "\\ud800'), False),
+        "trailing text": (compact + b" x", False),
+    }
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "file form",
+        "compact, escaped",
+        "a BOM",
+        "UTF-16",
+        "duplicate key, the last right",
+        "duplicate key, the last wrong",
+        "a 70-bit size",
+        "a float size",
+        "NaN",
+        "a lone surrogate",
+        "trailing text",
+    ],
+)
+def test_every_text_form_gets_the_reference_verdict(market: Built, form: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw, valid = _texts(market.cert())[form]
+    fast, reference = _verdicts(raw, monkeypatch)
+    assert fast == reference
+    assert fast[0] is valid, fast
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_bent_text_is_never_valid_on_the_single_pass_alone(
+    market: Built, data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Characters inserted, deleted or replaced anywhere in the file text: both paths give one verdict."""
+    from auction_engine.certificates import dumps
+
+    text = dumps(market.cert(data.draw(st.sampled_from(LOTS))))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(text)))
+        insert = data.draw(
+            st.sampled_from(["", " ", "0", "1", "9", "\\", '"', ",", "}", "e", ".", "-", "é", "\\u0041", "A"])
+        )
+        text = text[:at] + insert + text[at + data.draw(st.integers(0, 2)) :]
+    fast, reference = _verdicts(text.encode(), monkeypatch)
+    assert fast == reference
