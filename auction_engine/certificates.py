@@ -184,20 +184,14 @@ def _price_yuan(fen: Any) -> str | None:
 
 
 try:  # the optional native formatting (auction_engine/_speedups.c): the same texts, or None where it declines
-    from ._speedups import local_iso as _native_local
-    from ._speedups import yuan_texts as _native_yuan
+    from ._speedups import describe as _native_describe
 except ImportError:  # not built (no C compiler when installed): the Python functions alone
-    _native_local = _native_yuan = None
+    _native_describe = None
 
 
-def _local_fast(t: Any, offset_ms: int, suffix: str) -> str | None:
-    """`_local` with its suffix given, natively where it can."""
-    return (_native_local and _native_local(t, offset_ms, suffix)) or _local(t, offset_ms, suffix)
-
-
-def _price_texts(fen: Any) -> tuple[str | None, str | None]:
-    """The deal section's `price_yuan` and `price_text` of an amount in fen (None, None if not an int)."""
-    return (_native_yuan and _native_yuan(fen)) or (_price_yuan(fen), (yuan(fen) if type(fen) is int else None))
+def _describe_fast(deal: dict[str, Any], record: dict[str, Any], offset: int, suffix: str) -> dict[str, Any]:
+    """`describe` for a record whose `utc_offset_ms` is `offset` (`suffix` its text), natively where it can."""
+    return (_native_describe and _native_describe(deal, record, offset, suffix)) or describe(deal, record)
 
 
 def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -706,7 +700,8 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
             return None
         # -- the code's meaning: the market's prefix, the deal's mode letter, the deal's local date
         suffix = _offset_text(offset)
-        dealt = _local_fast(d("t"), offset, suffix)
+        expected = _describe_fast(deal, record, offset, suffix)
+        dealt = expected["deal_time"]
         mode = d("mode")
         if (
             clean.prefix != prefix
@@ -739,23 +734,6 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
         ):
             return None
         price, seller, buyer, rule = d("price"), d("seller"), d("buyer"), d("rule")
-        price_yuan, price_text = _price_texts(price)
-        expected = {
-            "lot": lot,
-            "title": title,
-            "submarket": submarket,
-            "seller": seller,
-            "buyer": buyer,
-            "mode": mode,
-            "rule": rule,
-            "price_fen": price,
-            "price_yuan": price_yuan,
-            "price_text": price_text,
-            "deal_time": dealt,
-            "payment_due": _local_fast(d("due"), offset, suffix),
-            "publication_until": _local_fast(d("publication_until"), offset, suffix),
-            "issued": _local_fast(g("t"), offset, suffix),
-        }
         shown = get("deal", expected)
         # Equal dictionaries have the same keys (a partial deal section goes to the reference). Equal values
         # of different JSON types can only be numbers and booleans (1 == 1.0 == true) or containers holding

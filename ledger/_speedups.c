@@ -962,42 +962,64 @@ static PyObject *
 sp_tlog_proof_head(PyObject *self, PyObject *text)
 {
     /* The signed note after the blank line may hold any text (its signature lines start with an em
-     * dash); what comes before it must be ASCII, so there a byte offset is a character offset. */
+     * dash, so the str is often not ASCII); what comes before it must be ASCII. It is read in place
+     * (a 1-byte str) or copied out as ASCII, never re-encoded as a whole. */
     if (!PyUnicode_CheckExact(text)) Py_RETURN_NONE;
-    Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
-    if (s == NULL) { PyErr_Clear(); Py_RETURN_NONE; }
-    const char *end = s + n;
-    const char *blank = NULL;
-    for (const char *q = s; q + 1 < end; q++) {
-        if (q[0] == '\n' && q[1] == '\n') { blank = q; break; }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *chars = PyUnicode_DATA(text);
+    Py_ssize_t blank = -1;
+    for (Py_ssize_t i = 0; i + 1 < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c > 0x7f) Py_RETURN_NONE; /* before the blank line: not a plain proof */
+        if (c == '\n' && PyUnicode_READ(kind, chars, i + 1) == '\n') { blank = i; break; }
     }
+    if (blank < 0) Py_RETURN_NONE;
+    char stack[2048];
+    char *copy = NULL;
+    const char *s;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        s = (const char *)chars;
+    } else {
+        copy = blank <= (Py_ssize_t)sizeof(stack) ? stack : PyMem_Malloc((size_t)blank);
+        if (copy == NULL) return PyErr_NoMemory();
+        for (Py_ssize_t i = 0; i < blank; i++) copy[i] = (char)PyUnicode_READ(kind, chars, i);
+        s = copy;
+    }
+    PyObject *result = NULL, *path = NULL;
+    const char *end = s + blank;
     Py_ssize_t hl = (Py_ssize_t)sizeof(PROOF_HEADER) - 1;
-    if (blank == NULL || blank - s < hl || memcmp(s, PROOF_HEADER, (size_t)hl) != 0) Py_RETURN_NONE;
+    if (blank < hl || memcmp(s, PROOF_HEADER, (size_t)hl) != 0) goto not_clean;
     /* index N: digits up to the end of the line, no leading zero, at most 18 of them */
     const char *p = s + hl, *digits = p;
     long long index = 0;
-    while (p < blank && *p != '\n') {
-        if (*p < '0' || *p > '9' || p - digits >= 18) Py_RETURN_NONE;
+    while (p < end && *p != '\n') {
+        if (*p < '0' || *p > '9' || p - digits >= 18) goto not_clean;
         index = index * 10 + (*p - '0');
         p++;
     }
-    if (p == digits || (digits[0] == '0' && p - digits > 1)) Py_RETURN_NONE;
+    if (p == digits || (digits[0] == '0' && p - digits > 1)) goto not_clean;
     /* the hash lines: "\n" + 44 characters each, up to the blank line */
-    Py_ssize_t rest = blank - p;
-    if (rest % 45 != 0) Py_RETURN_NONE;
-    Py_ssize_t count = rest / 45;
-    PyObject *path = PyBytes_FromStringAndSize(NULL, count * HASH);
-    if (path == NULL) return NULL;
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(path);
-    unsigned char one[33];
+    if ((end - p) % 45 != 0) goto not_clean;
+    Py_ssize_t count = (end - p) / 45;
+    path = PyBytes_FromStringAndSize(NULL, count * HASH);
+    if (path == NULL) goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(path), one[33];
     for (Py_ssize_t i = 0; i < count; i++, p += 45) {
-        if (p[0] != '\n' || b64_canonical(p + 1, 44, one) != HASH) { Py_DECREF(path); Py_RETURN_NONE; }
+        if (p[0] != '\n' || b64_canonical(p + 1, 44, one) != HASH) goto not_clean;
         memcpy(out + i * HASH, one, HASH);
     }
-    PyObject *signed_text = PyUnicode_Substring(text, (blank - s) + 2, PyUnicode_GET_LENGTH(text));
-    if (signed_text == NULL) { Py_DECREF(path); return NULL; }
-    return Py_BuildValue("(LNN)", index, path, signed_text); /* "N" steals the two, even on failure */
+    PyObject *signed_text = PyUnicode_Substring(text, blank + 2, len);
+    if (signed_text == NULL) goto done;
+    result = Py_BuildValue("(LON)", index, path, signed_text); /* "N" steals signed_text, even on failure */
+    goto done;
+not_clean:
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    Py_XDECREF(path);
+    if (copy != NULL && copy != stack) PyMem_Free(copy);
+    return result;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1123,7 +1145,11 @@ build_key(reader_t *r)
 static PyObject *
 build_map(reader_t *r, uint64_t n)
 {
+#if PY_VERSION_HEX < 0x030D0000 /* presized: no resizing while an entry's 10-20 keys go in */
+    PyObject *d = n > 5 ? _PyDict_NewPresized((Py_ssize_t)n) : PyDict_New();
+#else
     PyObject *d = PyDict_New();
+#endif
     if (d == NULL) return NULL;
     for (uint64_t i = 0; i < n; i++) {
         PyObject *k = build_key(r);

@@ -56,13 +56,11 @@ def test_local_time_is_the_python_text(t: int, offset: int) -> None:
         assert got == want, (t, offset)
     else:  # beyond +-2^62 it declines, and the Python function decides
         assert got is None
-    assert certificates._local_fast(t, offset, suffix) == want
 
 
 @pytest.mark.parametrize("t", [True, 1.0, "1", None, 2**62, -(2**62)])
 def test_local_time_declines_what_is_not_a_small_int(t: object) -> None:
     assert native.local_iso(t, 0, "+00:00") is None
-    assert certificates._local_fast(t, 0, "+00:00") == certificates._local(t, 0, "+00:00")
 
 
 @SETTINGS
@@ -80,10 +78,62 @@ def test_price_texts_are_the_python_texts(fen: int) -> None:
         assert got == want, fen
     else:
         assert got is None
-    assert certificates._price_texts(fen) == want
 
 
 @pytest.mark.parametrize("fen", [True, 1.5, "100", None])
 def test_price_texts_decline_what_is_not_an_int(fen: object) -> None:
     assert native.yuan_texts(fen) is None
-    assert certificates._price_texts(fen) == (certificates._price_yuan(fen), None)
+
+
+ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=12),
+    st.integers(-(2**64), 2**64),
+    st.floats(allow_nan=False),
+    st.binary(max_size=4),
+)
+TIMES = st.one_of(INSTANTS, ANY)
+
+
+@SETTINGS
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "lot": ANY,
+            "seller": ANY,
+            "buyer": ANY,
+            "mode": ANY,
+            "rule": ANY,
+            "price": st.one_of(st.integers(-(10**15), 10**15), ANY),
+            "t": TIMES,
+            "due": TIMES,
+            "publication_until": TIMES,
+        },
+    ),
+    st.fixed_dictionaries({"utc_offset_ms": OFFSETS}, optional={"title": ANY, "submarket": ANY, "t": TIMES}),
+)
+def test_the_deal_section_is_the_python_one(deal: dict[str, object], record: dict[str, object]) -> None:
+    """`describe` natively: the Python section (same keys, order, values and types), or None where it declines."""
+    offset = record["utc_offset_ms"]
+    want = certificates.describe(deal, record)
+    got = native.describe(deal, record, offset, certificates._offset_text(offset))
+    big = [
+        v
+        for v in (deal.get("price"), deal.get("t"), deal.get("due"), deal.get("publication_until"), record.get("t"))
+        if type(v) is int and abs(v) >= LIMIT
+    ]
+    if big:
+        assert got is None
+    else:
+        assert got is not None
+        assert list(got.items()) == list(want.items())
+        assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+    assert certificates._describe_fast(deal, record, offset, certificates._offset_text(offset)) == want
+
+
+def test_the_deal_section_declines_what_is_not_a_dict() -> None:
+    assert native.describe([], {}, 0, "+00:00") is None
+    assert native.describe({}, {}, 2**70, "+00:00") is None
+    assert native.describe({}, {}, 0, None) is None
