@@ -251,6 +251,10 @@ def _lot_bytes(lot: str) -> bytes:
     return canonical.encode_value(lot)
 
 
+_LOT_KEY = canonical.encode_value("lot")  # an entry naming a lot holds these bytes (its key)
+_OPEN_SUBMARKET = canonical.encode_value("open_submarket")
+
+
 def transcript_indices(entries: Sequence[bytes], lot: str, submarket: str = "main") -> list[int]:
     """The entries a lot's session replays from: genesis, its sub-market's opening, every entry naming it.
 
@@ -277,6 +281,7 @@ class _Issuer:
         self.log = log
         self.raw = list(log.entries())
         self._decoded: dict[int, dict[str, Any]] = {}
+        self._sessions: tuple[dict[str, list[int]], dict[str, list[int]]] | None = None
         try:
             self.stored = log.checkpoint()
         except LedgerError:
@@ -302,6 +307,26 @@ class _Issuer:
                 out[code] = i
         return out
 
+    def transcript(self, lot: str, submarket: str, size: int) -> list[int]:
+        """`transcript_indices(self.raw[:size], lot, submarket)`, from an index of every lot's entries
+        built in one pass on first use (issuing many certificates then reads the ledger once, not once each)."""
+        if self._sessions is None:
+            by_lot: dict[str, list[int]] = {}
+            openings: dict[str, list[int]] = {}
+            for i in range(1, len(self.raw)):
+                data = self.raw[i]
+                if _LOT_KEY not in data and _OPEN_SUBMARKET not in data:
+                    continue  # names no lot and opens no sub-market
+                entry = self.entry(i)
+                if type(entry.get("lot")) is str:
+                    by_lot.setdefault(entry["lot"], []).append(i)
+                if entry.get("kind") == "open_submarket" and type(entry.get("submarket")) is str:
+                    openings.setdefault(entry["submarket"], []).append(i)
+            self._sessions = by_lot, openings
+        by_lot, openings = self._sessions
+        found = set(by_lot.get(lot, ())) | set(openings.get(submarket, ()))
+        return [0, *sorted(i for i in found if i < size)]
+
     def find_record(self, code: TxCode) -> int:
         """The index of the one txcode entry that issued `code` (after its deal entry)."""
         text = code.text
@@ -323,14 +348,17 @@ class _Issuer:
             raise IssueError(f"ledger entry {i} does not match its stored leaf hash (altered)", EXIT_FAILED)
         return ProvenEntry(i, self.raw[i], tuple(self.log.tree.inclusion_proof(i, size)))
 
-    def issue(self, code_text: str, *, transcript: bool = False) -> dict[str, Any]:
+    def issue(self, code_text: str, *, transcript: bool = False, record_at: int | None = None) -> dict[str, Any]:
+        """The certificate of a code; `record_at`, the index of its txcode entry where the caller knows it
+        (from `code_records`), spares the search for it."""
         try:
             code = parse_code(code_text)
         except TxCodeError as exc:
             raise IssueError(f"code {code_text!r}: {exc}") from None
         if code.index >= len(self.raw):
             raise IssueError(f"code {code.text} names entry {code.index}; the ledger has {len(self.raw)} entries")
-        record_at = self.find_record(code)
+        if record_at is None:
+            record_at = self.find_record(code)
         record = self.entry(record_at)
         deal_at = record.get("deal_seq")
         if deal_at != code.index:
@@ -361,7 +389,7 @@ class _Issuer:
         cert["tlog_proof"] = TlogProof(deal_at, deal_proof.proof, cp_note).text()
         cert["records"] = {"code": self.proven(record_at, cp.size).to_json()}
         if transcript:
-            indices = transcript_indices(self.raw[: cp.size], lot, record["submarket"])
+            indices = self.transcript(lot, record["submarket"], cp.size)
             cert["transcript"] = [self.proven(i, cp.size).to_json() for i in indices]
         return cert
 
@@ -443,7 +471,7 @@ def issue_all(
         for code, at in issuer.code_records().items():
             if skip_uncovered and (issuer.stored is None or issuer.stored.size <= at):
                 continue
-            cert = issuer.issue(code, transcript=transcript)
+            cert = issuer.issue(code, transcript=transcript, record_at=at)
             path = directory / f"{cert['code']}.cert.json"
             path.write_text(dumps(cert), encoding="utf-8")
             if html_pages:

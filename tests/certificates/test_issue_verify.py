@@ -215,13 +215,25 @@ def test_a_lot_transcript_replays_alone(market: Built) -> None:
         assert [t["code"] for t in txcodes] == [market.codes[lot]]
     l2 = transcript_indices(market.entries, "L2", "iot")
     assert any(decoded[i]["kind"] == "open_submarket" for i in l2)
+    # The issuer's index of every lot's session (one pass) gives the same entries, at any checkpoint size.
+    from auction_engine.certificates import _Issuer
+
+    issuer = _Issuer(Log(SQLiteStore(market.path, readonly=True), readonly=True, origin=SIGNER.name))
+    for lot, sub in [*((lot, "main") for lot in market.certs), ("L2", "iot"), ("nope", "main"), ("L1", "nope")]:
+        for size in (1, len(market.entries) // 2, len(market.entries)):
+            assert issuer.transcript(lot, sub, size) == transcript_indices(market.entries[:size], lot, sub)
 
 
 def test_issue_all_writes_a_page_and_a_certificate_per_deal(market: Built, tmp_path: Path) -> None:
     paths = issue_all(market.path, tmp_path / "certificates")
     assert sorted(p.name for p in paths) == sorted(f"{c}.cert.json" for c in market.codes.values())
+    log = Log(SQLiteStore(market.path, readonly=True), readonly=True, origin=SIGNER.name)
     for path in paths:
         assert verify_file(path, SIGNER.verifier, replay=True).ok
+        # the same certificate as issuing it alone (which searches for its record and its session)
+        assert json.loads(path.read_text(encoding="utf-8")) == issue(
+            log, path.name[: -len(".cert.json")], transcript=True
+        )
         assert path.with_name(path.name.replace(".cert.json", ".html")).exists()
     only = issue_all(market.path, tmp_path / "bare", transcript=False, html_pages=False)
     assert all("transcript" not in json.loads(p.read_text()) for p in only)
