@@ -31,7 +31,7 @@ from . import _accel, canonical
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
 from .merkle import HASH_SIZE, ProofError, inclusion_root, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
-from .txcode import TxCode, TxCodeError, _date_problem, parse_code
+from .txcode import TxCode, TxCodeError, is_real_date, parse_code
 
 __all__ = [
     "EXIT_FAILED",
@@ -437,7 +437,7 @@ def proven_entry_b64(
 @functools.lru_cache(maxsize=1024)
 def _real_date(date: str) -> bool:
     """A code's YYMMDD is a real calendar date of 20YY (as `parse_code` demands)."""
-    return _date_problem(date) is None
+    return is_real_date(date)
 
 
 @functools.lru_cache(maxsize=64)

@@ -42,6 +42,7 @@ __all__ = [
     "check_chars",
     "checksum_ok",
     "hash_part",
+    "is_real_date",
     "make_code",
     "normalise",
     "parse_code",
@@ -175,6 +176,11 @@ def make_code(prefix: str, date: str, kind: str, index: int, leaf: bytes) -> str
 
 
 # -- reading a code -------------------------------------------------------------------------------
+
+
+def is_real_date(date: str) -> bool:
+    """Whether a code's YYMMDD group (six ASCII digits) is a real calendar date of 20YY."""
+    return _date_problem(date) is None
 
 
 def _date_problem(date: str) -> tuple[tuple[int, ...], str] | None:
