@@ -277,8 +277,9 @@ def transcript_indices(entries: Sequence[bytes], lot: str, submarket: str = "mai
 class _Issuer:
     """Issues certificates from one read of a ledger (a `Log` opened read-only)."""
 
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Log, *, many: bool = False) -> None:
         self.log = log
+        self.many = many  # issuing many certificates: index every lot's session once (see `transcript`)
         self.raw = list(log.entries())
         self._decoded: dict[int, dict[str, Any]] = {}
         self._sessions: tuple[dict[str, list[int]], dict[str, list[int]]] | None = None
@@ -308,8 +309,10 @@ class _Issuer:
         return out
 
     def transcript(self, lot: str, submarket: str, size: int) -> list[int]:
-        """`transcript_indices(self.raw[:size], lot, submarket)`, from an index of every lot's entries
-        built in one pass on first use (issuing many certificates then reads the ledger once, not once each)."""
+        """`transcript_indices(self.raw[:size], lot, submarket)`. Issuing many certificates, from an index
+        of every lot's entries built in one pass on first use: the ledger is read once, not once each."""
+        if not self.many:  # one certificate: a byte search, decoding only the lot's own entries
+            return transcript_indices(self.raw[:size], lot, submarket)
         if self._sessions is None:
             by_lot: dict[str, list[int]] = {}
             openings: dict[str, list[int]] = {}
@@ -464,7 +467,7 @@ def issue_all(
     """
     log = _open(db_path)
     try:
-        issuer = _Issuer(log)
+        issuer = _Issuer(log, many=True)
         directory = Path(out_dir)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []

@@ -218,7 +218,7 @@ def test_a_lot_transcript_replays_alone(market: Built) -> None:
     # The issuer's index of every lot's session (one pass) gives the same entries, at any checkpoint size.
     from auction_engine.certificates import _Issuer
 
-    issuer = _Issuer(Log(SQLiteStore(market.path, readonly=True), readonly=True, origin=SIGNER.name))
+    issuer = _Issuer(Log(SQLiteStore(market.path, readonly=True), readonly=True, origin=SIGNER.name), many=True)
     for lot, sub in [*((lot, "main") for lot in market.certs), ("L2", "iot"), ("nope", "main"), ("L1", "nope")]:
         for size in (1, len(market.entries) // 2, len(market.entries)):
             assert issuer.transcript(lot, sub, size) == transcript_indices(market.entries[:size], lot, sub)
