@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import segno
 
-from ledger import LedgerError, Log, StoreError, canonical, open_store
+from ledger import LedgerError, Log, StoreError, _accel, canonical, open_store
 from ledger.certificate import (
     EXIT_FAILED,
     EXIT_OK,
@@ -190,8 +190,16 @@ except ImportError:  # not built (no C compiler when installed): the Python func
 
 
 def _describe_fast(deal: dict[str, Any], record: dict[str, Any], offset: int, suffix: str) -> dict[str, Any]:
-    """`describe` for a record whose `utc_offset_ms` is `offset` (`suffix` its text), natively where it can."""
-    return (_native_describe and _native_describe(deal, record, offset, suffix)) or describe(deal, record)
+    """`describe` for a record whose `utc_offset_ms` is `offset` (`suffix` its text), natively where it can.
+
+    The native formatter follows the ledger's switch (`ledger._accel`, LEDGER_PURE_PYTHON): with the
+    ledger on pure Python, a certificate is verified by Python code alone.
+    """
+    if _native_describe is not None and _accel.native is not None:
+        found = _native_describe(deal, record, offset, suffix)
+        if found is not None:
+            return found
+    return describe(deal, record)
 
 
 def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -674,11 +682,12 @@ _key_labels: dict[tuple[str, bytes], str] = {}  # (name, public key) -> name+hex
 def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str, dict[str, Any]] | None:
     """The code and the facts of a certificate that passes every check (no replay, no trusted checkpoint), else None."""
     try:
-        if _orjson_loads is not None and (type(raw) is bytes or type(raw) is str):
+        if _orjson_loads is not None and _accel.native is not None and (type(raw) is bytes or type(raw) is str):
             # orjson reads strict RFC 8259 JSON in UTF-8, giving json.loads's objects, except that an integer
             # beyond 64 bits becomes a float: no field of a valid certificate is one, and every integer
             # field is type-checked below. Whatever it declines (NaN, a BOM, a lone surrogate, other
-            # encodings...) raises a ValueError: the reference path then reads the text with json.
+            # encodings...) raises a ValueError: the reference path then reads the text with json. Like the
+            # native formatter, it follows the ledger's switch: pure Python reads with json alone.
             obj = _orjson_loads(raw)
         elif type(raw) is bytes and raw[:1] == b"{" and raw[1:2] != b"\x00":
             # json.loads without its wrappers: what it does for UTF-8 text holding an object
