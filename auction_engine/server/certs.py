@@ -93,8 +93,10 @@ class Certificates:
             raw = await market.read_entries(0, published.size)
             loop = asyncio.get_running_loop()
             view = _PublishedLog(raw, market, published)
+            # Issuing reads only `raw` and the tree's nodes below the published size, which never change:
+            # it runs on a worker thread, not on the ledger's I/O thread, whose group commits bids wait for.
             try:
-                cert = await loop.run_in_executor(market.io, lambda: certificates.issue(view, code, transcript=True))  # type: ignore[arg-type]
+                cert = await loop.run_in_executor(None, lambda: certificates.issue(view, code, transcript=True))  # type: ignore[arg-type]
             except certificates.IssueError as exc:
                 raise CertificateLookupError(409, "not_issuable", exc.message) from None
             self._cache[code] = cert

@@ -43,6 +43,7 @@ __all__ = ["IdempotencyConflict", "LiveMarket", "Outcome", "StartError", "Unavai
 log = logging.getLogger("auction_engine.server")
 
 IDEM_FIELD = "idem"
+READ_CHUNK = 5_000  # entries read per job on the I/O thread (a few ms), so group commits run in between
 _NOT_FINGERPRINTED = frozenset({IDEM_FIELD, "sig"})
 
 
@@ -419,12 +420,22 @@ class LiveMarket:
         return (Event(*ring[i]) for i in range(start - first, len(ring)))
 
     async def read_entries(self, start: int, end: int) -> list[bytes]:
-        """Durable entry bytes start <= seq < end, read on the I/O thread."""
+        """Durable entry bytes start <= seq < end, read on the I/O thread.
+
+        A long range is read in chunks, each its own job on the I/O thread, so that group commits
+        (the same thread) run between them: reading the whole ledger never holds bids back for long.
+        """
         end = min(end, self.log.durable_size)
         if start >= end:
             return []
         assert self._loop is not None
-        return await self._loop.run_in_executor(self.io, lambda: [r.data for r in self.store.rows(start, end)])
+        out: list[bytes] = []
+        for at in range(start, end, READ_CHUNK):
+            stop = min(end, at + READ_CHUNK)
+            out += await self._loop.run_in_executor(
+                self.io, lambda a=at, b=stop: [r.data for r in self.store.rows(a, b)]
+            )
+        return out
 
     async def save_credentials(self) -> None:
         """Persist the credentials (on the I/O thread, durable before the caller answers)."""
