@@ -23,7 +23,7 @@ import functools
 import hashlib
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ __all__ = [
     "issue",
     "issue_all",
     "issue_file",
+    "issue_from_entries",
     "qr_text",
     "render_html",
     "transcript_indices",
@@ -283,12 +284,25 @@ def transcript_indices(entries: Sequence[bytes], lot: str, submarket: str = "mai
 
 
 class _Issuer:
-    """Issues certificates from one read of a ledger (a `Log` opened read-only)."""
+    """Issues certificates from one read of a ledger (a `Log` opened read-only).
 
-    def __init__(self, log: Log, *, many: bool = False) -> None:
+    `raw` and `sessions` let a caller that keeps its own index (the live server) give only the
+    entries a certificate needs: `raw` is then a `SparseEntries`, `sessions(lot, submarket, size)`
+    gives `transcript_indices`'s answer, and `issue` must be told each code's `record_at`.
+    """
+
+    def __init__(
+        self,
+        log: Log,
+        *,
+        many: bool = False,
+        raw: Sequence[bytes] | None = None,
+        sessions: Callable[[str, str, int], list[int]] | None = None,
+    ) -> None:
         self.log = log
         self.many = many  # issuing many certificates: index every lot's session once (see `transcript`)
-        self.raw = list(log.entries())
+        self.sessions = sessions
+        self.raw = list(log.entries()) if raw is None else raw
         self._decoded: dict[int, dict[str, Any]] = {}
         self._sessions: tuple[dict[str, list[int]], dict[str, list[int]]] | None = None
         try:
@@ -319,6 +333,8 @@ class _Issuer:
     def transcript(self, lot: str, submarket: str, size: int) -> list[int]:
         """`transcript_indices(self.raw[:size], lot, submarket)`. Issuing many certificates, from an index
         of every lot's entries built in one pass on first use: the ledger is read once, not once each."""
+        if self.sessions is not None:  # the caller's own index
+            return self.sessions(lot, submarket, size)
         if not self.many:  # one certificate: a byte search, decoding only the lot's own entries
             return transcript_indices(self.raw[:size], lot, submarket)
         if self._sessions is None:
@@ -425,6 +441,42 @@ def _open(db: str | Path) -> Log:
         return Log(store, readonly=True, origin=store.get_meta("origin") or "unknown")
     except (StoreError, LedgerError, ValueError) as exc:
         raise IssueError(f"cannot read ledger {str(db)!r}: {exc}") from None
+
+
+class SparseEntries(Sequence[bytes]):
+    """Some of a ledger's entries, by index, standing for all `size` of them (see `_Issuer`)."""
+
+    def __init__(self, entries: Mapping[int, bytes], size: int) -> None:
+        self._entries = entries
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, i: Any) -> Any:
+        found = self._entries.get(i) if type(i) is int else None
+        if found is None:
+            raise IssueError(f"ledger entry {i} was not read for this certificate", EXIT_FAILED)
+        return found
+
+
+def issue_from_entries(
+    log: Log,
+    code: str,
+    entries: Mapping[int, bytes],
+    *,
+    size: int,
+    record_at: int,
+    sessions: Callable[[str, str, int], list[int]],
+) -> dict[str, Any]:
+    """`issue(log, code, transcript=True)` from only the entries the certificate needs, for a caller that
+    keeps its own index of the ledger (the live server): the deal, its txcode entry at `record_at`, and
+    the lot's session, `sessions(lot, submarket, size)` giving `transcript_indices`'s answer. `log`
+    gives the tree and the checkpoint; `size` is the ledger's (the checkpoint's) size. An entry it
+    needs and was not given is an IssueError.
+    """
+    issuer = _Issuer(log, raw=SparseEntries(entries, size), sessions=sessions)
+    return issuer.issue(code, transcript=True, record_at=record_at)
 
 
 def issue(log: Log, code: str, *, transcript: bool = False) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Certificate lookup for the live server: issue a deal's certificate from the durable ledger, verify it.
 
 The certificate format, issuing and verification are `auction_engine.certificates` (docs/certificates.md);
-this module only feeds it the live market's published view of the ledger: the durable entries up to
-the latest durable signed checkpoint, read on the ledger's I/O thread, and the in-memory Merkle tree
-(whose nodes below that size never change). If a code's entries are not yet covered by a published
+this module only feeds it the live market's published view of the ledger: of the durable entries up
+to the latest durable signed checkpoint, those the certificate needs (found by the live market's
+index of each lot's entries, read on the ledger's I/O thread), and the in-memory Merkle tree (whose
+nodes below that size never change). If a code's entries are not yet covered by a published
 checkpoint, one is signed at once and made durable first. Issued certificates are cached: a
 certificate stays valid forever (its checkpoint is signed and durable).
 """
@@ -11,7 +12,6 @@ certificate stays valid forever (its checkpoint is signed and durable).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 from ledger import LedgerError
@@ -35,16 +35,13 @@ class CertificateLookupError(Exception):
 
 
 class _PublishedLog:
-    """The part of `ledger.Log` that certificate issuing reads, restricted to published entries."""
+    """The part of `ledger.Log` that certificate issuing reads besides the entries: the tree, the origin
+    and the published checkpoint."""
 
-    def __init__(self, raw: list[bytes], market: LiveMarket, checkpoint: StoredCheckpoint) -> None:
-        self.raw = raw
+    def __init__(self, market: LiveMarket, checkpoint: StoredCheckpoint) -> None:
         self.tree = market.log.tree
         self.origin = market.origin
         self._checkpoint = checkpoint
-
-    def entries(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        return iter(self.raw[start:end])
 
     def checkpoint(self, size: int | None = None) -> StoredCheckpoint:
         if size is not None and size != self._checkpoint.size:
@@ -90,13 +87,35 @@ class Certificates:
             published = market.published
             if published is None or published.size <= market.codes_at.get(code, market.log.size):
                 published = await market.publish()
-            raw = await market.read_entries(0, published.size)
+            # Only what the certificate needs, by the live index: the deal, its txcode record, and the
+            # lot's session (genesis, its sub-market's opening, every entry naming the lot).
+            size, record_at, lot_id = published.size, market.codes_at[code], market.engine.codes[code]
+            submarket = market.engine.market.lots[lot_id].submarket
+            session = market.session_entries(lot_id, submarket, size)
+            wanted = sorted({*session, parse_code(code).index, record_at})
+            entries = await market.read_entries_at(wanted)
+
+            def sessions(lot: str, sub: str, n: int) -> list[int]:
+                if (lot, sub, n) != (lot_id, submarket, size):  # the record names another session: refuse
+                    raise certificates.IssueError(f"the txcode entry of {code} names lot {lot!r} in {sub!r}")
+                return session
+
+            view = _PublishedLog(market, published)
             loop = asyncio.get_running_loop()
-            view = _PublishedLog(raw, market, published)
-            # Issuing reads only `raw` and the tree's nodes below the published size, which never change:
+            # Issuing reads only `entries` and the tree's nodes below the published size, which never change:
             # it runs on a worker thread, not on the ledger's I/O thread, whose group commits bids wait for.
             try:
-                cert = await loop.run_in_executor(None, lambda: certificates.issue(view, code, transcript=True))  # type: ignore[arg-type]
+                cert = await loop.run_in_executor(
+                    None,
+                    lambda: certificates.issue_from_entries(
+                        view,  # type: ignore[arg-type]
+                        code,
+                        entries,
+                        size=size,
+                        record_at=record_at,
+                        sessions=sessions,
+                    ),
+                )
             except certificates.IssueError as exc:
                 raise CertificateLookupError(409, "not_issuable", exc.message) from None
             self._cache[code] = cert

@@ -24,13 +24,14 @@ import hashlib
 import heapq
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from ledger import CheckpointPolicy, Log, Signer, Store, canonical
-from ledger.store import StoredCheckpoint
+from ledger.store import Row, StoredCheckpoint
 
 from ..clock import WallClock
 from ..engine import Engine, Event
@@ -44,6 +45,7 @@ log = logging.getLogger("auction_engine.server")
 
 IDEM_FIELD = "idem"
 READ_CHUNK = 5_000  # entries read per job on the I/O thread (a few ms), so group commits run in between
+READ_RUNS = 500  # runs of consecutive entries read per job by `read_entries_at` (for the same reason)
 _NOT_FINGERPRINTED = frozenset({IDEM_FIELD, "sig"})
 
 
@@ -112,6 +114,10 @@ class LiveMarket:
         # garbage collector stops tracking, so a long market's map costs no collection pauses.
         self._idem: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.codes_at: dict[str, int] = {}  # transaction code -> index of its txcode entry
+        # Every entry naming a lot, by lot, and the sub-market openings: a lot's session (what its
+        # certificate's transcript holds) is then read from the store without reading the whole ledger.
+        self.lot_entries: dict[str, array[int]] = {}
+        self.openings: dict[str, list[int]] = {}
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._n = 0
         self._unpublished: list[Event] = []
@@ -156,6 +162,7 @@ class LiveMarket:
     def _rebuild_idempotency(self, raw: list[bytes]) -> None:
         for data in raw:
             entry = canonical.decode(data)
+            self._index_entry(entry["seq"], entry["kind"], entry)
             if entry["kind"] == "txcode":
                 self.codes_at[entry["code"]] = entry["seq"]
             if "ok" not in entry or IDEM_FIELD not in entry:
@@ -229,8 +236,49 @@ class LiveMarket:
         if work is not None and not work.is_set():
             work.set()
 
+    def _index_entry(self, seq: int, kind: str, data: Mapping[str, Any]) -> None:
+        lot = data.get("lot")
+        if type(lot) is str:
+            found = self.lot_entries.get(lot)
+            if found is None:
+                found = self.lot_entries[lot] = array("q")
+            found.append(seq)
+        if kind == "open_submarket" and type(data.get("submarket")) is str:
+            self.openings.setdefault(data["submarket"], []).append(seq)
+
+    def session_entries(self, lot: str, submarket: str, size: int) -> list[int]:
+        """`certificates.transcript_indices` of the first `size` entries for this lot and sub-market:
+        the genesis entry, the sub-market's opening, every entry naming the lot (from the live index)."""
+        found = {i for i in self.lot_entries.get(lot, ()) if i < size}
+        found.update(i for i in self.openings.get(submarket, ()) if i < size)
+        found.discard(0)
+        return [0, *sorted(found)]
+
+    async def read_entries_at(self, indices: Sequence[int]) -> dict[int, bytes]:
+        """The durable entries at these indices (sorted, distinct), read on the I/O thread a run at a time."""
+        assert self._loop is not None
+        durable = self.log.durable_size
+        runs: list[tuple[int, int]] = []
+        for i in indices:
+            if i >= durable:
+                break
+            if runs and runs[-1][1] == i:
+                runs[-1] = (runs[-1][0], i + 1)
+            else:
+                runs.append((i, i + 1))
+        out: dict[int, bytes] = {}
+        for k in range(0, len(runs), READ_RUNS):  # a job per READ_RUNS runs: commits run in between
+            part = runs[k : k + READ_RUNS]
+
+            def read(part: list[tuple[int, int]] = part) -> list[Row]:
+                return [row for a, b in part for row in self.store.rows(a, b)]
+
+            out.update((row.seq, row.data) for row in await self._loop.run_in_executor(self.io, read))
+        return out
+
     def _on_event(self, event: Event) -> None:
         self._unpublished.append(event)
+        self._index_entry(event.seq, event.kind, event.data)
         if event.kind == "txcode":
             self.codes_at[event.data["code"]] = event.seq
         work = self._work

@@ -474,6 +474,58 @@ def test_idempotency_survives_a_restart(tmp_path: Any) -> None:
         assert m.view("L1")["bids"] == 1
 
 
+def _issued_from_the_whole_ledger(db: Any, cert: dict[str, Any]) -> dict[str, Any]:
+    """The certificate `certificates.issue` makes from every entry, under the same checkpoint."""
+    from types import SimpleNamespace
+
+    from auction_engine import certificates
+    from ledger import Log, SQLiteStore
+
+    log = Log(SQLiteStore(db, readonly=True), readonly=True, origin=MARKET)
+    size = cert["checkpoint_size"]
+    view = SimpleNamespace(
+        tree=log.tree, origin=log.origin, entries=lambda: log.entries(0, size), checkpoint=lambda: log.checkpoint(size)
+    )
+    try:
+        return certificates.issue(view, cert["code"], transcript=True)  # type: ignore[arg-type]
+    finally:
+        log.store.close()
+
+
+def test_the_server_issues_from_its_index_what_the_whole_ledger_gives(tmp_path: Any) -> None:
+    """Certificates the server issues from the lot's own entries (its live index, and the index rebuilt
+    on restart) equal those issued from every entry; other lots' entries interleave with theirs."""
+    db = tmp_path / "ledger.db"
+    params = english(free_ms=200, countdown_ms=200, publication_working_days=0)
+    with TestClient(make_app(db)) as client:
+        m = Market(client, db, None)
+        m.admit("acme", "bolt")
+        m.ok("/api/submarkets", {"submarket": "iot", "name": "IoT"})
+        m.open_lot("L1", params=params, deposits={"acme": 1000, "bolt": 1000})
+        m.open_lot("L2", params=params, deposits={"acme": 1000, "bolt": 1000}, submarket="iot")
+        for lot, who, amount in (
+            ("L1", "acme", 10_000),
+            ("L2", "bolt", 10_000),
+            ("L1", "bolt", 10_100),
+            ("L2", "acme", 10_100),
+        ):
+            m.ok(f"/api/lots/{lot}/bids", {"amount": amount}, who=who)
+        for lot in ("L1", "L2"):
+            m.wait_for(lambda lot=lot: m.view(lot)["phase"] == "awaiting_payment", what=f"the deal of {lot}")
+            m.ok(f"/api/lots/{lot}/payments", {"amount": 10_100 - 1000})  # the price less the deposit held
+        m.wait_for(lambda: len(m.client.get("/api/certificates").json()["codes"]) == 2, what="two codes")
+        codes = sorted(m.client.get("/api/certificates").json()["codes"])
+        first = m.client.get(f"/api/certificates/{codes[0]}").json()["certificate"]
+        assert first == _issued_from_the_whole_ledger(db, first)
+        tokens = dict(m.tokens)
+    with TestClient(make_app(db)) as client:  # restarted: the index is rebuilt from the ledger
+        m = Market(client, db, None, tokens)
+        for code in codes:
+            cert = m.client.get(f"/api/certificates/{code}").json()["certificate"]
+            assert cert == _issued_from_the_whole_ledger(db, cert)
+            assert any(item["index"] > 0 for item in cert["transcript"])
+
+
 # -- signed bids ----------------------------------------------------------------------------------------
 
 
