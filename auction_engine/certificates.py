@@ -23,7 +23,8 @@ import functools
 import hashlib
 import html
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,12 +284,47 @@ def transcript_indices(entries: Sequence[bytes], lot: str, submarket: str = "mai
     return out
 
 
+SessionIndex = tuple[Mapping[str, Sequence[int]], Mapping[str, Sequence[int]]]
+"""Each lot's entries and each sub-market's openings (`open_submarket` entries), by index."""
+
+
+def new_session_index(
+    factory: Callable[[], MutableSequence[int]],
+) -> tuple[defaultdict[str, MutableSequence[int]], defaultdict[str, MutableSequence[int]]]:
+    """An empty session index to fill with `index_entry` (`factory` makes each list: `list`, an array...)."""
+    return defaultdict(factory), defaultdict(factory)
+
+
+def index_entry(
+    index: tuple[Mapping[str, MutableSequence[int]], ...], seq: int, kind: Any, fields: Mapping[str, Any]
+) -> None:
+    """Add entry `seq` (its kind and fields) to a session index made by `new_session_index`."""
+    by_lot, openings = index
+    lot = fields.get("lot")
+    if type(lot) is str:
+        by_lot[lot].append(seq)
+    if kind == "open_submarket" and type(fields.get("submarket")) is str:
+        openings[fields["submarket"]].append(seq)
+
+
+def session_indices(
+    by_lot: Mapping[str, Iterable[int]], openings: Mapping[str, Iterable[int]], lot: str, submarket: str, size: int
+) -> list[int]:
+    """`transcript_indices` of the first `size` entries, from an index of them: each lot's entries and
+    each sub-market's openings (`open_submarket` entries)."""
+    found = {i for i in by_lot.get(lot, ()) if i < size}
+    found.update(i for i in openings.get(submarket, ()) if i < size)
+    found.discard(0)
+    return [0, *sorted(found)]
+
+
 class _Issuer:
     """Issues certificates from one read of a ledger (a `Log` opened read-only).
 
-    `raw` and `sessions` let a caller that keeps its own index (the live server) give only the
-    entries a certificate needs: `raw` is then a `SparseEntries`, `sessions(lot, submarket, size)`
-    gives `transcript_indices`'s answer, and `issue` must be told each code's `record_at`.
+    `raw` and `index` let a caller that keeps its own index of the ledger (the live server) give only
+    the entries a certificate needs: `raw` is then a `SparseEntries`, `index` each lot's entries and
+    each sub-market's openings (as `session_indices` reads them), and `issue` must be told each
+    code's `record_at`.
     """
 
     def __init__(
@@ -297,14 +333,13 @@ class _Issuer:
         *,
         many: bool = False,
         raw: Sequence[bytes] | None = None,
-        sessions: Callable[[str, str, int], list[int]] | None = None,
+        index: SessionIndex | None = None,
     ) -> None:
         self.log = log
         self.many = many  # issuing many certificates: index every lot's session once (see `transcript`)
-        self.sessions = sessions
         self.raw = list(log.entries()) if raw is None else raw
         self._decoded: dict[int, dict[str, Any]] = {}
-        self._sessions: tuple[dict[str, list[int]], dict[str, list[int]]] | None = None
+        self._sessions = index
         try:
             self.stored = log.checkpoint()
         except LedgerError:
@@ -331,28 +366,19 @@ class _Issuer:
         return out
 
     def transcript(self, lot: str, submarket: str, size: int) -> list[int]:
-        """`transcript_indices(self.raw[:size], lot, submarket)`. Issuing many certificates, from an index
-        of every lot's entries built in one pass on first use: the ledger is read once, not once each."""
-        if self.sessions is not None:  # the caller's own index
-            return self.sessions(lot, submarket, size)
-        if not self.many:  # one certificate: a byte search, decoding only the lot's own entries
+        """`transcript_indices(self.raw[:size], lot, submarket)`: from the caller's session index; issuing
+        many certificates, from one built in one pass on first use (the ledger read once, not once each);
+        else by a byte search that decodes only the lot's own entries."""
+        if self._sessions is None and not self.many:
             return transcript_indices(self.raw[:size], lot, submarket)
         if self._sessions is None:
-            by_lot: dict[str, list[int]] = {}
-            openings: dict[str, list[int]] = {}
+            index = self._sessions = new_session_index(list)
             for i in range(1, len(self.raw)):
                 data = self.raw[i]
-                if _LOT_KEY not in data and _OPEN_SUBMARKET not in data:
-                    continue  # names no lot and opens no sub-market
-                entry = self.entry(i)
-                if type(entry.get("lot")) is str:
-                    by_lot.setdefault(entry["lot"], []).append(i)
-                if entry.get("kind") == "open_submarket" and type(entry.get("submarket")) is str:
-                    openings.setdefault(entry["submarket"], []).append(i)
-            self._sessions = by_lot, openings
-        by_lot, openings = self._sessions
-        found = set(by_lot.get(lot, ())) | set(openings.get(submarket, ()))
-        return [0, *sorted(i for i in found if i < size)]
+                if _LOT_KEY in data or _OPEN_SUBMARKET in data:  # else it names no lot, opens no sub-market
+                    entry = self.entry(i)
+                    index_entry(index, i, entry.get("kind"), entry)
+        return session_indices(*self._sessions, lot, submarket, size)
 
     def find_record(self, code: TxCode) -> int:
         """The index of the one txcode entry that issued `code` (after its deal entry)."""
@@ -467,15 +493,15 @@ def issue_from_entries(
     *,
     size: int,
     record_at: int,
-    sessions: Callable[[str, str, int], list[int]],
+    index: SessionIndex,
 ) -> dict[str, Any]:
     """`issue(log, code, transcript=True)` from only the entries the certificate needs, for a caller that
     keeps its own index of the ledger (the live server): the deal, its txcode entry at `record_at`, and
-    the lot's session, `sessions(lot, submarket, size)` giving `transcript_indices`'s answer. `log`
-    gives the tree and the checkpoint; `size` is the ledger's (the checkpoint's) size. An entry it
-    needs and was not given is an IssueError.
+    the lot's session, found by `index` (each lot's entries, each sub-market's openings; see
+    `session_indices`). `log` gives the tree and the checkpoint; `size` is the ledger's (the
+    checkpoint's) size. An entry it needs and was not given is an IssueError.
     """
-    issuer = _Issuer(log, raw=SparseEntries(entries, size), sessions=sessions)
+    issuer = _Issuer(log, raw=SparseEntries(entries, size), index=index)
     return issuer.issue(code, transcript=True, record_at=record_at)
 
 

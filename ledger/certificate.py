@@ -419,19 +419,26 @@ def proven_entry_b64(
     """
     if _native_proven is not None:
         return _native_proven(text, index, proof, size, root)
+    data, path = canonical_b64(text), canonical_b64(proof)
+    return None if data is None or path is None else _proven(data, index, path, size, root)
+
+
+def _proven(data: bytes, index: Any, path: bytes, size: Any, root: Any) -> tuple[bytes, bytes, dict[str, Any]] | None:
+    """The pure core of a proven entry: `data` canonical, its seq `index`, its inclusion path (hashes
+    joined) leading to `root` in a tree of `size`; (data, leaf hash, entry), else None."""
     if type(index) is not int or type(size) is not int or type(root) is not bytes:
         return None
-    parsed, path = canonical_b64_leaf(text), canonical_b64(proof)
-    if parsed is None or path is None or inclusion_root(parsed[1], index, size, path) != root:
+    leaf = _sha256(b"\x00" + data).digest()
+    if inclusion_root(leaf, index, size, path) != root:
         return None
     try:
-        entry = canonical.decode(parsed[0])
+        entry = canonical.decode(data)
     except canonical.CanonicalError:
         return None
     seq = entry.get("seq")
     if seq != index or type(seq) is not int:
         return None
-    return parsed[0], parsed[1], entry
+    return data, leaf, entry
 
 
 @functools.lru_cache(maxsize=1024)
@@ -502,9 +509,8 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
             # The same checks in C: the proof text's header, index and hash lines (canonical base64),
             # split at the blank line; then (below) the entry, its seq, its inclusion and the code.
             index, path, signed = head
-            data = entry = proof = None
+            data = None
         else:
-            path = None
             # -- the entry: canonical base64 of canonical bytes
             data = canonical_b64(entry64)
             if data is None:
@@ -521,7 +527,7 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
             proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
             if not all(map(_is_hash, map(len, proof))):
                 return None
-            entry = canonical.decode(data)
+            path = b"".join(proof)
         # -- the checkpoint: exactly one signature by this key, which verifies; the expected origin
         cp, message, sigs, root64 = _signed_parts(signed)
         name = verifier.name
@@ -534,19 +540,17 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
         if len(mine) != 1 or not verifier.verify(message, mine[0].signature):
             return None
         # -- inclusion under the checkpoint's root, and the entry's seq
-        if path is not None:  # natively: the entry, its seq, its inclusion, the code's form and binding
+        if data is None:  # natively: the entry, its seq, its inclusion, the code's form and binding
             proven = native[1](entry64, index, path, cp.size, cp.root)
             if proven is None:
                 return None
             data, leaf, entry = proven
             groups = native[2](code_text, index, leaf)
         else:
-            leaf = _sha256(b"\x00" + data).digest()
-            if proven_root(leaf, index, cp.size, proof) != cp.root:
+            proven = _proven(data, index, path, cp.size, cp.root)
+            if proven is None:
                 return None
-            seq = entry.get("seq")
-            if seq != index or type(seq) is not int:
-                return None
+            data, leaf, entry = proven
             groups = _code_groups(code_text, index, leaf)
         # -- the code: its printed form, naming this index and this leaf hash, on a real date
         if groups is None:

@@ -91,15 +91,9 @@ class Certificates:
             # lot's session (genesis, its sub-market's opening, every entry naming the lot).
             size, record_at, lot_id = published.size, market.codes_at[code], market.engine.codes[code]
             submarket = market.engine.market.lots[lot_id].submarket
-            session = market.session_entries(lot_id, submarket, size)
-            wanted = sorted({*session, parse_code(code).index, record_at})
-            entries = await market.read_entries_at(wanted)
-
-            def sessions(lot: str, sub: str, n: int) -> list[int]:
-                if (lot, sub, n) != (lot_id, submarket, size):  # the record names another session: refuse
-                    raise certificates.IssueError(f"the txcode entry of {code} names lot {lot!r} in {sub!r}")
-                return session
-
+            index = market.sessions
+            session = certificates.session_indices(*index, lot_id, submarket, size)
+            entries = await market.read_entries_at(sorted({*session, parse_code(code).index, record_at}))
             view = _PublishedLog(market, published)
             loop = asyncio.get_running_loop()
             # Issuing reads only `entries` and the tree's nodes below the published size, which never change:
@@ -113,7 +107,7 @@ class Certificates:
                         entries,
                         size=size,
                         record_at=record_at,
-                        sessions=sessions,
+                        index=index,
                     ),
                 )
             except certificates.IssueError as exc:

@@ -33,6 +33,7 @@ from typing import Any
 from ledger import CheckpointPolicy, Log, Signer, Store, canonical
 from ledger.store import Row, StoredCheckpoint
 
+from ..certificates import index_entry, new_session_index
 from ..clock import WallClock
 from ..engine import Engine, Event
 from ..market import SECRET_FIELDS
@@ -116,8 +117,7 @@ class LiveMarket:
         self.codes_at: dict[str, int] = {}  # transaction code -> index of its txcode entry
         # Every entry naming a lot, by lot, and the sub-market openings: a lot's session (what its
         # certificate's transcript holds) is then read from the store without reading the whole ledger.
-        self.lot_entries: dict[str, array[int]] = {}
-        self.openings: dict[str, list[int]] = {}
+        self.sessions = new_session_index(lambda: array("q"))
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._n = 0
         self._unpublished: list[Event] = []
@@ -137,7 +137,7 @@ class LiveMarket:
         if self.log.size:
             raw = list(self.log.entries())
             self.engine = replay_engine(raw, keep_events=False)  # raises ReplayMismatch
-            self._rebuild_idempotency(raw)
+            self._restore_indexes(raw)
             if operator not in self.engine.market.operators:
                 known = ", ".join(sorted(self.engine.market.operators))
                 raise StartError(f"--operator {operator!r} is not an operator of this ledger (it has: {known})")
@@ -159,10 +159,12 @@ class LiveMarket:
 
     # -- restore -----------------------------------------------------------------------------------
 
-    def _rebuild_idempotency(self, raw: list[bytes]) -> None:
+    def _restore_indexes(self, raw: list[bytes]) -> None:
+        """What the live market keeps beside the engine, from the ledger: each lot's entries, the codes'
+        records, the idempotency keys' outcomes."""
         for data in raw:
             entry = canonical.decode(data)
-            self._index_entry(entry["seq"], entry["kind"], entry)
+            index_entry(self.sessions, entry["seq"], entry["kind"], entry)
             if entry["kind"] == "txcode":
                 self.codes_at[entry["code"]] = entry["seq"]
             if "ok" not in entry or IDEM_FIELD not in entry:
@@ -236,24 +238,6 @@ class LiveMarket:
         if work is not None and not work.is_set():
             work.set()
 
-    def _index_entry(self, seq: int, kind: str, data: Mapping[str, Any]) -> None:
-        lot = data.get("lot")
-        if type(lot) is str:
-            found = self.lot_entries.get(lot)
-            if found is None:
-                found = self.lot_entries[lot] = array("q")
-            found.append(seq)
-        if kind == "open_submarket" and type(data.get("submarket")) is str:
-            self.openings.setdefault(data["submarket"], []).append(seq)
-
-    def session_entries(self, lot: str, submarket: str, size: int) -> list[int]:
-        """`certificates.transcript_indices` of the first `size` entries for this lot and sub-market:
-        the genesis entry, the sub-market's opening, every entry naming the lot (from the live index)."""
-        found = {i for i in self.lot_entries.get(lot, ()) if i < size}
-        found.update(i for i in self.openings.get(submarket, ()) if i < size)
-        found.discard(0)
-        return [0, *sorted(found)]
-
     async def read_entries_at(self, indices: Sequence[int]) -> dict[int, bytes]:
         """The durable entries at these indices (sorted, distinct), read on the I/O thread a run at a time."""
         assert self._loop is not None
@@ -278,7 +262,7 @@ class LiveMarket:
 
     def _on_event(self, event: Event) -> None:
         self._unpublished.append(event)
-        self._index_entry(event.seq, event.kind, event.data)
+        index_entry(self.sessions, event.seq, event.kind, event.data)
         if event.kind == "txcode":
             self.codes_at[event.data["code"]] = event.seq
         work = self._work
