@@ -2,7 +2,8 @@
  *
  * Every function here only ever answers "clean" (with its result) or "not clean" (None): on None
  * the caller runs the pure-Python code, which stays the reference and produces every error
- * message. Nothing here raises for bad input; only a failed allocation raises (MemoryError).
+ * message. Nothing here raises for bad input; only a failed allocation raises (MemoryError), and
+ * log_append passes on what Log._maybe_checkpoint raises (called, as by Log.append, once appended).
  *
  *   encode_entry(payload, seq, prev, t, kind) -> bytes | None
  *       canonical.encode_entry for a payload of str keys and str/bytes/int/bool/None values, or
@@ -13,6 +14,14 @@
  *       canonical.encode_value for such a map, a list or tuple of such values, or a scalar.
  *   append_entry(cls, payload, seq, prev, t, kind) -> cls((seq, data, leaf)) | None
  *       encode_entry plus the RFC 6962 leaf hash, as the tuple subclass `cls` (Log.append).
+ *   log_append(log, cls, kind, payload, t) -> cls((seq, data, leaf)) | None
+ *       the whole of Log.append (ledger/log.py) in one call: for a ledger.log.Log whose state is what
+ *       its own methods leave (readonly False, tree an exact MerkleTree whose leaf level is a bytearray,
+ *       the pending lists exact lists, the times and thresholds ints) and arguments it accepts (kind a
+ *       non-empty str, payload a dict append_entry encodes, with no reserved key, t an int with
+ *       log._last_t <= t < 2**63), it appends as the Python body does and calls log._maybe_checkpoint(t)
+ *       when due; None, having changed nothing, for everything else (the Python body then refuses or
+ *       appends). Also the fast path of other callers (the engine): any arguments are safe.
  *   check_entry(data) -> (seq, prev, t, kind) | None
  *       None unless `data` is exactly one canonical entry (docs/formats.md) whose seq is an int,
  *       prev a bin, t an int and kind a str; else those four fields (None for a missing one).
@@ -54,6 +63,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -113,6 +123,18 @@ str_header_size(Py_ssize_t n)
     return -1;
 }
 
+/* A str's UTF-8 bytes: read in place for an ASCII str (most keys and values), else from the codec's
+ * cached copy; NULL (an error set) for a str with a lone surrogate. */
+static inline const char *
+utf8_of(PyObject *s, Py_ssize_t *n)
+{
+    if (PyUnicode_IS_COMPACT_ASCII(s)) {
+        *n = PyUnicode_GET_LENGTH(s);
+        return (const char *)PyUnicode_DATA(s);
+    }
+    return PyUnicode_AsUTF8AndSize(s, n);
+}
+
 /* Fill `it` from a value; return its encoded size, or -1 for "not flat / not encodable". */
 static Py_ssize_t
 prepare_value(PyObject *v, item_t *it)
@@ -153,7 +175,7 @@ prepare_value(PyObject *v, item_t *it)
     }
     if (PyUnicode_CheckExact(v)) {
         Py_ssize_t n;
-        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        const char *s = utf8_of(v, &n);
         if (s == NULL) { PyErr_Clear(); return -1; } /* a lone surrogate: the slow path names it */
         Py_ssize_t h = str_header_size(n);
         if (h < 0) return -1;
@@ -231,17 +253,51 @@ write_value(unsigned char *p, const item_t *it)
     }
 }
 
-static int
-item_cmp(const void *a, const void *b)
+/* The canonical key order: UTF-8 bytes compared as unsigned, a prefix first. Entries' keys are short,
+ * so a byte loop (inlined) beats a call to memcmp; long keys still get memcmp. */
+static inline int
+key_cmp(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn)
 {
-    const item_t *x = a, *y = b;
-    Py_ssize_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, (size_t)n);
-    if (c) return c;
-    return (x->klen > y->klen) - (x->klen < y->klen);
+    Py_ssize_t n = an < bn ? an : bn;
+    if (n > 16) {
+        int c = memcmp(a, b, (size_t)n);
+        if (c) return c;
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (a[i] != b[i]) return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+        }
+    }
+    return (an > bn) - (an < bn);
+}
+
+/* Maps with at most this many keys are sorted by insertion (no qsort call, no comparator calls). */
+#define SMALL_SORT 32
+
+static int
+item_ptr_cmp(const void *a, const void *b)
+{
+    const item_t *x = *(const item_t *const *)a, *y = *(const item_t *const *)b;
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Order `order` (pointers to n items) by key. */
+static void
+sort_items(item_t **order, Py_ssize_t n)
+{
+    if (n > SMALL_SORT) {
+        qsort(order, (size_t)n, sizeof(item_t *), item_ptr_cmp);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        item_t *x = order[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && key_cmp(order[j - 1]->key, order[j - 1]->klen, x->key, x->klen) > 0; j--) order[j] = order[j - 1];
+        order[j] = x;
+    }
 }
 
 static const char *const RESERVED[4] = {"seq", "prev", "t", "kind"};
+static const Py_ssize_t RESERVED_LEN[4] = {3, 4, 1, 4};
 
 /* The canonical bytes of `dict` plus the `extra` fields (NULL: none) as a new bytes object;
  * Py_None (a new reference) for "not flat, let Python do it"; NULL only on MemoryError. */
@@ -251,11 +307,13 @@ pack_flat(PyObject *dict, PyObject *const *extra)
     if (!PyDict_CheckExact(dict)) Py_RETURN_NONE;
     Py_ssize_t n = PyDict_GET_SIZE(dict) + (extra ? 4 : 0);
     item_t stack[24];
-    item_t *items = stack;
+    item_t *stack_order[24];
+    item_t *items = stack, **order = stack_order; /* order: the items sorted by key (pointers) */
     PyObject *result = NULL;
     if (n > (Py_ssize_t)(sizeof(stack) / sizeof(stack[0]))) {
-        items = PyMem_Malloc(sizeof(item_t) * (size_t)n);
+        items = PyMem_Malloc((sizeof(item_t) + sizeof(item_t *)) * (size_t)n);
         if (items == NULL) return PyErr_NoMemory();
+        order = (item_t **)(items + n);
     }
     Py_ssize_t total = n < 16 ? 1 : n < 65536 ? 3 : 5;
     Py_ssize_t pos = 0, i = 0;
@@ -263,7 +321,7 @@ pack_flat(PyObject *dict, PyObject *const *extra)
     while (PyDict_Next(dict, &pos, &k, &v)) {
         if (!PyUnicode_CheckExact(k)) goto fallback;
         Py_ssize_t kl;
-        const char *ks = PyUnicode_AsUTF8AndSize(k, &kl);
+        const char *ks = utf8_of(k, &kl);
         if (ks == NULL) { PyErr_Clear(); goto fallback; }
         Py_ssize_t kh = str_header_size(kl);
         Py_ssize_t vs = prepare_value(v, &items[i]);
@@ -278,15 +336,17 @@ pack_flat(PyObject *dict, PyObject *const *extra)
             Py_ssize_t vs = prepare_value(extra[j], &items[i]);
             if (vs < 0) goto fallback;
             items[i].key = RESERVED[j];
-            items[i].klen = (Py_ssize_t)strlen(RESERVED[j]);
+            items[i].klen = RESERVED_LEN[j];
             total += 1 + items[i].klen + vs;
             i++;
         }
     }
     if (i != n) goto fallback; /* the dict changed size: impossible without user code, but cheap */
-    qsort(items, (size_t)n, sizeof(item_t), item_cmp);
+    for (i = 0; i < n; i++) order[i] = &items[i];
+    sort_items(order, n);
     for (i = 1; i < n; i++) {
-        if (item_cmp(&items[i - 1], &items[i]) == 0) goto fallback; /* a duplicate key */
+        if (key_cmp(order[i - 1]->key, order[i - 1]->klen, order[i]->key, order[i]->klen) == 0)
+            goto fallback; /* a duplicate key (a payload setting a reserved field, say) */
     }
     result = PyBytes_FromStringAndSize(NULL, total);
     if (result == NULL) goto done;
@@ -296,8 +356,8 @@ pack_flat(PyObject *dict, PyObject *const *extra)
         else if (n < 65536) { *p++ = 0xde; p = put16(p, (uint64_t)n); }
         else { *p++ = 0xdf; p = put32(p, (uint64_t)n); }
         for (i = 0; i < n; i++) {
-            p = write_str(p, items[i].key, items[i].klen);
-            p = write_value(p, &items[i]);
+            p = write_str(p, order[i]->key, order[i]->klen);
+            p = write_value(p, order[i]);
         }
     }
     goto done;
@@ -359,10 +419,23 @@ static int
 pair_cmp(const void *a, const void *b)
 {
     const pair_t *x = a, *y = b;
-    Py_ssize_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, (size_t)n);
-    if (c) return c;
-    return (x->klen > y->klen) - (x->klen < y->klen);
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Order `pairs` (n of them) by key. */
+static void
+sort_pairs(pair_t *pairs, Py_ssize_t n)
+{
+    if (n > SMALL_SORT) {
+        qsort(pairs, (size_t)n, sizeof(pair_t), pair_cmp);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        pair_t x = pairs[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && key_cmp(pairs[j - 1].key, pairs[j - 1].klen, x.key, x.klen) > 0; j--) pairs[j] = pairs[j - 1];
+        pairs[j] = x;
+    }
 }
 
 static int enc_value(buf_t *b, PyObject *v, int depth);
@@ -371,7 +444,7 @@ static int enc_value(buf_t *b, PyObject *v, int depth);
 static int
 enc_pairs(buf_t *b, pair_t *pairs, Py_ssize_t n, int depth)
 {
-    qsort(pairs, (size_t)n, sizeof(pair_t), pair_cmp);
+    sort_pairs(pairs, n);
     for (Py_ssize_t i = 1; i < n; i++) {
         if (pair_cmp(&pairs[i - 1], &pairs[i]) == 0) return ENC_UNCLEAN; /* a duplicate key */
     }
@@ -404,7 +477,7 @@ enc_dict(buf_t *b, PyObject *dict, PyObject *const *extra, int depth)
     PyObject *k, *v;
     while (PyDict_Next(dict, &pos, &k, &v)) {
         if (i >= n || !PyUnicode_CheckExact(k)) { r = ENC_UNCLEAN; goto done; }
-        const char *ks = PyUnicode_AsUTF8AndSize(k, &pairs[i].klen);
+        const char *ks = utf8_of(k, &pairs[i].klen);
         if (ks == NULL) { PyErr_Clear(); r = ENC_UNCLEAN; goto done; }
         pairs[i].key = ks;
         pairs[i].value = v;
@@ -413,7 +486,7 @@ enc_dict(buf_t *b, PyObject *dict, PyObject *const *extra, int depth)
     if (extra) {
         for (int j = 0; j < 4 && i < n; j++, i++) {
             pairs[i].key = RESERVED[j];
-            pairs[i].klen = (Py_ssize_t)strlen(RESERVED[j]);
+            pairs[i].klen = RESERVED_LEN[j];
             pairs[i].value = extra[j];
         }
     }
@@ -512,28 +585,252 @@ sp_encode_flat(PyObject *self, PyObject *entry)
     return pack_entry(entry, NULL);
 }
 
-static PyObject *
-sp_append_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static int
+is_tuple_class(PyObject *cls)
 {
-    if (nargs != 6 || !PyType_Check(args[0]) || !PyType_IsSubtype((PyTypeObject *)args[0], &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "append_entry(tuple_subclass, payload, seq, prev, t, kind)");
-        return NULL;
-    }
-    if (!entry_args_ok(args + 2)) Py_RETURN_NONE;
-    PyObject *data = pack_entry(args[1], args + 2);
+    return PyType_Check(cls) && PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type);
+}
+
+/* cls((seq, data, leaf)) for a payload and its checked fields `extra` (seq, prev, t, kind): the entry's
+ * canonical bytes and their leaf hash; Py_None (a new reference) for "not clean", NULL on MemoryError. */
+static PyObject *
+entry_tuple(PyTypeObject *cls, PyObject *payload, PyObject *const *extra)
+{
+    PyObject *data = pack_entry(payload, extra);
     if (data == NULL || data == Py_None) return data;
     PyObject *leaf = PyBytes_FromStringAndSize(NULL, HASH);
     if (leaf == NULL) { Py_DECREF(data); return NULL; }
     leaf_hash((const unsigned char *)PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data),
               (unsigned char *)PyBytes_AS_STRING(leaf));
-    PyTypeObject *cls = (PyTypeObject *)args[0];
     PyObject *out = cls->tp_alloc(cls, 3);
     if (out == NULL) { Py_DECREF(data); Py_DECREF(leaf); return NULL; }
-    Py_INCREF(args[2]);
-    PyTuple_SET_ITEM(out, 0, args[2]);
+    Py_INCREF(extra[0]);
+    PyTuple_SET_ITEM(out, 0, extra[0]);
     PyTuple_SET_ITEM(out, 1, data);
     PyTuple_SET_ITEM(out, 2, leaf);
     return out;
+}
+
+static PyObject *
+sp_append_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !is_tuple_class(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "append_entry(tuple_subclass, payload, seq, prev, t, kind)");
+        return NULL;
+    }
+    if (!entry_args_ok(args + 2)) Py_RETURN_NONE;
+    return entry_tuple((PyTypeObject *)args[0], args[1], args + 2);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Log.append in one call (ledger/log.py): its checks, the entry, MerkleTree.append, the pending
+ * lists, the chain and the checkpoint test, for a Log in the state its own methods leave it in.
+ */
+
+/* The attributes of a Log that log_append reads (all but the last) and calls (the last). */
+enum { A_READONLY, A_LAST_T, A_TREE, A_LAST_LEAF, A_PENDING_DATA, A_PENDING_LEAVES, A_DUE_SEQ, A_DUE_T,
+       A_MAYBE_CHECKPOINT, A_COUNT };
+static const char *const ATTR_NAMES[A_COUNT] = {
+    "readonly", "_last_t", "tree", "_last_leaf", "_pending_data", "_pending_leaves", "_due_seq", "_due_t",
+    "_maybe_checkpoint",
+};
+/* The MerkleTree class attributes Log.append relies on: the __slots__ it reads and writes, and the
+ * method and property it calls. */
+enum { M_LEVELS, M_SIZE, M_APPEND, M_SIZE_PROPERTY, M_COUNT };
+static const char *const TREE_NAMES[M_COUNT] = {"_levels", "_size", "append", "size"};
+static PyObject *attr_names[A_COUNT], *tree_names[M_COUNT]; /* interned by the module's init, as are */
+static PyObject *reserved_names[4];                           /* the reserved keys */
+
+/* ledger.log.Log, ledger.merkle.MerkleTree and what MerkleTree held under TREE_NAMES, looked up at the
+ * first log_append (not at import: ledger.log imports this module) and kept. */
+static PyTypeObject *log_type, *tree_type;
+static PyObject *tree_attrs[M_COUNT];
+/* The classes' tp_version_tag (which CPython changes whenever a class attribute is set or deleted) when
+ * last seen as log_append expects them (classes_plain); 0: not yet. */
+static unsigned int log_version, tree_version;
+
+static PyObject *
+imported(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL) return NULL;
+    PyObject *value = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return value;
+}
+
+/* type.name (a new reference), or NULL without an error if there is none. */
+static PyObject *
+class_attr(PyTypeObject *type, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr((PyObject *)type, name);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+/* 1 if log_append can take Logs, 0 if it never can (the classes are not the ones it was written for),
+ * -1 with an exception if they cannot be imported. */
+static int
+load_types(void)
+{
+    static int state; /* 0: not looked up yet; 1: usable; -1: never */
+    if (state != 0) return state > 0;
+    PyObject *log_cls = imported("ledger.log", "Log");
+    if (log_cls == NULL) return -1;
+    PyObject *tree_cls = imported("ledger.merkle", "MerkleTree");
+    if (tree_cls == NULL) { Py_DECREF(log_cls); return -1; }
+    state = -1;
+    if (PyType_Check(log_cls) && PyType_Check(tree_cls)) {
+        for (int i = 0; i < M_COUNT; i++) tree_attrs[i] = class_attr((PyTypeObject *)tree_cls, tree_names[i]);
+        if (tree_attrs[M_LEVELS] != NULL && Py_IS_TYPE(tree_attrs[M_LEVELS], &PyMemberDescr_Type) &&
+            tree_attrs[M_SIZE] != NULL && Py_IS_TYPE(tree_attrs[M_SIZE], &PyMemberDescr_Type) &&
+            tree_attrs[M_APPEND] != NULL && tree_attrs[M_SIZE_PROPERTY] != NULL)
+            state = 1;
+    }
+    if (state > 0) {
+        log_type = (PyTypeObject *)log_cls;
+        tree_type = (PyTypeObject *)tree_cls;
+    } else {
+        for (int i = 0; i < M_COUNT; i++) Py_CLEAR(tree_attrs[i]);
+        Py_DECREF(log_cls);
+        Py_DECREF(tree_cls);
+    }
+    return state > 0;
+}
+
+/* Whether the classes are still as log_append expects: Log with generic attribute access and no class
+ * attribute of the names read (so an instance's __dict__ is where Python finds them), MerkleTree with
+ * the same slots, append and size as at first. Checked again only after a class was changed. */
+static int
+classes_plain(void)
+{
+    if (log_type->tp_version_tag == 0 || log_type->tp_version_tag != log_version) {
+        if (log_type->tp_getattro != PyObject_GenericGetAttr || log_type->tp_setattro != PyObject_GenericSetAttr)
+            return 0;
+        for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) {
+            PyObject *value = class_attr(log_type, attr_names[i]);
+            if (value != NULL) { Py_DECREF(value); return 0; }
+        }
+        log_version = log_type->tp_version_tag; /* given by the lookups above (0 if CPython had none left) */
+    }
+    if (tree_type->tp_version_tag == 0 || tree_type->tp_version_tag != tree_version) {
+        for (int i = 0; i < M_COUNT; i++) {
+            PyObject *value = class_attr(tree_type, tree_names[i]);
+            Py_XDECREF(value); /* compared by identity only */
+            if (value != tree_attrs[i]) return 0;
+        }
+        tree_version = tree_type->tp_version_tag;
+    }
+    return 1;
+}
+
+/* Log.append(kind, payload, t) as the Python body does it, returning cls((seq, data, leaf)); None, having
+ * changed nothing, for a case it leaves to that body (a refusal, a payload the encoder leaves to
+ * Python, a Log or tree not in the plain state: see the header). The changes are the body's, in its
+ * order, so an error after the first (MemoryError, _maybe_checkpoint's) leaves the body's state. */
+static PyObject *
+sp_log_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !is_tuple_class(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "log_append(log, tuple_subclass, kind, payload, t)");
+        return NULL;
+    }
+    PyObject *log = args[0], *kind = args[2], *payload = args[3], *t = args[4];
+    if (!PyUnicode_CheckExact(kind) || PyUnicode_GET_LENGTH(kind) == 0 || !PyDict_CheckExact(payload) ||
+        !PyLong_CheckExact(t))
+        Py_RETURN_NONE;
+    int usable = load_types();
+    if (usable < 0) return NULL;
+    if (!usable || !Py_IS_TYPE(log, log_type) || !classes_plain()) Py_RETURN_NONE;
+
+    /* The Log's attributes, read from its __dict__ (classes_plain: where Python reads them), as new references. */
+    PyObject *a[A_MAYBE_CHECKPOINT] = {NULL};
+    PyObject *levels = NULL, *level = NULL, *seq = NULL, *next = NULL, *out = NULL, *result = NULL;
+    PyObject *dict = PyObject_GenericGetDict(log, NULL);
+    if (dict == NULL) goto fail;
+    if (!PyDict_CheckExact(dict)) goto decline;
+    for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) {
+        if ((a[i] = PyDict_GetItemWithError(dict, attr_names[i])) == NULL) goto decline; /* a half-made Log */
+        Py_INCREF(a[i]);
+    }
+    PyObject *tree = a[A_TREE];
+    if (a[A_READONLY] != Py_False || !PyLong_CheckExact(a[A_LAST_T]) || !Py_IS_TYPE(tree, tree_type) ||
+        !PyBytes_CheckExact(a[A_LAST_LEAF]) || !PyList_CheckExact(a[A_PENDING_DATA]) ||
+        !PyList_CheckExact(a[A_PENDING_LEAVES]) || !PyLong_CheckExact(a[A_DUE_SEQ]) || !PyLong_CheckExact(a[A_DUE_T]))
+        goto decline;
+    /* Python's test t >= log._last_t (>= 0); here also t < 2**63, beyond which Python's body appends. */
+    int overflow;
+    long long tv = PyLong_AsLongLongAndOverflow(t, &overflow);
+    if (overflow || tv < 0) goto decline;
+    long long last = PyLong_AsLongLongAndOverflow(a[A_LAST_T], &overflow);
+    if (overflow || last < 0 || tv < last) goto decline;
+    /* The tree: its leaf level a bytearray, its size an int (the new entry's seq). */
+    PyObject *levels_slot = tree_attrs[M_LEVELS], *size_slot = tree_attrs[M_SIZE];
+    if ((levels = Py_TYPE(levels_slot)->tp_descr_get(levels_slot, tree, (PyObject *)tree_type)) == NULL) goto decline;
+    if (!PyList_CheckExact(levels) || PyList_GET_SIZE(levels) < 1 || !PyByteArray_CheckExact(PyList_GET_ITEM(levels, 0)))
+        goto decline;
+    level = PyList_GET_ITEM(levels, 0);
+    Py_INCREF(level);
+    if ((seq = Py_TYPE(size_slot)->tp_descr_get(size_slot, tree, (PyObject *)tree_type)) == NULL) goto decline;
+    if (!PyLong_CheckExact(seq)) goto decline;
+    long long n = PyLong_AsLongLongAndOverflow(seq, &overflow);
+    if (overflow || n < 0 || n == LLONG_MAX) goto decline;
+    if ((next = PyLong_FromLongLong(n + 1)) == NULL) goto fail;
+    /* Whether a checkpoint is due (the thresholds do not change below before Python reads them). */
+    int due = PyObject_RichCompareBool(seq, a[A_DUE_SEQ], Py_GE);
+    if (due == 0) due = PyObject_RichCompareBool(t, a[A_DUE_T], Py_GE);
+    if (due < 0) goto fail;
+    PyObject *extra[4] = {seq, a[A_LAST_LEAF], t, kind};
+    if ((out = entry_tuple((PyTypeObject *)args[1], payload, extra)) == NULL) goto fail;
+    if (out == Py_None) goto decline;
+    /* Python refuses a payload that sets a reserved field; the encoder already declines one (the entry
+     * would have the key twice), checked again here as it costs little: the keys are all exact str. */
+    for (int i = 0; i < 4; i++) {
+        int r = PyDict_Contains(payload, reserved_names[i]);
+        if (r < 0) goto fail;
+        if (r) goto decline;
+    }
+
+    /* The Python body's changes, in its order: tree.append(leaf), the pending lists, the chain. */
+    PyObject *data = PyTuple_GET_ITEM(out, 1), *leaf = PyTuple_GET_ITEM(out, 2);
+    Py_ssize_t size = PyByteArray_GET_SIZE(level);
+    if (PyByteArray_Resize(level, size + HASH) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_BufferError)) goto fail;
+        PyErr_Clear(); /* a view of the leaf level is held (nothing changed): Python's body raises it */
+        goto decline;
+    }
+    memcpy(PyByteArray_AS_STRING(level) + size, PyBytes_AS_STRING(leaf), HASH);
+    if (Py_TYPE(size_slot)->tp_descr_set(size_slot, tree, next) < 0) goto fail;
+    if (PyList_Append(a[A_PENDING_DATA], data) < 0 || PyList_Append(a[A_PENDING_LEAVES], leaf) < 0) goto fail;
+    if (PyDict_SetItem(dict, attr_names[A_LAST_T], t) < 0 || PyDict_SetItem(dict, attr_names[A_LAST_LEAF], leaf) < 0)
+        goto fail;
+    if (due) {
+        PyObject *r = PyObject_CallMethodOneArg(log, attr_names[A_MAYBE_CHECKPOINT], t);
+        if (r == NULL) goto fail;
+        Py_DECREF(r);
+    }
+    result = out;
+    out = NULL;
+    goto done;
+decline:
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto fail;
+        PyErr_Clear(); /* a missing attribute or slot: Python's body raises it itself */
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+    goto done;
+fail:
+    result = NULL;
+done:
+    for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) Py_XDECREF(a[i]);
+    Py_XDECREF(dict);
+    Py_XDECREF(levels);
+    Py_XDECREF(level);
+    Py_XDECREF(seq);
+    Py_XDECREF(next);
+    Py_XDECREF(out);
+    return result;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1405,6 +1702,8 @@ static PyMethodDef methods[] = {
     {"encode_value", sp_encode_value, METH_O, "encode_value(value) -> canonical bytes of any canonical value, or None"},
     {"append_entry", (PyCFunction)(void (*)(void))sp_append_entry, METH_FASTCALL,
      "append_entry(cls, payload, seq, prev, t, kind) -> cls((seq, data, leaf hash)), or None"},
+    {"log_append", (PyCFunction)(void (*)(void))sp_log_append, METH_FASTCALL,
+     "log_append(log, cls, kind, payload, t) -> Log.append's cls((seq, data, leaf hash)), or None (nothing changed)"},
     {"check_entry", sp_check_entry, METH_O,
      "check_entry(data) -> (seq, prev, t, kind) if data is one canonical entry with fields of the right types, else None"},
     {"is_canonical", sp_is_canonical, METH_O,
@@ -1435,5 +1734,15 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    for (int i = 0; i < A_COUNT; i++) {
+        if (attr_names[i] == NULL && (attr_names[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL) return NULL;
+    }
+    for (int i = 0; i < M_COUNT; i++) {
+        if (tree_names[i] == NULL && (tree_names[i] = PyUnicode_InternFromString(TREE_NAMES[i])) == NULL) return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (reserved_names[i] == NULL && (reserved_names[i] = PyUnicode_InternFromString(RESERVED[i])) == NULL)
+            return NULL;
+    }
     return PyModule_Create(&module);
 }

@@ -54,13 +54,16 @@ class Appended(NamedTuple):
 
 _make_appended = functools.partial(tuple.__new__, Appended)
 
-# The native accelerator's encode + leaf hash + Appended in one call (None: pure Python; see `_accel`).
+# The native accelerator's encode + leaf hash + Appended in one call, and the whole of `Log.append` in
+# one call (it answers None, having changed nothing, where the Python body must run); None: pure Python.
 _native_append = None
+_native_log_append = None
 
 
 def _bind(native: Any) -> None:
-    global _native_append
+    global _native_append, _native_log_append
     _native_append = native.append_entry if native else None
+    _native_log_append = native.log_append if native else None
 
 
 class Log:
@@ -201,6 +204,12 @@ class Log:
 
     def append(self, kind: str, payload: Mapping[str, Any], t: int) -> Appended:
         """Append one entry (not yet durable: call `commit` before acknowledging it)."""
+        # The common case in one native call: the same checks, entry, tree, pending lists and checkpoint
+        # test as below; None (nothing changed) for anything else, which the Python body then takes.
+        if _native_log_append is not None:
+            appended = _native_log_append(self, Appended, kind, payload, t)
+            if appended is not None:
+                return appended
         # One test for the usual case (t >= last t >= 0 covers t >= 0); `_refuse` says what is wrong.
         if (
             self.readonly

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import (
+    Appended,
     CanonicalError,
     CheckpointPolicy,
     LedgerError,
@@ -351,6 +352,30 @@ def test_nested_payloads_encode_to_the_python_bytes(payload: dict[Any, Any], seq
         assert outcome(canonical.encode, payload) == expected_flat
 
 
+def test_long_shared_prefix_and_many_keys_sort_as_python_sorts_them() -> None:
+    """Keys longer than 16 bytes (compared with memcmp), prefixes of each other, non-ASCII bytes, and
+    more keys than the insertion sort takes (qsort then): the native map order is the Python one."""
+    base = "rule.english.increment"
+    keys = [
+        base,
+        base + ".timed",
+        base + "é",
+        base + "\x7f",
+        base[:16],
+        base[:17],
+        "é" * 9,
+        "é" * 8 + "a",
+        "\U0001f600" * 5,
+    ]
+    many = [f"{base}.{i:03}" for i in range(40)] + [f"k{i}" for i in range(40)]
+    random.Random(7).shuffle(keys)
+    random.Random(7).shuffle(many)
+    for payload in (dict.fromkeys(keys, 1), dict.fromkeys(many, 2), {"n": {key: [keys] for key in many}}):
+        with path(False):
+            expected = canonical.encode_entry(payload, 1, b"", 2, "k")
+        assert native.encode_entry(payload, 1, b"", 2, "k") == expected
+
+
 def _has_odd(value: Any) -> bool:
     """A value the native encoder leaves to Python even where Python encodes it (bytearray, subclasses)."""
     t = type(value)
@@ -379,6 +404,303 @@ def test_log_append_gives_the_same_entries_on_both_paths(payloads: list[dict[str
     for item in results[1][0]:
         if len(item) == 3:
             assert item[2] == hashlib.sha256(b"\x00" + item[1]).digest()
+
+
+# -- Log.append in one native call (log_append) ------------------------------------------------------
+
+APPEND_SIGNER = Signer("append.test.example", bytes(range(1, 33)))
+
+
+def mostly(good: Any, bad: Any) -> Any:
+    """Draws of `good`, and now and then one of `bad`."""
+    return st.tuples(st.integers(0, 9), good, bad).map(lambda d: d[2] if d[0] == 9 else d[1])
+
+
+# Mostly appends Python accepts, with refused ones among them: bad kinds, reserved or non-str keys,
+# times that go back or are not ints (t: a step forward from the last entry's time, 0 for the same).
+KINDS = mostly(
+    st.sampled_from(["bid", "lot.open", "é", "出价", "\U0001f600", "k" * 40]) | st.text(min_size=1, max_size=6),
+    st.sampled_from(["", 7, None, b"bid", type("K", (str,), {})("bid")]),
+)
+APPEND_KEYS = mostly(
+    st.text(max_size=8) | st.sampled_from(["lot", "amount", "é", "出价", "\U0001f600", ""]), payload_keys
+)
+T_STEPS = mostly(st.integers(0, 40) | st.integers(0, 3), st.sampled_from([-1, "float", "bool", "str"]))
+appends = st.lists(
+    st.tuples(KINDS, st.dictionaries(APPEND_KEYS, nested_values, max_size=6), T_STEPS, st.booleans()),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _time(last: int, step: int | str) -> Any:
+    if step == "float":
+        return float(last + 1)
+    if step == "bool":
+        return True
+    if step == "str":
+        return str(last + 1)
+    assert isinstance(step, int)
+    return last + step
+
+
+def _run_appends(
+    mode: str, policy: CheckpointPolicy, steps: list[tuple[Any, dict[Any, Any], int | str, bool]]
+) -> tuple[list[Any], list[bool], tuple[Any, ...]]:
+    """Append `steps` on one path ("pure", "native": Log.append, "direct": native.log_append first);
+    each outcome, whether log_append took the step itself, and everything the log and store hold."""
+    outcomes, taken = [], []
+    with path(mode != "pure"):
+        log = Log(MemoryStore(), APPEND_SIGNER, policy=policy)
+        for kind, payload, step, commit in steps:
+            t = _time(log.last_time, step)
+            try:
+                if mode == "direct":
+                    appended = native.log_append(log, Appended, kind, payload, t)
+                    taken.append(appended is not None)
+                    if appended is None:
+                        appended = log.append(kind, payload, t)
+                else:
+                    appended = log.append(kind, payload, t)
+                outcomes.append((type(appended).__name__, tuple(appended)))
+            except (CanonicalError, LedgerError, TypeError, ValueError) as exc:
+                outcomes.append((type(exc).__name__, str(exc)))
+            if commit:
+                log.commit()
+        pending = ([tuple(r) for r in log._pending_rows()], list(log._pending_checkpoints))
+        state = (log.size, log.tree.root(), log.last_time, log.last_leaf, log.checkpoints, pending)
+        log.commit()
+        stored = ([tuple(r) for r in log.store.rows()], log.store.checkpoints(), log.durable_size)
+    return outcomes, taken, (state, stored)
+
+
+@SETTINGS
+@given(appends, st.none() | st.integers(1, 8), st.none() | st.integers(1, 60))
+def test_log_append_in_one_native_call_is_the_python_append(
+    steps: list[tuple[Any, dict[Any, Any], int | str, bool]], every_entries: int | None, every_ms: int | None
+) -> None:
+    """Random appends (nested payloads, non-ASCII text, refused ones among them; checkpoints by count
+    and by time): the same Appended tuples and errors, stored rows, roots and signed checkpoints on the
+    pure path, through Log.append on the native one, and through native.log_append directly; and
+    log_append takes every step Python accepts whose payload it encodes, and never a refused one."""
+    policy = CheckpointPolicy(every_entries, every_ms)
+    pure, _, pure_state = _run_appends("pure", policy, steps)
+    fast, _, fast_state = _run_appends("native", policy, steps)
+    direct, taken, direct_state = _run_appends("direct", policy, steps)
+    assert fast == pure
+    assert direct == pure
+    assert fast_state == pure_state
+    assert direct_state == pure_state
+    for (_, payload, _, _), outcome, took in zip(steps, pure, taken, strict=True):
+        accepted = outcome[0] == "Appended"
+        assert took == (accepted and not _has_odd(payload)), (outcome, payload)
+
+
+def _sample_log() -> Log:
+    log = Log(MemoryStore(), APPEND_SIGNER, policy=CheckpointPolicy(every_entries=2, every_ms=None))
+    for i in range(3):
+        log.append("bid", {"lot": "L1", "amount": 100 + i}, 100)
+    return log
+
+
+def _log_state(log: Log) -> tuple[Any, ...]:
+    """Everything an append changes (or must leave alone)."""
+    tree = log.tree
+    return (
+        tree.size,
+        bytes(tree._levels[0]),
+        tree.root(),
+        log.last_time,
+        log.last_leaf,
+        list(log._pending_data),
+        list(log._pending_leaves),
+        log.checkpoints,
+    )
+
+
+def _readonly_log() -> Log:
+    log = _sample_log()
+    log.commit()
+    return Log(log.store, readonly=True)
+
+
+RefusedCase = tuple[str, Any, Any, Any]
+REFUSED: list[RefusedCase] = [
+    ("readonly", "bid", {"a": 1}, 200),
+    ("earlier", "bid", {"a": 1}, 99),
+    ("negative", "bid", {"a": 1}, -1),
+    ("float", "bid", {"a": 1}, 150.0),
+    ("bool", "bid", {"a": 1}, True),
+    ("str", "bid", {"a": 1}, "150"),
+    ("none", "bid", {"a": 1}, None),
+    ("empty kind", "", {"a": 1}, 150),
+    ("int kind", 7, {"a": 1}, 150),
+    ("bytes kind", b"bid", {"a": 1}, 150),
+    ("str subclass kind", type("K", (str,), {})("bid"), {"a": 1}, 150),
+    *[(f"reserved {key}", "bid", {"a": 1, key: 1}, 150) for key in ("seq", "prev", "t", "kind")],
+    ("all reserved", "bid", {"kind": 1, "t": 2, "prev": 3, "seq": 4}, 150),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c[0] for c in REFUSED])
+def test_log_append_leaves_every_refusal_to_python(case: RefusedCase) -> None:
+    """A refused append raises the pure path's LedgerError with the native path on, log_append itself
+    declines it (None), and nothing changes: not the size, the root, the chain or the pending entries."""
+    name, kind, payload, t = case
+    make = _readonly_log if name == "readonly" else _sample_log
+    messages = []
+    for enabled in (False, True):
+        with path(enabled):
+            log = make()
+            before = _log_state(log)
+            with pytest.raises(LedgerError) as refused:
+                log.append(kind, payload, t)
+            messages.append(str(refused.value))
+            assert _log_state(log) == before
+            assert native.log_append(log, Appended, kind, payload, t) is None
+            assert _log_state(log) == before
+    assert messages[0] == messages[1]
+
+
+def test_log_append_leaves_large_times_and_odd_payloads_to_python() -> None:
+    """t from 2**63 (an int the entry can hold, beyond log_append's range) and a float in the payload:
+    declined, then appended by Python (or refused by it) exactly as on the pure path."""
+    results = []
+    for enabled in (False, True):
+        with path(enabled):
+            log = _sample_log()
+            if enabled:
+                assert native.log_append(log, Appended, "bid", {"a": 1}, 2**63) is None
+                assert native.log_append(log, Appended, "bid", {"a": 1.5}, 200) is None
+            got = [tuple(log.append("bid", {"a": 1}, 2**63)), tuple(log.append("bid", {"a": 2}, 2**64 - 1))]
+            with pytest.raises(CanonicalError) as odd:
+                log.append("bid", {"a": 1.5}, 2**64 - 1)
+            results.append((got, str(odd.value), _log_state(log)))
+    assert results[0] == results[1]
+
+
+JUNK: list[Any] = [
+    None, 0, -1, 10**12, 2**70, 1.5, True, "", "bid", "\ud800", b"bid", bytearray(b"x"), [], {}, {"a": 1}, {"seq": 1},
+    {1: 2}, (), (1, 2, 3), object(), Appended, tuple, Log, MerkleTree(), MerkleTree, int, type,
+]  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([*JUNK, "log"]), max_size=7))
+def test_log_append_takes_junk_arguments_without_crashing(picks: list[Any]) -> None:
+    """Any arguments: an Appended for a real Log and arguments it accepts, else None (nothing changed),
+    or TypeError for a call that is not log_append(log, tuple_subclass, kind, payload, t)."""
+    log = _sample_log()
+    args = [log if type(a) is str and a == "log" else a for a in picks]
+    before = _log_state(log)
+    try:
+        result = native.log_append(*args)
+    except TypeError:
+        assert len(args) != 5 or not (isinstance(args[1], type) and issubclass(args[1], tuple))
+        assert _log_state(log) == before
+        return
+    if result is None:
+        assert _log_state(log) == before
+    else:
+        assert args[0] is log and type(result) is args[1] and result[0] == before[0]
+        assert log.size == before[0] + 1
+
+
+class _Tree(MerkleTree):
+    __slots__ = ()
+
+
+# Logs in states their own methods never leave: log_append declines each (Python then decides).
+ODD_STATES: dict[str, Any] = {
+    "tree a list": lambda log: setattr(log, "tree", []),
+    "tree a subclass": lambda log: setattr(log, "tree", _Tree()),
+    "levels[0] bytes": lambda log: log.tree._levels.__setitem__(0, bytes(log.tree._levels[0])),
+    "levels empty": lambda log: setattr(log.tree, "_levels", []),
+    "levels a tuple": lambda log: setattr(log.tree, "_levels", tuple(log.tree._levels)),
+    "size unset": lambda log: delattr(log.tree, "_size"),
+    "size a str": lambda log: setattr(log.tree, "_size", "3"),
+    "size negative": lambda log: setattr(log.tree, "_size", -1),
+    "pending a tuple": lambda log: setattr(log, "_pending_data", ()),
+    "leaves missing": lambda log: delattr(log, "_pending_leaves"),
+    "last leaf None": lambda log: setattr(log, "_last_leaf", None),
+    "last t a float": lambda log: setattr(log, "_last_t", 1.5),
+    "due None": lambda log: setattr(log, "_due_seq", None),
+    "readonly 0": lambda log: setattr(log, "readonly", 0),
+    "half made": None,
+}
+
+
+def _snapshot(log: Log) -> dict[str, Any]:
+    """A Log's attributes by value (lists copied, the tree's slots read)."""
+    snap = {k: list(v) if type(v) is list else v for k, v in vars(log).items()}
+    tree = snap.get("tree")
+    if isinstance(tree, MerkleTree):
+        snap["tree"] = (getattr(tree, "_size", None), [bytes(level) for level in getattr(tree, "_levels", [])])
+    return snap
+
+
+@pytest.mark.parametrize("state", list(ODD_STATES))
+def test_log_append_declines_a_log_in_an_odd_state(state: str) -> None:
+    """None, and not one attribute of the Log or slot of its tree changed."""
+    change = ODD_STATES[state]
+    if change is None:
+        log = Log.__new__(Log)
+    else:
+        log = _sample_log()
+        change(log)
+    before = _snapshot(log)
+    assert native.log_append(log, Appended, "bid", {"a": 1}, 500) is None
+    assert _snapshot(log) == before
+
+
+def test_log_append_declines_while_a_class_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patched MerkleTree method or a Log class attribute of a name it reads: log_append leaves the
+    append to Python (which calls the patch), and takes appends again once the classes are restored."""
+    calls = []
+    original = MerkleTree.append
+
+    def spy(self: MerkleTree, leaf: bytes) -> int:
+        calls.append(leaf)
+        return original(self, leaf)
+
+    with path(True):
+        log = _sample_log()
+        with monkeypatch.context() as mp:
+            mp.setattr(MerkleTree, "append", spy)
+            assert native.log_append(log, Appended, "bid", {"a": 1}, 500) is None
+            appended = log.append("bid", {"a": 1}, 500)
+            assert calls == [appended.leaf]
+        with monkeypatch.context() as mp:
+            mp.setattr(Log, "_last_t", 0, raising=False)
+            assert native.log_append(log, Appended, "bid", {"a": 2}, 500) is None
+        assert native.log_append(log, Appended, "bid", {"a": 3}, 500) is not None
+        assert log.size == 5 and len(calls) == 1
+
+
+def test_log_append_errors_leave_the_python_state() -> None:
+    """A held view of the leaf level (BufferError: log_append declines, Python raises it, nothing changed)
+    and a failing checkpoint (raised once the entry is in): the same error and state on both paths."""
+    results = []
+    for enabled in (False, True):
+        with path(enabled):
+            log = _sample_log()
+            view = memoryview(log.tree._levels[0])
+            if enabled:
+                assert native.log_append(log, Appended, "bid", {"a": 1}, 500) is None
+            with pytest.raises(BufferError) as held:
+                log.append("bid", {"a": 1}, 500)
+            state_held = _log_state(log)
+            view.release()
+
+            def boom(now: int) -> None:
+                raise RuntimeError(f"no checkpoint at {now}")
+
+            log._maybe_checkpoint = boom
+            with pytest.raises(RuntimeError) as failed:
+                log.append("bid", {"a": 1}, 600)  # the policy signs every 2 entries: due now
+            results.append((str(held.value), state_held, str(failed.value), _log_state(log)))
+    assert results[0] == results[1]
+    assert results[1][3][0] == 4  # the entry is in, as on the pure path
 
 
 # -- the audit's chunk check ----------------------------------------------------------------------
