@@ -27,6 +27,17 @@ def _is_working_day(day: int, holidays: frozenset[str], workdays: frozenset[str]
     return date.weekday() < 5 and iso not in holidays
 
 
+@functools.lru_cache(maxsize=65_536)
+def _working_day_after(day: int, n: int, holidays: frozenset[str], workdays: frozenset[str]) -> int:
+    """The n-th working day after `day` (memoised: a market's deals fall on a few days, and each deal
+    asks for the same three or four deadlines)."""
+    while n > 0:
+        day += 1
+        if _is_working_day(day, holidays, workdays):
+            n -= 1
+    return day
+
+
 @dataclass(frozen=True)
 class Calendar:
     """A working-day calendar: Saturday and Sunday off, plus `holidays` (ISO dates), in a UTC offset."""
@@ -51,11 +62,7 @@ class Calendar:
             raise ValueError("working days must not be negative")
         day = self.day_number(t)
         offset = t + self.utc_offset_ms - day * DAY
-        while n > 0:
-            day += 1
-            if self.is_working_day(day):
-                n -= 1
-        return day * DAY + offset - self.utc_offset_ms
+        return _working_day_after(day, n, self.holidays, self.workdays) * DAY + offset - self.utc_offset_ms
 
     def working_days_between(self, start: Ms, end: Ms) -> int:
         """Working days d with start's day < d <= end's day."""

@@ -79,8 +79,13 @@ class SettlementParams:
                     )
 
     def calendar(self) -> Calendar:
-        """The working-day calendar these settings describe."""
-        return Calendar(self.utc_offset_ms, frozenset(self.holidays), frozenset(self.workdays))
+        """The working-day calendar these settings describe (one object per distinct setting)."""
+        return _calendar(self.utc_offset_ms, self.holidays, self.workdays)
+
+
+@functools.lru_cache(maxsize=256)
+def _calendar(utc_offset_ms: Ms, holidays: tuple[str, ...], workdays: tuple[str, ...]) -> Calendar:
+    return Calendar(utc_offset_ms, frozenset(holidays), frozenset(workdays))
 
 
 def _is_iso_date(text: str) -> bool:

@@ -345,8 +345,8 @@ def _on_deadline(ctx: Ctx, lot: Lot) -> None:
     elif p.reserve is not None and s.high < p.reserve:
         ctx.no_sale(lot, "reserve_not_met")
     else:
-        ranking = sorted(s.best.values(), key=lambda r: (-r.amount, r.t, r.order))
-        ctx.deal(lot, s.leader, s.high, "english.highest", ranking)
+        # Every bidder's best bid; settlement ranks them (price, then time, then order) itself.
+        ctx.deal(lot, s.leader, s.high, "english.highest", list(s.best.values()))
 
 
 def _view(lot: Lot, viewer: str | None) -> dict[str, Any]:

@@ -190,6 +190,8 @@ def _backups(lot: Lot, buyer: str, ranking: list[Ranked]) -> list[Ranked]:
     """The runners-up to hold as backups: best first, with a deposit, meeting the reserve."""
     s = lot.settlement
     limit = s.second_chance_offers if s.second_chance else 0
+    if limit == 0:
+        return []
     reserve = getattr(lot.params, "reserve", None)
     seen = {buyer}
     out: list[Ranked] = []
