@@ -7,7 +7,7 @@ OUT ?= demo-out
 
 .PHONY: demo test lint bench soak serve clean
 
-$(STAMP): pyproject.toml setup.py ledger/_speedups.c auction_engine/_speedups.c
+$(STAMP): pyproject.toml setup.py ledger/_speedups.c auction_engine/_speedups.c auction_engine/_bidpath.c
 	bash scripts/install-build-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -1,7 +1,8 @@
 """Build configuration beyond pyproject.toml: the optional C accelerators.
 
-`ledger._speedups` (the ledger's hot loops, SHA-256 from OpenSSL's libcrypto) and
-`auction_engine._speedups` (the certificate verifier's text formatting, no library).
+`ledger._speedups` (the ledger's hot loops, SHA-256 from OpenSSL's libcrypto),
+`auction_engine._speedups` (the certificate verifier's text formatting, no library) and
+`auction_engine._bidpath` (the engine's path for a valid English bid, no library).
 `optional=True`: where one cannot be compiled or linked (no C compiler, no OpenSSL headers or
 libcrypto), setuptools warns and installs without it, and the pure-Python code runs.
 """
@@ -17,5 +18,6 @@ setup(
             optional=True,
         ),
         Extension("auction_engine._speedups", sources=["auction_engine/_speedups.c"], optional=True),
+        Extension("auction_engine._bidpath", sources=["auction_engine/_bidpath.c"], optional=True),
     ]
 )

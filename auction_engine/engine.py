@@ -13,7 +13,10 @@ import heapq
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from ledger import Log, canonical, txcode
+import simpy
+
+from ledger import Log, _accel, canonical, txcode
+from ledger.log import Appended
 
 from .calendar import Calendar
 from .clock import Clock, SimClock
@@ -21,6 +24,7 @@ from .market import RESULT_FIELDS, SECRET_FIELDS, Market
 from .model import Command, Fen, Ms, Rejected
 from .rules import MODES, settlement
 from .rules.base import Lot, Ranked
+from .rules.english import EnglishParams, EnglishState
 
 __all__ = ["Engine", "Event", "Result"]
 
@@ -69,6 +73,28 @@ class Recorder:
         seq = self.size
         self.size = seq + 1
         return seq, leaf
+
+
+try:  # the optional native path for an English bid (auction_engine/_bidpath.c): all or nothing, else Python
+    from ._bidpath import configure as _configure_bid_path
+    from ._bidpath import english_bid as _native_bid
+except ImportError:  # not built (no C compiler): the Python path does everything
+    _native_bid = None
+else:
+    _configure_bid_path(
+        Recorder,
+        Lot,
+        EnglishState,
+        EnglishParams,
+        Ranked,
+        Result,
+        Event,
+        Log,
+        Appended,
+        getattr(_accel.speedups(), "log_append", None),
+        SimClock,
+        simpy.Environment,
+    )
 
 
 class Engine:
@@ -208,12 +234,20 @@ class Engine:
 
     def submit(self, cmd: Command) -> Result:
         """Handle one command at the clock's current time; its entry is written either way."""
+        # A plain valid English bid, whole, in C (its time and the due-deadline test included); None for
+        # anything it does not take, having changed nothing: then the Python path below decides. It
+        # follows the ledger's switch (LEDGER_PURE_PYTHON).
+        native = _native_bid if _accel.native is not None else None
+        if native is not None and (done := native(self, cmd, None)) is not None:
+            return done  # type: ignore[no-any-return]
         now, last = self.clock.now(), self._last_t
         if last > now:
             now = last  # self._time(), inlined
         heap = self._heap
         if heap and heap[0][0] <= now:  # fire_due's own test, without the call when nothing is due
             self.fire_due(now)
+            if native is not None and (done := native(self, cmd, now)) is not None:
+                return done  # type: ignore[no-any-return]
         op = cmd.get("op")
         if type(op) is not str or not op:
             raise ValueError("a command needs an 'op' string")

@@ -32,6 +32,12 @@ _forced_pure = os.environ.get("LEDGER_PURE_PYTHON", "") not in ("", "0")
 native: ModuleType | None = None if _forced_pure else _speedups
 
 
+def speedups() -> ModuleType | None:
+    """The built accelerator module, switched on or not (None if not built): for native code elsewhere
+    (the engine's bid path) that takes its functions once and checks the switch on every call."""
+    return _speedups
+
+
 def available() -> bool:
     """Whether the extension is built and importable (whatever the switch says)."""
     return _speedups is not None

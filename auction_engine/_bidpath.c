@@ -1,0 +1,643 @@
+/* The engine's hot path for an English bid (auction_engine.engine.Engine.submit), in C.
+ *
+ * A valid manual bid on an English lot is most of what a market handles. In Python its path runs
+ * through about fifteen functions (submit, Market.handle, the English rule `_bid`, `accept`, `_write`,
+ * the recorder, `_record_bid`, `_arm`); here it is one call. The Python rules stay the reference and
+ * the only place a rule is decided: this function takes only the case that every rule accepts, and
+ * declines everything else *before changing anything* by returning None, and then `submit` runs the
+ * Python path, which accepts or rejects the bid and writes its reasons. A property test plays random
+ * commands through both paths and compares the ledgers byte for byte and the lots field by field.
+ *
+ *   configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Log, Appended, log_append,
+ *             SimClock, Environment)
+ *       The classes the path checks and builds, the ledger's native `log_append` (or None: then it
+ *       calls `log.append`), and the simulated clock's classes (whose time it reads directly).
+ *       engine.py calls it once, at import.
+ *   english_bid(engine, cmd, now) -> Result | None
+ *       Engine.submit(cmd) at time `now` (due deadlines already fired); with now=None, at submit's own
+ *       time, max(clock.now(), the last entry's time), declining if a deadline is due by then. For cmd exactly
+ *       {"op": "bid", "actor": str, "lot": str, "amount": int} (any order; ASCII texts), when the
+ *       lot is an English lot taking bids (free or timed bidding, before its deadline) with no proxy
+ *       bids standing, the actor is admitted with the deposit the lot requires, is not its seller,
+ *       an operator or (unless the lot allows it) the leader, and the amount is on the bid grid above
+ *       the current price; the engine is not replaying (`_expect` is None) and records through a
+ *       plain `Recorder`. It does what the Python path does, in the same order: the bid's entry
+ *       (the command less `op`, `ok`, `rule`, `lot_seq`), the event, the lot's new price, leader,
+ *       best bid and countdown, the deadline heap. None in every other case, with nothing changed.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX: how a __slots__ field is stored */
+
+#define LIMIT ((long long)1 << 62)
+
+static PyObject *Recorder_cls, *Lot_cls, *State_cls, *Params_cls, *Ranked_cls, *Result_cls, *Event_cls;
+static PyObject *Log_cls, *Appended_cls, *log_append_fn, *SimClock_cls, *Environment_cls;
+
+/* Interned names: dict keys, attribute names and the texts the path writes. */
+static PyObject *k_op, *k_actor, *k_lot, *k_amount, *k_ok, *k_rule, *k_lot_seq;
+static PyObject *v_bid, *v_english, *v_free, *v_timed, *v_append;
+static PyObject *r_start_free, *r_start_timed, *r_inc_free, *r_inc_timed;
+static PyObject *a_expect, *a_recorder, *a_market, *a_lots, *a_operators, *a_mode, *a_phase, *a_seller;
+static PyObject *a_state, *a_params, *a_deposits, *a_settlement, *a_deposit, *a_deposit_bp, *a_deadline;
+static PyObject *a_proxies, *a_leader, *a_leader_may_raise, *a_high, *a_start_price, *a_increment;
+static PyObject *a_best, *a_order, *a_bids, *a_extensions, *a_max_extensions, *a_hard_close;
+static PyObject *a_countdown_ms, *a_t, *a_current, *a_accepted, *a_in_rule, *a_rule, *a_lot_seq;
+static PyObject *a_log, *a_size, *a_last_t, *a_keep_events, *a_on_event, *a_events, *a_armed, *a_arm;
+static PyObject *a_leader_priority, *a_leader_order, *a_clock, *a_env, *a_now_, *a_heap, *a_now;
+
+/* Where the fields of a Lot and an EnglishState (dataclasses with __slots__) sit in the object, read
+ * from their member descriptors at configure time: for an object whose class is exactly that class,
+ * a field is then one pointer (NULL: unset), without the attribute lookup (most of this path's time). */
+enum { L_MODE, L_PHASE, L_SELLER, L_STATE, L_PARAMS, L_SETTLEMENT, L_DEPOSITS, L_COUNT };
+enum {
+    S_DEADLINE, S_PROXIES, S_LEADER, S_HIGH, S_ORDER, S_BIDS, S_EXTENSIONS, S_BEST, S_HARD_CLOSE,
+    S_LEADER_PRIORITY, S_LEADER_ORDER, S_COUNT
+};
+static const char *lot_fields[L_COUNT] = {"mode", "phase", "seller", "state", "params", "settlement", "deposits"};
+static const char *state_fields[S_COUNT] = {
+    "deadline", "proxies", "leader", "high", "order", "bids", "extensions", "best", "hard_close",
+    "leader_priority", "leader_order"};
+static Py_ssize_t lot_at[L_COUNT], state_at[S_COUNT];
+
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+/* Set a slot to a new reference (stolen); the old value is released. */
+static int
+put_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    if (value == NULL) return -1;
+    PyObject *old = SLOT(obj, offset);
+    SLOT(obj, offset) = value;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static int
+find_slots(PyObject *cls, const char **names, Py_ssize_t *offsets, int n)
+{
+    for (int i = 0; i < n; i++) {
+        PyObject *descr = PyObject_GetAttrString(cls, names[i]);
+        if (descr == NULL) return -1;
+        int ok = Py_TYPE(descr) == &PyMemberDescr_Type;
+        if (ok) {
+            PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+            ok = m->type == T_OBJECT_EX && !(m->flags & READONLY);
+            offsets[i] = m->offset;
+        }
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "configure: %R.%s must be a writable __slots__ field", cls, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An exact int within +-2^62 (so that sums of two never overflow), into *out; 0 otherwise (no error set). */
+static int
+small_int(PyObject *o, long long *out)
+{
+    if (o == NULL || !PyLong_CheckExact(o)) return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+    if (v <= -LIMIT || v >= LIMIT) return 0;
+    *out = v;
+    return 1;
+}
+
+static int
+same_text(PyObject *a, PyObject *b)
+{
+    if (a == b) return 1;
+    if (!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b)) return 0;
+    return PyUnicode_Compare(a, b) == 0;
+}
+
+/* A new instance of a tuple subclass (a named tuple) holding `n` new references, stolen. */
+static PyObject *
+new_tuple_of(PyObject *cls, Py_ssize_t n, PyObject **items)
+{
+    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *t = type->tp_alloc(type, n);
+    if (t == NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) Py_XDECREF(items[i]);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] == NULL) { /* an allocation failed while building the items */
+            for (Py_ssize_t j = 0; j < n; j++) Py_XDECREF(items[j]);
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, items[i]);
+    }
+    return t;
+}
+
+/* Attribute fetches that hold a new reference in a local array, released together. */
+#define GET(var, obj, name)                          \
+    do {                                             \
+        var = PyObject_GetAttr((obj), (name));       \
+        if (var == NULL) goto error;                 \
+        held[nheld++] = var;                         \
+    } while (0)
+
+/* The bid's entry: the command without its op, in its own order, then ok, rule and lot_seq (accept, _write). */
+static PyObject *
+bid_payload(PyObject *cmd, PyObject *rule, PyObject *lot_seq)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *payload = _PyDict_NewPresized(6); /* one allocation for the six fields, no resize */
+#else
+    PyObject *payload = PyDict_New();
+#endif
+    if (payload == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(cmd, &pos, &key, &value)) {
+        if (key == k_op) continue; /* cmd's keys are the four checked ones: op is the interned "op" or equal to it */
+        if (same_text(key, k_op)) continue;
+        if (PyDict_SetItem(payload, key, value) < 0) goto error;
+    }
+    if (PyDict_SetItem(payload, k_ok, Py_True) < 0 || PyDict_SetItem(payload, k_rule, rule) < 0 ||
+        PyDict_SetItem(payload, k_lot_seq, lot_seq) < 0)
+        goto error;
+    return payload;
+error:
+    Py_DECREF(payload);
+    return NULL;
+}
+
+/* Hand the entry to the ledger: its native append when the log is a plain Log, else `log.append`. */
+static int
+append_entry(PyObject *log, PyObject *payload, PyObject *now_obj)
+{
+    PyObject *appended = NULL;
+    if (log_append_fn != NULL && (PyObject *)Py_TYPE(log) == Log_cls) {
+        PyObject *call[5] = {log, Appended_cls, v_bid, payload, now_obj};
+        appended = PyObject_Vectorcall(log_append_fn, call, 5, NULL);
+        if (appended == NULL) return -1;
+        if (appended == Py_None) Py_CLEAR(appended); /* declined: the Python method decides */
+    }
+    if (appended == NULL) {
+        PyObject *call[4] = {log, v_bid, payload, now_obj};
+        appended = PyObject_VectorcallMethod(v_append, call, 4, NULL);
+        if (appended == NULL) return -1;
+    }
+    Py_DECREF(appended); /* a bid's leaf hash is not kept (only a deal's is) */
+    return 0;
+}
+
+/* Engine.events.append(event) and/or Engine.on_event(event), as _write does. */
+static int
+hand_on_event(PyObject *engine, int keeping, PyObject *on_event, long long seq, PyObject *now_obj, PyObject *payload)
+{
+    Py_INCREF(now_obj);
+    Py_INCREF(v_bid);
+    Py_INCREF(payload);
+    PyObject *items[4] = {PyLong_FromLongLong(seq), now_obj, v_bid, payload};
+    PyObject *event = new_tuple_of(Event_cls, 4, items);
+    if (event == NULL) return -1;
+    int bad = 0;
+    if (keeping) {
+        PyObject *events = PyObject_GetAttr(engine, a_events);
+        bad = events == NULL || PyList_Append(events, event) < 0;
+        Py_XDECREF(events);
+    }
+    if (!bad && on_event != Py_None) {
+        PyObject *r = PyObject_CallOneArg(on_event, event);
+        bad = r == NULL;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(event);
+    return bad ? -1 : 0;
+}
+
+/* The engine's fields as `submit` leaves them once `accept` has run: in the rule (or out of it, after). */
+static int
+set_engine_state(PyObject *engine, PyObject *now_obj, PyObject *cmd, PyObject *rule, int in_rule)
+{
+    return PyObject_SetAttr(engine, a_t, now_obj) < 0 || PyObject_SetAttr(engine, a_current, cmd) < 0 ||
+                   PyObject_SetAttr(engine, a_accepted, Py_True) < 0 || PyObject_SetAttr(engine, a_rule, rule) < 0 ||
+                   PyObject_SetAttr(engine, a_in_rule, in_rule ? Py_True : Py_False) < 0
+               ? -1
+               : 0;
+}
+
+static PyObject *
+bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "english_bid(engine, cmd, now)");
+        return NULL;
+    }
+    if (Result_cls == NULL) Py_RETURN_NONE; /* not configured */
+    PyObject *engine = args[0], *cmd = args[1], *now_obj = args[2];
+    long long now, amount;
+    if (!PyDict_CheckExact(cmd) || PyDict_GET_SIZE(cmd) != 4) Py_RETURN_NONE;
+    PyObject *op = PyDict_GetItemWithError(cmd, k_op);
+    if (op == NULL || !same_text(op, v_bid)) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *actor = PyDict_GetItemWithError(cmd, k_actor);
+    PyObject *lot_id = actor ? PyDict_GetItemWithError(cmd, k_lot) : NULL;
+    PyObject *amount_obj = lot_id ? PyDict_GetItemWithError(cmd, k_amount) : NULL;
+    if (amount_obj == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyUnicode_CheckExact(actor) || !PyUnicode_IS_ASCII(actor) || PyUnicode_GET_LENGTH(actor) == 0 ||
+        !PyUnicode_CheckExact(lot_id) || !PyUnicode_IS_ASCII(lot_id) || !small_int(amount_obj, &amount) || amount < 0)
+        Py_RETURN_NONE;
+
+    PyObject *held[40];
+    int nheld = 0;
+    /* The command's values and the lot are used after callbacks (on_event) may have run: hold them. */
+    Py_INCREF(actor);
+    Py_INCREF(lot_id);
+    Py_INCREF(amount_obj);
+    held[nheld++] = actor;
+    held[nheld++] = lot_id;
+    held[nheld++] = amount_obj;
+    PyObject *result = NULL, *payload = NULL, *on_event = NULL;
+    PyObject *expect, *recorder, *market, *lots, *operators, *lot, *params, *state, *settle, *deposit, *log;
+    PyObject *size_obj, *lot_seqs, *armed_map, *keep, *start_obj, *inc_obj, *rule, *max_ext_obj, *countdown_obj;
+    long long deadline, high = 0, start, inc, needed, held_fen = 0, order, bids, ext, max_ext = 0, hard = 0;
+    long long countdown = 0, size, seq_n = 0, prior_amount = 0;
+
+    if (now_obj == Py_None) {
+        /* submit's own time: max(clock.now(), the last entry's time); a simpy clock read directly */
+        PyObject *clock, *last_obj, *heap;
+        long long last;
+        GET(clock, engine, a_clock);
+        if ((PyObject *)Py_TYPE(clock) == SimClock_cls) {
+            PyObject *env;
+            GET(env, clock, a_env);
+            if ((PyObject *)Py_TYPE(env) != Environment_cls) goto decline;
+            GET(now_obj, env, a_now_);
+        }
+        else {
+            now_obj = PyObject_CallMethodNoArgs(clock, a_now);
+            if (now_obj == NULL) goto error;
+            held[nheld++] = now_obj;
+        }
+        GET(last_obj, engine, a_last_t);
+        if (!small_int(now_obj, &now) || !small_int(last_obj, &last)) goto decline;
+        if (last > now) {
+            now = last;
+            now_obj = last_obj;
+        }
+        /* a deadline due first: `submit` fires it (and may then come back here with its time) */
+        GET(heap, engine, a_heap);
+        if (!PyList_CheckExact(heap)) goto decline;
+        if (PyList_GET_SIZE(heap)) {
+            PyObject *top = PyList_GET_ITEM(heap, 0);
+            long long due;
+            if (!PyTuple_Check(top) || PyTuple_GET_SIZE(top) < 1 || !small_int(PyTuple_GET_ITEM(top, 0), &due) ||
+                due <= now)
+                goto decline;
+        }
+    }
+    else if (!small_int(now_obj, &now))
+        goto decline;
+
+    /* -- everything checked first: decline (None) before any change ------------------------------- */
+    GET(expect, engine, a_expect);
+    if (expect != Py_None) goto decline; /* replaying: the Python path compares every entry */
+    GET(recorder, engine, a_recorder);
+    if ((PyObject *)Py_TYPE(recorder) != Recorder_cls) goto decline;
+    GET(market, engine, a_market);
+    GET(lots, market, a_lots);
+    if (!PyDict_CheckExact(lots)) goto decline;
+    lot = PyDict_GetItemWithError(lots, lot_id);
+    if (lot == NULL) {
+        if (PyErr_Occurred()) goto error;
+        goto decline; /* an unknown lot: the Python path rejects it */
+    }
+    Py_INCREF(lot);
+    held[nheld++] = lot;
+    if ((PyObject *)Py_TYPE(lot) != Lot_cls) goto decline;
+    PyObject *mode = SLOT(lot, lot_at[L_MODE]), *phase = SLOT(lot, lot_at[L_PHASE]);
+    if (mode == NULL || phase == NULL || !same_text(mode, v_english)) goto decline;
+    int timed = same_text(phase, v_timed);
+    if (!timed && !same_text(phase, v_free)) goto decline;
+    PyObject *seller = SLOT(lot, lot_at[L_SELLER]);
+    if (seller == NULL || same_text(actor, seller)) goto decline;
+    GET(operators, market, a_operators);
+    if (!PyAnySet_Check(operators)) goto decline;
+    int is_operator = PySet_Contains(operators, actor);
+    if (is_operator < 0) goto error;
+    if (is_operator) goto decline;
+    state = SLOT(lot, lot_at[L_STATE]);
+    params = SLOT(lot, lot_at[L_PARAMS]);
+    if (state == NULL || params == NULL || (PyObject *)Py_TYPE(state) != State_cls ||
+        (PyObject *)Py_TYPE(params) != Params_cls)
+        goto decline;
+    Py_INCREF(state);
+    held[nheld++] = state;
+    PyObject **f[S_COUNT];
+    for (int i = 0; i < S_COUNT; i++) {
+        f[i] = &SLOT(state, state_at[i]);
+        if (*f[i] == NULL) goto decline; /* an unset field: Python raises for it */
+    }
+    if (!small_int(*f[S_DEADLINE], &deadline) || now >= deadline) goto decline;
+    if (!PyDict_CheckExact(*f[S_PROXIES]) || PyDict_GET_SIZE(*f[S_PROXIES]) != 0) goto decline; /* proxies: Python */
+    GET(start_obj, params, a_start_price);
+    GET(inc_obj, params, a_increment);
+    if (!small_int(start_obj, &start) || !small_int(inc_obj, &inc) || inc <= 0 || start < 0) goto decline;
+    /* Admitted with the deposit required_deposit(lot, start_price) asks. */
+    settle = SLOT(lot, lot_at[L_SETTLEMENT]);
+    if (settle == NULL) goto decline;
+    GET(deposit, settle, a_deposit);
+    if (deposit == Py_None) {
+        PyObject *bp_obj;
+        long long bp;
+        GET(bp_obj, settle, a_deposit_bp);
+        if (!small_int(bp_obj, &bp) || bp < 0) goto decline;
+        __int128 product = (__int128)bp * start / 10000; /* non-negative: C's division floors as Python's */
+        if (product >= LIMIT) goto decline;
+        needed = (long long)product;
+    }
+    else if (!small_int(deposit, &needed)) goto decline;
+    PyObject *deposits = SLOT(lot, lot_at[L_DEPOSITS]);
+    if (deposits == NULL || !PyDict_CheckExact(deposits)) goto decline;
+    PyObject *held_obj = PyDict_GetItemWithError(deposits, actor);
+    if (held_obj == NULL && PyErr_Occurred()) goto error;
+    if (held_obj != NULL && !small_int(held_obj, &held_fen)) goto decline;
+    if (!(held_fen >= needed && (held_fen != 0 || needed != 0 || held_obj != NULL))) goto decline;
+    PyObject *leader = *f[S_LEADER];
+    if (leader != Py_None && same_text(leader, actor)) {
+        PyObject *may;
+        GET(may, params, a_leader_may_raise);
+        if (may != Py_True) goto decline;
+    }
+    /* On the grid: the first bid at least the start, every later one above the price by whole increments. */
+    if (*f[S_HIGH] == Py_None) {
+        if (amount < start || (amount - start) % inc) goto decline;
+        rule = timed ? r_start_timed : r_start_free;
+    }
+    else {
+        if (!small_int(*f[S_HIGH], &high) || amount <= high || (amount - high) % inc) goto decline;
+        rule = timed ? r_inc_timed : r_inc_free;
+    }
+    /* What _record_bid and _write read, checked now so that nothing can fail half-way for lack of it. */
+    PyObject *best = *f[S_BEST], *hard_obj = *f[S_HARD_CLOSE];
+    if (!small_int(*f[S_ORDER], &order) || !small_int(*f[S_BIDS], &bids) || !small_int(*f[S_EXTENSIONS], &ext) ||
+        !PyDict_CheckExact(best))
+        goto decline;
+    Py_INCREF(best);
+    held[nheld++] = best;
+    PyObject *prior = PyDict_GetItemWithError(best, actor);
+    if (prior == NULL && PyErr_Occurred()) goto error;
+    if (prior != NULL &&
+        (!PyTuple_Check(prior) || PyTuple_GET_SIZE(prior) < 2 || !small_int(PyTuple_GET_ITEM(prior, 1), &prior_amount)))
+        goto decline;
+    max_ext_obj = Py_None;
+    if (timed) {
+        GET(max_ext_obj, params, a_max_extensions);
+        GET(countdown_obj, params, a_countdown_ms);
+        if ((max_ext_obj != Py_None && !small_int(max_ext_obj, &max_ext)) ||
+            (hard_obj != Py_None && !small_int(hard_obj, &hard)) || !small_int(countdown_obj, &countdown))
+            goto decline;
+    }
+    GET(lot_seqs, engine, a_lot_seq);
+    if (!PyDict_CheckExact(lot_seqs)) goto decline;
+    PyObject *seq_obj = PyDict_GetItemWithError(lot_seqs, lot_id);
+    if (seq_obj == NULL && PyErr_Occurred()) goto error;
+    if (seq_obj != NULL && !small_int(seq_obj, &seq_n)) goto decline;
+    GET(log, recorder, a_log);
+    GET(size_obj, recorder, a_size);
+    if (!small_int(size_obj, &size)) goto decline;
+    GET(armed_map, engine, a_armed);
+    if (!PyDict_CheckExact(armed_map)) goto decline;
+    GET(keep, engine, a_keep_events);
+    int keeping = PyObject_IsTrue(keep);
+    if (keeping < 0) goto error;
+    on_event = PyObject_GetAttr(engine, a_on_event);
+    if (on_event == NULL) goto error;
+
+    /* -- the Python path's changes, in its order (submit, accept, _write, _record_bid, _arm) -------
+     * The engine's fields are set as `accept` leaves them; with an on_event callback, which may look,
+     * before the entry is handed on, else once (nothing else runs in between). */
+    {
+        PyObject *n = PyLong_FromLongLong(seq_n);
+        payload = n == NULL ? NULL : bid_payload(cmd, rule, n);
+        Py_XDECREF(n);
+        if (payload == NULL) goto error;
+    }
+    if (on_event != Py_None && set_engine_state(engine, now_obj, cmd, rule, 1) < 0) goto failed;
+    {
+        PyObject *n1 = PyLong_FromLongLong(seq_n + 1);
+        int bad = n1 == NULL || PyDict_SetItem(lot_seqs, lot_id, n1) < 0;
+        Py_XDECREF(n1);
+        if (bad) goto failed;
+    }
+    if (log != Py_None && append_entry(log, payload, now_obj) < 0) goto failed;
+    {
+        PyObject *n = PyLong_FromLongLong(size + 1);
+        if (n == NULL) goto failed;
+        int bad = PyObject_SetAttr(recorder, a_size, n);
+        Py_DECREF(n);
+        if (bad < 0 || PyObject_SetAttr(engine, a_last_t, now_obj) < 0) goto failed;
+    }
+    if ((keeping || on_event != Py_None) && hand_on_event(engine, keeping, on_event, size, now_obj, payload) < 0)
+        goto failed;
+    /* _record_bid: the new price, leader and priority; the bidder's best bid; the countdown */
+    order += 1;
+    Py_INCREF(amount_obj);
+    Py_INCREF(actor);
+    Py_INCREF(now_obj);
+    if (put_slot(state, state_at[S_ORDER], PyLong_FromLongLong(order)) < 0 ||
+        put_slot(state, state_at[S_HIGH], amount_obj) < 0 || put_slot(state, state_at[S_LEADER], actor) < 0 ||
+        put_slot(state, state_at[S_LEADER_PRIORITY], now_obj) < 0 ||
+        put_slot(state, state_at[S_LEADER_ORDER], PyLong_FromLongLong(order)) < 0 ||
+        put_slot(state, state_at[S_BIDS], PyLong_FromLongLong(bids + 1)) < 0)
+        goto failed;
+    if (prior == NULL || amount > prior_amount) {
+        Py_INCREF(actor);
+        Py_INCREF(amount_obj);
+        Py_INCREF(now_obj);
+        PyObject *items[4] = {actor, amount_obj, now_obj, PyLong_FromLongLong(order)};
+        PyObject *ranked = new_tuple_of(Ranked_cls, 4, items);
+        if (ranked == NULL) goto failed;
+        int bad = PyDict_SetItem(best, actor, ranked) < 0;
+        Py_DECREF(ranked);
+        if (bad) goto failed;
+    }
+    long long new_deadline = deadline;
+    if (timed && (max_ext_obj == Py_None || ext < max_ext)) {
+        long long end = now + countdown;
+        if (hard_obj != Py_None && hard < end) end = hard;
+        if (end > deadline) {
+            new_deadline = end;
+            if (put_slot(state, state_at[S_DEADLINE], PyLong_FromLongLong(end)) < 0 ||
+                put_slot(state, state_at[S_EXTENSIONS], PyLong_FromLongLong(ext + 1)) < 0)
+                goto failed;
+        }
+    }
+    if (set_engine_state(engine, now_obj, Py_None, rule, 0) < 0) goto error;
+    {   /* _arm: the heap already holds an entry at or before the new deadline, or Python adds one */
+        long long armed;
+        PyObject *armed_obj = PyDict_GetItemWithError(armed_map, lot_id);
+        if (armed_obj == NULL && PyErr_Occurred()) goto error;
+        if (armed_obj == NULL || !small_int(armed_obj, &armed) || armed > new_deadline) {
+            PyObject *r = PyObject_CallMethodOneArg(engine, a_arm, lot);
+            if (r == NULL) goto error;
+            Py_DECREF(r);
+        }
+    }
+    {
+        Py_INCREF(Py_True);
+        Py_INCREF(Py_None);
+        Py_INCREF(Py_None);
+        Py_INCREF(rule);
+        PyObject *items[5] = {Py_True, PyLong_FromLongLong(size), Py_None, Py_None, rule};
+        result = new_tuple_of(Result_cls, 5, items);
+    }
+    goto done;
+
+failed: /* as the Python path leaves the engine when an exception escapes `accept` or `_record_bid` */
+    {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (set_engine_state(engine, now_obj, cmd, rule, 0) < 0) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+error:
+    result = NULL;
+done:
+    Py_XDECREF(payload);
+    Py_XDECREF(on_event);
+    for (int i = 0; i < nheld; i++) Py_DECREF(held[i]);
+    return result;
+decline:
+    for (int i = 0; i < nheld; i++) Py_DECREF(held[i]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, "
+                                         "Event, Log, Appended, log_append, SimClock, Environment)");
+        return NULL;
+    }
+    for (int i = 0; i < 12; i++) {
+        if (i == 9) continue;
+        if (!PyType_Check(args[i])) {
+            PyErr_Format(PyExc_TypeError, "configure: argument %d must be a class", i + 1);
+            return NULL;
+        }
+    }
+    for (int i = 4; i < 7; i++) {
+        if (!PyType_IsSubtype((PyTypeObject *)args[i], &PyTuple_Type)) {
+            PyErr_Format(PyExc_TypeError, "configure: argument %d must be a named tuple class", i + 1);
+            return NULL;
+        }
+    }
+    if (args[9] != Py_None && !PyCallable_Check(args[9])) {
+        PyErr_SetString(PyExc_TypeError, "configure: log_append must be callable or None");
+        return NULL;
+    }
+    if (find_slots(args[1], lot_fields, lot_at, L_COUNT) < 0 || find_slots(args[2], state_fields, state_at, S_COUNT) < 0)
+        return NULL;
+    PyObject **slots[12] = {&Recorder_cls, &Lot_cls, &State_cls,  &Params_cls,    &Ranked_cls,   &Result_cls,
+                            &Event_cls,    &Log_cls, &Appended_cls, &log_append_fn, &SimClock_cls, &Environment_cls};
+    for (int i = 0; i < 12; i++) {
+        PyObject *v = (i == 9 && args[i] == Py_None) ? NULL : args[i];
+        Py_XINCREF(v);
+        Py_XSETREF(*slots[i], v);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))bp_configure, METH_FASTCALL,
+     "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Log, Appended, log_append, "
+     "SimClock, Environment)"},
+    {"english_bid", (PyCFunction)(void (*)(void))bp_english_bid, METH_FASTCALL,
+     "english_bid(engine, cmd, now) -> Result, or None (the Python path decides); now=None: the engine's time"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_bidpath", NULL, -1, methods};
+
+#define INTERN(var, text)                                            \
+    do {                                                             \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL; \
+    } while (0)
+
+PyMODINIT_FUNC
+PyInit__bidpath(void)
+{
+    INTERN(k_op, "op");
+    INTERN(k_actor, "actor");
+    INTERN(k_lot, "lot");
+    INTERN(k_amount, "amount");
+    INTERN(k_ok, "ok");
+    INTERN(k_rule, "rule");
+    INTERN(k_lot_seq, "lot_seq");
+    INTERN(v_bid, "bid");
+    INTERN(v_english, "english");
+    INTERN(v_free, "free");
+    INTERN(v_timed, "timed");
+    INTERN(v_append, "append");
+    INTERN(r_start_free, "english.start.free");
+    INTERN(r_start_timed, "english.start.timed");
+    INTERN(r_inc_free, "english.increment.free");
+    INTERN(r_inc_timed, "english.increment.timed");
+    INTERN(a_expect, "_expect");
+    INTERN(a_recorder, "recorder");
+    INTERN(a_market, "market");
+    INTERN(a_lots, "lots");
+    INTERN(a_operators, "operators");
+    INTERN(a_mode, "mode");
+    INTERN(a_phase, "phase");
+    INTERN(a_seller, "seller");
+    INTERN(a_state, "state");
+    INTERN(a_params, "params");
+    INTERN(a_deposits, "deposits");
+    INTERN(a_settlement, "settlement");
+    INTERN(a_deposit, "deposit");
+    INTERN(a_deposit_bp, "deposit_bp");
+    INTERN(a_deadline, "deadline");
+    INTERN(a_proxies, "proxies");
+    INTERN(a_leader, "leader");
+    INTERN(a_leader_may_raise, "leader_may_raise");
+    INTERN(a_high, "high");
+    INTERN(a_start_price, "start_price");
+    INTERN(a_increment, "increment");
+    INTERN(a_best, "best");
+    INTERN(a_order, "order");
+    INTERN(a_bids, "bids");
+    INTERN(a_extensions, "extensions");
+    INTERN(a_max_extensions, "max_extensions");
+    INTERN(a_hard_close, "hard_close");
+    INTERN(a_countdown_ms, "countdown_ms");
+    INTERN(a_t, "_t");
+    INTERN(a_current, "_current");
+    INTERN(a_accepted, "_accepted");
+    INTERN(a_in_rule, "_in_rule");
+    INTERN(a_rule, "_rule");
+    INTERN(a_lot_seq, "_lot_seq");
+    INTERN(a_log, "log");
+    INTERN(a_size, "size");
+    INTERN(a_last_t, "_last_t");
+    INTERN(a_keep_events, "keep_events");
+    INTERN(a_on_event, "on_event");
+    INTERN(a_events, "events");
+    INTERN(a_armed, "_armed");
+    INTERN(a_arm, "_arm");
+    INTERN(a_leader_priority, "leader_priority");
+    INTERN(a_leader_order, "leader_order");
+    INTERN(a_clock, "clock");
+    INTERN(a_env, "env");
+    INTERN(a_now_, "_now");
+    INTERN(a_heap, "_heap");
+    INTERN(a_now, "now");
+    return PyModule_Create(&module);
+}
