@@ -17,7 +17,17 @@ setup(
             libraries=["crypto"],
             optional=True,
         ),
-        Extension("auction_engine._speedups", sources=["auction_engine/_speedups.c"], optional=True),
-        Extension("auction_engine._bidpath", sources=["auction_engine/_bidpath.c"], optional=True),
+        Extension(
+            "auction_engine._speedups",
+            sources=["auction_engine/_speedups.c"],
+            depends=["auction_engine/_small_int.h"],
+            optional=True,
+        ),
+        Extension(
+            "auction_engine._bidpath",
+            sources=["auction_engine/_bidpath.c"],
+            depends=["auction_engine/_small_int.h"],
+            optional=True,
+        ),
     ]
 )

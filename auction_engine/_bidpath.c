@@ -27,9 +27,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "_small_int.h"
 #include <structmember.h> /* T_OBJECT_EX: how a __slots__ field is stored */
 
-#define LIMIT ((long long)1 << 62)
 
 static PyObject *Recorder_cls, *Lot_cls, *State_cls, *Params_cls, *Ranked_cls, *Result_cls, *Event_cls;
 static PyObject *Log_cls, *Appended_cls, *log_append_fn, *SimClock_cls, *Environment_cls;
@@ -92,19 +93,6 @@ find_slots(PyObject *cls, const char **names, Py_ssize_t *offsets, int n)
         }
     }
     return 0;
-}
-
-/* An exact int within +-2^62 (so that sums of two never overflow), into *out; 0 otherwise (no error set). */
-static int
-small_int(PyObject *o, long long *out)
-{
-    if (o == NULL || !PyLong_CheckExact(o)) return 0;
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
-    if (v <= -LIMIT || v >= LIMIT) return 0;
-    *out = v;
-    return 1;
 }
 
 static int

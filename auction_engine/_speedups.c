@@ -20,24 +20,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_small_int.h"
+
 #include <stdint.h>
 
-#define LIMIT ((long long)1 << 62)
 #define DAY_MS 86400000LL
 #define MAX_DAYS 2932896LL /* 9999-12-31 is day 2,932,896 after 1970-01-01 */
 #define MIN_DAYS -719162LL /* 0001-01-01 */
-
-static int
-small_int(PyObject *o, long long *out)
-{
-    if (!PyLong_CheckExact(o)) return 0;
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
-    if (v <= -LIMIT || v >= LIMIT) return 0;
-    *out = v;
-    return 1;
-}
 
 /* Year, month, day of the proleptic Gregorian calendar from days since 1970-01-01 (H. Hinnant's
  * civil_from_days). */
