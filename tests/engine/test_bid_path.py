@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import auction_engine.engine as engine_module
-from auction_engine.clock import SimClock
+from auction_engine.clock import ManualClock, SimClock
 from auction_engine.engine import Engine, Event, Result
 from auction_engine.model import MINUTE
 from ledger import CheckpointPolicy, Log, MemoryStore, Signer, _accel
@@ -60,10 +60,13 @@ def python_only() -> Iterator[None]:
 class Side:
     """One engine on its own simulated clock and in-memory signed ledger."""
 
-    def __init__(self, *, keep_events: bool, watch: bool) -> None:
-        self.clock = SimClock(start=T0)
+    def __init__(self, *, keep_events: bool, watch: bool, manual: bool = False) -> None:
+        # A simulated clock (whose time the native path reads directly) or a manual one (it asks
+        # `clock.now()`, as it asks the live server's wall clock).
+        self.clock: SimClock | ManualClock = ManualClock(T0) if manual else SimClock(start=T0)
         self.log = Log(MemoryStore(), Signer("test.market", bytes(32)), policy=CheckpointPolicy(7, 60_000))
         self.seen: list[tuple[Any, ...]] = []
+        self.run = self.clock.advance if isinstance(self.clock, ManualClock) else self.clock.run
         self.engine = Engine(market="test.market", clock=self.clock, log=self.log, keep_events=keep_events)
         if watch:  # an on_event callback that looks at the engine while the entry is handed on
             engine = self.engine
@@ -134,18 +137,19 @@ def draw_command(data: st.DataObject, side: Side) -> dict[str, Any]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), keep_events=st.booleans(), watch=st.booleans())
-def test_native_bid_path_is_the_python_path(data: st.DataObject, keep_events: bool, watch: bool) -> None:
+@given(data=st.data(), keep_events=st.booleans(), watch=st.booleans(), manual=st.booleans())
+def test_native_bid_path_is_the_python_path(data: st.DataObject, keep_events: bool, watch: bool, manual: bool) -> None:
     if not _accel.active():
         pytest.skip("the native paths are switched off (LEDGER_PURE_PYTHON)")
-    native, python = Side(keep_events=keep_events, watch=watch), Side(keep_events=keep_events, watch=watch)
+    native = Side(keep_events=keep_events, watch=watch, manual=manual)
+    python = Side(keep_events=keep_events, watch=watch, manual=manual)
     taken = 0
     for _ in range(data.draw(st.integers(0, 80))):
         if data.draw(st.integers(0, 5)) == 0:
             wait = data.draw(st.integers(0, 90_000) if data.draw(st.integers(0, 4)) else st.integers(0, 8 * MINUTE))
-            native.clock.run(native.clock.now() + wait)
+            native.run(native.clock.now() + wait)
             with python_only():
-                python.clock.run(python.clock.now() + wait)
+                python.run(python.clock.now() + wait)
             continue
         cmd = draw_command(data, python)
         before = native.engine.recorder.size
@@ -156,8 +160,8 @@ def test_native_bid_path_is_the_python_path(data: st.DataObject, keep_events: bo
         taken += isinstance(answer, Result) and answer.ok and native.engine.recorder.size == before + 1
     event(f"plain accepted bids: {min(taken // 10 * 10, 50)}+")
     with python_only():
-        python.clock.run(T0 + 3 * 3600_000)
-    native.clock.run(T0 + 3 * 3600_000)
+        python.run(T0 + 3 * 3600_000)
+    native.run(T0 + 3 * 3600_000)
     assert native.snapshot() == python.snapshot()
 
 
