@@ -8,7 +8,7 @@
  * Python path, which accepts or rejects the bid and writes its reasons. A property test plays random
  * commands through both paths and compares the ledgers byte for byte and the lots field by field.
  *
- *   configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Log, Appended, log_append,
+ *   configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Appended, log_append,
  *             SimClock, Environment)
  *       The classes the path checks and builds, the ledger's native `log_append` (or None: then it
  *       calls `log.append`), and the simulated clock's classes (whose time it reads directly).
@@ -33,19 +33,16 @@
 
 
 static PyObject *Recorder_cls, *Lot_cls, *State_cls, *Params_cls, *Ranked_cls, *Result_cls, *Event_cls;
-static PyObject *Log_cls, *Appended_cls, *log_append_fn, *SimClock_cls, *Environment_cls;
+static PyObject *Appended_cls, *log_append_fn, *SimClock_cls, *Environment_cls;
 
 /* Interned names: dict keys, attribute names and the texts the path writes. */
 static PyObject *k_op, *k_actor, *k_lot, *k_amount, *k_ok, *k_rule, *k_lot_seq;
 static PyObject *v_bid, *v_english, *v_free, *v_timed, *v_append;
 static PyObject *r_start_free, *r_start_timed, *r_inc_free, *r_inc_timed;
-static PyObject *a_expect, *a_recorder, *a_market, *a_lots, *a_operators, *a_mode, *a_phase, *a_seller;
-static PyObject *a_state, *a_params, *a_deposits, *a_settlement, *a_deposit, *a_deposit_bp, *a_deadline;
-static PyObject *a_proxies, *a_leader, *a_leader_may_raise, *a_high, *a_start_price, *a_increment;
-static PyObject *a_best, *a_order, *a_bids, *a_extensions, *a_max_extensions, *a_hard_close;
-static PyObject *a_countdown_ms, *a_t, *a_current, *a_accepted, *a_in_rule, *a_rule, *a_lot_seq;
-static PyObject *a_log, *a_size, *a_last_t, *a_keep_events, *a_on_event, *a_events, *a_armed, *a_arm;
-static PyObject *a_leader_priority, *a_leader_order, *a_clock, *a_env, *a_now_, *a_heap, *a_now;
+static PyObject *a_expect, *a_recorder, *a_market, *a_lots, *a_operators, *a_deposit, *a_deposit_bp;
+static PyObject *a_leader_may_raise, *a_start_price, *a_increment, *a_max_extensions, *a_countdown_ms;
+static PyObject *a_t, *a_current, *a_accepted, *a_in_rule, *a_rule, *a_lot_seq, *a_log, *a_size, *a_last_t;
+static PyObject *a_keep_events, *a_on_event, *a_events, *a_armed, *a_arm, *a_clock, *a_env, *a_now_, *a_heap, *a_now;
 
 /* Where the fields of a Lot and an EnglishState (dataclasses with __slots__) sit in the object, read
  * from their member descriptors at configure time: for an object whose class is exactly that class,
@@ -103,25 +100,21 @@ same_text(PyObject *a, PyObject *b)
     return PyUnicode_Compare(a, b) == 0;
 }
 
-/* A new instance of a tuple subclass (a named tuple) holding `n` new references, stolen. */
+/* A new instance of a tuple subclass (a named tuple) holding `n` new references, stolen (also on failure,
+ * which a NULL item, an allocation that failed while building them, means too). */
 static PyObject *
 new_tuple_of(PyObject *cls, Py_ssize_t n, PyObject **items)
 {
     PyTypeObject *type = (PyTypeObject *)cls;
-    PyObject *t = type->tp_alloc(type, n);
-    if (t == NULL) {
-        for (Py_ssize_t i = 0; i < n; i++) Py_XDECREF(items[i]);
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (items[i] == NULL) { /* an allocation failed while building the items */
-            for (Py_ssize_t j = 0; j < n; j++) Py_XDECREF(items[j]);
-            Py_DECREF(t);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(t, i, items[i]);
-    }
+    PyObject *t = NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (items[i] == NULL) goto fail;
+    if ((t = type->tp_alloc(type, n)) == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(t, i, items[i]);
     return t;
+fail:
+    for (Py_ssize_t i = 0; i < n; i++) Py_XDECREF(items[i]);
+    return NULL;
 }
 
 /* Attribute fetches that hold a new reference in a local array, released together. */
@@ -145,8 +138,7 @@ bid_payload(PyObject *cmd, PyObject *rule, PyObject *lot_seq)
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(cmd, &pos, &key, &value)) {
-        if (key == k_op) continue; /* cmd's keys are the four checked ones: op is the interned "op" or equal to it */
-        if (same_text(key, k_op)) continue;
+        if (same_text(key, k_op)) continue; /* cmd's keys are the four checked ones */
         if (PyDict_SetItem(payload, key, value) < 0) goto error;
     }
     if (PyDict_SetItem(payload, k_ok, Py_True) < 0 || PyDict_SetItem(payload, k_rule, rule) < 0 ||
@@ -158,12 +150,12 @@ error:
     return NULL;
 }
 
-/* Hand the entry to the ledger: its native append when the log is a plain Log, else `log.append`. */
+/* Hand the entry to the ledger: its native append, else (declined, or not built) `log.append`. */
 static int
 append_entry(PyObject *log, PyObject *payload, PyObject *now_obj)
 {
     PyObject *appended = NULL;
-    if (log_append_fn != NULL && (PyObject *)Py_TYPE(log) == Log_cls) {
+    if (log_append_fn != NULL) { /* it declines a log that is not exactly a Log, or in an odd state */
         PyObject *call[5] = {log, Appended_cls, v_bid, payload, now_obj};
         appended = PyObject_Vectorcall(log_append_fn, call, 5, NULL);
         if (appended == NULL) return -1;
@@ -509,34 +501,34 @@ decline:
 static PyObject *
 bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 12) {
+    enum { LOG_APPEND = 8, NARGS = 11 };
+    if (nargs != NARGS) {
         PyErr_SetString(PyExc_TypeError, "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, "
-                                         "Event, Log, Appended, log_append, SimClock, Environment)");
+                                         "Event, Appended, log_append, SimClock, Environment)");
         return NULL;
     }
-    for (int i = 0; i < 12; i++) {
-        if (i == 9) continue;
-        if (!PyType_Check(args[i])) {
+    for (int i = 0; i < NARGS; i++) {
+        if (i != LOG_APPEND && !PyType_Check(args[i])) {
             PyErr_Format(PyExc_TypeError, "configure: argument %d must be a class", i + 1);
             return NULL;
         }
     }
-    for (int i = 4; i < 7; i++) {
+    for (int i = 4; i < 8; i++) { /* Ranked, Result, Event, Appended */
         if (!PyType_IsSubtype((PyTypeObject *)args[i], &PyTuple_Type)) {
             PyErr_Format(PyExc_TypeError, "configure: argument %d must be a named tuple class", i + 1);
             return NULL;
         }
     }
-    if (args[9] != Py_None && !PyCallable_Check(args[9])) {
+    if (args[LOG_APPEND] != Py_None && !PyCallable_Check(args[LOG_APPEND])) {
         PyErr_SetString(PyExc_TypeError, "configure: log_append must be callable or None");
         return NULL;
     }
     if (find_slots(args[1], lot_fields, lot_at, L_COUNT) < 0 || find_slots(args[2], state_fields, state_at, S_COUNT) < 0)
         return NULL;
-    PyObject **slots[12] = {&Recorder_cls, &Lot_cls, &State_cls,  &Params_cls,    &Ranked_cls,   &Result_cls,
-                            &Event_cls,    &Log_cls, &Appended_cls, &log_append_fn, &SimClock_cls, &Environment_cls};
-    for (int i = 0; i < 12; i++) {
-        PyObject *v = (i == 9 && args[i] == Py_None) ? NULL : args[i];
+    PyObject **slots[NARGS] = {&Recorder_cls, &Lot_cls,      &State_cls,     &Params_cls,   &Ranked_cls,     &Result_cls,
+                               &Event_cls,    &Appended_cls, &log_append_fn, &SimClock_cls, &Environment_cls};
+    for (int i = 0; i < NARGS; i++) {
+        PyObject *v = (i == LOG_APPEND && args[i] == Py_None) ? NULL : args[i];
         Py_XINCREF(v);
         Py_XSETREF(*slots[i], v);
     }
@@ -545,7 +537,7 @@ bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))bp_configure, METH_FASTCALL,
-     "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Log, Appended, log_append, "
+     "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Appended, log_append, "
      "SimClock, Environment)"},
     {"english_bid", (PyCFunction)(void (*)(void))bp_english_bid, METH_FASTCALL,
      "english_bid(engine, cmd, now) -> Result, or None (the Python path decides); now=None: the engine's time"},
@@ -583,28 +575,12 @@ PyInit__bidpath(void)
     INTERN(a_market, "market");
     INTERN(a_lots, "lots");
     INTERN(a_operators, "operators");
-    INTERN(a_mode, "mode");
-    INTERN(a_phase, "phase");
-    INTERN(a_seller, "seller");
-    INTERN(a_state, "state");
-    INTERN(a_params, "params");
-    INTERN(a_deposits, "deposits");
-    INTERN(a_settlement, "settlement");
     INTERN(a_deposit, "deposit");
     INTERN(a_deposit_bp, "deposit_bp");
-    INTERN(a_deadline, "deadline");
-    INTERN(a_proxies, "proxies");
-    INTERN(a_leader, "leader");
     INTERN(a_leader_may_raise, "leader_may_raise");
-    INTERN(a_high, "high");
     INTERN(a_start_price, "start_price");
     INTERN(a_increment, "increment");
-    INTERN(a_best, "best");
-    INTERN(a_order, "order");
-    INTERN(a_bids, "bids");
-    INTERN(a_extensions, "extensions");
     INTERN(a_max_extensions, "max_extensions");
-    INTERN(a_hard_close, "hard_close");
     INTERN(a_countdown_ms, "countdown_ms");
     INTERN(a_t, "_t");
     INTERN(a_current, "_current");
@@ -620,8 +596,6 @@ PyInit__bidpath(void)
     INTERN(a_events, "events");
     INTERN(a_armed, "_armed");
     INTERN(a_arm, "_arm");
-    INTERN(a_leader_priority, "leader_priority");
-    INTERN(a_leader_order, "leader_order");
     INTERN(a_clock, "clock");
     INTERN(a_env, "env");
     INTERN(a_now_, "_now");

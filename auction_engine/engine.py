@@ -89,7 +89,6 @@ else:
         Ranked,
         Result,
         Event,
-        Log,
         Appended,
         getattr(_accel.speedups(), "log_append", None),
         SimClock,

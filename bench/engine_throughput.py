@@ -114,17 +114,21 @@ def run_market(
                 now(),
             )
 
-    def bid(i: int, k: int) -> bool:
-        """Lot i's k-th arrival: the drawn bidder, or the next one still willing, raises the price by one
-        increment. False if nobody but the leader would go higher (the countdown will close the lot)."""
-        state = states[i]
-        level = 0 if state.high is None else (state.high - START_PRICE) // INCREMENT + 1
-        leader, limit, b = state.leader, limits[i], picks[i][k]
+    def willing(limit: list[int], level: int, leader: str | None, b: int) -> int | None:
+        """The drawn bidder `b`, or the next one willing to bid at `level`; None if only the leader would."""
         for _ in range(bidders):
             if limit[b] >= level and names[b] != leader:
-                break
+                return b
             b = b + 1 if b + 1 < bidders else 0
-        else:
+        return None
+
+    def bid(i: int, k: int) -> bool:
+        """Lot i's k-th arrival: a willing bidder raises the price by one increment. False if nobody but
+        the leader would go higher (the countdown will close the lot)."""
+        state = states[i]
+        level = 0 if state.high is None else (state.high - START_PRICE) // INCREMENT + 1
+        b = willing(limits[i], level, state.leader, picks[i][k])
+        if b is None:
             return False
         submit({"op": "bid", "actor": names[b], "lot": lot_ids[i], "amount": START_PRICE + level * INCREMENT})
         return True
@@ -141,12 +145,8 @@ def run_market(
             t, level, leader, limit, pick, gap = START, 0, None, limits[i], picks[i], gaps[i]
             for k in range(64):
                 t += gap[k]
-                b = pick[k]
-                for _ in range(bidders):
-                    if limit[b] >= level and names[b] != leader:
-                        break
-                    b = b + 1 if b + 1 < bidders else 0
-                else:
+                b = willing(limit, level, leader, pick[k])
+                if b is None:
                     break  # nobody but the leader will go higher: the countdown will close the lot
                 stream.append((t, i, b, START_PRICE + level * INCREMENT))
                 level, leader = level + 1, names[b]
@@ -174,31 +174,25 @@ def run_market(
             assert state.high == high and (stub_engine or state.bids == count), f"lot L{i}: a bid was refused"
 
     def drive_by_arrivals() -> None:
-        """Every lot's arrivals merged into one stream in time order, fed to the engine as the live
-        server feeds requests: the clock runs to each arrival (firing the engine's due timers), then
-        the bid is submitted. An arrival is one int in the heap, its time shifted left past the lot's
-        index (ties go to the lower index): an int compares at a fraction of a tuple's cost."""
+        """Every lot's arrivals merged in time order (a heap; ties by lot index), the bidders deciding at
+        each: the clock runs to the arrival (firing the engine's due timers), then the bid is submitted."""
         nonlocal submitted
-        shift = lots.bit_length()
-        mask = (1 << shift) - 1
-        arrivals = [(START + gaps[i][0]) << shift | i for i in range(lots)]
+        arrivals = [(START + gaps[i][0], i) for i in range(lots)]
         heapq.heapify(arrivals)
         arrived = [0] * lots  # how many arrivals each lot has had
-        run, heappop, heapreplace = clock.run, heapq.heappop, heapq.heapreplace
         while arrivals:
-            key = arrivals[0]
-            t, i = key >> shift, key & mask
-            run(t)
+            t, i = arrivals[0]
+            clock.run(t)
             k = arrived[i]
             if not bid(i, k):  # the lot's bidders are done: its countdown will close it
-                heappop(arrivals)
+                heapq.heappop(arrivals)
                 continue
             submitted += 1
             arrived[i] = k = k + 1
             if k < 64:
-                heapreplace(arrivals, (t + gaps[i][k]) << shift | i)
+                heapq.heapreplace(arrivals, (t + gaps[i][k], i))
             else:
-                heappop(arrivals)
+                heapq.heappop(arrivals)
 
     def drive_by_simpy_events() -> None:
         """Each arrival is its own simpy timeout whose callback bids (the earlier driver)."""
