@@ -9,14 +9,17 @@ Each run is timed twice: wall clock (as before) and the process's CPU time (`tim
 The run is single-threaded and does no I/O, so CPU time is its time on one core; on a shared
 machine it is not inflated by the other jobs' time slices, which is why the per-core target and
 the share are judged on it. Both are printed.
-The bidders are one stream of arrivals merged in time order (a heap), fed to the engine the way the
-live server feeds requests: the simulated clock runs to each arrival, firing the engine's due timers
-(phase changes, countdowns that close lots) on simpy, then the bid is submitted. `--driver simpy`
-makes every arrival its own simpy timeout instead (the earlier driver, ≈ 3 µs more per bid).
+The bidders' bids are worked out lot by lot before the timed run (a lot's bidders react only to its
+own price and leader) and fed in time order, the way the live server feeds the requests it receives:
+the simulated clock runs to each bid's time, firing the engine's due timers (phase changes, countdowns
+that close lots) on simpy, then the bid is submitted; afterwards the run checks that every bid was
+accepted, so the stream is what the bidders would have sent reacting live. `--driver reactive` has
+the bidders decide at each arrival (a heap of arrivals); `--driver simpy` makes every arrival its own
+simpy timeout (the first driver, about 3 µs more per bid).
 With `--stub-engine`, bids skip the engine (they only set the lot's price and leader and write their
 entry): the ceiling of this harness and ledger, reported without a target.
 Usage: python bench/engine_throughput.py [--lots 10000] [--bidders 20] [--repeat 3] [--quick]
-       [--driver arrivals|simpy] [--stub-engine]
+       [--driver stream|reactive|simpy] [--stub-engine]
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS threads would spin and count as CPU time
 import numpy as np
@@ -133,14 +136,16 @@ def run_market(
         submit({"op": "bid", "actor": names[b], "lot": lot_ids[i], "amount": START_PRICE + level * INCREMENT})
         return True
 
-    def bidding_stream() -> list[tuple[int, int, int, int]]:
-        """The bids these bidders send, worked out lot by lot before the run, merged in time order:
-        (time, lot index, bidder index, amount), ties by lot index, as `drive_by_arrivals` orders them.
+    def bidding_stream() -> list[list[Any]]:
+        """The bids these bidders send, worked out lot by lot before the run, merged in time order: four
+        columns (time, lot index, bidder index, amount), ties by lot index, as `drive_by_arrivals` orders them.
 
         A lot's bidders react only to its own price and leader, which only their own bids change; so
         if every bid is accepted, this is exactly what they send live. The run checks that afterwards
-        (`check_every_bid_accepted`)."""
-        stream = []
+        (`check_every_bid_accepted`). Columns of fresh integers in stream order, so that feeding them reads
+        memory in order, as a server reads the requests it has just received (a sorted list of tuples
+        built lot by lot would be read in random order: a cache miss per bid that is the harness's own)."""
+        times, lot_index, bidder, amounts = [], [], [], []
         for i in range(lots):
             t, level, leader, limit, pick, gap = START, 0, None, limits[i], picks[i], gaps[i]
             for k in range(64):
@@ -148,26 +153,31 @@ def run_market(
                 b = willing(limit, level, leader, pick[k])
                 if b is None:
                     break  # nobody but the leader will go higher: the countdown will close the lot
-                stream.append((t, i, b, START_PRICE + level * INCREMENT))
+                times.append(t)
+                lot_index.append(i)
+                bidder.append(b)
+                amounts.append(START_PRICE + level * INCREMENT)
                 level, leader = level + 1, names[b]
-        stream.sort()
-        return stream
+        order = np.lexsort((np.array(lot_index), np.array(times)))  # by time, then lot index
+        columns = [np.array(column, dtype=np.int64)[order].tolist() for column in (times, lot_index, bidder, amounts)]
+        return [*columns, [f"L{i}" for i in columns[1]]]  # and each bid's lot id as a request's own text
 
     def drive_by_stream() -> None:
         """Feed the pre-worked stream: the clock runs to each bid's time (firing the engine's due timers
         on simpy), then the bid is submitted, as the live server submits the requests it receives."""
         nonlocal submitted
         run = clock.run
-        for t, i, b, amount in stream:
+        times, _, bidder, amounts, lot_texts = stream
+        for t, b, amount, lot in zip(times, bidder, amounts, lot_texts, strict=True):
             run(t)
-            submit({"op": "bid", "actor": names[b], "lot": lot_ids[i], "amount": amount})
-        submitted = len(stream)
+            submit({"op": "bid", "actor": names[b], "lot": lot, "amount": amount})
+        submitted = len(stream[0])
 
     def check_every_bid_accepted() -> None:
         """Each lot's count of accepted bids and final price are the stream's: no bid was refused, so the
         stream is what the bidders would have sent reacting to the market."""
         expected: dict[int, tuple[int, int]] = {}
-        for _, i, _, amount in stream:
+        for i, amount in zip(stream[1], stream[3], strict=True):
             expected[i] = (expected.get(i, (0, 0))[0] + 1, amount)
         for i, state in enumerate(states):
             count, high = expected.get(i, (0, None))
@@ -208,7 +218,7 @@ def run_market(
         for i in range(lots):
             env.timeout(gaps[i][0]).callbacks.append(lambda _event, i=i: arrive(i, 0))
 
-    stream = bidding_stream() if driver == "stream" else []
+    stream = bidding_stream() if driver == "stream" else [[]] * 5
     # The collector as `auction-engine serve` sets it once a market is loaded: the setup's objects
     # frozen out of collections, a larger young generation (the run allocates a dict or two per bid
     # and keeps most of them only briefly). The same for both runs, so the ratio compares like with like.
