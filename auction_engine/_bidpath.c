@@ -32,31 +32,48 @@
 #include <structmember.h> /* T_OBJECT_EX: how a __slots__ field is stored */
 
 
-static PyObject *Recorder_cls, *Lot_cls, *State_cls, *Params_cls, *Ranked_cls, *Result_cls, *Event_cls;
-static PyObject *Appended_cls, *log_append_fn, *SimClock_cls, *Environment_cls;
+static PyObject *Engine_cls, *Market_cls, *Recorder_cls, *Lot_cls, *State_cls, *Params_cls, *Settle_cls;
+static PyObject *Ranked_cls, *Result_cls, *Event_cls, *Appended_cls, *log_append_fn, *SimClock_cls, *Environment_cls;
 
 /* Interned names: dict keys, attribute names and the texts the path writes. */
 static PyObject *k_op, *k_actor, *k_lot, *k_amount, *k_ok, *k_rule, *k_lot_seq;
 static PyObject *v_bid, *v_english, *v_free, *v_timed, *v_append;
 static PyObject *r_start_free, *r_start_timed, *r_inc_free, *r_inc_timed;
-static PyObject *a_expect, *a_recorder, *a_market, *a_lots, *a_operators, *a_deposit, *a_deposit_bp;
-static PyObject *a_leader_may_raise, *a_start_price, *a_increment, *a_max_extensions, *a_countdown_ms;
-static PyObject *a_t, *a_current, *a_accepted, *a_in_rule, *a_rule, *a_lot_seq, *a_log, *a_size, *a_last_t;
-static PyObject *a_keep_events, *a_on_event, *a_events, *a_armed, *a_arm, *a_clock, *a_env, *a_now_, *a_heap, *a_now;
+static PyObject *a_arm, *a_now_, *a_now;
 
-/* Where the fields of a Lot and an EnglishState (dataclasses with __slots__) sit in the object, read
- * from their member descriptors at configure time: for an object whose class is exactly that class,
- * a field is then one pointer (NULL: unset), without the attribute lookup (most of this path's time). */
+/* Where the fields of the objects this path reads sit (classes with __slots__: Engine, Market, Recorder,
+ * SimClock, Lot, EnglishState, EnglishParams, SettlementParams), read from their member descriptors at
+ * configure time: for an object whose class is exactly that class, a field is then one pointer (NULL:
+ * unset), without an attribute lookup (which cost most of this path's instructions). */
+enum {
+    E_CLOCK, E_RECORDER, E_MARKET, E_KEEP_EVENTS, E_EVENTS, E_ON_EVENT, E_HEAP, E_ARMED, E_LAST_T, E_CURRENT,
+    E_ACCEPTED, E_T, E_IN_RULE, E_RULE, E_EXPECT, E_LOT_SEQ, E_COUNT
+};
+enum { M_LOTS, M_OPERATORS, M_COUNT };
+enum { R_LOG, R_SIZE, R_COUNT };
+enum { C_ENV, C_COUNT };
 enum { L_MODE, L_PHASE, L_SELLER, L_STATE, L_PARAMS, L_SETTLEMENT, L_DEPOSITS, L_COUNT };
 enum {
     S_DEADLINE, S_PROXIES, S_LEADER, S_HIGH, S_ORDER, S_BIDS, S_EXTENSIONS, S_BEST, S_HARD_CLOSE,
     S_LEADER_PRIORITY, S_LEADER_ORDER, S_COUNT
 };
+enum { P_START_PRICE, P_INCREMENT, P_MAX_EXTENSIONS, P_COUNTDOWN_MS, P_LEADER_MAY_RAISE, P_COUNT };
+enum { SP_DEPOSIT, SP_DEPOSIT_BP, SP_COUNT };
+static const char *engine_fields[E_COUNT] = {
+    "clock", "recorder", "market", "keep_events", "events", "on_event", "_heap", "_armed", "_last_t", "_current",
+    "_accepted", "_t", "_in_rule", "_rule", "_expect", "_lot_seq"};
+static const char *market_fields[M_COUNT] = {"lots", "operators"};
+static const char *recorder_fields[R_COUNT] = {"log", "size"};
+static const char *clock_fields[C_COUNT] = {"env"};
 static const char *lot_fields[L_COUNT] = {"mode", "phase", "seller", "state", "params", "settlement", "deposits"};
 static const char *state_fields[S_COUNT] = {
     "deadline", "proxies", "leader", "high", "order", "bids", "extensions", "best", "hard_close",
     "leader_priority", "leader_order"};
-static Py_ssize_t lot_at[L_COUNT], state_at[S_COUNT];
+static const char *params_fields[P_COUNT] = {
+    "start_price", "increment", "max_extensions", "countdown_ms", "leader_may_raise"};
+static const char *settle_fields[SP_COUNT] = {"deposit", "deposit_bp"};
+static Py_ssize_t engine_at[E_COUNT], market_at[M_COUNT], recorder_at[R_COUNT], clock_at[C_COUNT];
+static Py_ssize_t lot_at[L_COUNT], state_at[S_COUNT], params_at[P_COUNT], settle_at[SP_COUNT];
 
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
@@ -92,12 +109,17 @@ find_slots(PyObject *cls, const char **names, Py_ssize_t *offsets, int n)
     return 0;
 }
 
+/* Whether a and b are equal exact str objects: by identity, else two interned strings differ, else by
+ * length, kind and code units (CPython keeps every str in its narrowest kind, so equal texts agree on all). */
 static int
 same_text(PyObject *a, PyObject *b)
 {
     if (a == b) return 1;
     if (!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b)) return 0;
-    return PyUnicode_Compare(a, b) == 0;
+    if (PyUnicode_CHECK_INTERNED(a) && PyUnicode_CHECK_INTERNED(b)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+    if (n != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b)) return 0;
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * PyUnicode_KIND(a)) == 0;
 }
 
 /* A new instance of a tuple subclass (a named tuple) holding `n` new references, stolen (also on failure,
@@ -117,12 +139,11 @@ fail:
     return NULL;
 }
 
-/* Attribute fetches that hold a new reference in a local array, released together. */
-#define GET(var, obj, name)                          \
-    do {                                             \
-        var = PyObject_GetAttr((obj), (name));       \
-        if (var == NULL) goto error;                 \
-        held[nheld++] = var;                         \
+/* A slot's value (borrowed), declining if it is unset (the Python path raises AttributeError for it). */
+#define FIELD(var, obj, offset)         \
+    do {                                \
+        var = SLOT((obj), (offset));    \
+        if (var == NULL) goto decline;  \
     } while (0)
 
 /* The bid's entry: the command without its op, in its own order, then ok, rule and lot_seq (accept, _write). */
@@ -182,9 +203,16 @@ hand_on_event(PyObject *engine, int keeping, PyObject *on_event, long long seq, 
     if (event == NULL) return -1;
     int bad = 0;
     if (keeping) {
-        PyObject *events = PyObject_GetAttr(engine, a_events);
-        bad = events == NULL || PyList_Append(events, event) < 0;
-        Py_XDECREF(events);
+        PyObject *events = SLOT(engine, engine_at[E_EVENTS]);
+        if (events == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "'Engine' object has no attribute 'events'");
+            bad = 1;
+        }
+        else {
+            Py_INCREF(events);
+            bad = PyList_Append(events, event) < 0; /* any list-like: Python calls its append */
+            Py_DECREF(events);
+        }
     }
     if (!bad && on_event != Py_None) {
         PyObject *r = PyObject_CallOneArg(on_event, event);
@@ -195,15 +223,25 @@ hand_on_event(PyObject *engine, int keeping, PyObject *on_event, long long seq, 
     return bad ? -1 : 0;
 }
 
+/* Set an engine slot to `value` (a new reference is taken). */
+static void
+set_field(PyObject *engine, int field, PyObject *value)
+{
+    Py_INCREF(value);
+    PyObject *old = SLOT(engine, engine_at[field]);
+    SLOT(engine, engine_at[field]) = value;
+    Py_XDECREF(old);
+}
+
 /* The engine's fields as `submit` leaves them once `accept` has run: in the rule (or out of it, after). */
-static int
+static void
 set_engine_state(PyObject *engine, PyObject *now_obj, PyObject *cmd, PyObject *rule, int in_rule)
 {
-    return PyObject_SetAttr(engine, a_t, now_obj) < 0 || PyObject_SetAttr(engine, a_current, cmd) < 0 ||
-                   PyObject_SetAttr(engine, a_accepted, Py_True) < 0 || PyObject_SetAttr(engine, a_rule, rule) < 0 ||
-                   PyObject_SetAttr(engine, a_in_rule, in_rule ? Py_True : Py_False) < 0
-               ? -1
-               : 0;
+    set_field(engine, E_T, now_obj);
+    set_field(engine, E_CURRENT, cmd);
+    set_field(engine, E_ACCEPTED, Py_True);
+    set_field(engine, E_RULE, rule);
+    set_field(engine, E_IN_RULE, in_rule ? Py_True : Py_False);
 }
 
 static PyObject *
@@ -247,31 +285,34 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *size_obj, *lot_seqs, *armed_map, *keep, *start_obj, *inc_obj, *rule, *max_ext_obj, *countdown_obj;
     long long deadline, high = 0, start, inc, needed, held_fen = 0, order, bids, ext, max_ext = 0, hard = 0;
     long long countdown = 0, size, seq_n = 0, prior_amount = 0;
+    int capped = 0, hard_capped = 0; /* max_extensions and hard_close set (read before any callback) */
 
+    if ((PyObject *)Py_TYPE(engine) != Engine_cls) goto decline; /* a subclass may do things its own way */
     if (now_obj == Py_None) {
         /* submit's own time: max(clock.now(), the last entry's time); a simpy clock read directly */
         PyObject *clock, *last_obj, *heap;
         long long last;
-        GET(clock, engine, a_clock);
+        FIELD(clock, engine, engine_at[E_CLOCK]);
         if ((PyObject *)Py_TYPE(clock) == SimClock_cls) {
             PyObject *env;
-            GET(env, clock, a_env);
+            FIELD(env, clock, clock_at[C_ENV]);
             if ((PyObject *)Py_TYPE(env) != Environment_cls) goto decline;
-            GET(now_obj, env, a_now_);
+            now_obj = PyObject_GetAttr(env, a_now_);
         }
-        else {
+        else
             now_obj = PyObject_CallMethodNoArgs(clock, a_now);
-            if (now_obj == NULL) goto error;
-            held[nheld++] = now_obj;
-        }
-        GET(last_obj, engine, a_last_t);
+        if (now_obj == NULL) goto error;
+        held[nheld++] = now_obj;
+        FIELD(last_obj, engine, engine_at[E_LAST_T]);
         if (!small_int(now_obj, &now) || !small_int(last_obj, &last)) goto decline;
         if (last > now) {
             now = last;
             now_obj = last_obj;
+            Py_INCREF(now_obj);
+            held[nheld++] = now_obj;
         }
         /* a deadline due first: `submit` fires it (and may then come back here with its time) */
-        GET(heap, engine, a_heap);
+        FIELD(heap, engine, engine_at[E_HEAP]);
         if (!PyList_CheckExact(heap)) goto decline;
         if (PyList_GET_SIZE(heap)) {
             PyObject *top = PyList_GET_ITEM(heap, 0);
@@ -285,12 +326,15 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto decline;
 
     /* -- everything checked first: decline (None) before any change ------------------------------- */
-    GET(expect, engine, a_expect);
+    FIELD(expect, engine, engine_at[E_EXPECT]);
     if (expect != Py_None) goto decline; /* replaying: the Python path compares every entry */
-    GET(recorder, engine, a_recorder);
+    FIELD(recorder, engine, engine_at[E_RECORDER]);
     if ((PyObject *)Py_TYPE(recorder) != Recorder_cls) goto decline;
-    GET(market, engine, a_market);
-    GET(lots, market, a_lots);
+    Py_INCREF(recorder);
+    held[nheld++] = recorder;
+    FIELD(market, engine, engine_at[E_MARKET]);
+    if ((PyObject *)Py_TYPE(market) != Market_cls) goto decline;
+    FIELD(lots, market, market_at[M_LOTS]);
     if (!PyDict_CheckExact(lots)) goto decline;
     lot = PyDict_GetItemWithError(lots, lot_id);
     if (lot == NULL) {
@@ -306,7 +350,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!timed && !same_text(phase, v_free)) goto decline;
     PyObject *seller = SLOT(lot, lot_at[L_SELLER]);
     if (seller == NULL || same_text(actor, seller)) goto decline;
-    GET(operators, market, a_operators);
+    FIELD(operators, market, market_at[M_OPERATORS]);
     if (!PyAnySet_Check(operators)) goto decline;
     int is_operator = PySet_Contains(operators, actor);
     if (is_operator < 0) goto error;
@@ -325,17 +369,17 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!small_int(*f[S_DEADLINE], &deadline) || now >= deadline) goto decline;
     if (!PyDict_CheckExact(*f[S_PROXIES]) || PyDict_GET_SIZE(*f[S_PROXIES]) != 0) goto decline; /* proxies: Python */
-    GET(start_obj, params, a_start_price);
-    GET(inc_obj, params, a_increment);
+    FIELD(start_obj, params, params_at[P_START_PRICE]);
+    FIELD(inc_obj, params, params_at[P_INCREMENT]);
     if (!small_int(start_obj, &start) || !small_int(inc_obj, &inc) || inc <= 0 || start < 0) goto decline;
     /* Admitted with the deposit required_deposit(lot, start_price) asks. */
     settle = SLOT(lot, lot_at[L_SETTLEMENT]);
-    if (settle == NULL) goto decline;
-    GET(deposit, settle, a_deposit);
+    if (settle == NULL || (PyObject *)Py_TYPE(settle) != Settle_cls) goto decline;
+    FIELD(deposit, settle, settle_at[SP_DEPOSIT]);
     if (deposit == Py_None) {
         PyObject *bp_obj;
         long long bp;
-        GET(bp_obj, settle, a_deposit_bp);
+        FIELD(bp_obj, settle, settle_at[SP_DEPOSIT_BP]);
         if (!small_int(bp_obj, &bp) || bp < 0) goto decline;
         __int128 product = (__int128)bp * start / 10000; /* non-negative: C's division floors as Python's */
         if (product >= LIMIT) goto decline;
@@ -351,7 +395,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *leader = *f[S_LEADER];
     if (leader != Py_None && same_text(leader, actor)) {
         PyObject *may;
-        GET(may, params, a_leader_may_raise);
+        FIELD(may, params, params_at[P_LEADER_MAY_RAISE]);
         if (may != Py_True) goto decline;
     }
     /* On the grid: the first bid at least the start, every later one above the price by whole increments. */
@@ -375,29 +419,36 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (prior != NULL &&
         (!PyTuple_Check(prior) || PyTuple_GET_SIZE(prior) < 2 || !small_int(PyTuple_GET_ITEM(prior, 1), &prior_amount)))
         goto decline;
-    max_ext_obj = Py_None;
     if (timed) {
-        GET(max_ext_obj, params, a_max_extensions);
-        GET(countdown_obj, params, a_countdown_ms);
-        if ((max_ext_obj != Py_None && !small_int(max_ext_obj, &max_ext)) ||
-            (hard_obj != Py_None && !small_int(hard_obj, &hard)) || !small_int(countdown_obj, &countdown))
+        FIELD(max_ext_obj, params, params_at[P_MAX_EXTENSIONS]);
+        FIELD(countdown_obj, params, params_at[P_COUNTDOWN_MS]);
+        capped = max_ext_obj != Py_None;
+        hard_capped = hard_obj != Py_None;
+        if ((capped && !small_int(max_ext_obj, &max_ext)) || (hard_capped && !small_int(hard_obj, &hard)) ||
+            !small_int(countdown_obj, &countdown))
             goto decline;
     }
-    GET(lot_seqs, engine, a_lot_seq);
+    FIELD(lot_seqs, engine, engine_at[E_LOT_SEQ]);
     if (!PyDict_CheckExact(lot_seqs)) goto decline;
+    Py_INCREF(lot_seqs);
+    held[nheld++] = lot_seqs;
     PyObject *seq_obj = PyDict_GetItemWithError(lot_seqs, lot_id);
     if (seq_obj == NULL && PyErr_Occurred()) goto error;
     if (seq_obj != NULL && !small_int(seq_obj, &seq_n)) goto decline;
-    GET(log, recorder, a_log);
-    GET(size_obj, recorder, a_size);
+    FIELD(log, recorder, recorder_at[R_LOG]);
+    Py_INCREF(log);
+    held[nheld++] = log;
+    FIELD(size_obj, recorder, recorder_at[R_SIZE]);
     if (!small_int(size_obj, &size)) goto decline;
-    GET(armed_map, engine, a_armed);
+    FIELD(armed_map, engine, engine_at[E_ARMED]);
     if (!PyDict_CheckExact(armed_map)) goto decline;
-    GET(keep, engine, a_keep_events);
+    Py_INCREF(armed_map);
+    held[nheld++] = armed_map;
+    FIELD(keep, engine, engine_at[E_KEEP_EVENTS]);
+    FIELD(on_event, engine, engine_at[E_ON_EVENT]);
+    Py_INCREF(on_event); /* released at `done` (no decline below) */
     int keeping = PyObject_IsTrue(keep);
     if (keeping < 0) goto error;
-    on_event = PyObject_GetAttr(engine, a_on_event);
-    if (on_event == NULL) goto error;
 
     /* -- the Python path's changes, in its order (submit, accept, _write, _record_bid, _arm) -------
      * The engine's fields are set as `accept` leaves them; with an on_event callback, which may look,
@@ -408,7 +459,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(n);
         if (payload == NULL) goto error;
     }
-    if (on_event != Py_None && set_engine_state(engine, now_obj, cmd, rule, 1) < 0) goto failed;
+    if (on_event != Py_None) set_engine_state(engine, now_obj, cmd, rule, 1);
     {
         PyObject *n1 = PyLong_FromLongLong(seq_n + 1);
         int bad = n1 == NULL || PyDict_SetItem(lot_seqs, lot_id, n1) < 0;
@@ -419,9 +470,10 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     {
         PyObject *n = PyLong_FromLongLong(size + 1);
         if (n == NULL) goto failed;
-        int bad = PyObject_SetAttr(recorder, a_size, n);
-        Py_DECREF(n);
-        if (bad < 0 || PyObject_SetAttr(engine, a_last_t, now_obj) < 0) goto failed;
+        PyObject *old = SLOT(recorder, recorder_at[R_SIZE]);
+        SLOT(recorder, recorder_at[R_SIZE]) = n;
+        Py_XDECREF(old);
+        set_field(engine, E_LAST_T, now_obj);
     }
     if ((keeping || on_event != Py_None) && hand_on_event(engine, keeping, on_event, size, now_obj, payload) < 0)
         goto failed;
@@ -448,9 +500,9 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (bad) goto failed;
     }
     long long new_deadline = deadline;
-    if (timed && (max_ext_obj == Py_None || ext < max_ext)) {
+    if (timed && (!capped || ext < max_ext)) {
         long long end = now + countdown;
-        if (hard_obj != Py_None && hard < end) end = hard;
+        if (hard_capped && hard < end) end = hard;
         if (end > deadline) {
             new_deadline = end;
             if (put_slot(state, state_at[S_DEADLINE], PyLong_FromLongLong(end)) < 0 ||
@@ -458,7 +510,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 goto failed;
         }
     }
-    if (set_engine_state(engine, now_obj, Py_None, rule, 0) < 0) goto error;
+    set_engine_state(engine, now_obj, Py_None, rule, 0);
     {   /* _arm: the heap already holds an entry at or before the new deadline, or Python adds one */
         long long armed;
         PyObject *armed_obj = PyDict_GetItemWithError(armed_map, lot_id);
@@ -483,7 +535,7 @@ failed: /* as the Python path leaves the engine when an exception escapes `accep
     {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        if (set_engine_state(engine, now_obj, cmd, rule, 0) < 0) PyErr_Clear();
+        set_engine_state(engine, now_obj, cmd, rule, 0);
         PyErr_Restore(type, value, tb);
     }
 error:
@@ -501,10 +553,14 @@ decline:
 static PyObject *
 bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    enum { LOG_APPEND = 8, NARGS = 11 };
+    enum {
+        ENGINE, MARKET, RECORDER, LOT, STATE, PARAMS, SETTLE, RANKED, RESULT, EVENT, APPENDED, LOG_APPEND, SIMCLOCK,
+        ENVIRONMENT, NARGS
+    };
     if (nargs != NARGS) {
-        PyErr_SetString(PyExc_TypeError, "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, "
-                                         "Event, Appended, log_append, SimClock, Environment)");
+        PyErr_SetString(PyExc_TypeError, "configure(Engine, Market, Recorder, Lot, EnglishState, EnglishParams, "
+                                         "SettlementParams, Ranked, Result, Event, Appended, log_append, SimClock, "
+                                         "Environment)");
         return NULL;
     }
     for (int i = 0; i < NARGS; i++) {
@@ -513,7 +569,7 @@ bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
     }
-    for (int i = 4; i < 8; i++) { /* Ranked, Result, Event, Appended */
+    for (int i = RANKED; i <= APPENDED; i++) {
         if (!PyType_IsSubtype((PyTypeObject *)args[i], &PyTuple_Type)) {
             PyErr_Format(PyExc_TypeError, "configure: argument %d must be a named tuple class", i + 1);
             return NULL;
@@ -523,10 +579,18 @@ bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "configure: log_append must be callable or None");
         return NULL;
     }
-    if (find_slots(args[1], lot_fields, lot_at, L_COUNT) < 0 || find_slots(args[2], state_fields, state_at, S_COUNT) < 0)
+    if (find_slots(args[ENGINE], engine_fields, engine_at, E_COUNT) < 0 ||
+        find_slots(args[MARKET], market_fields, market_at, M_COUNT) < 0 ||
+        find_slots(args[RECORDER], recorder_fields, recorder_at, R_COUNT) < 0 ||
+        find_slots(args[SIMCLOCK], clock_fields, clock_at, C_COUNT) < 0 ||
+        find_slots(args[LOT], lot_fields, lot_at, L_COUNT) < 0 ||
+        find_slots(args[STATE], state_fields, state_at, S_COUNT) < 0 ||
+        find_slots(args[PARAMS], params_fields, params_at, P_COUNT) < 0 ||
+        find_slots(args[SETTLE], settle_fields, settle_at, SP_COUNT) < 0)
         return NULL;
-    PyObject **slots[NARGS] = {&Recorder_cls, &Lot_cls,      &State_cls,     &Params_cls,   &Ranked_cls,     &Result_cls,
-                               &Event_cls,    &Appended_cls, &log_append_fn, &SimClock_cls, &Environment_cls};
+    PyObject **slots[NARGS] = {&Engine_cls,  &Market_cls, &Recorder_cls, &Lot_cls,       &State_cls,
+                               &Params_cls,  &Settle_cls, &Ranked_cls,   &Result_cls,    &Event_cls,
+                               &Appended_cls, &log_append_fn, &SimClock_cls, &Environment_cls};
     for (int i = 0; i < NARGS; i++) {
         PyObject *v = (i == LOG_APPEND && args[i] == Py_None) ? NULL : args[i];
         Py_XINCREF(v);
@@ -537,8 +601,8 @@ bp_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))bp_configure, METH_FASTCALL,
-     "configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Appended, log_append, "
-     "SimClock, Environment)"},
+     "configure(Engine, Market, Recorder, Lot, EnglishState, EnglishParams, SettlementParams, Ranked, Result, "
+     "Event, Appended, log_append, SimClock, Environment)"},
     {"english_bid", (PyCFunction)(void (*)(void))bp_english_bid, METH_FASTCALL,
      "english_bid(engine, cmd, now) -> Result, or None (the Python path decides); now=None: the engine's time"},
     {NULL, NULL, 0, NULL},
@@ -570,36 +634,8 @@ PyInit__bidpath(void)
     INTERN(r_start_timed, "english.start.timed");
     INTERN(r_inc_free, "english.increment.free");
     INTERN(r_inc_timed, "english.increment.timed");
-    INTERN(a_expect, "_expect");
-    INTERN(a_recorder, "recorder");
-    INTERN(a_market, "market");
-    INTERN(a_lots, "lots");
-    INTERN(a_operators, "operators");
-    INTERN(a_deposit, "deposit");
-    INTERN(a_deposit_bp, "deposit_bp");
-    INTERN(a_leader_may_raise, "leader_may_raise");
-    INTERN(a_start_price, "start_price");
-    INTERN(a_increment, "increment");
-    INTERN(a_max_extensions, "max_extensions");
-    INTERN(a_countdown_ms, "countdown_ms");
-    INTERN(a_t, "_t");
-    INTERN(a_current, "_current");
-    INTERN(a_accepted, "_accepted");
-    INTERN(a_in_rule, "_in_rule");
-    INTERN(a_rule, "_rule");
-    INTERN(a_lot_seq, "_lot_seq");
-    INTERN(a_log, "log");
-    INTERN(a_size, "size");
-    INTERN(a_last_t, "_last_t");
-    INTERN(a_keep_events, "keep_events");
-    INTERN(a_on_event, "on_event");
-    INTERN(a_events, "events");
-    INTERN(a_armed, "_armed");
     INTERN(a_arm, "_arm");
-    INTERN(a_clock, "clock");
-    INTERN(a_env, "env");
     INTERN(a_now_, "_now");
-    INTERN(a_heap, "_heap");
     INTERN(a_now, "now");
     return PyModule_Create(&module);
 }

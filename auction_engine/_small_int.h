@@ -12,6 +12,20 @@ static int
 small_int(PyObject *o, long long *out)
 {
     if (o == NULL || !PyLong_CheckExact(o)) return 0;
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT <= 31
+    {   /* CPython before 3.12 keeps |value| in Py_SIZE digits of PyLong_SHIFT (<= 31) bits, the sign in
+         * the size: up to two digits (below 2^62) are read directly, without the general conversion. */
+        const digit *d = ((PyLongObject *)o)->ob_digit;
+        switch (Py_SIZE(o)) {
+        case 0: *out = 0; return 1;
+        case 1: *out = (long long)d[0]; return 1;
+        case -1: *out = -(long long)d[0]; return 1;
+        case 2: *out = ((long long)d[1] << PyLong_SHIFT) | (long long)d[0]; return 1;
+        case -2: *out = -(((long long)d[1] << PyLong_SHIFT) | (long long)d[0]); return 1;
+        default: break;
+        }
+    }
+#endif
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow || (v == -1 && PyErr_Occurred())) {

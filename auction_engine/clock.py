@@ -27,6 +27,8 @@ class Clock(Protocol):
 class SimClock:
     """Simulated time on a simpy Environment; time is integer milliseconds."""
 
+    __slots__ = ("env",)
+
     def __init__(self, env: simpy.Environment | None = None, start: Ms = 0) -> None:
         self.env = env if env is not None else simpy.Environment(initial_time=start)
 

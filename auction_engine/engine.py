@@ -22,6 +22,7 @@ from .calendar import Calendar
 from .clock import Clock, SimClock
 from .market import RESULT_FIELDS, SECRET_FIELDS, Market
 from .model import Command, Fen, Ms, Rejected
+from .params import SettlementParams
 from .rules import MODES, settlement
 from .rules.base import Lot, Ranked
 from .rules.english import EnglishParams, EnglishState
@@ -62,6 +63,8 @@ class Result(NamedTuple):
 class Recorder:
     """Where entries go: the ledger (`Log`), or nowhere but a counter (ledger off, for benchmarks)."""
 
+    __slots__ = ("log", "size")
+
     def __init__(self, log: Log | None) -> None:
         self.log = log
         self.size = log.size if log is not None else 0
@@ -75,29 +78,33 @@ class Recorder:
         return seq, leaf
 
 
-try:  # the optional native path for an English bid (auction_engine/_bidpath.c): all or nothing, else Python
-    from ._bidpath import configure as _configure_bid_path
-    from ._bidpath import english_bid as _native_bid
-except ImportError:  # not built (no C compiler): the Python path does everything
-    _native_bid = None
-else:
-    _configure_bid_path(
-        Recorder,
-        Lot,
-        EnglishState,
-        EnglishParams,
-        Ranked,
-        Result,
-        Event,
-        Appended,
-        getattr(_accel.speedups(), "log_append", None),
-        SimClock,
-        simpy.Environment,
-    )
-
-
 class Engine:
     """One market: its lots, its clock, its ledger. Commands in, ledger entries out."""
+
+    # Fixed fields: the native bid path (_bidpath.c) reads and writes them in place, by their slots.
+    __slots__ = (
+        "_accepted",
+        "_armed",
+        "_current",
+        "_deal_entries",
+        "_expect",
+        "_heap",
+        "_in_rule",
+        "_last_t",
+        "_lot_seq",
+        "_n",
+        "_rule",
+        "_t",
+        "_wakes",
+        "clock",
+        "code_prefix",
+        "codes",
+        "events",
+        "keep_events",
+        "market",
+        "on_event",
+        "recorder",
+    )
 
     def __init__(
         self,
@@ -406,3 +413,27 @@ class Engine:
 
     def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
         return self.market.view(self.market.lots[lot_id], viewer, self.now)
+
+
+try:  # the optional native path for an English bid (auction_engine/_bidpath.c): all or nothing, else Python
+    from ._bidpath import configure as _configure_bid_path
+    from ._bidpath import english_bid as _native_bid
+except ImportError:  # not built (no C compiler): the Python path does everything
+    _native_bid = None
+else:
+    _configure_bid_path(
+        Engine,
+        Market,
+        Recorder,
+        Lot,
+        EnglishState,
+        EnglishParams,
+        SettlementParams,
+        Ranked,
+        Result,
+        Event,
+        Appended,
+        getattr(_accel.speedups(), "log_append", None),
+        SimClock,
+        simpy.Environment,
+    )

@@ -21,8 +21,15 @@ __all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items", "refund_i
 RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "lot_seq", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
     {
-        "open_submarket", "open_lot", "deposit", "pay", "resolve_objection", "approve_relist", "relist",
-        "withdraw_lot", "close_phase",
+        "open_submarket",
+        "open_lot",
+        "deposit",
+        "pay",
+        "resolve_objection",
+        "approve_relist",
+        "relist",
+        "withdraw_lot",
+        "close_phase",
     }
 )
 BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
@@ -35,6 +42,8 @@ for _mode in MODES.values():
 
 class Market:
     """Sub-markets and lots, and the dispatch of each command to the rule that owns it."""
+
+    __slots__ = ("lots", "name", "operators", "params", "submarkets")
 
     def __init__(self, name: str, params: dict[str, Any], operators: tuple[str, ...]) -> None:
         try:

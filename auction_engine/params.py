@@ -24,7 +24,7 @@ __all__ = ["SettlementParams", "field_names", "from_dict", "resolve", "to_dict"]
 P = TypeVar("P")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SettlementParams:
     """After the deal (DOMAIN §3.3-3.4): deposits, refunds, payment, default, revenue split.
 

@@ -29,7 +29,7 @@ from .base import (
 __all__ = ["MODE", "EnglishParams", "EnglishState", "check_conversion_settings", "conversion_settings", "opening_bid"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnglishParams:
     """English auction rule settings (defaults from DOMAIN §3.3)."""
 
