@@ -46,13 +46,13 @@ static PyObject *a_arm, *a_now_, *a_now;
  * configure time: for an object whose class is exactly that class, a field is then one pointer (NULL:
  * unset), without an attribute lookup (which cost most of this path's instructions). */
 enum {
-    E_CLOCK, E_RECORDER, E_MARKET, E_KEEP_EVENTS, E_EVENTS, E_ON_EVENT, E_HEAP, E_ARMED, E_LAST_T, E_CURRENT,
-    E_ACCEPTED, E_T, E_IN_RULE, E_RULE, E_EXPECT, E_LOT_SEQ, E_COUNT
+    E_CLOCK, E_RECORDER, E_MARKET, E_KEEP_EVENTS, E_EVENTS, E_ON_EVENT, E_HEAP, E_LAST_T, E_CURRENT, E_ACCEPTED,
+    E_T, E_IN_RULE, E_RULE, E_EXPECT, E_COUNT
 };
 enum { M_LOTS, M_OPERATORS, M_COUNT };
 enum { R_LOG, R_SIZE, R_COUNT };
 enum { C_ENV, C_COUNT };
-enum { L_MODE, L_PHASE, L_SELLER, L_STATE, L_PARAMS, L_SETTLEMENT, L_DEPOSITS, L_COUNT };
+enum { L_MODE, L_PHASE, L_SELLER, L_STATE, L_PARAMS, L_SETTLEMENT, L_DEPOSITS, L_ENTRIES, L_ARMED, L_COUNT };
 enum {
     S_DEADLINE, S_PROXIES, S_LEADER, S_HIGH, S_ORDER, S_BIDS, S_EXTENSIONS, S_BEST, S_HARD_CLOSE,
     S_LEADER_PRIORITY, S_LEADER_ORDER, S_COUNT
@@ -60,12 +60,13 @@ enum {
 enum { P_START_PRICE, P_INCREMENT, P_MAX_EXTENSIONS, P_COUNTDOWN_MS, P_LEADER_MAY_RAISE, P_COUNT };
 enum { SP_DEPOSIT, SP_DEPOSIT_BP, SP_COUNT };
 static const char *engine_fields[E_COUNT] = {
-    "clock", "recorder", "market", "keep_events", "events", "on_event", "_heap", "_armed", "_last_t", "_current",
-    "_accepted", "_t", "_in_rule", "_rule", "_expect", "_lot_seq"};
+    "clock", "recorder", "market", "keep_events", "events", "on_event", "_heap", "_last_t", "_current",
+    "_accepted", "_t", "_in_rule", "_rule", "_expect"};
 static const char *market_fields[M_COUNT] = {"lots", "operators"};
 static const char *recorder_fields[R_COUNT] = {"log", "size"};
 static const char *clock_fields[C_COUNT] = {"env"};
-static const char *lot_fields[L_COUNT] = {"mode", "phase", "seller", "state", "params", "settlement", "deposits"};
+static const char *lot_fields[L_COUNT] = {
+    "mode", "phase", "seller", "state", "params", "settlement", "deposits", "entries", "armed"};
 static const char *state_fields[S_COUNT] = {
     "deadline", "proxies", "leader", "high", "order", "bids", "extensions", "best", "hard_close",
     "leader_priority", "leader_order"};
@@ -282,7 +283,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     held[nheld++] = amount_obj;
     PyObject *result = NULL, *payload = NULL, *on_event = NULL;
     PyObject *expect, *recorder, *market, *lots, *operators, *lot, *params, *state, *settle, *deposit, *log;
-    PyObject *size_obj, *lot_seqs, *armed_map, *keep, *start_obj, *inc_obj, *rule, *max_ext_obj, *countdown_obj;
+    PyObject *size_obj, *keep, *start_obj, *inc_obj, *rule, *max_ext_obj, *countdown_obj;
     long long deadline, high = 0, start, inc, needed, held_fen = 0, order, bids, ext, max_ext = 0, hard = 0;
     long long countdown = 0, size, seq_n = 0, prior_amount = 0;
     int capped = 0, hard_capped = 0; /* max_extensions and hard_close set (read before any callback) */
@@ -428,22 +429,13 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             !small_int(countdown_obj, &countdown))
             goto decline;
     }
-    FIELD(lot_seqs, engine, engine_at[E_LOT_SEQ]);
-    if (!PyDict_CheckExact(lot_seqs)) goto decline;
-    Py_INCREF(lot_seqs);
-    held[nheld++] = lot_seqs;
-    PyObject *seq_obj = PyDict_GetItemWithError(lot_seqs, lot_id);
-    if (seq_obj == NULL && PyErr_Occurred()) goto error;
-    if (seq_obj != NULL && !small_int(seq_obj, &seq_n)) goto decline;
+    /* the lot's entries so far (None: still counted in the engine's map, which Python takes over) */
+    if (!small_int(SLOT(lot, lot_at[L_ENTRIES]), &seq_n) || seq_n < 0) goto decline;
     FIELD(log, recorder, recorder_at[R_LOG]);
     Py_INCREF(log);
     held[nheld++] = log;
     FIELD(size_obj, recorder, recorder_at[R_SIZE]);
     if (!small_int(size_obj, &size)) goto decline;
-    FIELD(armed_map, engine, engine_at[E_ARMED]);
-    if (!PyDict_CheckExact(armed_map)) goto decline;
-    Py_INCREF(armed_map);
-    held[nheld++] = armed_map;
     FIELD(keep, engine, engine_at[E_KEEP_EVENTS]);
     FIELD(on_event, engine, engine_at[E_ON_EVENT]);
     Py_INCREF(on_event); /* released at `done` (no decline below) */
@@ -460,12 +452,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (payload == NULL) goto error;
     }
     if (on_event != Py_None) set_engine_state(engine, now_obj, cmd, rule, 1);
-    {
-        PyObject *n1 = PyLong_FromLongLong(seq_n + 1);
-        int bad = n1 == NULL || PyDict_SetItem(lot_seqs, lot_id, n1) < 0;
-        Py_XDECREF(n1);
-        if (bad) goto failed;
-    }
+    if (put_slot(lot, lot_at[L_ENTRIES], PyLong_FromLongLong(seq_n + 1)) < 0) goto failed;
     if (log != Py_None && append_entry(log, payload, now_obj) < 0) goto failed;
     {
         PyObject *n = PyLong_FromLongLong(size + 1);
@@ -495,6 +482,9 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *items[4] = {actor, amount_obj, now_obj, PyLong_FromLongLong(order)};
         PyObject *ranked = new_tuple_of(Ranked_cls, 4, items);
         if (ranked == NULL) goto failed;
+        /* A text and three ints can form no cycle: out of the collector's lists, it costs nothing to keep
+         * and, when replaced, frees without touching the neighbours it would have been linked to. */
+        PyObject_GC_UnTrack(ranked);
         int bad = PyDict_SetItem(best, actor, ranked) < 0;
         Py_DECREF(ranked);
         if (bad) goto failed;
@@ -513,9 +503,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     set_engine_state(engine, now_obj, Py_None, rule, 0);
     {   /* _arm: the heap already holds an entry at or before the new deadline, or Python adds one */
         long long armed;
-        PyObject *armed_obj = PyDict_GetItemWithError(armed_map, lot_id);
-        if (armed_obj == NULL && PyErr_Occurred()) goto error;
-        if (armed_obj == NULL || !small_int(armed_obj, &armed) || armed > new_deadline) {
+        if (!small_int(SLOT(lot, lot_at[L_ARMED]), &armed) || armed > new_deadline) {
             PyObject *r = PyObject_CallMethodOneArg(engine, a_arm, lot);
             if (r == NULL) goto error;
             Py_DECREF(r);

@@ -48,11 +48,14 @@ class SimClock:
         schedules a stop event and raises to leave its loop, which costs more than a bid.
         """
         env = self.env
+        queue = env._queue
         if until < env._now:
             raise ValueError(f"cannot run the clock back from {env.now} to {until}")
-        step, queue = env.step, env._queue
-        while queue and queue[0][0] <= until:  # env.peek() <= until, without the call
+        if queue and queue[0][0] <= until:  # env.peek() <= until, without the call
+            step = env.step
             step()
+            while queue and queue[0][0] <= until:
+                step()
         env._now = until  # what simpy's stop event would have set; simpy has no public setter
 
 

@@ -84,7 +84,6 @@ class Engine:
     # Fixed fields: the native bid path (_bidpath.c) reads and writes them in place, by their slots.
     __slots__ = (
         "_accepted",
-        "_armed",
         "_current",
         "_deal_entries",
         "_expect",
@@ -126,7 +125,6 @@ class Engine:
         self.events: list[Event] = []
         self.on_event = on_event
         self._heap: list[tuple[Ms, int, str]] = []
-        self._armed: dict[str, Ms] = {}  # lot -> the deadline its heap entry stands for
         self._n = 0
         self._wakes: list[Ms] = []  # times the clock will wake us (a heap; they fire in order)
         self._last_t = log.last_time if log is not None else 0
@@ -139,7 +137,7 @@ class Engine:
         self.code_prefix = code_prefix
         self._deal_entries: dict[str, tuple[int, bytes | None, Ms]] = {}  # lot -> its deal entry (seq, leaf, t)
         self.codes: dict[str, str] = {}  # transaction code -> lot
-        self._lot_seq: dict[str, int] = {}  # lot -> how many entries name it so far
+        self._lot_seq: dict[str, int] = {}  # lot id not (yet) open -> how many entries name it so far
         if log is None or log.size == 0 or expect is not None:
             self._write(
                 "open_market",
@@ -172,12 +170,12 @@ class Engine:
         # self._deadline(lot), inlined: this runs after every command
         due = settlement.next_deadline(lot) if lot.phase in settlement.PHASES else MODES[lot.mode].next_deadline(lot)
         if due is None:
-            self._armed.pop(lot.id, None)
+            lot.armed = None
             return
-        armed = self._armed.get(lot.id)
+        armed = lot.armed
         if armed is not None and armed <= due:
             return  # the earlier heap entry will fire first and re-arm (a restarted countdown)
-        self._armed[lot.id] = due
+        lot.armed = due
         self._n += 1
         heapq.heappush(self._heap, (due, self._n, lot.id))
         self._ensure_wake(due)
@@ -211,7 +209,7 @@ class Engine:
         while heap and heap[0][0] <= now:
             _, _, lot_id = heapq.heappop(heap)
             lot = self.market.lots[lot_id]
-            self._armed.pop(lot_id, None)
+            lot.armed = None
             due = self._deadline(lot)
             if due is None:
                 continue
@@ -341,11 +339,18 @@ class Engine:
     # -- writing ---------------------------------------------------------------------------------
 
     def _write(self, kind: str, payload: dict[str, Any], t: Ms) -> None:
-        lot = payload.get("lot")
-        if type(lot) is str:  # number each lot's entries, so a lot's transcript provably misses none
-            n = self._lot_seq.get(lot, 0)
+        lot_id = payload.get("lot")
+        if type(lot_id) is str:  # number each lot's entries, so a lot's transcript provably misses none
+            lot = self.market.lots.get(lot_id)
+            if lot is None:  # no such lot (yet): a rejection naming it, or open_lot's own entry
+                n = self._lot_seq.get(lot_id, 0)
+                self._lot_seq[lot_id] = n + 1
+            else:
+                n = lot.entries
+                if n is None:  # its first entry since it opened: the count moves from the map to the lot
+                    n = self._lot_seq.pop(lot_id, 0)
+                lot.entries = n + 1
             payload["lot_seq"] = n
-            self._lot_seq[lot] = n + 1
         expected_leaf = self._expect(kind, payload, t) if self._expect is not None else None
         seq, leaf = self.recorder.write(kind, payload, t)
         leaf = leaf or expected_leaf

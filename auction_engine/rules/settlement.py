@@ -84,6 +84,7 @@ to the price (recorded in `settled.paid`) or repaid.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from ..model import DAY, Command, Fen, Ms, Rejected, apply_bp, percent, yuan
@@ -103,6 +104,8 @@ __all__ = [
     "view",
 ]
 
+_TIME_ORDER = attrgetter("t", "order")
+_AMOUNT = attrgetter("amount")
 PHASES = frozenset({"awaiting_payment", "second_chance", "settled", "no_sale", "cancelled"})
 _DEAL_STANDS = frozenset({"awaiting_payment", "settled"})
 
@@ -195,7 +198,11 @@ def _backups(lot: Lot, buyer: str, ranking: list[Ranked]) -> list[Ranked]:
     reserve = getattr(lot.params, "reserve", None)
     seen = {buyer}
     out: list[Ranked] = []
-    for r in sorted(ranking, key=lambda r: (-r.amount, r.t, r.order)):
+    # Best first: price down, then time and order up. Two stable sorts with C key functions, time and
+    # order first, then price descending (reverse keeps equal prices in their time order).
+    ranked = sorted(ranking, key=_TIME_ORDER)
+    ranked.sort(key=_AMOUNT, reverse=True)
+    for r in ranked:
         if len(out) >= limit:
             break
         if r.bidder in seen:

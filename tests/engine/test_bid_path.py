@@ -88,10 +88,10 @@ class Side:
     def snapshot(self) -> dict[str, Any]:
         engine = self.engine
         lots = {
-            lot_id: (lot.mode, lot.phase, repr(lot.state), dict(lot.deposits), repr(lot.deal))
+            lot_id: (lot.mode, lot.phase, repr(lot.state), dict(lot.deposits), repr(lot.deal), lot.entries, lot.armed)
             for lot_id, lot in engine.lots.items()
         }
-        fields = ("_t", "_current", "_accepted", "_in_rule", "_rule", "_last_t", "_lot_seq", "_armed", "_heap")
+        fields = ("_t", "_current", "_accepted", "_in_rule", "_rule", "_last_t", "_lot_seq", "_heap")
         fields += ("_wakes",)
         return {
             "lots": lots,
