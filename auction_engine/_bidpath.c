@@ -78,6 +78,34 @@ static Py_ssize_t lot_at[L_COUNT], state_at[S_COUNT], params_at[P_COUNT], settle
 
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
+/* Ask for an object's first two cache lines ahead of its use. A market's lots are many, so a lot's
+ * objects are seldom in the caches, and each is found through the one before: asked for together,
+ * their fetches overlap instead of waiting one after another. (A hint: it changes no result.) */
+static inline void
+prefetch(const void *p)
+{
+#if defined(__GNUC__)
+    if (p != NULL) {
+        __builtin_prefetch(p);
+        __builtin_prefetch((const char *)p + 64);
+    }
+#else
+    (void)p;
+#endif
+}
+
+/* The same for the header of the allocator's pool holding `p` (pymalloc's pools are 16 KiB, aligned),
+ * which freeing `p` writes to: for the objects a bid replaces. */
+static inline void
+prefetch_pool(const void *p)
+{
+#if defined(__GNUC__)
+    if (p != NULL) __builtin_prefetch((const void *)((uintptr_t)p & ~(uintptr_t)16383), 1);
+#else
+    (void)p;
+#endif
+}
+
 /* Set a slot to a new reference (stolen); the old value is released. */
 static int
 put_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
@@ -342,9 +370,12 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (PyErr_Occurred()) goto error;
         goto decline; /* an unknown lot: the Python path rejects it */
     }
+    prefetch((const char *)lot + 128); /* a Lot's fields span three lines; Py_INCREF reads the first */
     Py_INCREF(lot);
     held[nheld++] = lot;
     if ((PyObject *)Py_TYPE(lot) != Lot_cls) goto decline;
+    prefetch(SLOT(lot, lot_at[L_STATE]));
+    prefetch(SLOT(lot, lot_at[L_DEPOSITS]));
     PyObject *mode = SLOT(lot, lot_at[L_MODE]), *phase = SLOT(lot, lot_at[L_PHASE]);
     if (mode == NULL || phase == NULL || !same_text(mode, v_english)) goto decline;
     int timed = same_text(phase, v_timed);
@@ -368,6 +399,14 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         f[i] = &SLOT(state, state_at[i]);
         if (*f[i] == NULL) goto decline; /* an unset field: Python raises for it */
     }
+    prefetch(*f[S_DEADLINE]);
+    prefetch(*f[S_HIGH]);
+    prefetch(*f[S_BEST]);
+    prefetch(*f[S_PROXIES]);
+    {
+        PyObject *d = SLOT(lot, lot_at[L_DEPOSITS]); /* asked for above: its keys next */
+        if (d != NULL && PyDict_CheckExact(d)) prefetch(((PyDictObject *)d)->ma_keys);
+    }
     if (!small_int(*f[S_DEADLINE], &deadline) || now >= deadline) goto decline;
     if (!PyDict_CheckExact(*f[S_PROXIES]) || PyDict_GET_SIZE(*f[S_PROXIES]) != 0) goto decline; /* proxies: Python */
     FIELD(start_obj, params, params_at[P_START_PRICE]);
@@ -387,6 +426,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         needed = (long long)product;
     }
     else if (!small_int(deposit, &needed)) goto decline;
+    if (PyDict_CheckExact(*f[S_BEST])) prefetch(((PyDictObject *)*f[S_BEST])->ma_keys); /* looked up below */
     PyObject *deposits = SLOT(lot, lot_at[L_DEPOSITS]);
     if (deposits == NULL || !PyDict_CheckExact(deposits)) goto decline;
     PyObject *held_obj = PyDict_GetItemWithError(deposits, actor);
@@ -420,6 +460,13 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (prior != NULL &&
         (!PyTuple_Check(prior) || PyTuple_GET_SIZE(prior) < 2 || !small_int(PyTuple_GET_ITEM(prior, 1), &prior_amount)))
         goto decline;
+    if (prior != NULL && PyTuple_GET_SIZE(prior) >= 3) { /* a better bid frees it, and maybe its price and time */
+        prefetch_pool(prior);
+        prefetch_pool(PyTuple_GET_ITEM(prior, 1));
+        prefetch(PyTuple_GET_ITEM(prior, 2));
+        prefetch_pool(PyTuple_GET_ITEM(prior, 2));
+    }
+    prefetch_pool(*f[S_DEADLINE]); /* a restarted countdown frees the old deadline */
     if (timed) {
         FIELD(max_ext_obj, params, params_at[P_MAX_EXTENSIONS]);
         FIELD(countdown_obj, params, params_at[P_COUNTDOWN_MS]);
