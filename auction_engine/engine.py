@@ -168,7 +168,12 @@ class Engine:
     def _arm(self, lot: Lot) -> None:
         """Make sure the heap holds an entry at or before the lot's next deadline."""
         # self._deadline(lot), inlined: this runs after every command
-        due = settlement.next_deadline(lot) if lot.phase in settlement.PHASES else MODES[lot.mode].next_deadline(lot)
+        self._arm_at(
+            lot, settlement.next_deadline(lot) if lot.phase in settlement.PHASES else MODES[lot.mode].next_deadline(lot)
+        )
+
+    def _arm_at(self, lot: Lot, due: Ms | None) -> None:
+        """`_arm` for the lot's next deadline `due`, already known."""
         if due is None:
             lot.armed = None
             return
@@ -196,7 +201,7 @@ class Engine:
     def _deadline(self, lot: Lot) -> Ms | None:
         if lot.phase in settlement.PHASES:
             return settlement.next_deadline(lot)
-        return self.market.mode(lot).next_deadline(lot)
+        return MODES[lot.mode].next_deadline(lot)  # self.market.mode(lot), inlined
 
     def next_deadline(self) -> Ms | None:
         """The earliest pending deadline of any lot (for a live driver's timer)."""
@@ -205,16 +210,16 @@ class Engine:
     def fire_due(self, now: Ms) -> int:
         """Fire every deadline due at or before `now`, in deadline order; return how many fired."""
         fired = 0
-        heap = self._heap
+        heap, lots = self._heap, self.market.lots
         while heap and heap[0][0] <= now:
             _, _, lot_id = heapq.heappop(heap)
-            lot = self.market.lots[lot_id]
+            lot = lots[lot_id]
             lot.armed = None
             due = self._deadline(lot)
             if due is None:
                 continue
             if due > now:
-                self._arm(lot)  # moved later (countdown restarted): re-arm for the new time
+                self._arm_at(lot, due)  # moved later (countdown restarted): re-arm for the new time
                 continue
             self._t = max(due, self._last_t)
             self._current, self._accepted = None, True
@@ -224,14 +229,14 @@ class Engine:
                 if lot.phase in settlement.PHASES:
                     settlement.on_deadline(self, lot)
                 else:
-                    self.market.mode(lot).on_deadline(self, lot)
+                    MODES[lot.mode].on_deadline(self, lot)  # self.market.mode(lot), inlined
             finally:
                 self._in_rule = False
             fired += 1
             new_due = self._deadline(lot)
             if new_due is not None and new_due <= due and (lot.mode, lot.phase) == before:
                 raise RuntimeError(f"rule for lot {lot_id} did not move its deadline past {due}")
-            self._arm(lot)
+            self._arm_at(lot, new_due)
         return fired
 
     # -- commands ---------------------------------------------------------------------------------

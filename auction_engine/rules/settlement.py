@@ -165,7 +165,7 @@ def _refund_all(ctx: Ctx, lot: Lot, reason: str, keep: frozenset[str] | set[str]
     order (`parties`: each `party` and `amount`), with the one reason and due date they share.
     """
     deposits = lot.deposits
-    items = [{"party": p, "amount": deposits[p]} for p in sorted(deposits) if deposits[p] and p not in keep]
+    items = [{"party": p, "amount": held} for p, held in sorted(deposits.items()) if held and p not in keep]
     if not items:
         return
     due = _refund_due(ctx, lot)
