@@ -126,9 +126,11 @@ class MerkleTree:
                 levels.append(bytearray())
             below, above = levels[k], levels[k + 1]
             start, stop = len(above) * 2, (size >> (k + 1)) * 2 * HASH_SIZE
-            if start < stop and hash_pairs is not None:
+            if start >= stop:
+                break  # no new node at this level, hence none above it
+            if hash_pairs is not None:
                 above += hash_pairs(below, start, stop)
-            elif start < stop:
+            else:
                 above += b"".join(
                     [sha256(b"\x01" + below[o : o + 2 * HASH_SIZE]).digest() for o in range(start, stop, 2 * HASH_SIZE)]
                 )
@@ -182,9 +184,27 @@ class MerkleTree:
         return bytes(self._levels[height][start * HASH_SIZE : (start + count) * HASH_SIZE])
 
     def root(self, size: int | None = None) -> bytes:
-        """The tree head (root hash) at the given size (default: current size)."""
+        """The tree head (root hash) at the given size (default: current size).
+
+        The tree of `size` leaves is its complete aligned subtrees, one per set bit of `size`, largest
+        first; RFC 6962's recursion hashes them together from the right. Each is already in the levels,
+        so the root is a loop over those bits (what `_hash(0, size)` computes, without its recursion).
+        """
         size = self._check_size(size)
-        return EMPTY_ROOT if size == 0 else self._hash(0, size)
+        if size == 0:
+            return EMPTY_ROOT
+        levels = self._levels
+        k = (size & -size).bit_length() - 1  # the smallest subtree, rightmost: 2**k leaves
+        o = ((size >> k) - 1) * HASH_SIZE
+        acc = bytes(levels[k][o : o + HASH_SIZE])
+        rest = size >> (k + 1)
+        while rest:
+            k += 1
+            if rest & 1:  # a larger subtree to the left of those folded so far
+                o = ((size >> k) - 1) * HASH_SIZE
+                acc = node_hash(bytes(levels[k][o : o + HASH_SIZE]), acc)
+            rest >>= 1
+        return acc
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 6962 PATH(index, D[0:size]): sibling hashes from the leaf up to the root."""
