@@ -376,6 +376,7 @@ bp_english_bid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if ((PyObject *)Py_TYPE(lot) != Lot_cls) goto decline;
     prefetch(SLOT(lot, lot_at[L_STATE]));
     prefetch(SLOT(lot, lot_at[L_DEPOSITS]));
+    prefetch(SLOT(lot, lot_at[L_ARMED])); /* read at the end, to re-arm or not */
     PyObject *mode = SLOT(lot, lot_at[L_MODE]), *phase = SLOT(lot, lot_at[L_PHASE]);
     if (mode == NULL || phase == NULL || !same_text(mode, v_english)) goto decline;
     int timed = same_text(phase, v_timed);
