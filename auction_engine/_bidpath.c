@@ -8,11 +8,11 @@
  * Python path, which accepts or rejects the bid and writes its reasons. A property test plays random
  * commands through both paths and compares the ledgers byte for byte and the lots field by field.
  *
- *   configure(Recorder, Lot, EnglishState, EnglishParams, Ranked, Result, Event, Appended, log_append,
- *             SimClock, Environment)
- *       The classes the path checks and builds, the ledger's native `log_append` (or None: then it
- *       calls `log.append`), and the simulated clock's classes (whose time it reads directly).
- *       engine.py calls it once, at import.
+ *   configure(Engine, Market, Recorder, Lot, EnglishState, EnglishParams, SettlementParams, Ranked, Result,
+ *             Event, Appended, log_append, SimClock, Environment)
+ *       The classes the path checks, reads by their __slots__ and builds, the ledger's native
+ *       `log_append` (or None: then it calls `log.append`), and the simulated clock's classes (whose
+ *       time it reads directly). engine.py calls it once, at import.
  *   english_bid(engine, cmd, now) -> Result | None
  *       Engine.submit(cmd) at time `now` (due deadlines already fired); with now=None, at submit's own
  *       time, max(clock.now(), the last entry's time), declining if a deadline is due by then. For cmd exactly
@@ -21,9 +21,10 @@
  *       bids standing, the actor is admitted with the deposit the lot requires, is not its seller,
  *       an operator or (unless the lot allows it) the leader, and the amount is on the bid grid above
  *       the current price; the engine is not replaying (`_expect` is None) and records through a
- *       plain `Recorder`. It does what the Python path does, in the same order: the bid's entry
- *       (the command less `op`, `ok`, `rule`, `lot_seq`), the event, the lot's new price, leader,
- *       best bid and countdown, the deadline heap. None in every other case, with nothing changed.
+ *       plain `Recorder`; the engine, its market, the lot, its state and params are exactly the
+ *       configured classes, and the lot counts its own entries (`lot.entries` an int). It does what the Python path does, in the same order: the bid's entry
+ *       (the command less `op`, `ok`, `rule`, `lot_seq`), the event, the lot's entry count, new price,
+ *       leader, best bid and countdown, the deadline heap. None in every other case, with nothing changed.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
