@@ -58,6 +58,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX: how a __slots__ field is stored */
 
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/evp.h>
@@ -642,9 +643,25 @@ static PyObject *attr_names[A_COUNT], *tree_names[M_COUNT]; /* interned by the m
 static PyObject *reserved_names[4];                           /* the reserved keys */
 
 /* ledger.log.Log, ledger.merkle.MerkleTree and what MerkleTree held under TREE_NAMES, looked up at the
- * first log_append (not at import: ledger.log imports this module) and kept. */
+ * first log_append (not at import: ledger.log imports this module) and kept; likewise the member
+ * descriptors of the Log's __slots__ that log_append reads (all of ATTR_NAMES but the method), and
+ * where those slots sit in a Log. */
 static PyTypeObject *log_type, *tree_type;
-static PyObject *tree_attrs[M_COUNT];
+static PyObject *tree_attrs[M_COUNT], *log_attrs[A_MAYBE_CHECKPOINT];
+static Py_ssize_t log_at[A_MAYBE_CHECKPOINT];
+
+#define LOG_SLOT(obj, i) (*(PyObject **)((char *)(obj) + log_at[i]))
+
+/* Whether `descr` is a writable object slot (a __slots__ field's member descriptor); its offset into *at. */
+static int
+object_slot(PyObject *descr, Py_ssize_t *at)
+{
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) return 0;
+    PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return 0;
+    *at = m->offset;
+    return 1;
+}
 /* The classes' tp_version_tag (which CPython changes whenever a class attribute is set or deleted) when
  * last seen as log_append expects them (classes_plain); 0: not yet. */
 static unsigned int log_version, tree_version;
@@ -682,7 +699,12 @@ load_types(void)
     state = -1;
     if (PyType_Check(log_cls) && PyType_Check(tree_cls)) {
         for (int i = 0; i < M_COUNT; i++) tree_attrs[i] = class_attr((PyTypeObject *)tree_cls, tree_names[i]);
-        if (tree_attrs[M_LEVELS] != NULL && Py_IS_TYPE(tree_attrs[M_LEVELS], &PyMemberDescr_Type) &&
+        int slots = 1;
+        for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) {
+            log_attrs[i] = class_attr((PyTypeObject *)log_cls, attr_names[i]);
+            slots = slots && object_slot(log_attrs[i], &log_at[i]);
+        }
+        if (slots && tree_attrs[M_LEVELS] != NULL && Py_IS_TYPE(tree_attrs[M_LEVELS], &PyMemberDescr_Type) &&
             tree_attrs[M_SIZE] != NULL && Py_IS_TYPE(tree_attrs[M_SIZE], &PyMemberDescr_Type) &&
             tree_attrs[M_APPEND] != NULL && tree_attrs[M_SIZE_PROPERTY] != NULL)
             state = 1;
@@ -692,24 +714,26 @@ load_types(void)
         tree_type = (PyTypeObject *)tree_cls;
     } else {
         for (int i = 0; i < M_COUNT; i++) Py_CLEAR(tree_attrs[i]);
+        for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) Py_CLEAR(log_attrs[i]);
         Py_DECREF(log_cls);
         Py_DECREF(tree_cls);
     }
     return state > 0;
 }
 
-/* Whether the classes are still as log_append expects: Log with generic attribute access and no class
- * attribute of the names read (so an instance's __dict__ is where Python finds them), MerkleTree with
- * the same slots, append and size as at first. Checked again only after a class was changed. */
+/* Whether the classes are still as log_append expects: Log with generic attribute access and the same
+ * slots for the names read as at first (so its slots are where Python finds them), MerkleTree with the
+ * same slots, append and size as at first. Checked again only after a class was changed. */
 static int
 classes_plain(void)
 {
     if (log_type->tp_version_tag == 0 || log_type->tp_version_tag != log_version) {
         if (log_type->tp_getattro != PyObject_GenericGetAttr || log_type->tp_setattro != PyObject_GenericSetAttr)
             return 0;
-        for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) {
+        for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) { /* still the slots found at first */
             PyObject *value = class_attr(log_type, attr_names[i]);
-            if (value != NULL) { Py_DECREF(value); return 0; }
+            Py_XDECREF(value); /* compared by identity only */
+            if (value != log_attrs[i]) return 0;
         }
         log_version = log_type->tp_version_tag; /* given by the lookups above (0 if CPython had none left) */
     }
@@ -743,14 +767,11 @@ sp_log_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (usable < 0) return NULL;
     if (!usable || !Py_IS_TYPE(log, log_type) || !classes_plain()) Py_RETURN_NONE;
 
-    /* The Log's attributes, read from its __dict__ (classes_plain: where Python reads them), as new references. */
+    /* The Log's fields, read from their slots (classes_plain: where Python reads them), as new references. */
     PyObject *a[A_MAYBE_CHECKPOINT] = {NULL};
     PyObject *levels = NULL, *level = NULL, *seq = NULL, *next = NULL, *out = NULL, *result = NULL;
-    PyObject *dict = PyObject_GenericGetDict(log, NULL);
-    if (dict == NULL) goto fail;
-    if (!PyDict_CheckExact(dict)) goto decline;
     for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) {
-        if ((a[i] = PyDict_GetItemWithError(dict, attr_names[i])) == NULL) goto decline; /* a half-made Log */
+        if ((a[i] = LOG_SLOT(log, i)) == NULL) goto decline; /* unset: a half-made Log */
         Py_INCREF(a[i]);
     }
     PyObject *tree = a[A_TREE];
@@ -802,8 +823,10 @@ sp_log_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     memcpy(PyByteArray_AS_STRING(level) + size, PyBytes_AS_STRING(leaf), HASH);
     if (Py_TYPE(size_slot)->tp_descr_set(size_slot, tree, next) < 0) goto fail;
     if (PyList_Append(a[A_PENDING_DATA], data) < 0 || PyList_Append(a[A_PENDING_LEAVES], leaf) < 0) goto fail;
-    if (PyDict_SetItem(dict, attr_names[A_LAST_T], t) < 0 || PyDict_SetItem(dict, attr_names[A_LAST_LEAF], leaf) < 0)
-        goto fail;
+    Py_INCREF(t); /* log._last_t = t; log._last_leaf = leaf (the old values are held in `a`) */
+    Py_SETREF(LOG_SLOT(log, A_LAST_T), t);
+    Py_INCREF(leaf);
+    Py_SETREF(LOG_SLOT(log, A_LAST_LEAF), leaf);
     if (due) {
         PyObject *r = PyObject_CallMethodOneArg(log, attr_names[A_MAYBE_CHECKPOINT], t);
         if (r == NULL) goto fail;
@@ -824,7 +847,6 @@ fail:
     result = NULL;
 done:
     for (int i = 0; i < A_MAYBE_CHECKPOINT; i++) Py_XDECREF(a[i]);
-    Py_XDECREF(dict);
     Py_XDECREF(levels);
     Py_XDECREF(level);
     Py_XDECREF(seq);
@@ -881,7 +903,7 @@ utf8_ok(const unsigned char *s, Py_ssize_t n)
 }
 
 /* What a value turned out to be (for the four ledger fields). */
-enum { T_OTHER, T_UINT, T_NEG, T_STR, T_BIN };
+enum { FT_OTHER, FT_UINT, FT_NEG, FT_STR, FT_BIN };
 
 typedef struct {
     int type;
@@ -948,14 +970,14 @@ check_map(reader_t *r, uint64_t n, int depth, value_t *fields, int *found)
 static int
 check_value(reader_t *r, int depth, value_t *out)
 {
-    out->type = T_OTHER;
+    out->type = FT_OTHER;
     if (r->p >= r->end) return 0;
     unsigned char b = *r->p;
-    if (b <= 0x7f) { r->p++; out->type = T_UINT; out->u = b; return 1; }
-    if (b >= 0xe0) { r->p++; out->type = T_NEG; out->s = (int8_t)b; return 1; }
+    if (b <= 0x7f) { r->p++; out->type = FT_UINT; out->u = b; return 1; }
+    if (b >= 0xe0) { r->p++; out->type = FT_NEG; out->s = (int8_t)b; return 1; }
     if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)) {
         if (!read_str(r, &out->buf, &out->len)) return 0;
-        out->type = T_STR;
+        out->type = FT_STR;
         return 1;
     }
     r->p++;
@@ -971,7 +993,7 @@ check_value(reader_t *r, int depth, value_t *out)
         r->p += w;
         if ((w == 2 && n < 256) || (w == 4 && n < 65536)) return 0;
         if ((uint64_t)(r->end - r->p) < n) return 0;
-        out->type = T_BIN; out->buf = r->p; out->len = (Py_ssize_t)n;
+        out->type = FT_BIN; out->buf = r->p; out->len = (Py_ssize_t)n;
         r->p += n;
         return 1;
     }
@@ -982,7 +1004,7 @@ check_value(reader_t *r, int depth, value_t *out)
         n = get_be(r->p, w);
         r->p += w;
         if (n < least[b - 0xcc]) return 0;
-        out->type = T_UINT; out->u = n;
+        out->type = FT_UINT; out->u = n;
         return 1;
     }
     case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
@@ -997,7 +1019,7 @@ check_value(reader_t *r, int depth, value_t *out)
         else if (w == 4) s = (int32_t)x;
         else s = (int64_t)x;
         if (s > most[b - 0xd0]) return 0; /* a smaller (or the unsigned) form exists */
-        out->type = T_NEG; out->s = s;
+        out->type = FT_NEG; out->s = s;
         return 1;
     }
     case 0xdc: case 0xdd: case 0xde: case 0xdf: {
@@ -1050,7 +1072,7 @@ check_entry_bytes(const unsigned char *data, Py_ssize_t len, value_t fields[4], 
 static PyObject *
 int_value(const value_t *v)
 {
-    return v->type == T_UINT ? PyLong_FromUnsignedLongLong(v->u) : PyLong_FromLongLong(v->s);
+    return v->type == FT_UINT ? PyLong_FromUnsignedLongLong(v->u) : PyLong_FromLongLong(v->s);
 }
 
 static PyObject *
@@ -1062,8 +1084,8 @@ sp_check_entry(PyObject *self, PyObject *data)
     if (!check_entry_bytes((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), f, found))
         Py_RETURN_NONE;
     /* The fields as decode() would give them; a field of another type is "not clean" (None). */
-    if ((found[0] && f[0].type != T_UINT && f[0].type != T_NEG) || (found[1] && f[1].type != T_BIN) ||
-        (found[2] && f[2].type != T_UINT && f[2].type != T_NEG) || (found[3] && f[3].type != T_STR))
+    if ((found[0] && f[0].type != FT_UINT && f[0].type != FT_NEG) || (found[1] && f[1].type != FT_BIN) ||
+        (found[2] && f[2].type != FT_UINT && f[2].type != FT_NEG) || (found[3] && f[3].type != FT_STR))
         Py_RETURN_NONE;
     PyObject *out = PyTuple_New(4);
     if (out == NULL) return NULL;
@@ -1130,10 +1152,10 @@ sp_audit_chunk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         int found[4];
         if (!check_entry_bytes(bytes, len, f, found)) goto unclean;
         if (!(found[0] && found[1] && found[2] && found[3])) goto unclean;
-        if (f[0].type != T_UINT || f[0].u != (uint64_t)s) goto unclean;
-        if (f[1].type != T_BIN || f[1].len != HASH || memcmp(f[1].buf, chain, HASH) != 0) goto unclean;
-        if (f[2].type != T_UINT || f[2].u < last_t) goto unclean;
-        if (f[3].type != T_STR || f[3].len == 0) goto unclean;
+        if (f[0].type != FT_UINT || f[0].u != (uint64_t)s) goto unclean;
+        if (f[1].type != FT_BIN || f[1].len != HASH || memcmp(f[1].buf, chain, HASH) != 0) goto unclean;
+        if (f[2].type != FT_UINT || f[2].u < last_t) goto unclean;
+        if (f[3].type != FT_STR || f[3].len == 0) goto unclean;
         last_t = f[2].u;
         chain = leaf;
     }
@@ -1569,7 +1591,7 @@ sp_proven_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
         value_t f[4];
         int found[4];
-        if (!check_entry_bytes(d, len, f, found) || !found[0] || f[0].type != T_UINT || index < 0 ||
+        if (!check_entry_bytes(d, len, f, found) || !found[0] || f[0].type != FT_UINT || index < 0 ||
             f[0].u != (uint64_t)index)
             goto not_clean;
         const unsigned char *path;

@@ -69,6 +69,20 @@ def _bind(native: Any) -> None:
 class Log:
     """A signed, hash-chained Merkle log over a `Store`."""
 
+    # What `append` reads and writes for every entry are slots, which the native append
+    # (ledger/_speedups.c, log_append) reads and writes in place; the rest lives in the instance dict.
+    __slots__ = (
+        "__dict__",
+        "_due_seq",
+        "_due_t",
+        "_last_leaf",
+        "_last_t",
+        "_pending_data",
+        "_pending_leaves",
+        "readonly",
+        "tree",
+    )
+
     def __init__(
         self,
         store: Store,
