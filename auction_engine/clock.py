@@ -53,7 +53,6 @@ class SimClock:
             raise ValueError(f"cannot run the clock back from {env.now} to {until}")
         if queue and queue[0][0] <= until:  # env.peek() <= until, without the call
             step = env.step
-            step()
             while queue and queue[0][0] <= until:
                 step()
         env._now = until  # what simpy's stop event would have set; simpy has no public setter

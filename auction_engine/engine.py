@@ -167,10 +167,7 @@ class Engine:
 
     def _arm(self, lot: Lot) -> None:
         """Make sure the heap holds an entry at or before the lot's next deadline."""
-        # self._deadline(lot), inlined: this runs after every command
-        self._arm_at(
-            lot, settlement.next_deadline(lot) if lot.phase in settlement.PHASES else MODES[lot.mode].next_deadline(lot)
-        )
+        self._arm_at(lot, self._deadline(lot))
 
     def _arm_at(self, lot: Lot, due: Ms | None) -> None:
         """`_arm` for the lot's next deadline `due`, already known."""

@@ -137,8 +137,9 @@ def run_market(
         return True
 
     def bidding_stream() -> list[list[Any]]:
-        """The bids these bidders send, worked out lot by lot before the run, merged in time order: four
-        columns (time, lot index, bidder index, amount), ties by lot index, as `drive_by_arrivals` orders them.
+        """The bids these bidders send, worked out lot by lot before the run, merged in time order: five
+        columns (time, lot index, bidder index, amount, and the lot's id as text), ties by lot index, as
+        `drive_by_arrivals` orders them.
 
         A lot's bidders react only to its own price and leader, which only their own bids change; so
         if every bid is accepted, this is exactly what they send live. The run checks that afterwards
