@@ -254,6 +254,9 @@ class Engine:
             self.fire_due(now)
             if native is not None and (done := native(self, cmd, now)) is not None:
                 return done  # type: ignore[no-any-return]
+        # The rules see the command as its ledger entry decodes (maps sorted, lists not tuples), so
+        # every byte they derive from it, a refusal's message included, is the same in a replay.
+        cmd = canonical.normalize(cmd)
         op = cmd.get("op")
         if type(op) is not str or not op:
             raise ValueError("a command needs an 'op' string")

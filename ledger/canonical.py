@@ -17,7 +17,7 @@ import msgpack
 
 from . import _accel
 
-__all__ = ["CanonicalError", "decode", "decode_many", "encode", "encode_entry", "encode_value"]
+__all__ = ["CanonicalError", "decode", "decode_many", "encode", "encode_entry", "encode_value", "normalize"]
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
@@ -69,6 +69,17 @@ def _check(value: Any, path: str) -> Any:
     if t is bytearray or t is memoryview:
         return bytes(value)
     raise CanonicalError(path, f"type {t.__name__} has no canonical encoding")
+
+
+def normalize(value: Any) -> Any:
+    """The value as its canonical bytes decode: maps sorted by key, tuples as lists, bytearrays as bytes.
+
+    Whatever order or container types a caller built a command with, the normalized value is the
+    one a replay of its ledger entry sees, so anything derived from it (a refusal's message) has
+    the same bytes live and in replay. Raises CanonicalError (naming the path) for what has no
+    canonical form.
+    """
+    return _check(value, "")
 
 
 _packer_options = {"use_bin_type": True, "strict_types": True}
