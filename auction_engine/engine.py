@@ -20,8 +20,8 @@ from ledger.log import Appended
 
 from .calendar import Calendar
 from .clock import Clock, SimClock
-from .market import RESULT_FIELDS, SECRET_FIELDS, Market
-from .model import Command, Fen, Ms, Rejected
+from .market import COMMAND_OPS, RESULT_FIELDS, SECRET_FIELDS, Market
+from .model import MAX_INT, Command, Fen, Ms, Rejected
 from .params import SettlementParams
 from .rules import MODES, settlement
 from .rules.base import Lot, Ranked
@@ -34,7 +34,6 @@ __all__ = ["Engine", "Event", "Result"]
 RULES_VERSION = "2"
 MODE_LETTERS = {"agreement": "A", "listing": "L", "english": "E", "dutch": "D", "sealed": "S"}
 _SCALARS = frozenset({int, str, bytes, bool, type(None)})
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 class Event(NamedTuple):
@@ -260,6 +259,8 @@ class Engine:
         op = cmd.get("op")
         if type(op) is not str or not op:
             raise ValueError("a command needs an 'op' string")
+        if op not in COMMAND_OPS:  # an entry of another kind (txcode, deal…) must never be a command's
+            raise ValueError(f"{op!r} is not a command of these rules")
         if not RESULT_FIELDS.isdisjoint(cmd):
             bad = RESULT_FIELDS.intersection(cmd)
             raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
@@ -276,8 +277,8 @@ class Engine:
                             f"command field {key!r} is not valid Unicode text (a lone surrogate)"
                         ) from None
             elif kind is int:
-                if not _INT_MIN <= value <= _INT_MAX:
-                    canonical.encode_value(value)
+                if not -MAX_INT <= value <= MAX_INT:
+                    raise ValueError(f"command field {key!r} must be between -10^15 and 10^15, not {value}")
             elif kind not in _SCALARS:
                 canonical.encode_value(value)
         self._t = now

@@ -16,7 +16,7 @@ from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
 from .rules.base import Ctx, Lot, Mode, arg, lot_kind, phase_text
 
-__all__ = ["OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items", "refund_items"]
+__all__ = ["COMMAND_OPS", "OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items", "refund_items"]
 
 RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "lot_seq", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
@@ -32,6 +32,10 @@ OPERATOR_OPS = frozenset(
         "close_phase",
     }
 )
+COMMAND_OPS = frozenset(
+    OPERATOR_OPS.union(*(mode.commands for mode in MODES.values()), settlement.COMMANDS)
+)
+"""Every command the rules define: a command entry's kind is always one of these, never an event's kind."""
 BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
 _SETTLEMENT_KEYS = field_names(SettlementParams)
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {}  # op -> fields a rejection's entry leaves out (e.g. sealed reveals)

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "DAY",
     "HOUR",
+    "MAX_INT",
     "MINUTE",
     "SECOND",
     "BasisPoints",
@@ -32,6 +33,14 @@ __all__ = [
 Fen = int
 Ms = int
 BasisPoints = int  # 10_000 = 100%
+
+MAX_INT = 10**15
+"""The largest magnitude of any integer a command or a rule parameter carries (docs/rules.md, "Limits").
+
+Money up to 10^15 fen (¥10,000,000,000,000.00, ten trillion yuan), durations and times in ms up to
+about the year 33,000: far beyond any market, and far inside the ledger's 64-bit integers, so no
+sum, product or deposit the rules compute from such values can leave the range the ledger encodes.
+"""
 
 SECOND: Ms = 1_000
 MINUTE: Ms = 60 * SECOND

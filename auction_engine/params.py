@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .calendar import Calendar
-from .model import HOUR, BasisPoints, Fen, Ms, Rejected, percent, yuan
+from .model import HOUR, MAX_INT, BasisPoints, Fen, Ms, Rejected, percent, yuan
 
 __all__ = ["SettlementParams", "field_names", "from_dict", "resolve", "to_dict"]
 
@@ -141,6 +141,8 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
     if hint is int:
         if type(value) is not int:
             raise Rejected("bad_param", f"parameter {name!r} must be an integer, not {value!r}")
+        if not -MAX_INT <= value <= MAX_INT:
+            raise Rejected("bad_param", f"parameter {name!r} must be between -10^15 and 10^15, not {value}")
         return value
     if hint is str:
         if type(value) is not str:
@@ -199,7 +201,12 @@ def from_dict(cls: type[P], data: Mapping[str, Any], what: str = "") -> P:
         q = quick[key]
         if q is not None:  # the common cases, accepted unchanged exactly as _check_type would accept them
             exact, optional, literal = q
-            if type(value) in exact or (optional and value is None) or (literal is not None and value in literal):
+            kind = type(value)
+            if (
+                (kind in exact and (kind is not int or -MAX_INT <= value <= MAX_INT))
+                or (optional and value is None)
+                or (literal is not None and value in literal)
+            ):
                 kwargs[key] = value
                 continue
         kwargs[key] = _check_type(value, hints[key], key)

@@ -144,7 +144,10 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
             found = decoded[expect.at] if expect.at < len(decoded) else None
             what = f"[{_describe(found)}]" if found else "nothing"
             raise ReplayMismatch(expect.at, f"the ledger holds {what} where the rules write no entry")
-        engine.submit(command_of(entry))
+        try:
+            engine.submit(command_of(entry))
+        except ValueError as exc:  # a command the engine refuses to run at all: no entry can hold it
+            raise ReplayMismatch(i, f"the ledger holds a command the rules refuse to run: {exc}") from None
     clock.advance(decoded[-1]["t"])
     engine.fire_due(decoded[-1]["t"])
     if expect.at != len(raw):
