@@ -16,7 +16,7 @@ from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
 from .rules.base import Ctx, Lot, Mode, arg, lot_kind, phase_text
 
-__all__ = ["COMMAND_OPS", "OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items", "refund_items"]
+__all__ = ["COMMAND_OPS", "MAX_PARTIES", "OPERATOR_OPS", "RESULT_FIELDS", "Market", "deposit_items", "refund_items"]
 
 RESULT_FIELDS = frozenset({"ok", "rule", "reason", "message", "out", "redacted", "lot_seq", "seq", "prev", "t", "kind"})
 OPERATOR_OPS = frozenset(
@@ -38,6 +38,9 @@ COMMAND_OPS = frozenset(
 """Every command the rules define: a command entry's kind is always one of these, never an event's kind."""
 BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
 _SETTLEMENT_KEYS = field_names(SettlementParams)
+MAX_PARTIES = 500
+"""The most parties one lot admits (deposits): every entry that lists a lot's parties (a batch refund,
+a sealed close) then stays far below the ledger's entry size limit."""
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {}  # op -> fields a rejection's entry leaves out (e.g. sealed reveals)
 for _mode in MODES.values():
     for _op, _fields in _mode.secret_fields.items():
@@ -51,7 +54,7 @@ class Market:
 
     def __init__(self, name: str, params: dict[str, Any], operators: tuple[str, ...]) -> None:
         try:
-            self._check_keys(params, None, " in the market's settings")
+            self.check_keys(params, None, " in the market's settings")
         except Rejected as exc:
             raise ValueError(exc.message) from None
         self.name = name
@@ -122,12 +125,12 @@ class Market:
             raise Rejected(
                 "bad_command", f"field 'params' of sub-market {sub!r} must be a map of parameter names to values"
             )
-        self._check_keys(params, None, f" in sub-market {sub!r}")
+        self.check_keys(params, None, f" in sub-market {sub!r}")
         ctx.accept("market.submarket")
         self.submarkets[sub] = {"name": cmd.get("name", sub), "params": params}
 
     @staticmethod
-    def _check_keys(params: Mapping[str, Any], mode: Mode | None, where: str) -> None:
+    def check_keys(params: Mapping[str, Any], mode: Mode | None, where: str) -> None:
         known = set(_SETTLEMENT_KEYS)
         for m in [mode] if mode is not None else MODES.values():
             known |= field_names(m.params)
@@ -162,7 +165,7 @@ class Market:
             raise Rejected(
                 "bad_command", f"field 'params' of lot {lot_id!r} must be a map of parameter names to values"
             )
-        self._check_keys(lot_params, mode, f" for {lot_kind(mode_name)}")
+        self.check_keys(lot_params, mode, f" for {lot_kind(mode_name)}")
         params, settle = self._resolve(mode, submarket, lot_params, f" for lot {lot_id!r}")
         target = mode.conversion(params) if mode.conversion is not None else None
         if target is not None:  # a conversion must not fail later, after a command was accepted
@@ -206,6 +209,13 @@ class Market:
         received = _batch_deposits(lot, cmd) if batch else [(arg(cmd, "party", str), arg(cmd, "amount"))]
         if lot.phase in settlement.PHASES:
             raise Rejected("lot_closed", f"lot {lot.id} is no longer taking deposits: it is {phase_text(lot.phase)}")
+        newcomers = {party for party, _ in received if party not in lot.deposits}
+        if len(lot.deposits) + len(newcomers) > MAX_PARTIES:
+            raise Rejected(
+                "too_many_parties",
+                f"lot {lot.id} admits at most {MAX_PARTIES} parties (it has {len(lot.deposits)}; "
+                f"this deposit adds {len(newcomers)})",
+            )
         ctx.accept("market.deposit")
         deposits = lot.deposits
         for party, amount in received:

@@ -57,6 +57,10 @@ class SettlementParams:
         for name in ("refund_working_days", "publication_working_days", "max_instalment_days", "second_chance_offers"):
             if getattr(self, name) < 0:
                 raise Rejected("bad_param", f"parameter {name!r} must not be negative (it is {getattr(self, name)})")
+        if self.second_chance_offers > 100:
+            raise Rejected(
+                "bad_param", f"parameter 'second_chance_offers' must be at most 100 (it is {self.second_chance_offers})"
+            )
         for name in ("payment_working_days", "second_chance_working_days"):
             if getattr(self, name) < 1:
                 raise Rejected(

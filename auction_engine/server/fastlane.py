@@ -5,8 +5,9 @@ recognises a plain, well-formed bid — JSON `{"amount": <int>}`, a known bearer
 with no registered key (so no signature to check), an optional valid `Idempotency-Key` — and runs
 it through exactly the same steps as the FastAPI route (`build`: role checks and the command;
 `LiveMarket.submit`: idempotency and the engine; waiting for durability; `outcome_body`: the
-answer), so the answers are byte-for-byte the same JSON. It sits outside the framework's own
-middleware stack (installed by `create_app`), so a bid costs the server no routing at all. Anything else (a
+answer), so the answers are byte-for-byte the same JSON. `create_app` installs it as middleware
+(inside the request guard, which has already checked the body's size), so a bid costs the server no
+routing at all. Anything else (a
 malformed body, a missing or unknown token, a signed bid, an error before the engine ran) falls
 through, untouched, to the FastAPI route, so every refusal keeps one source of truth and the
 OpenAPI document describes the fast lane too.
@@ -14,37 +15,46 @@ OpenAPI document describes the fast lane too.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..model import MAX_INT
 from .auth import Principal
 from .feed import json_bytes
+from .guard import PLAIN_BID
 from .live import IdempotencyConflict, LiveMarket, Outcome, Unavailable
 from .responses import ApiError, outcome_body
 
-__all__ = ["FastLane"]
+__all__ = ["FastLane", "LaneStats"]
 
-_MAX_AMOUNT = 2**63 - 1
+_LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a lot id the route's path pattern accepts
 _IDEM = re.compile(rb"^[\x21-\x7e]{1,128}$")
 _PLAIN = re.compile(r"^[A-Za-z0-9_.]+$")  # a rule name that needs no JSON escaping
 _PREFIX = "/api/lots/"
 _SUFFIX = "/bids"
 
-Build = Callable[[Principal, str, "str | None", dict[str, Any], "str | None", "str | None", bool], dict[str, Any]]
+Build = Callable[[Principal, str, "str | None", dict[str, Any], "str | None", "str | None"], dict[str, Any]]
+
+
+@dataclass
+class LaneStats:
+    """What the fast lane did (the app keeps it as `app.state.fast_lane`)."""
+
+    served: int = 0  # bids answered by the lane (the rest fell through to the framework)
 
 
 class FastLane:
     """ASGI middleware answering plain bids directly; everything else goes to `app`."""
 
-    def __init__(self, app: ASGIApp, market: LiveMarket, build: Build) -> None:
+    def __init__(self, app: ASGIApp, market: LiveMarket, build: Build, stats: LaneStats) -> None:
         self.app = app
         self.market = market
         self.build = build
-        self.served = 0  # bids answered here (the rest fell through to the framework)
+        self.stats = stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -95,7 +105,7 @@ class FastLane:
             await self.app(scope, replay, send)
             return
         market = self.market
-        self.served += 1
+        self.stats.served += 1
         try:
             if market.log.durable_size < outcome.target:
                 await market.durable(outcome.target)
@@ -126,21 +136,18 @@ class FastLane:
             return None
         if idem is not None and not _IDEM.match(idem):
             return None
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        plain = PLAIN_BID.match(body)
+        if plain is None or not _LOT.match(lot):
             return None
-        if type(doc) is not dict or len(doc) != 1:
-            return None
-        amount = doc.get("amount")
-        if type(amount) is not int or not 0 <= amount <= _MAX_AMOUNT:
+        amount = int(plain.group(1))
+        if amount > MAX_INT:
             return None
         who = self.market.credentials.principal(token[7:].strip().decode("latin-1"))
         if who is None or who.pubkey is not None:
             return None
         key = idem.decode("ascii") if idem is not None else None
         try:
-            cmd = self.build(who, "bid", lot, {"amount": amount}, None, key, True)
+            cmd = self.build(who, "bid", lot, {"amount": amount}, None, key)
             return self.market.submit(cmd, key)
         except (ApiError, IdempotencyConflict, Unavailable, ValueError):
             return None  # refused before the engine ran: the framework route answers it

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    model_validator,
+)
+
+from ..market import MAX_PARTIES
+from ..model import MAX_INT
 
 __all__ = [
     "AcceptIn",
@@ -27,6 +40,7 @@ __all__ = [
     "KeyIn",
     "ObjectIn",
     "OfferIn",
+    "OpenLotFields",
     "OpenLotIn",
     "OpenSubmarketIn",
     "PayIn",
@@ -35,12 +49,14 @@ __all__ = [
     "ProxyIn",
     "RelistIn",
     "ResolveIn",
+    "ResolveObjectionIn",
     "RevealIn",
     "WithdrawIn",
 ]
 
-MAX_INT = 2**63 - 1
-Amount = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="integer fen (1 yuan = 100 fen)")]
+Amount = Annotated[
+    StrictInt, Field(ge=0, le=MAX_INT, description="integer fen (1 yuan = 100 fen), at most 10^15 (model.MAX_INT)")
+]
 Positive = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
 Millis = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="milliseconds since the Unix epoch (UTC)")]
 Ident = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -56,9 +72,66 @@ Sig = Annotated[
     ),
 ]
 Nonce = Annotated[StrictStr, Field(min_length=2, max_length=512, pattern=r"^(?:[0-9a-fA-F]{2})+$")]
+ParamName = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+def _param_value(value: Any) -> Any:
+    """A rule parameter's value: an integer within ±10^15, a boolean, a short string, a list of those, or null.
+
+    (Which of these each parameter takes is the rules' to check, by name, when the lot opens.)
+    """
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is int:
+        if not -MAX_INT <= value <= MAX_INT:
+            raise ValueError(f"must be between -10^15 and 10^15, not {value}")
+        return value
+    if type(value) is str:
+        if len(value) > 200:
+            raise ValueError("a parameter's text is at most 200 characters")
+        return value
+    if type(value) is list:
+        if len(value) > 400:
+            raise ValueError("a parameter's list has at most 400 items")
+        for item in value:
+            if type(item) is bool or type(item) not in (int, str):
+                raise ValueError("a parameter's list holds integers or strings")
+            _param_value(item)
+        return value
+    raise ValueError("must be an integer, a boolean, a string or a list of integers or strings")
+
+
+ParamValue = Annotated[
+    Any,
+    PlainValidator(_param_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT},
+                {"type": "boolean"},
+                {"type": "string", "maxLength": 200},
+                {
+                    "type": "array",
+                    "maxItems": 400,
+                    "items": {
+                        "anyOf": [
+                            {"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT},
+                            {"type": "string", "maxLength": 200},
+                        ]
+                    },
+                },
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 Params = Annotated[
-    dict[str, Any],
-    Field(description="rule parameters by name (integers, booleans, strings, lists); unknown names are rejected"),
+    dict[ParamName, ParamValue],
+    Field(
+        max_length=64,
+        description="rule parameters by name (integers within ±10^15, booleans, strings, lists of them); "
+        "a name the lot's mode does not know is refused",
+    ),
 ]
 
 
@@ -136,14 +209,21 @@ class OpenSubmarketIn(_In):
     params: Params = Field(default_factory=dict)
 
 
-class OpenLotIn(_In):
-    lot: Ident
+class OpenLotFields(_In):
+    """Open a lot (its id comes from the path on the generic command endpoint)."""
+
     mode: Literal["english", "dutch", "sealed", "agreement", "listing"]
     title: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = None
     seller: Ident | None = None
     submarket: Ident | None = None
     appraisal: Positive | None = None
     params: Params = Field(default_factory=dict)
+
+
+class OpenLotIn(OpenLotFields):
+    """Open a lot in any mode."""
+
+    lot: Ident
 
 
 class DepositItem(_In):
@@ -159,7 +239,7 @@ class DepositIn(_In):
 
     party: Ident | None = None
     amount: Amount | None = None
-    parties: Annotated[list[DepositItem], Field(min_length=1, max_length=10_000)] | None = None
+    parties: Annotated[list[DepositItem], Field(min_length=1, max_length=MAX_PARTIES)] | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> DepositIn:
@@ -186,6 +266,12 @@ class PayIn(_In):
 
 class ResolveIn(_In):
     upheld: StrictBool
+
+
+class ResolveObjectionIn(ResolveIn):
+    """Resolve an objection by its index (the generic command endpoint's form)."""
+
+    objection: Annotated[StrictInt, Field(ge=0, le=1_000_000)]
 
 
 class ApproveRelistIn(_In):

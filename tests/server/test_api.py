@@ -627,6 +627,6 @@ def test_fast_lane_answers_exactly_like_the_framework_route(tmp_path: Any) -> No
                 data.pop("server_time")
                 out.append((r.status_code, data, r.headers.get("idempotent-replayed")))
             answers.append(out)
-            lanes.append(client.app.fast_lane.served if fast else None)
+            lanes.append(client.app.state.fast_lane.served if fast else None)
     assert answers[0] == answers[1]
     assert lanes[0] >= 4  # the plain bids were answered by the fast lane

@@ -88,7 +88,7 @@ async def _load(
                     idem, amount = retry
                 else:
                     idem = uuid.uuid4().hex
-                    amount = 10_000 + 100 * (int(time.time() * 1e5) * 10 + rng.randrange(10))
+                    amount = 10_000 + 100 * (time.monotonic_ns() // 1_000 * 10 + rng.randrange(10))  # rising, within 10^15
                     book.sent[(name, idem)] = amount
                 book.pending[name] = (idem, amount)
                 try:
