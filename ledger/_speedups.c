@@ -53,6 +53,13 @@
  *       a transaction code's printed form (ledger.txcode) whose check characters are the ones
  *       MOD 1271-36 prints, whose number is `index`, whose hash group is `leaf`'s and whose date is
  *       real; its groups, else None.
+ *   json_keys_unique(text, value) -> bool
+ *       True if no object of the JSON text `text` (bytes or str, which a parser read as `value`) repeats
+ *       a key: the member names in the text, counted lexically, are as many as the keys of value's
+ *       dicts. False also for what it cannot tell; the caller then reads the text with
+ *       ledger.strictjson, which names the repeated key.
+ *   MAX_DEPTH
+ *       the format's nesting limit of maps and lists (canonical.MAX_DEPTH).
  *
  * SHA-256 is OpenSSL's (libcrypto), never hand-written here.
  */
@@ -69,7 +76,11 @@
 #include <string.h>
 
 #define HASH 32
-#define MAX_DEPTH 64 /* deeper nesting is "not clean": the Python decoder decides */
+/* The format's nesting limit (docs/formats.md §1, canonical.MAX_DEPTH; exported as MAX_DEPTH): at most
+ * this many levels of maps and lists, the entry itself the first. `depth` below counts the containers
+ * around a value, so a map or list is allowed where depth < MAX_DEPTH; anything deeper is "not clean"
+ * and the Python code refuses it, naming the path. Every walk here recurses at most this deep. */
+#define MAX_DEPTH 32
 
 /* ---------------------------------------------------------------------------------------------
  * SHA-256
@@ -498,12 +509,16 @@ done:
     return r;
 }
 
+/* `depth`: the containers around `v` (0 at the top). */
 static int
 enc_value(buf_t *b, PyObject *v, int depth)
 {
-    if (depth > MAX_DEPTH) return ENC_UNCLEAN;
-    if (PyDict_CheckExact(v)) return enc_dict(b, v, NULL, depth);
+    if (PyDict_CheckExact(v)) {
+        if (depth >= MAX_DEPTH) return ENC_UNCLEAN;
+        return enc_dict(b, v, NULL, depth);
+    }
     if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
+        if (depth >= MAX_DEPTH) return ENC_UNCLEAN;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
         int r = buf_header(b, n, 0x90, 0xdc, 0xdd);
         if (r != ENC_OK) return r;
@@ -1717,6 +1732,96 @@ sp_code_fields(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(s#s#s#s#)", g[0], gl[0], g[1], gl[1], g[2], gl[2], g[4], gl[4]);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Repeated keys in a JSON text a parser read (certificates: orjson, which keeps one copy silently)
+ */
+
+/* The member names (object keys) in a JSON text, found by its lexical structure alone: a string
+ * followed, after white space, by ':' is a member name. For a text a JSON parser accepted; -1 if a
+ * string is not closed. Each byte is looked at a bounded number of times (memchr between quotes; a
+ * run of backslashes only from the quote that ends it). */
+static Py_ssize_t
+json_names(const char *s, Py_ssize_t n)
+{
+    const char *p = s, *end = s + n;
+    Py_ssize_t count = 0;
+    while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        const char *open = p++;
+        for (;;) { /* the closing quote: the next one not escaped by an odd run of backslashes */
+            p = memchr(p, '"', (size_t)(end - p));
+            if (p == NULL) return -1;
+            const char *b = p;
+            while (b > open + 1 && b[-1] == '\\') b--;
+            if (((p - b) & 1) == 0) break;
+            p++;
+        }
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+        if (p < end && *p == ':') count++;
+    }
+    return count;
+}
+
+/* The keys of every dict in `v` (exact dicts and lists, walked at most JSON_MAX_DEPTH deep); -1 if
+ * deeper. No Python code runs during the walk, so nothing can change the containers under it. */
+#define JSON_MAX_DEPTH 64
+static Py_ssize_t
+tree_keys(PyObject *v, int depth)
+{
+    Py_ssize_t total = 0;
+    if (PyDict_CheckExact(v)) {
+        if (depth >= JSON_MAX_DEPTH) return -1;
+        total = PyDict_GET_SIZE(v);
+        Py_ssize_t pos = 0;
+        PyObject *k, *x;
+        while (PyDict_Next(v, &pos, &k, &x)) {
+            if (PyDict_CheckExact(x) || PyList_CheckExact(x)) {
+                Py_ssize_t c = tree_keys(x, depth + 1);
+                if (c < 0) return -1;
+                total += c;
+            }
+        }
+    } else if (PyList_CheckExact(v)) {
+        if (depth >= JSON_MAX_DEPTH) return -1;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
+            PyObject *x = PyList_GET_ITEM(v, i);
+            if (PyDict_CheckExact(x) || PyList_CheckExact(x)) {
+                Py_ssize_t c = tree_keys(x, depth + 1);
+                if (c < 0) return -1;
+                total += c;
+            }
+        }
+    }
+    return total;
+}
+
+/* json_keys_unique(text, value): True if JSON text `text` (bytes or str) names as many members as the
+ * dicts of `value` (what a parser made of it) hold keys, i.e. no object of the text repeats a key
+ * (a parser keeps one copy per key, so a repeat leaves fewer keys than names); False otherwise, or
+ * for anything it cannot tell (another type, a lone surrogate, nesting deeper than JSON_MAX_DEPTH). */
+static PyObject *
+sp_json_keys_unique(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "json_keys_unique(text, value)");
+        return NULL;
+    }
+    const char *s;
+    Py_ssize_t n;
+    if (PyBytes_CheckExact(args[0])) {
+        s = PyBytes_AS_STRING(args[0]);
+        n = PyBytes_GET_SIZE(args[0]);
+    } else if (PyUnicode_CheckExact(args[0])) {
+        s = utf8_of(args[0], &n);
+        if (s == NULL) { PyErr_Clear(); Py_RETURN_FALSE; }
+    } else {
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t names = json_names(s, n), keys = tree_keys(args[1], 0);
+    if (names >= 0 && keys >= 0 && names == keys) Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"encode_entry", (PyCFunction)(void (*)(void))sp_encode_entry, METH_FASTCALL,
      "encode_entry(payload, seq, prev, t, kind) -> canonical bytes, or None (use the Python path)"},
@@ -1745,6 +1850,8 @@ static PyMethodDef methods[] = {
      "proven_entry(text, index, proof, size, root) -> (data, leaf hash, entry) of a proven canonical entry, else None"},
     {"code_fields", (PyCFunction)(void (*)(void))sp_code_fields, METH_FASTCALL,
      "code_fields(code, index, leaf) -> (prefix, date, kind, hash) of a printed code bound to them, else None"},
+    {"json_keys_unique", (PyCFunction)(void (*)(void))sp_json_keys_unique, METH_FASTCALL,
+     "json_keys_unique(text, value) -> True if no object of JSON text `text`, parsed as `value`, repeats a key"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1766,5 +1873,7 @@ PyInit__speedups(void)
         if (reserved_names[i] == NULL && (reserved_names[i] = PyUnicode_InternFromString(RESERVED[i])) == NULL)
             return NULL;
     }
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) < 0) Py_CLEAR(m);
+    return m;
 }

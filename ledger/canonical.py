@@ -2,8 +2,11 @@
 
 An entry is a msgpack map with string keys sorted by their UTF-8 bytes, integers in their
 smallest encoding, strings as str, byte strings as bin, and no floats or ext types. Nested maps
-follow the same rule. Decoding is strict: it re-encodes and demands identical bytes, so every
-value has exactly one encoding and the leaf hash of an entry is well defined.
+follow the same rule, and maps and lists nest at most `MAX_DEPTH` (32) levels deep, the entry
+itself the first: the encoder refuses anything deeper, so nothing deeper is ever written, and the
+decoder refuses it too (naming its path) before building anything. Decoding is strict: it
+re-encodes and demands identical bytes, so every value has exactly one encoding and the leaf hash
+of an entry is well defined.
 """
 
 from __future__ import annotations
@@ -17,10 +20,23 @@ import msgpack
 
 from . import _accel
 
-__all__ = ["CanonicalError", "decode", "decode_many", "encode", "encode_entry", "encode_value", "normalize"]
+__all__ = [
+    "MAX_DEPTH",
+    "CanonicalError",
+    "decode",
+    "decode_many",
+    "encode",
+    "encode_entry",
+    "encode_value",
+    "normalize",
+]
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
+# The format's nesting limit (docs/formats.md §1, normative): at most this many levels of maps and
+# lists, the entry (or the value encoded) itself the first. Besides bounding what the market stores,
+# it bounds every walk over a value here and in ledger/_speedups.c (which has the same MAX_DEPTH).
+MAX_DEPTH = 32
 
 
 class CanonicalError(ValueError):
@@ -33,10 +49,14 @@ class CanonicalError(ValueError):
 
 
 _SCALARS = frozenset({str, bytes, bool, type(None)})
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels of maps and lists"
 
 
-def _check(value: Any, path: str) -> Any:
-    """Return a copy of value with every map sorted; reject what has no canonical form."""
+def _check(value: Any, path: str, depth: int) -> Any:
+    """Return a copy of value with every map sorted; reject what has no canonical form.
+
+    `depth` counts the maps and lists around `value`: one more is refused once there are MAX_DEPTH.
+    """
     t = type(value)
     if t in _SCALARS:
         return value
@@ -45,6 +65,8 @@ def _check(value: Any, path: str) -> Any:
             raise CanonicalError(path, f"integer {value} is outside the msgpack range")
         return value
     if t is dict:
+        if depth >= MAX_DEPTH:
+            raise CanonicalError(path, _TOO_DEEP)
         try:
             # UTF-8 byte order equals code-point order, so sorting the str keys is enough.
             keys = sorted(value)
@@ -60,10 +82,12 @@ def _check(value: Any, path: str) -> Any:
             if tv in _SCALARS or (tv is int and _INT_MIN <= v <= _INT_MAX):
                 out[k] = v
             else:
-                out[k] = _check(v, f"{path}.{k}" if path else k)
+                out[k] = _check(v, f"{path}.{k}" if path else k, depth + 1)
         return out
     if t is list or t is tuple:
-        return [_check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if depth >= MAX_DEPTH:
+            raise CanonicalError(path, _TOO_DEEP)
+        return [_check(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if t is float:
         raise CanonicalError(path, "floats are not allowed (use integer fen / milliseconds)")
     if t is bytearray or t is memoryview:
@@ -77,9 +101,9 @@ def normalize(value: Any) -> Any:
     Whatever order or container types a caller built a command with, the normalized value is the
     one a replay of its ledger entry sees, so anything derived from it (a refusal's message) has
     the same bytes live and in replay. Raises CanonicalError (naming the path) for what has no
-    canonical form.
+    canonical form, nesting deeper than MAX_DEPTH included.
     """
-    return _check(value, "")
+    return _check(value, "", 0)
 
 
 _packer_options = {"use_bin_type": True, "strict_types": True}
@@ -129,7 +153,7 @@ def encode_value(value: Any) -> bytes:
         if data is not None:
             return data
     try:
-        return _pack(_check(value, ""))
+        return _pack(_check(value, "", 0))
     except UnicodeEncodeError as exc:
         raise CanonicalError("", f"string is not valid UTF-8: {exc.reason}") from None
 
@@ -236,8 +260,9 @@ def _find_floats(value: Any, path: str) -> None:
 _LEAVES = _FLAT
 
 
-def _plain_map_ok(value: dict[Any, Any]) -> bool:
-    """Fast check of a plainly decoded map: str keys strictly ascending, no float/ext values."""
+def _plain_map_ok(value: dict[Any, Any], depth: int = 0) -> bool:
+    """Fast check of a plainly decoded map: str keys strictly ascending, no float/ext values, and
+    nothing nested deeper than MAX_DEPTH (`depth`: the maps and lists around `value`)."""
     keys = list(value)
     try:
         # A dict has no duplicate keys, so sorted means strictly ascending.
@@ -249,19 +274,20 @@ def _plain_map_ok(value: dict[Any, Any]) -> bool:
         return False
     if _LEAVES.issuperset(map(type, value.values())):
         return True
-    return _plain_list_ok(value.values())
+    return _plain_list_ok(value.values(), depth + 1)
 
 
-def _plain_list_ok(value: Iterable[Any]) -> bool:
+def _plain_list_ok(value: Iterable[Any], depth: int) -> bool:
+    """`_plain_map_ok` for the items of a map or list (`depth`: the maps and lists around each item)."""
     for v in value:
         t = type(v)
         if t in _LEAVES:
             continue
         if t is dict:
-            if not _plain_map_ok(v):
+            if depth >= MAX_DEPTH or not _plain_map_ok(v, depth):
                 return False
         elif t is list:
-            if not _plain_list_ok(v):
+            if depth >= MAX_DEPTH or not _plain_list_ok(v, depth + 1):
                 return False
         else:
             return False
@@ -327,6 +353,9 @@ def decode(data: bytes) -> dict[str, Any]:
 
 def _decode_strict(data: bytes) -> dict[str, Any]:
     """Decode with every check made explicitly, so the error says exactly what is wrong."""
+    too_deep = _nesting_error(data)
+    if too_deep is not None:  # first: msgpack would build it (up to its own limit), and the walks below recurse
+        raise too_deep
     try:
         value = msgpack.unpackb(
             data,
@@ -352,6 +381,90 @@ def _decode_strict(data: bytes) -> dict[str, Any]:
         at = next((i for i, (a, b) in enumerate(zip(again, data, strict=False)) if a != b), min(len(again), len(data)))
         raise CanonicalError("", f"not canonical: non-minimal encoding at byte offset {at}")
     return value
+
+
+# msgpack's header bytes, for `_nesting_error`: those followed by a big-endian length of 1, 2 or 4
+# bytes (and what the length counts), and those followed by a fixed number of bytes.
+_LENGTH_HEADERS = {
+    0xC4: ("bin", 1), 0xC5: ("bin", 2), 0xC6: ("bin", 4),
+    0xC7: ("ext", 1), 0xC8: ("ext", 2), 0xC9: ("ext", 4),
+    0xD9: ("str", 1), 0xDA: ("str", 2), 0xDB: ("str", 4),
+    0xDC: ("array", 2), 0xDD: ("array", 4), 0xDE: ("map", 2), 0xDF: ("map", 4),
+}  # fmt: skip
+_FIXED_HEADERS = {
+    0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8,
+    0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17,
+}  # fmt: skip
+
+
+def _nesting_error(data: bytes) -> CanonicalError | None:
+    """The error for the first map or list in `data` nested deeper than MAX_DEPTH (naming its path), else None.
+
+    Reads only headers, lengths and map keys, in a loop: however deep or long the input claims to be,
+    nothing recurses and every step consumes at least one byte. It stops quietly at anything it cannot
+    read (an unused byte, a length beyond the end): the msgpack decoder then names that.
+    """
+    # One frame per open map or list: [items left (a map's keys and values), is a map, items in all,
+    # the key of the map's current value].
+    frames: list[list[Any]] = []
+    pos, end = 0, len(data)
+    while pos < end:
+        top = frames[-1] if frames else None
+        is_key = top is not None and top[1] and (top[2] - top[0]) % 2 == 0
+        b = data[pos]
+        pos += 1
+        items, is_map, text = -1, False, None
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            pass
+        elif b <= 0x8F:
+            items, is_map = 2 * (b & 0x0F), True
+        elif b <= 0x9F:
+            items = b & 0x0F
+        elif b <= 0xBF:
+            n = b & 0x1F
+            text = data[pos : pos + n]
+            pos += n
+        elif b in _FIXED_HEADERS:
+            pos += _FIXED_HEADERS[b]
+        elif b in _LENGTH_HEADERS:
+            what, width = _LENGTH_HEADERS[b]
+            n = int.from_bytes(data[pos : pos + width], "big")
+            pos += width
+            if what == "map":
+                items, is_map = 2 * n, True
+            elif what == "array":
+                items = n
+            else:
+                pos += what == "ext"  # the ext type byte
+                if what == "str":
+                    text = data[pos : pos + n]
+                pos += n
+        else:
+            return None  # 0xc1, never used
+        if pos > end:
+            return None  # truncated
+        if top is not None:
+            if is_key:
+                top[3] = text.decode("utf-8", "replace") if text is not None else "?"
+            top[0] -= 1
+        if items >= 0:
+            if len(frames) >= MAX_DEPTH:
+                return CanonicalError(_frames_path(frames), _TOO_DEEP)
+            frames.append([items, is_map, items, None])
+        while frames and frames[-1][0] == 0:
+            frames.pop()
+        if not frames:
+            return None  # the value is complete (what follows it is the decoder's business)
+    return None
+
+
+def _frames_path(frames: list[list[Any]]) -> str:
+    """The path (as `_check` writes it) of the item being read in the innermost of `frames`."""
+    path = ""
+    for left, is_map, total, key in frames:
+        step = (f".{key}" if path else key) if is_map else f"[{total - left - 1}]"
+        path += step
+    return path
 
 
 _bind(_accel.native)

@@ -88,7 +88,7 @@ async def _load(
                     idem, amount = retry
                 else:
                     idem = uuid.uuid4().hex
-                    amount = 10_000 + 100 * (time.monotonic_ns() // 1_000 * 10 + rng.randrange(10))  # rising, within 10^15
+                    amount = 10_000 + 100 * (time.monotonic_ns() // 1_000 * 10 + rng.randrange(10))  # rising
                     book.sent[(name, idem)] = amount
                 book.pending[name] = (idem, amount)
                 try:

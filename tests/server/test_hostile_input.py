@@ -212,7 +212,7 @@ def _body(fields: dict[str, Any], reverse: bool) -> bytes:
 
 
 _REQUEST = st.tuples(
-    st.sampled_from(sorted(SPECS) + ["txcode", "deal", "nosuch"]),
+    st.sampled_from([*sorted(SPECS), "txcode", "deal", "nosuch"]),
     st.dictionaries(_FIELD_NAMES, _VALUES, max_size=4),
     st.booleans(),
     st.sampled_from(["operator", "b1", "b2"]),
@@ -236,8 +236,8 @@ def test_any_request_sequence_leaves_a_ledger_that_restarts_and_verifies(
         m = Market(client, db, app)
         m.admit("b1", "b2")
         m.open_lot("E1", deposits={"b1": 100_000})
-        m.ok("/api/lots", {"lot": "S1", "mode": "sealed", "params": {"price_rule": "second", "min_price": 1_000, "bid_ms": 60_000,
-                                                                      "reveal_ms": 60_000}})
+        sealed = {"price_rule": "second", "min_price": 1_000, "bid_ms": 60_000, "reveal_ms": 60_000}
+        m.ok("/api/lots", {"lot": "S1", "mode": "sealed", "params": sealed})
         for op, fields, reverse, who, lot in requests:
             headers = {"Authorization": f"Bearer {OP_TOKEN if who == 'operator' else m.tokens[who]}",
                        "Content-Type": "application/json"}
