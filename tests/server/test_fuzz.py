@@ -2,12 +2,15 @@
 
 Schemathesis generates requests for every operation from the OpenAPI document (valid and invalid
 bodies, paths, query parameters and headers) and sends them to a real server, as the operator and
-as a bidder. Every answer must be a non-5xx with the content type the document declares.
+as a bidder. Every answer must be a non-5xx with the content type the document declares; then the
+server is killed (-9) and restarted on what the fuzz wrote, and `ledger verify` must pass.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from .conftest import OP_TOKEN, LiveServer, english, http_json
+from .conftest import OP_TOKEN, LiveServer, english, http_json, signer
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed: pip install -e '.[test]'")
 checks = pytest.importorskip("schemathesis.checks")
@@ -35,10 +38,28 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     _server["bidder"] = body["token"]
     try:
         yield server
+        errors = server.stderr()
+        server.kill()  # kill -9 after the fuzz: whatever it wrote must restart and verify
+        server.start()
+        assert http_json("GET", f"{server.url}/api/market")[0] == 200
+        server.stop()
+        _verify(server)
     finally:
         server.stop()
         _server.clear()
-    assert "Traceback" not in server.stderr(), server.stderr()[-3000:]
+    assert "Traceback" not in errors, errors[-3000:]
+
+
+def _verify(server: LiveServer) -> None:
+    """`auction-engine ledger verify` on the fuzzed ledger: it must pass (exit 0)."""
+    vkey = signer().verifier.encode()
+    done = subprocess.run(
+        [sys.executable, "-m", "auction_engine", "ledger", "verify", str(server.db), "--vkey", vkey],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _fuzz(url: str, token: str, examples: int) -> int:
