@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -220,17 +221,28 @@ _REQUEST = st.tuples(
 )
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-)
+_HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+Requests = list[tuple[str, dict[str, Any], bool, str, str]]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=_HEALTH, derandomize=True)
 @given(requests=st.lists(_REQUEST, min_size=5, max_size=25))
 def test_any_request_sequence_leaves_a_ledger_that_restarts_and_verifies(
-    tmp_path_factory: Any, requests: list[tuple[str, dict[str, Any], bool, str, str]]
+    tmp_path_factory: Any, requests: Requests
 ) -> None:
-    db = Path(tmp_path_factory.mktemp("hostile")) / "ledger.db"
+    _send_then_restart(Path(tmp_path_factory.mktemp("hostile")), requests)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=_HEALTH)
+@given(requests=st.lists(_REQUEST, min_size=5, max_size=60))
+def test_any_request_sequence_soak(tmp_path_factory: Any, requests: Requests) -> None:
+    _send_then_restart(Path(tmp_path_factory.mktemp("hostile")), requests)
+
+
+def _send_then_restart(directory: Path, requests: Requests) -> None:
+    """Send each request to the generic and the bid endpoint; no 5xx; then restart and verify the ledger."""
+    db = directory / "ledger.db"
     app = make_app(db)
     with TestClient(app) as client:
         m = Market(client, db, app)
