@@ -21,13 +21,12 @@ from __future__ import annotations
 import binascii
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import _accel, canonical
+from . import _accel, canonical, strictjson
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
 from .merkle import HASH_SIZE, ProofError, inclusion_root, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
@@ -66,6 +65,7 @@ EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 # Stable reason codes, in the order the checks run (the auction layer adds its own after these).
 REASONS = {
     "unreadable": "the file is not readable JSON holding an object",
+    "duplicate_key": "an object of the JSON repeats a key (readers keeping the first or the last copy disagree)",
     "missing_field": "a pinned field (code, entry, tlog_proof) is missing or not a string",
     "encoding": "an entry is not base64 of canonical bytes",
     "proof_format": "a proof is malformed (tlog-proof text, index, hashes)",
@@ -165,10 +165,18 @@ class Verified:
 
 
 def load_certificate(raw: bytes | str) -> dict[str, Any]:
-    """Parse certificate JSON and check the pinned fields are present strings (else exit-2 reasons)."""
+    """Parse certificate JSON strictly (`ledger.strictjson`) and check the pinned fields are present strings.
+
+    A key repeated in an object fails verification (`duplicate_key`, exit 1): the copy a reader keeps
+    decides what it sees, so one text would be two certificates. Anything else unreadable is exit 2.
+    """
     try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        obj = strictjson.loads(raw)
+    except strictjson.DuplicateKeyError as exc:
+        raise CertificateError(
+            "duplicate_key", f"{exc}: a reader keeping the first copy would see another certificate"
+        ) from None
+    except strictjson.StrictJSONError as exc:
         raise CertificateError("unreadable", f"not JSON: {exc}") from None
     return check_pinned(obj)
 

@@ -9,17 +9,16 @@ contradicts itself (the code does not match the entry it names).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from ledger import LedgerError, canonical
+from ledger import LedgerError, canonical, strictjson
 
 from ..certificates import IssueError, issue_file, render_html
 from ..model import yuan
-from .common import EXIT_UNREADABLE, fail_input, open_readonly_log, read_text
+from .common import EXIT_FAILED, EXIT_UNREADABLE, fail_input, open_readonly_log, read_text
 
 __all__ = ["certificate"]
 
@@ -47,7 +46,7 @@ def issue_cmd(db: str, code: str, out: str, transcript: bool, html_out: str | No
         sys.exit(exc.exit_code)
     except OSError as exc:
         fail_input(f"cannot write {out}: {exc.strerror or exc}")
-    cert = json.loads(path.read_text(encoding="utf-8"))
+    cert = strictjson.loads(path.read_text(encoding="utf-8"))  # as written just now
     deal = cert["deal"]
     click.echo(
         f"wrote {path}: {cert['code']} — lot {deal['lot']}, {deal['buyer']} buys from {deal['seller']} for"
@@ -61,21 +60,40 @@ def issue_cmd(db: str, code: str, out: str, transcript: bool, html_out: str | No
 @certificate.command("list")
 @click.argument("db")
 def list_cmd(db: str) -> None:
-    """Print every transaction code issued in DB: code, lot, buyer, price, and whether a checkpoint covers it."""
+    """Print every transaction code issued in DB: code, lot, buyer, price, and whether a checkpoint covers it.
+
+    An entry that cannot be read (not canonical, or a txcode entry naming no readable deal) is reported
+    on stderr by its index and the listing goes on; the exit status is then 1 (`ledger verify` says more).
+    """
     log = open_readonly_log(db)
     try:
         covered = log.checkpoint().size
     except LedgerError:  # no checkpoint signed yet
         covered = 0
+    damaged = False
     for seq, data in enumerate(log.entries()):
         if b"txcode" not in data:
             continue
-        entry = canonical.decode(data)
+        try:
+            entry = canonical.decode(data)
+        except canonical.CanonicalError as exc:
+            click.echo(f"error: entry {seq} is not canonical: {exc}", err=True)
+            damaged = True
+            continue
         if entry.get("kind") != "txcode":
             continue
-        deal = canonical.decode(log.entry_bytes(entry["deal_seq"]))
+        try:
+            deal = canonical.decode(log.entry_bytes(entry["deal_seq"]))
+            line = f"{entry['code']}  lot {entry['lot']}  {deal.get('buyer')}  {yuan(deal.get('price', 0))}"
+        except (KeyError, TypeError, ValueError, IndexError, StopIteration, LedgerError) as exc:
+            # ValueError: CanonicalError too (the deal entry is not canonical)
+            click.echo(f"error: entry {seq}: the deal of this txcode entry cannot be read: {exc}", err=True)
+            damaged = True
+            continue
         state = "covered" if seq < covered else "not yet covered by a checkpoint"
-        click.echo(f"{entry['code']}  lot {entry['lot']}  {deal.get('buyer')}  {yuan(deal.get('price', 0))}  {state}")
+        click.echo(f"{line}  {state}")
+    if damaged:
+        sys.exit(EXIT_FAILED)
 
 
 @certificate.command("render")
@@ -86,7 +104,7 @@ def render_cmd(cert: str, out: str, base_url: str | None) -> None:
     """Write the printable HTML page of certificate CERT (values read from its entries; verify it separately)."""
     text = read_text(cert, "certificate")
     try:
-        page = render_html(json.loads(text), base_url=base_url)
+        page = render_html(strictjson.loads(text), base_url=base_url)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         click.echo(f"error: cannot render {cert}: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
