@@ -1003,6 +1003,71 @@ def test_code_fields_reads_a_code_as_the_python_check_does(
     assert native.code_fields(code.encode(), index, leaf) is None
 
 
+# -- the nesting limit and duplicate keys: the native code stops where the format does ----------------
+
+
+def _nested(levels: int, kinds: str) -> Any:
+    """`levels` maps and lists (kinds[i % len(kinds)]: "m" a one-key map, "l" a one-item list), around 1."""
+    value: Any = 1
+    for i in range(levels):
+        value = {"k": value} if kinds[i % len(kinds)] == "m" else [value]
+    return value
+
+
+@pytest.mark.parametrize("kinds", ["m", "ml", "mll"])
+@pytest.mark.parametrize("levels", [31, 32, 33, 40])
+def test_native_code_stops_at_the_formats_nesting_limit(levels: int, kinds: str) -> None:
+    assert native.MAX_DEPTH == canonical.MAX_DEPTH == 32
+    entry = {"x": _nested(levels - 1, kinds)}  # `levels` levels, the entry the first
+    payload = {"x": entry["x"]}
+    with path(False):
+        expected = outcome(canonical.encode, entry)
+        expected_entry = outcome(canonical.encode_entry, payload, 3, bytes(32), 5, "k")
+    if levels <= 32:
+        assert isinstance(expected, bytes)
+        assert native.encode_flat(entry) == native.encode_value(entry) == expected
+        assert native.encode_entry(payload, 3, bytes(32), 5, "k") == expected_entry
+        assert native.is_canonical(expected) and typed(native.decode_entry(expected)) == typed(pure_decode(expected))
+    else:
+        assert expected[0] == "error" and "nested deeper than 32 levels of maps and lists" in expected[1]
+        assert native.encode_flat(entry) is None and native.encode_value(entry) is None
+        assert native.encode_entry(payload, 3, bytes(32), 5, "k") is None
+        raw = msgpack.packb(canonical_sorted(entry), use_bin_type=True)
+        assert not native.is_canonical(raw) and native.decode_entry(raw) is None and native.check_entry(raw) is None
+        with path(False):
+            reference = outcome(canonical.decode, raw)
+        with path(True):
+            assert outcome(canonical.decode, raw) == reference == expected  # one message on both paths
+            assert outcome(canonical.encode, entry) == expected
+
+
+def canonical_sorted(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: canonical_sorted(value[k]) for k in sorted(value)}
+    if type(value) is list:
+        return [canonical_sorted(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x82\xa1a\x01\xa1a\x02",
+        b"\x81\xa1m\x82\xa1z\x01\xa1z\x01",
+        b"\x81\xa1l\x91\x82\xa1q\xc0\xa1q\xc0",
+        b"\x85\xa4kind\xa1k\xa4prev\xc4\x20" + bytes(32) + b"\xa3seq\x00\xa3seq\x00\xa1t\x00",
+    ],
+)
+def test_duplicate_map_keys_are_not_canonical_on_either_path(raw: bytes) -> None:
+    assert not native.is_canonical(raw) and native.decode_entry(raw) is None and native.check_entry(raw) is None
+    with path(False):
+        reference = outcome(canonical.decode, raw)
+    assert reference[0] == "error" and reference[1].endswith(": duplicate map key")
+    with path(True):
+        assert outcome(canonical.decode, raw) == reference
+        assert canonical.decode_many([raw]) is None
+
+
 def test_the_switch() -> None:
     with path(False):
         assert not _accel.active()
