@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ..market import COMMAND_OPS, Market
 from ..model import Rejected
 from ..rules import MODES
+from ..rules.base import lot_kind
 from . import schemas
 from .responses import ApiError
 
@@ -61,7 +62,8 @@ def check_params(params: Mapping[str, Any], mode: str | None) -> None:
     the rules cannot disagree on which parameters exist.
     """
     try:
-        Market.check_keys(params, MODES[mode] if mode is not None else None, "")
+        where = f" for {lot_kind(mode)}" if mode is not None else " in a sub-market's settings"
+        Market.check_keys(params, MODES[mode] if mode is not None else None, where)
     except Rejected as exc:
         key = next((k for k in params if exc.message.startswith(f"unknown parameter {k!r}")), None)
         raise ApiError(422, "bad_param", exc.message, field=f"params.{key}" if key else "params") from None
