@@ -182,7 +182,8 @@ def _bid_request(lot: str, token: str, amount: int) -> bytes:
     ) % (lot.encode(), token.encode(), len(body), body)
 
 
-BASE_US = 1_790_000_000_000_000  # a fixed origin for bid amounts (µs since the epoch), the same in every run
+BASE_US = time.time_ns() // 1000  # the origin of bid amounts (µs since the epoch): this process's start, so
+# amounts rise through every run of one bench and stay far below the rules' 10^15 fen limit
 TRIVIAL = b"GET /api/time HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
