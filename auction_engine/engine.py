@@ -20,18 +20,21 @@ from ledger.log import Appended
 
 from .calendar import Calendar
 from .clock import Clock, SimClock
-from .market import COMMAND_OPS, RESULT_FIELDS, SECRET_FIELDS, Market
+from .market import COMMAND_OPS, OPERATOR_OPS, RESULT_FIELDS, SEALED_FIELDS, SECRET_FIELDS, Market
 from .model import MAX_INT, Command, Fen, Ms, Rejected
 from .params import SettlementParams
 from .rules import MODES, settlement
 from .rules.base import Lot, Ranked
 from .rules.english import EnglishParams, EnglishState
+from .vault import MarketVault, SealError, Vault, commitment, reveal_kind, reveal_seq_field
 
 __all__ = ["Engine", "Event", "Result"]
 
 # The version of the rules this engine runs, recorded in every ledger's genesis entry; replay refuses
 # a ledger recorded under another. 2: batch deposits and refunds, the txcode entry's certificate fields.
-RULES_VERSION = "2"
+# 3: sealed fields (a proxy's maximum recorded as a commitment, revealed when the lot's pricing ends; no
+# `out.cap`), a sealed-bid lot's refusals withhold amounts, a proxy's maximum is read after its other checks.
+RULES_VERSION = "3"
 MODE_LETTERS = {"agreement": "A", "listing": "L", "english": "E", "dutch": "D", "sealed": "S"}
 _SCALARS = frozenset({int, str, bytes, bool, type(None)})
 
@@ -91,8 +94,11 @@ class Engine:
         "_last_t",
         "_lot_seq",
         "_n",
+        "_opened",
         "_rule",
+        "_sealed_read",
         "_t",
+        "_unrevealed",
         "_wakes",
         "clock",
         "code_prefix",
@@ -102,6 +108,8 @@ class Engine:
         "market",
         "on_event",
         "recorder",
+        "vault",
+        "withheld",
     )
 
     def __init__(
@@ -116,6 +124,7 @@ class Engine:
         keep_events: bool = True,
         on_event: Callable[[Event], None] | None = None,
         expect: Callable[[str, dict[str, Any], Ms], bytes | None] | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SimClock()
         self.recorder = Recorder(log)
@@ -137,6 +146,21 @@ class Engine:
         self._deal_entries: dict[str, tuple[int, bytes | None, Ms]] = {}  # lot -> its deal entry (seq, leaf, t)
         self.codes: dict[str, str] = {}  # transaction code -> lot
         self._lot_seq: dict[str, int] = {}  # lot id not (yet) open -> how many entries name it so far
+        # Sealed fields (auction_engine/vault.py): the vault seals them live and opens them in a replay. By
+        # default a market signing its ledger derives the secret from its key; without a signer (a
+        # simulation) the secret is public, derived from the market's name.
+        if vault is None:
+            signer = log.signer if log is not None else None
+            vault = MarketVault.from_signer(signer) if signer is not None else MarketVault.simulation(market)
+        self.vault: Vault = vault
+        # The current command's sealed fields: (its entry's index, op, the clear fields or None when they
+        # cannot be opened, nonce), or None for a command without them; whether a rule has read them.
+        self._opened: tuple[int, str, dict[str, Any] | None, bytes] | None = None
+        self._sealed_read = False
+        # lot id -> the sealed commands a rule read on it, to reveal when its pricing ends:
+        # (entry index, op, actor, clear fields, nonce), in ledger order.
+        self._unrevealed: dict[str, list[tuple[int, str, str, dict[str, Any], bytes]]] = {}
+        self.withheld: tuple[str, ...] = ()  # the fields the last refused command's entry left out
         if log is None or log.size == 0 or expect is not None:
             self._write(
                 "open_market",
@@ -281,9 +305,14 @@ class Engine:
                     raise ValueError(f"command field {key!r} must be between -10^15 and 10^15, not {value}")
             elif kind not in _SCALARS:
                 canonical.encode_value(value)
+        seq = self.recorder.size
+        sealed = SEALED_FIELDS.get(op)
+        if sealed is not None:
+            cmd = self._seal(cmd, op, sealed, seq)  # the command as its entry records it
+        else:
+            self._opened = None
         self._t = now
         self._current, self._accepted = cmd, False
-        seq = self.recorder.size
         self._in_rule = True
         try:
             lot = self.market.handle(self, cmd)
@@ -292,11 +321,16 @@ class Engine:
             if self._accepted:
                 raise RuntimeError(f"rule rejected {op} after accepting it: {rej}") from rej
             secret = () if rej.disclose else SECRET_FIELDS.get(op, ())
+            if not rej.disclose and op not in OPERATOR_OPS:
+                private = self._private_fields(cmd)
+                if private:
+                    secret = tuple(sorted(set(secret).union(private)))
             payload = {k: v for k, v in cmd.items() if k != "op" and k not in secret}
             payload.update(ok=False, reason=rej.code, message=rej.message)
             withheld = [k for k in secret if k in cmd]
             if withheld:
                 payload["redacted"] = withheld
+            self.withheld = tuple(withheld)
             self._write(op, payload, now)
             self._current = None
             return Result(False, seq, rej.code, rej.message)
@@ -308,6 +342,81 @@ class Engine:
         if lot is not None:
             self._arm(lot)
         return Result(True, seq, rule=self._rule)
+
+    # -- sealed fields (auction_engine/vault.py) ---------------------------------------------------
+
+    def _seal(self, cmd: Command, op: str, names: tuple[str, ...], seq: int) -> Command:
+        """The command as its entry records it (live: its sealed fields replaced by `commitment` and
+        `sealed`; replay: as recorded), and what the rules may read of it (`_opened`)."""
+        self._sealed_read = False
+        clear = {name: cmd[name] for name in names if name in cmd}
+        recorded = "commitment" in cmd or "sealed" in cmd
+        actor, lot = cmd["actor"], cmd.get("lot")
+        if self._expect is None:  # live: the engine seals what the sender sent
+            if recorded:
+                raise ValueError(f"the fields 'commitment' and 'sealed' of a {op} command are written by the engine")
+            if not clear:  # nothing to seal (the rule refuses the missing field)
+                self._opened = (seq, op, {}, b"")
+                return cmd
+            nonce, digest, box = self.vault.seal(seq, op, actor, lot, clear)
+            out = {k: v for k, v in cmd.items() if k not in clear}
+            out["commitment"] = digest
+            out["sealed"] = box
+            self._opened = (seq, op, clear, nonce)
+            return out
+        # replay: the entry holds the recorded form; the vault opens it, or knows it from a reveal
+        if clear:
+            shown = ", ".join(repr(name) for name in clear)
+            raise SealError(seq, f"this {op} entry records {shown} in clear, which these rules seal")
+        if not recorded:
+            self._opened = (seq, op, {}, b"")
+            return cmd
+        opened = self.vault.open(seq, cmd)
+        if opened is None:
+            self._opened = (seq, op, None, b"")
+            return cmd
+        fields, nonce = opened
+        if not set(fields) <= set(names) or commitment(op, actor, lot, fields, nonce) != cmd.get("commitment"):
+            raise SealError(seq, f"the sealed fields of this {op} entry do not open its commitment")
+        self._opened = (seq, op, fields, nonce)
+        return cmd
+
+    def unsealed(self, cmd: Command) -> Command:
+        """Ctx: the current command with its sealed fields in clear; what a rule reads is revealed later."""
+        opened = self._opened
+        if opened is None or cmd is not self._current:  # a command without sealed fields, or not the current one
+            return cmd
+        seq, op, fields, nonce = opened
+        if fields is None:
+            what = ", ".join(SEALED_FIELDS[op])
+            raise SealError(
+                seq,
+                f"the {op} {what} of entry {seq} is sealed and not revealed yet (the ledger publishes it when the "
+                f"pricing of lot {cmd.get('lot')!r} ends; until then only the market's key opens it)",
+                unrevealed=True,
+            )
+        if not fields:
+            return cmd
+        if not self._sealed_read:
+            self._sealed_read = True
+            self._unrevealed.setdefault(cmd["lot"], []).append((seq, op, cmd["actor"], fields, nonce))
+        out = {k: v for k, v in cmd.items() if k not in ("commitment", "sealed")}
+        out.update(fields)
+        return out
+
+    def _reveal(self, lot: Lot) -> None:
+        """The lot's pricing ends: publish every sealed command a rule read on it (`<op>_reveal` entries)."""
+        pending = self._unrevealed.pop(lot.id, None)
+        for seq, op, actor, fields, nonce in pending or ():
+            self.emit(reveal_kind(op), lot=lot.id, bidder=actor, **{reveal_seq_field(op): seq}, **fields, nonce=nonce)
+
+    def _private_fields(self, cmd: Command) -> tuple[str, ...]:
+        """The fields a refusal on the command's lot withholds: its mode's `private_fields` while it is priced."""
+        lot_id = cmd.get("lot")
+        lot = self.market.lots.get(lot_id) if type(lot_id) is str else None
+        if lot is None or lot.phase in settlement.PHASES:
+            return ()
+        return MODES[lot.mode].private_fields
 
     # -- Ctx: what the rules call -----------------------------------------------------------------
 
@@ -334,9 +443,11 @@ class Engine:
         return actor in self.market.operators
 
     def deal(self, lot: Lot, buyer: str, price: Fen, rule: str, ranking: list[Ranked]) -> None:
+        self._reveal(lot)  # the pricing ends here, whichever rule ends it: its sealed fields become public
         settlement.start(self, lot, buyer, price, rule, ranking)
 
     def no_sale(self, lot: Lot, reason: str) -> None:
+        self._reveal(lot)
         settlement.no_sale(self, lot, reason)
 
     def convert(self, lot: Lot, mode: str, overrides: Mapping[str, Any]) -> None:

@@ -45,6 +45,10 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {}  # op -> fields a rejection's ent
 for _mode in MODES.values():
     for _op, _fields in _mode.secret_fields.items():
         SECRET_FIELDS[_op] = tuple(sorted(set(SECRET_FIELDS.get(_op, ())) | set(_fields)))
+SEALED_FIELDS: dict[str, tuple[str, ...]] = {}  # op -> fields recorded as a commitment (auction_engine/vault.py)
+for _mode in MODES.values():
+    for _op, _fields in _mode.sealed_fields.items():
+        SEALED_FIELDS[_op] = tuple(sorted(set(SEALED_FIELDS.get(_op, ())) | set(_fields)))
 
 
 class Market:

@@ -9,6 +9,12 @@ The entries need not be a whole ledger: a lot's transcript (the genesis entry, t
 sub-market, and every entry naming the lot) replays too, because each entry is compared using
 its own recorded `seq` and `prev`, and the replaying engine numbers what it writes by the
 ledger's indices (so a transaction code, derived from the deal entry's index, comes out right).
+
+Sealed fields (a proxy's maximum, auction_engine/vault.py) are replayed from the recorded commitment
+and `sealed` bytes: the market's own vault (the live server restarting) opens them with its key; an
+auditor's replay, by default, knows them from the ledger's reveal entries, each checked against the
+commitment it opens. A sealed command that neither can open, and that a rule needs, stops the replay
+with a ReplayMismatch naming it (its lot is still being priced: the values are not public yet).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ledger import canonical
 from .clock import ManualClock
 from .engine import RULES_VERSION, Engine
 from .model import Ms
+from .vault import RevealVault, SealError, Vault
 
 __all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine"]
 
@@ -30,12 +37,17 @@ _RESULT = ("seq", "prev", "t", "kind", "ok", "rule", "reason", "message", "out",
 
 
 class ReplayMismatch(Exception):
-    """The rules, replayed, write something other than what the ledger holds at `index`."""
+    """The rules, replayed, write something other than what the ledger holds at `index`.
 
-    def __init__(self, index: int, message: str) -> None:
+    `unrevealed`: the replay stopped at a sealed field that is not public yet (its lot is still being
+    priced), which is no divergence: the ledger may be right, it just cannot be checked beyond that yet.
+    """
+
+    def __init__(self, index: int, message: str, *, unrevealed: bool = False) -> None:
         super().__init__(f"entry {index}: {message}")
         self.index = index
         self.message = message
+        self.unrevealed = unrevealed
 
 
 def command_of(entry: dict[str, Any]) -> dict[str, Any]:
@@ -91,16 +103,23 @@ class _LedgerNumbering:
 
     @property
     def size(self) -> int:
-        """The index the next entry would get after the last one replayed."""
-        at = self.expect.at
-        return self.expect.decoded[at - 1]["seq"] + 1 if at else 0
+        """The index the next entry gets: the next ledger entry's own (a lot's subset skips indices), or
+        one past the last entry once every entry was replayed. So the engine knows each command's index."""
+        at, decoded = self.expect.at, self.expect.decoded
+        if at < len(decoded):
+            return decoded[at]["seq"]  # type: ignore[no-any-return]
+        return decoded[at - 1]["seq"] + 1 if at else 0  # type: ignore[no-any-return]
 
     def write(self, kind: str, payload: dict[str, Any], t: Ms) -> tuple[int, bytes | None]:
         return self.expect.decoded[self.expect.at - 1]["seq"], None
 
 
-def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
-    """Rebuild the market from canonical entry bytes; raise ReplayMismatch at the first divergence."""
+def replay_engine(entries: Iterable[bytes], vault: Vault | None = None, **engine_options: Any) -> Engine:
+    """Rebuild the market from canonical entry bytes; raise ReplayMismatch at the first divergence.
+
+    `vault` opens the sealed fields (the market's `MarketVault`, which holds the key); by default an
+    auditor's `RevealVault` built from the entries' own reveals.
+    """
     raw = list(entries)
     if not raw:
         raise ReplayMismatch(0, "the ledger is empty")
@@ -123,6 +142,11 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
             f"the ledger was recorded under rules version {version!r}; this engine runs version {RULES_VERSION!r}"
             " and cannot replay it (use the release of auction-engine that wrote it)",
         )
+    if vault is None:
+        try:
+            vault = RevealVault.from_entries(decoded)
+        except SealError as exc:
+            raise ReplayMismatch(exc.index, exc.message) from None
     expect = _Expectation(raw, decoded)
     clock = ManualClock(genesis["t"])
     engine = Engine(
@@ -132,6 +156,7 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
         operators=tuple(genesis.get("operators") or ("operator",)),
         code_prefix=genesis.get("code_prefix", "ZJ"),
         expect=expect,
+        vault=vault,
         **engine_options,
     )
     engine.recorder = _LedgerNumbering(expect)  # type: ignore[assignment]
@@ -146,6 +171,8 @@ def replay_engine(entries: Iterable[bytes], **engine_options: Any) -> Engine:
             raise ReplayMismatch(expect.at, f"the ledger holds {what} where the rules write no entry")
         try:
             engine.submit(command_of(entry))
+        except SealError as exc:  # a sealed field that cannot be opened (not revealed yet), or opens wrong
+            raise ReplayMismatch(exc.index, exc.message, unrevealed=exc.unrevealed) from None
         except ValueError as exc:  # a command the engine refuses to run at all: no entry can hold it
             raise ReplayMismatch(i, f"the ledger holds a command the rules refuse to run: {exc}") from None
     clock.advance(decoded[-1]["t"])
@@ -166,6 +193,7 @@ class ReplayReport:
     deals: list[dict[str, Any]] = field(default_factory=list)
     index: int | None = None
     message: str | None = None
+    unrevealed: bool = False  # stopped at a sealed field not public yet (see ReplayMismatch)
 
 
 def replay(entries: Iterable[bytes]) -> ReplayReport:
@@ -174,7 +202,7 @@ def replay(entries: Iterable[bytes]) -> ReplayReport:
     try:
         engine = replay_engine(raw)
     except ReplayMismatch as exc:
-        return ReplayReport(False, len(raw), index=exc.index, message=exc.message)
+        return ReplayReport(False, len(raw), index=exc.index, message=exc.message, unrevealed=exc.unrevealed)
     commands = sum(1 for e in engine.events if "ok" in e.data)
     deals = [dict(e.data, seq=e.seq, t=e.t) for e in engine.events if e.kind == "deal"]
     return ReplayReport(True, len(raw), commands, deals)

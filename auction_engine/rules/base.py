@@ -99,6 +99,14 @@ class Ctx(Protocol):
         """Switch the lot to another pricing mode (listing → auction, agreement → auction)."""
         ...
 
+    def unsealed(self, cmd: Command) -> Command:
+        """The command as its sender sent it: with its sealed fields (`Mode.sealed_fields`) in clear.
+
+        Reading them is recorded: the engine reveals what a rule read when the lot's pricing ends,
+        so that anyone can replay the decision. A rule reads them only where its decision needs them.
+        """
+        ...
+
 
 Handler = Callable[[Ctx, Lot, Command], None]
 
@@ -117,6 +125,13 @@ class Mode:
     view: Callable[[Lot, str | None], dict[str, Any]]  # what `viewer` may see (None: the public)
     live_view: Callable[[Lot, Ms], dict[str, Any]] | None = None  # view fields that depend on the time (a clock)
     secret_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # op -> fields kept out of rejections
+    # op -> fields the ledger records only as a commitment until the lot's pricing ends (a proxy's maximum):
+    # a rule reads them with `ctx.unsealed(cmd)`, and what it read is revealed before the deal or no sale.
+    sealed_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Fields a refusal of a buyer's command on this mode's lot leaves out of its entry while the lot is being
+    # priced, whatever the op (a sealed-bid lot keeps every amount secret); a rule that reads one of them
+    # must refuse with `disclose` (its entry then records it) or not read it at all.
+    private_fields: tuple[str, ...] = ()
     closable: bool = True  # may an operator end its phases early (close_phase) where the lot allows it?
     # The mode this one may convert to and its settings, checked when a lot opens (None: never converts).
     conversion: Callable[[Any], tuple[str, Mapping[str, Any]] | None] | None = None
@@ -148,6 +163,7 @@ def require_qualified(lot: Lot, party: str, needed: Fen) -> None:
 FEN_FIELDS = frozenset({"amount", "price", "max", "down"})  # command fields that are money, in fen
 
 _KINDS = {int: "an integer", str: "a string", bytes: "bytes", bool: "true or false"}
+_KIND_NAMES = {str: "string", bytes: "byte string", bool: "boolean", list: "list", dict: "map", type(None): "null"}
 
 _PHASES = {
     "open": "open",
@@ -207,15 +223,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def arg(cmd: Command, name: str, kind: type = int) -> Any:
-    """A command argument of the given type, or a precise rejection naming the field."""
+def arg(cmd: Command, name: str, kind: type = int, *, secret: bool = False) -> Any:
+    """A command argument of the given type, or a precise rejection naming the field.
+
+    With `secret` (a sealed field), the rejection's message names the field but never shows its value,
+    which the entry keeps sealed.
+    """
     if name not in cmd:
         raise Rejected("bad_command", f"the {cmd.get('op', 'command')} command needs the field {name!r}")
     value = cmd[name]
     if type(value) is not kind:
         wanted = "a whole number of fen" if kind is int and name in FEN_FIELDS else _KINDS.get(kind, kind.__name__)
-        raise Rejected("bad_command", f"field {name!r} must be {wanted}, not {_shown(value)}")
+        shown = f"a {_KIND_NAMES.get(type(value), 'value')}" if secret else _shown(value)
+        raise Rejected("bad_command", f"field {name!r} must be {wanted}, not {shown}")
     if kind is int and value < 0:
         unit = " fen" if name in FEN_FIELDS else ""
+        if secret:
+            raise Rejected("bad_command", f"field {name!r} must not be negative")
         raise Rejected("bad_command", f"field {name!r} must not be negative (it is {value}{unit})")
     return value

@@ -184,17 +184,20 @@ def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
 
 
 def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
+    """A proxy (maximum) bid. Its `max` is sealed (`MODE.sealed_fields`): the ledger holds only a commitment
+    until the lot closes, so this rule reads it (`ctx.unsealed`) only once the checks that do not need it
+    have passed, and no message states a maximum. What it read is revealed when the lot's pricing ends."""
     p: EnglishParams = lot.params
     s: EnglishState = lot.state
     bidder = cmd["actor"]
-    maximum = arg(cmd, "max")
     if not p.proxy:
         raise Rejected("proxy_not_allowed", f"lot {lot.id} does not accept proxy bids; bid an amount instead")
     _check_open_for_bids(lot, ctx.now)
     require_qualified(lot, bidder, required_deposit(lot, p.start_price))
+    maximum = arg(ctx.unsealed(cmd), "max", secret=True)
     cap = _floor_level(p, maximum)
     floor_needed = s.high if s.leader == bidder and s.high is not None else _next_level(p, s)
-    if cap < floor_needed:
+    if cap < floor_needed:  # the bound is public (the price, or the next valid bid); the maximum is not stated
         what = f"the current price, which {bidder} holds" if floor_needed == s.high else "the next valid bid"
         raise Rejected(
             "proxy_too_low",
@@ -204,10 +207,10 @@ def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     if old is not None and cap < old.cap:
         raise Rejected(
             "proxy_lowered",
-            f"field 'max' cannot lower {bidder}'s proxy maximum on lot {lot.id}, which is {yuan(old.cap)} "
-            f"({old.cap} fen)",
+            f"field 'max' is below {bidder}'s standing proxy maximum on lot {lot.id}: a proxy maximum can be "
+            "raised, never lowered",
         )
-    ctx.accept("english.proxy", cap=cap)
+    ctx.accept("english.proxy")  # no `out.cap`: the rounded maximum would reveal the maximum
     s.order += 1
     s.proxies[bidder] = Proxy(cap, ctx.now, s.order)
     _resolve_proxies(ctx, lot)
@@ -371,6 +374,7 @@ MODE = Mode(
     params=EnglishParams,
     open=_open,
     commands={"bid": _bid, "proxy": _proxy},
+    sealed_fields={"proxy": ("max",)},
     next_deadline=_next_deadline,
     on_deadline=_on_deadline,
     opening_price=lambda params: params.start_price,

@@ -282,6 +282,9 @@ MODE = Mode(
     open=_open,
     commands={"commit": _commit, "reveal": _reveal},
     secret_fields={"reveal": ("amount", "nonce")},
+    # While bids are sealed, a refused buyer's command of any op (a `bid` or `offer` sent here by mistake, a
+    # `proxy`) does not publish an amount: its entry withholds these fields (docs/rules.md §10).
+    private_fields=("amount", "down", "max", "nonce", "price", "schedule"),
     next_deadline=_next_deadline,
     on_deadline=_on_deadline,
     opening_price=lambda params: params.min_price,

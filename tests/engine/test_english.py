@@ -131,7 +131,10 @@ def test_hard_close_caps_the_auction(h: Harness) -> None:
 def test_proxy_bidding(h: Harness) -> None:
     english(h, deposits={"A": 10_000, "B": 10_000, "C": 10_000, "D": 10_000})
     h.ok("proxy", "A", lot="L1", max=185_000)  # rounded down to the grid: 180 000
-    assert h.last("proxy")["out"] == {"cap": 180_000}
+    entry = h.last("proxy")
+    assert "max" not in entry and "out" not in entry and len(entry["commitment"]) == 32  # the maximum is sealed
+    assert h.engine.view("L1", "A")["my_proxy"] == 180_000  # A sees its own rounded maximum
+    assert "my_proxy" not in h.engine.view("L1", "B") and "my_proxy" not in h.engine.view("L1")
     assert h.engine.lot("L1").state.high == 100_000  # opens at the start price
     h.ok("bid", "B", lot="L1", amount=130_000)
     assert (h.engine.lot("L1").state.leader, h.engine.lot("L1").state.high) == ("A", 140_000)

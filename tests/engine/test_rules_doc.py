@@ -34,6 +34,7 @@ from auction_engine.model import DAY, HOUR, MINUTE
 from auction_engine.params import SettlementParams
 from auction_engine.rules import MODES, settlement
 from auction_engine.rules.sealed import commitment
+from auction_engine.vault import reveal_kind
 
 from .harness import Harness
 
@@ -43,8 +44,9 @@ PACKAGE = REPO / "auction_engine"
 # The sources whose rejections, entries and rules an operator or auditor meets.
 RULE_SOURCES = [*sorted((PACKAGE / "rules").glob("*.py")), PACKAGE / "market.py", PACKAGE / "params.py"]
 ENTRY_SOURCES = [*sorted((PACKAGE / "rules").glob("*.py")), PACKAGE / "market.py", PACKAGE / "engine.py"]
-# Writes whose kind is the command's own op (covered by the command check) or the generic emitter itself.
-DYNAMIC_WRITERS = {("engine.py", "submit"), ("engine.py", "accept"), ("engine.py", "emit")}
+# Writes whose kind is the command's own op (covered by the command check), the generic emitter itself, or
+# a sealed command's reveal (`<op>_reveal`, one kind per op with sealed fields: added by `entry_kinds`).
+DYNAMIC_WRITERS = {("engine.py", "submit"), ("engine.py", "accept"), ("engine.py", "emit"), ("engine.py", "_reveal")}
 
 
 # -- what the code defines ------------------------------------------------------------------------
@@ -141,6 +143,8 @@ def entry_kinds() -> tuple[dict[str, str], list[str]]:
                     continue
                 for kind in _resolve_strings(path, tree, call, _argument(call, 0, "kind"), problems):
                     kinds.setdefault(kind, _where(path, call))
+    for op in market_module.SEALED_FIELDS:  # what Engine._reveal writes
+        kinds.setdefault(reveal_kind(op), f"auction_engine/engine.py (_reveal, sealed fields of {op})")
     return kinds, problems
 
 
@@ -335,6 +339,7 @@ def example_sealed() -> tuple[Harness, int]:
         h.submit("commit", bidder, lot="S-1", hash=commitment("S-1", bidder, amount, _nonce(bidder)))
     h.submit("commit", "A", lot="S-1", hash=commitment("S-1", "A", 720_000, _nonce("A")))
     h.submit("reveal", "A", lot="S-1", amount=700_000, nonce=_nonce("A"))
+    h.submit("bid", "B", lot="S-1", amount=650_000)  # an English bid sent here by mistake: its amount is withheld
     h.run_until(START + HOUR + 5 * MINUTE)
     h.submit("reveal", "A", lot="S-1", amount=700_000, nonce=_nonce("A"))
     h.submit("reveal", "B", lot="S-1", amount=600_000, nonce=_nonce("B"))
