@@ -19,9 +19,10 @@
  *       its own methods leave (readonly False, tree an exact MerkleTree whose leaf level is a bytearray,
  *       the pending lists exact lists, the times and thresholds ints) and arguments it accepts (kind a
  *       non-empty str, payload a dict append_entry encodes, with no reserved key, t an int with
- *       log._last_t <= t < 2**63), it appends as the Python body does and calls log._maybe_checkpoint(t)
- *       when due; None, having changed nothing, for everything else (the Python body then refuses or
- *       appends). Also the fast path of other callers (the engine): any arguments are safe.
+ *       log._last_t <= t < 2**63, and an entry of at most MAX_ENTRY_BYTES), it appends as the Python
+ *       body does and calls log._maybe_checkpoint(t) when due; None, having changed nothing, for
+ *       everything else (the Python body then refuses or appends). Also the fast path of other callers
+ *       (the engine): any arguments are safe.
  *   check_entry(data) -> (seq, prev, t, kind) | None
  *       None unless `data` is exactly one canonical entry (docs/formats.md) whose seq is an int,
  *       prev a bin, t an int and kind a str; else those four fields (None for a missing one).
@@ -60,6 +61,8 @@
  *       ledger.strictjson, which names the repeated key.
  *   MAX_DEPTH
  *       the format's nesting limit of maps and lists (canonical.MAX_DEPTH).
+ *   MAX_ENTRY_BYTES
+ *       the largest entry the log appends (ledger.log.MAX_ENTRY_BYTES); log_append declines a larger one.
  *
  * SHA-256 is OpenSSL's (libcrypto), never hand-written here.
  */
@@ -81,6 +84,9 @@
  * around a value, so a map or list is allowed where depth < MAX_DEPTH; anything deeper is "not clean"
  * and the Python code refuses it, naming the path. Every walk here recurses at most this deep. */
 #define MAX_DEPTH 32
+/* The largest entry Log.append takes (ledger.log.MAX_ENTRY_BYTES, docs/formats.md §1): what a tlog-tiles
+ * entry bundle's uint16 length prefix can frame. log_append declines a larger one (Python refuses it). */
+#define MAX_ENTRY_BYTES 65535
 
 /* ---------------------------------------------------------------------------------------------
  * SHA-256
@@ -819,6 +825,7 @@ sp_log_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *extra[4] = {seq, a[A_LAST_LEAF], t, kind};
     if ((out = entry_tuple((PyTypeObject *)args[1], payload, extra)) == NULL) goto fail;
     if (out == Py_None) goto decline;
+    if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(out, 1)) > MAX_ENTRY_BYTES) goto decline; /* Python refuses it */
     /* Python refuses a payload that sets a reserved field; the encoder already declines one (the entry
      * would have the key twice), checked again here as it costs little: the keys are all exact str. */
     for (int i = 0; i < 4; i++) {
@@ -1875,5 +1882,6 @@ PyInit__speedups(void)
     }
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) < 0) Py_CLEAR(m);
+    if (m != NULL && PyModule_AddIntConstant(m, "MAX_ENTRY_BYTES", MAX_ENTRY_BYTES) < 0) Py_CLEAR(m);
     return m;
 }

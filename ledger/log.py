@@ -21,7 +21,7 @@ from .merkle import MerkleTree, leaf_hash
 from .note import NoteError, Signer, sign_note
 from .store.base import Row, Store, StoredCheckpoint
 
-__all__ = ["Appended", "CheckpointPolicy", "LedgerError", "Log"]
+__all__ = ["MAX_ENTRY_BYTES", "Appended", "CheckpointPolicy", "EntryTooLarge", "LedgerError", "Log"]
 
 RESERVED = ("seq", "prev", "t", "kind")
 _RESERVED_SET = frozenset(RESERVED)
@@ -30,10 +30,27 @@ _encode_entry = canonical.encode_entry
 _make_row = functools.partial(tuple.__new__, Row)  # Row(...) built in C, on the hot path
 ZERO_HASH = bytes(32)
 _NEVER = 1 << 256  # a policy threshold that is never reached (an int: compared faster than inf)
+# The largest entry the log takes, in canonical bytes: what the uint16 length prefix of a C2SP
+# tlog-tiles entry bundle can frame (docs/formats.md §1), so every entry can be served by the public log.
+# ledger/_speedups.c has the same number (its MAX_ENTRY_BYTES; a test checks they agree).
+MAX_ENTRY_BYTES = 65535
 
 
 class LedgerError(RuntimeError):
     """The log refuses an operation that would break its guarantees; the message says why."""
+
+
+class EntryTooLarge(LedgerError, ValueError):
+    """An entry (or a command that would become one) is larger than the limit; nothing was appended.
+
+    Also a ValueError: what is wrong is the entry's content, not the log's state. `size` and
+    `limit` are in canonical bytes.
+    """
+
+    def __init__(self, message: str, size: int, limit: int = MAX_ENTRY_BYTES) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -217,7 +234,11 @@ class Log:
         return self._last_t
 
     def append(self, kind: str, payload: Mapping[str, Any], t: int) -> Appended:
-        """Append one entry (not yet durable: call `commit` before acknowledging it)."""
+        """Append one entry (not yet durable: call `commit` before acknowledging it).
+
+        Raises LedgerError for arguments it refuses, EntryTooLarge for an entry of more than
+        MAX_ENTRY_BYTES, in both cases having changed nothing.
+        """
         # The common case in one native call: the same checks, entry, tree, pending lists and checkpoint
         # test as below; None (nothing changed) for anything else, which the Python body then takes.
         if _native_log_append is not None:
@@ -244,6 +265,12 @@ class Log:
             appended = _make_appended((seq, data, leaf))
         else:
             _, data, leaf = appended
+        if len(data) > MAX_ENTRY_BYTES:  # before anything changes (the native append declines these)
+            raise EntryTooLarge(
+                f"entry {seq} ({kind}) would be {len(data)} bytes, more than the ledger's limit of"
+                f" {MAX_ENTRY_BYTES} bytes per entry; nothing was appended",
+                len(data),
+            )
         tree.append(leaf)
         self._pending_data.append(data)
         self._pending_leaves.append(leaf)

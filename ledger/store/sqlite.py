@@ -3,19 +3,35 @@
 `commit` writes a whole batch (group commit) in one transaction with `synchronous=FULL`, so an
 acknowledged batch survives a process kill or power loss, and a batch torn by a crash is rolled
 back by SQLite's own WAL recovery. Reads may run concurrently from other connections.
+
+The log is the single writer. A writable store holds an exclusive lock (`flock`) on the file
+`<database>.lock` beside the database for as long as it is open, and writes into that file who
+holds it (pid, host, since when); a second writer — another process, or another writable store in
+this one — is refused with a StoreError naming the holder. The kernel releases the lock when the
+holder exits, however it exits, so a lock file left behind never blocks anyone. A read-only store
+takes no lock (WAL lets it read while the writer writes).
+
+Every SQLite error (a damaged file: "database disk image is malformed", an unwritable one, …) comes
+out as a one-line StoreError naming the file and the operation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import functools
+import os
+import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 from .base import Row, StoredCheckpoint, StoreError
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "lock_path"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, leaf BLOB NOT NULL);
@@ -30,11 +46,72 @@ _CHUNK = 4096
 _make_row = functools.partial(tuple.__new__, Row)
 
 
+DAMAGED = "; the file is damaged: restore it from a backup"
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLite's word for a file whose pages do not hold what they should (SQLITE_CORRUPT)."""
+    return "malformed" in str(exc)
+
+
+def lock_path(path: str | Path) -> Path:
+    """The writer's lock file of the SQLite ledger at `path`: `<path>.lock`, beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+class WriterLock:
+    """An exclusive, non-blocking `flock` on a lock file, held until `release`; the file says who holds it."""
+
+    def __init__(self, path: Path, database: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(f"{database}: cannot open the writer lock file {path} ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise StoreError(
+                f"{database}: another writer has this ledger open: its lock {path} is held by {holder};"
+                " the log must have a single writer (stop that process first)"
+            ) from None
+        since = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}, since {since}\n".encode(), 0)
+        self._fd = fd
+
+    def __del__(self) -> None:  # a store dropped without close() must not keep its ledger locked
+        self.release()
+
+    def release(self) -> None:
+        """Say no one holds it any more, and let it go (closing the file releases the lock)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 500, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text.splitlines()[0] if text else "a process that has not yet written who it is"
+
+
 class SQLiteStore:
-    """A ledger store in one SQLite file (`path`); `readonly` opens without creating or writing."""
+    """A ledger store in one SQLite file (`path`); `readonly` opens without creating, locking or writing."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        self._lock: WriterLock | None = None
         if readonly:
             if not self.path.exists():
                 raise StoreError(f"{self.path}: no such ledger database")
@@ -44,31 +121,55 @@ class SQLiteStore:
                 for table in ("entries", "checkpoints", "meta"):
                     self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
             except sqlite3.DatabaseError as exc:
+                if _damaged(exc):
+                    raise StoreError(f"{self.path}: reading it failed ({exc}){DAMAGED}") from None
                 raise StoreError(f"{self.path}: not a ledger database ({exc})") from None
             return
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, not a ledger database")
+        self._lock = WriterLock(lock_path(self.path), self.path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open as a ledger database ({exc})") from None
+        except sqlite3.Error as exc:
+            self._lock.release()
+            hint = DAMAGED if _damaged(exc) else ""
+            raise StoreError(f"{self.path}: cannot open as a ledger database ({exc}){hint}") from None
+
+    def _failed(self, what: str, exc: sqlite3.Error) -> NoReturn:
+        raise StoreError(f"{self.path}: {what} failed ({exc}){DAMAGED if _damaged(exc) else ''}") from None
 
     def size(self) -> int:
-        row = self._db.execute("SELECT max(seq) FROM entries").fetchone()
+        try:
+            row = self._db.execute("SELECT max(seq) FROM entries").fetchone()
+        except sqlite3.Error as exc:
+            self._failed("reading the size", exc)
         return 0 if row[0] is None else row[0] + 1
 
     def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._failed("commit (nothing written)", exc)
         try:
             db.executemany("INSERT INTO entries (seq, data, leaf) VALUES (?, ?, ?)", rows)
             if checkpoints:
                 db.executemany("INSERT INTO checkpoints (size, note) VALUES (?, ?)", checkpoints)
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                self._failed("commit (nothing written)", exc)
             raise
+
+    def _rollback(self) -> None:
+        """End a failed transaction (SQLite may have ended it already, e.g. after an I/O error)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the error that made us roll back is the one to report
+                self._db.execute("ROLLBACK")
 
     def rows(self, start: int = 0, end: int | None = None) -> Iterator[Row]:
         for batch in self.row_batches(start, end):
@@ -80,35 +181,56 @@ class SQLiteStore:
         stop = (1 << 62) if end is None else end
         at = start
         while at < stop:
-            batch = self._db.execute(
-                # CAST: a value some other writer stored as TEXT or a number still reads as bytes.
-                "SELECT seq, CAST(data AS BLOB), CAST(leaf AS BLOB) FROM entries"
-                " WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?",
-                (at, stop, _CHUNK),
-            ).fetchall()
+            try:
+                batch = self._db.execute(
+                    # CAST: a value some other writer stored as TEXT or a number still reads as bytes.
+                    "SELECT seq, CAST(data AS BLOB), CAST(leaf AS BLOB) FROM entries"
+                    " WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?",
+                    (at, stop, _CHUNK),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                self._failed(f"reading entries from {at}", exc)
             if not batch:
                 return
             yield batch
             at = batch[-1][0] + 1
 
     def leaf_hashes(self) -> Iterator[bytes]:
-        for (leaf,) in self._db.execute("SELECT CAST(leaf AS BLOB) FROM entries ORDER BY seq"):
-            yield bytes(leaf)
+        try:
+            for seq, leaf in self._db.execute("SELECT seq, CAST(leaf AS BLOB) FROM entries ORDER BY seq"):
+                if leaf is None:  # NOT NULL in the schema: only a damaged file or a foreign writer has this
+                    raise StoreError(f"{self.path}: entry {seq} has no leaf hash; the file is damaged")
+                yield bytes(leaf)
+        except sqlite3.Error as exc:
+            self._failed("reading the leaf hashes", exc)
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        return [StoredCheckpoint(s, n) for s, n in self._db.execute("SELECT size, note FROM checkpoints ORDER BY size")]
+        try:
+            got = self._db.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
+        except sqlite3.Error as exc:
+            self._failed("reading the checkpoints", exc)
+        for size, note in got:
+            if type(size) is not int or type(note) is not str:
+                raise StoreError(f"{self.path}: the stored checkpoint of size {size!r} is not a text note; damaged")
+        return [StoredCheckpoint(s, n) for s, n in got]
 
     def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            self._failed(f"reading meta {key!r}", exc)
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        try:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
+            self._failed(f"writing meta {key!r}", exc)
 
     def quarantine(self, start: int, reason: str) -> int:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             cur = db.execute(
                 "INSERT INTO quarantine (seq, data, leaf, reason)"
                 " SELECT seq, data, leaf, ? FROM entries WHERE seq >= ?",
@@ -117,10 +239,17 @@ class SQLiteStore:
             moved = cur.rowcount
             db.execute("DELETE FROM entries WHERE seq >= ?", (start,))
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                self._failed(f"moving entries from {start} to quarantine", exc)
             raise
         return moved
 
     def close(self) -> None:
-        self._db.close()
+        """Close the database, then release the writer's lock (a reader holds none)."""
+        try:
+            self._db.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
