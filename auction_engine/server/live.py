@@ -13,7 +13,9 @@ Crash safety: on start with a non-empty ledger the market is rebuilt by replayin
 re-arms every deadline still pending (those already past fire at once, stamped with the deadline
 as in simulation). Idempotency keys are recorded in the command entries (field `idem`), so the
 key → answer map is rebuilt from the ledger too, and a retried request after a crash gets the
-answer the first one would have had.
+answer the first one would have had. Only an acceptance is answered again: a command whose last
+outcome was a refusal runs again when retried (a refusal may have depended on the time or the phase,
+so it is never a key's permanent answer); the key stays bound to its command either way.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from ledger.store import Row, StoredCheckpoint
 from ..certificates import index_entry, new_session_index
 from ..clock import WallClock
 from ..engine import Engine, Event
-from ..market import SECRET_FIELDS
+from ..market import SEALED_FIELDS
 from ..replay import command_of, replay_engine
+from ..vault import MarketVault
 from .auth import META_KEY, Credentials
 
 __all__ = ["IdempotencyConflict", "LiveMarket", "Outcome", "StartError", "Unavailable", "fingerprint"]
@@ -76,15 +79,15 @@ class Outcome:
     replayed: bool = False
 
 
-def fingerprint(cmd: Mapping[str, Any]) -> bytes:
-    """SHA-256 of the command less its idempotency key, signature and secret fields (a reveal's nonce…).
+def fingerprint(cmd: Mapping[str, Any], withheld: tuple[str, ...] = ()) -> bytes:
+    """SHA-256 of the command less its idempotency key, signature and the fields in `withheld`.
 
-    The secret fields are left out because a rejected command's ledger entry withholds them, and
-    the fingerprint must be the same whether it is computed from the request or rebuilt from the
-    ledger after a restart.
+    `withheld` names the fields a refused command's ledger entry left out (`redacted`: a reveal's
+    amount and nonce before its window, a sealed-bid lot's amounts), which the fingerprint must leave
+    out too, to be the same whether it is computed from the request or rebuilt from the ledger after
+    a restart. (A sealed field, a proxy's maximum, is fingerprinted in clear: the restart opens it.)
     """
-    secret = SECRET_FIELDS.get(cmd.get("op", ""), ())
-    kept = {k: v for k, v in cmd.items() if k not in _NOT_FINGERPRINTED and k not in secret}
+    kept = {k: v for k, v in cmd.items() if k not in _NOT_FINGERPRINTED and k not in withheld}
     return hashlib.sha256(canonical.encode(kept)).digest()
 
 
@@ -111,8 +114,8 @@ class LiveMarket:
         self.origin = self.log.origin
         self.tick_ms = tick_ms
         self.failure: str | None = None
-        # (actor, key) -> (ok, seq, code, message, rule, target, fingerprint): plain tuples of atoms, which the
-        # garbage collector stops tracking, so a long market's map costs no collection pauses.
+        # (actor, key) -> (ok, seq, code, message, rule, target, fingerprint, withheld fields): plain tuples of
+        # atoms, which the garbage collector stops tracking, so a long market's map costs no collection pauses.
         self._idem: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.codes_at: dict[str, int] = {}  # transaction code -> index of its txcode entry
         # Every entry naming a lot, by lot, and the sub-market openings: a lot's session (what its
@@ -134,9 +137,11 @@ class LiveMarket:
         self.io = ThreadPoolExecutor(1, thread_name_prefix="ledger-io")
         self.credentials = Credentials.loads(store.get_meta(META_KEY), operator)
         self.restored = self.log.size
+        # Seals the proxies' maxima live and opens them on a restart: its secret is derived from the signer's key.
+        self.vault = MarketVault.from_signer(signer)
         if self.log.size:
             raw = list(self.log.entries())
-            self.engine = replay_engine(raw, keep_events=False)  # raises ReplayMismatch
+            self.engine = replay_engine(raw, vault=self.vault, keep_events=False)  # raises ReplayMismatch
             self._restore_indexes(raw)
             if operator not in self.engine.market.operators:
                 known = ", ".join(sorted(self.engine.market.operators))
@@ -150,6 +155,7 @@ class LiveMarket:
                 operators=(operator,),
                 code_prefix=code_prefix,
                 keep_events=False,
+                vault=self.vault,
             )
         self.operator = operator
         self.clock = WallClock()
@@ -170,15 +176,20 @@ class LiveMarket:
             if "ok" not in entry or IDEM_FIELD not in entry:
                 continue
             cmd = command_of(entry)
+            if entry["kind"] in SEALED_FIELDS and "commitment" in cmd:  # the command as sent: its sealed fields opened
+                fields, _ = self.vault.open(entry["seq"], cmd) or ({}, b"")
+                cmd = {k: v for k, v in cmd.items() if k not in ("commitment", "sealed")} | fields
+            withheld = tuple(entry.get("redacted", ()))
             key = (entry["actor"], entry[IDEM_FIELD])
-            self._idem[key] = (
+            self._idem[key] = (  # the key's last entry wins: a refusal retried and then accepted
                 entry["ok"],
                 entry["seq"],
                 entry.get("reason"),
                 entry.get("message"),
                 entry.get("rule"),
                 entry["seq"] + 1,
-                fingerprint(cmd),
+                fingerprint(cmd, withheld),
+                withheld,
             )
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -370,8 +381,10 @@ class LiveMarket:
         """Run one command now (on the loop); the caller awaits `durable(outcome.target)` before answering.
 
         `cmd` holds `op` and `actor` (set by the server from the credential, never by the client).
-        With an idempotency key, a repeated (actor, key) returns the first outcome (`replayed`),
-        and a different command under a used key raises IdempotencyConflict.
+        With an idempotency key, a repeated (actor, key) whose command was accepted returns that outcome
+        (`replayed`); one whose command was refused runs again (a fresh verdict and entry: the refusal
+        may have depended on the time or the phase); a different command under a used key raises
+        IdempotencyConflict.
         """
         if self.failure is not None:
             raise Unavailable(self.failure)
@@ -382,15 +395,18 @@ class LiveMarket:
             key = (cmd["actor"], idem)
             known = self._idem.get(key)
             if known is not None:
-                ok, seq, code, message, rule, target, known_fp = known
-                if known_fp != fp:
+                ok, seq, code, message, rule, target, known_fp, withheld = known
+                if (fingerprint(cmd, withheld) if withheld else fp) != known_fp:
                     raise IdempotencyConflict(
                         f"idempotency key {idem!r} was used for a different command (entry {seq})"
                     )
-                return Outcome(ok, seq, code, message, rule, target, fp, True)
+                if ok:
+                    return Outcome(ok, seq, code, message, rule, target, fp, True)
+                # refused: never a permanent answer; the command runs again below
         result = self.engine.submit(cmd)
         outcome = Outcome(result.ok, result.seq, result.code, result.message, result.rule, self.log.size, fp)
         if idem is not None:
+            withheld = () if result.ok else self.engine.withheld  # what the refusal's entry left out
             self._idem[(cmd["actor"], idem)] = (
                 result.ok,
                 result.seq,
@@ -398,7 +414,8 @@ class LiveMarket:
                 result.message,
                 result.rule,
                 outcome.target,
-                fp,
+                fingerprint(cmd, withheld) if withheld else fp,
+                withheld,
             )
         return outcome
 

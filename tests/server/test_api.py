@@ -448,12 +448,14 @@ def test_idempotency_keys(market: Market) -> None:
     assert again.json()["seq"] == first.json()["seq"] and again.json()["replayed"] is True
     assert again.headers["idempotent-replayed"] == "true"
     problem(m.post("/api/lots/L1/bids", {"amount": 10_500}, who="acme", idem="k-1"), 422, "idempotency_key_reused")
-    # a rejection is replayed as the same rejection
+    # a refusal is never answered from memory: the command runs again, a fresh verdict and a new entry
     rej = problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="bolt", idem="k-1"), 409, "below_increment")
     rej2 = problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="bolt", idem="k-1"), 409, "below_increment")
-    assert rej2["seq"] == rej["seq"] and rej2["replayed"] is True
-    entries = [entry_at(m.db, s) for s in (first.json()["seq"], rej["seq"])]
-    assert [e.get("idem") for e in entries] == ["k-1", "k-1"]
+    assert rej2["seq"] == rej["seq"] + 1 and "replayed" not in rej2
+    # ... but the key stays bound to its command
+    problem(m.post("/api/lots/L1/bids", {"amount": 10_200}, who="bolt", idem="k-1"), 422, "idempotency_key_reused")
+    entries = [entry_at(m.db, s) for s in (first.json()["seq"], rej["seq"], rej2["seq"])]
+    assert [e.get("idem") for e in entries] == ["k-1", "k-1", "k-1"]
 
 
 def test_idempotency_survives_a_restart(tmp_path: Any) -> None:

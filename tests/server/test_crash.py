@@ -4,7 +4,8 @@ Bidders send bids with idempotency keys as fast as they are answered. At a rando
 server is killed with SIGKILL; the bidders whose requests were in flight keep them and retry them
 with the same key once the server is back. After each restart, and at the end, the ledger must:
 verify (audit), replay exactly through the rules, hold every acknowledged command at the index
-its acknowledgement gave, and hold no command twice (a retried key is answered from the ledger).
+its acknowledgement gave, and hold no accepted command twice (a retried key whose command was
+accepted is answered from the ledger; one whose command was refused runs again).
 Timers run through the kills too: short lots open and close while the server comes and goes.
 """
 
@@ -62,7 +63,10 @@ def _verify(db: Path, book: Book) -> int:
     for e in entries:
         if "idem" in e:
             key = (e["actor"], e["idem"])
-            assert key not in seen, f"command {key} recorded twice (entries {seen[key]} and {e['seq']})"
+            # A retried refusal runs again (a new entry); an accepted command is never recorded again.
+            assert key not in seen or not entries[seen[key]]["ok"], (
+                f"command {key} recorded again after it was accepted (entries {seen[key]} and {e['seq']})"
+            )
             seen[key] = e["seq"]
     for key, body in book.acks.items():
         seq = body["seq"]
