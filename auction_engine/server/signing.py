@@ -9,7 +9,10 @@ arguments, `idem` (the idempotency key, which a signed command must carry, so th
 command can never be recorded twice) and `key` (the bidder's 32-byte public key). The ledger entry
 holds `sig` (64 bytes) beside those fields, so an auditor checks a bid from the entry alone:
 take the entry's fields less seq/prev/t/kind/ok/rule/reason/message/out/sig, add `op` = its kind,
-encode canonically and verify `sig` under `key`.
+encode canonically and verify `sig` under `key`. A sealed command (a proxy, whose `max` the entry
+holds only as `commitment` and `sealed`) is checked once its lot's `proxy_reveal` has published the
+maximum: `command_from_entry(entry, reveal)` puts it back. A refused reveal, whose entry withholds the
+amount and nonce, cannot be checked from the ledger.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ledger import canonical
 
-from ..market import RESULT_FIELDS
+from ..market import RESULT_FIELDS, SEALED_FIELDS
 
 __all__ = ["PREFIX", "RESULT_AND_SIG", "command_from_entry", "sign_command", "signed_message", "verify_command"]
 
@@ -52,8 +55,16 @@ def verify_command(market: str, command: Mapping[str, Any], signature: bytes, pu
     return True
 
 
-def command_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The signed command a ledger entry records (for an auditor's check of `sig`)."""
+def command_from_entry(entry: Mapping[str, Any], reveal: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The signed command a ledger entry records (for an auditor's check of `sig`).
+
+    For a sealed command, pass the `<op>_reveal` entry that opened it: the command's sealed fields are
+    then taken from it, in place of the entry's `commitment` and `sealed` (which the sender never sent).
+    """
     out = {k: v for k, v in entry.items() if k not in RESULT_AND_SIG}
     out["op"] = entry["kind"]
+    if reveal is not None:
+        out.pop("commitment", None)
+        out.pop("sealed", None)
+        out.update((name, reveal[name]) for name in SEALED_FIELDS.get(out["op"], ()) if name in reveal)
     return out

@@ -369,3 +369,32 @@ def test_no_maximum_before_the_close_and_an_auditor_replays_every_byte_after(
     assert accepted <= {e.data["proxy_seq"] for e in h.events("proxy_reveal")}
     rebuilt = replay_engine(raw, keep_events=True)
     assert [(e.seq, e.kind, e.data) for e in rebuilt.events] == [(e.seq, e.kind, e.data) for e in h.engine.events]
+
+
+def test_the_formats_page_example_follows_from_its_own_text() -> None:
+    """docs/formats.md §12.1, recomputed from the text with the primitives, equals the engine's and the page's."""
+    import hashlib
+    import hmac
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    seed, name = bytes(range(32)), "market.example/ledger"
+    secret = HKDF(hashes.SHA256(), 32, None, b"auction-engine/market-secret/v1\n" + name.encode()).derive(seed)
+    binding = {"actor": "B-0007", "lot": "L-0001", "op": "proxy", "seq": 5}
+    nonce = hmac.digest(secret, b"auction-engine/sealed-nonce/v1\n" + canonical.encode(binding), "sha256")
+    fields = {"max": 12_345_600}
+    committed = {"actor": "B-0007", "fields": fields, "lot": "L-0001", "nonce": nonce, "op": "proxy"}
+    digest = hashlib.sha256(b"auction-engine/sealed-field/v1\n" + canonical.encode(committed)).digest()
+    key = hmac.digest(secret, b"auction-engine/sealed-key/v1", "sha256")
+    iv = hmac.digest(secret, b"auction-engine/sealed-iv/v1\n" + digest, "sha256")[:12]
+    box = AESGCM(key).encrypt(iv, canonical.encode({"fields": fields, "nonce": nonce}), digest)
+    assert MarketVault.from_signer(Signer(name, seed)).seal(5, "proxy", "B-0007", "L-0001", fields) == (
+        nonce, digest, box)  # fmt: skip
+    page = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    text = "".join(page.split("S          = ", 1)[1].split("(74 bytes)", 1)[0].split())
+    for value in (secret, nonce, digest, box):
+        assert value.hex() in text, value.hex()
+    assert len(box) == 74

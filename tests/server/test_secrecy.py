@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sqlite3
 import time
 from typing import Any
 
@@ -49,6 +50,16 @@ def _found(value: Any, secrets: list[int]) -> list[str]:
     if type(value) is str and not _HEX.fullmatch(value):
         return [f"{s} in {value!r}" for s in secrets if str(s) in value or yuan(s) in value]
     return []
+
+
+def _durable(m: Market, kind: str) -> list[dict[str, Any]]:
+    """The durable entries of `kind`, read straight from the SQLite file."""
+    con = sqlite3.connect(f"file:{m.db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT data FROM entries ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    return [e for e in (canonical.decode(r[0]) for r in rows) if e["kind"] == kind]
 
 
 def _published(m: Market, size: int) -> None:
@@ -94,7 +105,7 @@ def test_the_close_reveals_and_the_public_log_replays(market: Market) -> None:
     m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000}, params=english(free_ms=300, countdown_ms=300))
     proxy = m.ok("/api/lots/L1/proxy", {"max": 12_347}, who="acme")
     m.ok("/api/lots/L1/bids", {"amount": 10_100}, who="bolt")
-    m.wait_for(lambda: m.view("L1")["phase"] != "free" and m.view("L1")["phase"] != "timed", what="the close")
+    m.wait_for(lambda: bool(_durable(m, "deal")), what="the deal, durable")
     size = m.client.get("/api/market").json()["entries"]
     _published(m, size)
     log = m.client.get("/api/log/entries", params={"start": 0, "limit": 1000}).json()
@@ -166,3 +177,26 @@ def test_a_bid_sent_to_a_sealed_lot_does_not_publish_its_amount(market: Market) 
     # the withheld amount, which the ledger does not hold
     assert problem(m.post("/api/lots/S1/bids", {"amount": 5_007}, who="acme", idem="b-1"), 422,
                    "unknown_command")["seq"] == r["seq"] + 1  # fmt: skip
+
+
+def test_a_signed_proxy_is_checked_once_its_maximum_is_revealed(market: Market) -> None:
+    from auction_engine.server.signing import command_from_entry, sign_command, verify_command
+
+    from .conftest import MARKET
+    from .test_api import _key
+
+    m = market
+    m.admit("acme")
+    m.open_lot("L1", deposits={"acme": 1000}, params=english(free_ms=300, countdown_ms=300))
+    priv, pub = _key()
+    assert m.client.put("/api/me/key", json={"pubkey": pub.hex()}, headers=m.auth("acme")).status_code == 200
+    cmd = {"op": "proxy", "actor": "acme", "lot": "L1", "max": 12_347, "idem": "sp", "key": pub}
+    sig = sign_command(priv, MARKET, cmd)
+    ack = m.ok("/api/lots/L1/proxy", {"max": 12_347, "sig": sig.hex()}, who="acme", idem="sp")
+    entry = entry_at(m.db, ack["seq"])
+    assert entry["sig"] == sig and "max" not in entry
+    assert not verify_command(MARKET, command_from_entry(entry), entry["sig"], entry["key"])  # sealed: not yet
+    m.wait_for(lambda: bool(_durable(m, "proxy_reveal")), what="the reveal, durable")
+    (reveal,) = _durable(m, "proxy_reveal")
+    assert reveal["proxy_seq"] == ack["seq"]
+    assert verify_command(MARKET, command_from_entry(entry, reveal), entry["sig"], entry["key"])
