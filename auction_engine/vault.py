@@ -21,14 +21,15 @@ same commands give the same ledger. The byte formats are normative (docs/formats
     commitment = SHA-256("auction-engine/sealed-field/v1\\n" ‖ canonical({actor, fields, lot, nonce, op}))
     key        = HMAC-SHA256(S, "auction-engine/sealed-key/v1")
     iv         = HMAC-SHA256(S, "auction-engine/sealed-iv/v1\\n" ‖ commitment)[:12]
-    sealed     = AES-256-GCM(key, iv, plaintext = canonical({fields, nonce}), aad = commitment)
+    sealed     = AES-256-GCM(key, iv, plaintext = canonical({fields, nonce, pad}), aad = commitment)
 
 `canonical` is the ledger's canonical msgpack; `fields` is the map of the sealed field names to their
-values as sent, `lot` the command's `lot` (null when it has none) and `seq` the ledger index of the
-command's entry. The market secret S: for a market signing its ledger, HKDF-SHA256 over its signing
-key's seed (`MarketVault.from_signer`); for a simulation or a test without a signer, a hash of the
-market's name (`MarketVault.simulation`), which anyone can recompute: **a simulation's secrecy is
-not a security property**.
+values as sent, `pad` zero bytes that make the plaintext a multiple of 128 bytes long (so the box's
+length does not tell a small maximum from a large one), `lot` the command's `lot` (null when it has
+none) and `seq` the ledger index of the command's entry. The market secret S: for a market signing
+its ledger, HKDF-SHA256 over its signing key's seed (`MarketVault.from_signer`); for a simulation or
+a test without a signer, a hash of the market's name (`MarketVault.simulation`), which anyone can
+recompute: **a simulation's secrecy is not a security property**.
 
 An auditor without the key replays a ledger with a `RevealVault`, built from the reveal entries
 (each checked against the commitment it opens): it can replay every lot whose pricing has ended, and
@@ -69,6 +70,7 @@ COMMITMENT_LABEL = b"auction-engine/sealed-field/v1\n"
 KEY_LABEL = b"auction-engine/sealed-key/v1"
 IV_LABEL = b"auction-engine/sealed-iv/v1\n"
 IV_BYTES = 12  # AES-GCM's standard IV length
+PAD_BLOCK = 128  # the plaintext is padded to a multiple of this: every integer maximum seals to the same length
 
 
 class SealError(Exception):
@@ -146,7 +148,10 @@ class MarketVault:
     def seal(self, seq: int, op: str, actor: Any, lot: Any, fields: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
         nonce = self.nonce(seq, op, actor, lot)
         digest = commitment(op, actor, lot, fields, nonce)
-        plain = canonical.encode({"fields": dict(fields), "nonce": nonce})
+        plain = canonical.encode({"fields": dict(fields), "nonce": nonce, "pad": b""})
+        short = -len(plain) % PAD_BLOCK  # a `pad` of n < 256 bytes is n bytes longer (bin8's header stays 2 bytes)
+        if short:
+            plain = canonical.encode({"fields": dict(fields), "nonce": nonce, "pad": bytes(short)})
         return nonce, digest, self._aead.encrypt(self._iv(digest), plain, digest)
 
     def open(self, index: int, cmd: Mapping[str, Any]) -> tuple[dict[str, Any], bytes] | None:

@@ -390,11 +390,22 @@ def test_the_formats_page_example_follows_from_its_own_text() -> None:
     digest = hashlib.sha256(b"auction-engine/sealed-field/v1\n" + canonical.encode(committed)).digest()
     key = hmac.digest(secret, b"auction-engine/sealed-key/v1", "sha256")
     iv = hmac.digest(secret, b"auction-engine/sealed-iv/v1\n" + digest, "sha256")[:12]
-    box = AESGCM(key).encrypt(iv, canonical.encode({"fields": fields, "nonce": nonce}), digest)
+    plain = canonical.encode({"fields": fields, "nonce": nonce, "pad": b""})
+    plain = canonical.encode({"fields": fields, "nonce": nonce, "pad": bytes(-len(plain) % 128)})
+    assert len(plain) == 128
+    box = AESGCM(key).encrypt(iv, plain, digest)
     assert MarketVault.from_signer(Signer(name, seed)).seal(5, "proxy", "B-0007", "L-0001", fields) == (
         nonce, digest, box)  # fmt: skip
     page = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
-    text = "".join(page.split("S          = ", 1)[1].split("(74 bytes)", 1)[0].split())
+    text = "".join(page.split("S          = ", 1)[1].split("(144 bytes)", 1)[0].split())
     for value in (secret, nonce, digest, box):
         assert value.hex() in text, value.hex()
-    assert len(box) == 74
+    assert len(box) == 144
+
+
+def test_a_box_is_as_long_for_any_maximum() -> None:
+    """The box's length must not tell a small maximum from a large one (msgpack integers vary in size)."""
+    vault = MarketVault.from_signer(SIGNER)
+    sizes = {len(vault.seal(9, "proxy", "B-0007", "L-0001", {"max": m})[2]) for m in
+             (0, 7, 127, 128, 65_535, 65_536, 2**32 - 1, 2**32, 10**15, -1, -(10**15))}  # fmt: skip
+    assert sizes == {144}
