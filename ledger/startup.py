@@ -7,7 +7,8 @@ to the public, so before it opens the log for writing it must know that
   checkpoint it signs would fail verification with the market's published verifier key; and
 - every stored entry still matches what was signed (`verify_stored`): the leaf hashes recomputed
   from the bytes, the `seq` and `prev` chain, and every signed checkpoint's signature and root over
-  those leaves — the whole of `audit_store`, whose checks these are (not a second copy of them).
+  those leaves — the whole of `audit_store`, whose checks these are (not a second copy of them) —
+  after the store's own check of its file where it has one (SQLite's `quick_check`).
 
 Both raise a LedgerError subclass whose message names the key IDs or the first entry at fault.
 """
@@ -70,9 +71,13 @@ def check_signer(store: Store, signer: Signer) -> None:
 def verify_stored(store: Store, signer: Signer) -> list[bytes]:
     """Audit the whole store against the signer's verifier key; return every entry's bytes, in order.
 
-    Raises IntegrityError naming the first problem (an entry index, or a checkpoint's size) and
-    how many there are in all; StoreError if the store cannot be read.
+    A store with a `check_structure` method (SQLite) first checks its own file with it. Raises
+    IntegrityError naming the first problem (an entry index, or a checkpoint's size) and how many
+    there are in all; StoreError if the store cannot be read or its file is damaged.
     """
+    check_structure = getattr(store, "check_structure", None)  # SQLite: the file's own b-trees, indexes too
+    if check_structure is not None:
+        check_structure()
     entries: list[bytes] = []
     report = audit_store(store, signer.verifier, keep=entries)
     if report.ok:

@@ -141,6 +141,21 @@ class SQLiteStore:
     def _failed(self, what: str, exc: sqlite3.Error) -> NoReturn:
         raise StoreError(f"{self.path}: {what} failed ({exc}){DAMAGED if _damaged(exc) else ''}") from None
 
+    def check_structure(self) -> None:
+        """SQLite's own structural check of the whole file (`PRAGMA quick_check`: every table's and index's
+        pages, also those the log never reads); StoreError naming the first damage found."""
+        try:
+            found = [row[0] for row in self._db.execute("PRAGMA quick_check(5)")]
+        except sqlite3.Error as exc:
+            self._failed("checking the file", exc)
+        if found != ["ok"]:
+            # Its report spans lines ("*** in database main ***", then one per damage): the first damage.
+            lines = [line.strip() for text in found for line in str(text).splitlines()]
+            first = next((line for line in lines if line and not line.startswith("***")), "damaged")
+            raise StoreError(
+                f"{self.path}: the file is damaged (SQLite's quick_check: {first}); restore it from a backup"
+            )
+
     def size(self) -> int:
         try:
             row = self._db.execute("SELECT max(seq) FROM entries").fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -135,3 +136,24 @@ def test_writes_wait_for_a_foreign_write_lock_then_fail_as_a_store_error(tmp_pat
     store.commit(make_rows(0, 1))
     assert store.size() == 1
     store.close()
+
+
+def test_damage_where_the_log_never_reads_is_found_by_the_structural_check(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    _ledger(db, 200)
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'quarantine'").fetchone()
+    with open(db, "r+b") as f:  # garbage over the (empty) quarantine table's only page
+        f.seek((root - 1) * page_size)
+        f.write(b"\x5a" * page_size)
+    store = SQLiteStore(db, readonly=True)
+    assert audit_store(store, SIGNER.verifier).ok  # every entry and checkpoint still reads and verifies
+    with pytest.raises(StoreError) as damaged:
+        store.check_structure()
+    message = str(damaged.value)
+    assert message.startswith(f"{db}: ") and "\n" not in message and "restore it from a backup" in message
+    store.close()
+    intact = tmp_path / "intact.db"
+    _ledger(intact, 10)
+    SQLiteStore(intact, readonly=True).check_structure()  # an intact file passes
