@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -15,8 +17,9 @@ from typing import Any
 import click
 
 from ledger import CheckpointPolicy, LedgerError, StoreError
+from ledger.startup import IntegrityError, WrongKey
 
-from .common import EXIT_FAILED, fail_input, load_signer
+from .common import EXIT_FAILED, EXIT_UNREADABLE, fail_input, load_signer
 
 TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
 
@@ -58,6 +61,13 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     help="granian: threads of its Rust HTTP runtime (HTTP parsing and socket I/O, beside the market's thread).",
 )
 @click.option(
+    "--write-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a ledger write may take before the market answers 503 (it resumes once a write succeeds).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -75,12 +85,16 @@ def serve(
     heartbeat: float,
     server_kind: str,
     runtime_threads: int,
+    write_timeout: float,
     log_level: str,
 ) -> None:
     """Serve the market in ledger DB, signed with KEY, on the wall clock.
 
-    On a non-empty ledger the market is rebuilt by replaying every entry; the server refuses to start
-    (exit 1) if the replay diverges. The operator token is printed once, at the first start.
+    On a non-empty ledger the store is first checked against the signed checkpoints (exit 2 naming
+    the entry on a mismatch, or naming both key IDs if KEY did not sign them), then the market is
+    rebuilt by replaying every entry; the server refuses to start (exit 1) if the replay diverges.
+    Exit 2 also if another writer holds the ledger or the port is taken. The operator token is
+    printed once, at the first start.
     """
     from ..replay import ReplayMismatch
     from ..server.app import create_app
@@ -98,6 +112,7 @@ def serve(
             fail_input(f"--params {params_file}: must hold a JSON object of parameters")
     if operator_token is not None and len(operator_token) < 16:
         fail_input("--operator-token must be at least 16 characters")
+    sock = _bind(host, port)  # before the replay: a port in use is refused at once (no SO_REUSEPORT)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(
@@ -110,10 +125,18 @@ def serve(
             policy=CheckpointPolicy(every_entries=checkpoint_entries, every_ms=checkpoint_ms),
             feed_queue=feed_queue,
             heartbeat_s=heartbeat,
+            write_timeout=write_timeout,
         )
     except ReplayMismatch as exc:
         click.echo(f"error: the ledger {db} does not replay: {exc}; refusing to serve it", err=True)
         sys.exit(EXIT_FAILED)
+    except WrongKey as exc:
+        fail_input(f"refusing to serve ledger {db} with --key {key}: {exc}")
+    except IntegrityError as exc:
+        fail_input(
+            f"refusing to serve ledger {db}: {exc}; check it with `auction-engine ledger verify {db} --vkey"
+            " <verifier key>` and restore it from a backup"
+        )
     except (StoreError, LedgerError) as exc:
         fail_input(f"cannot open ledger {db}: {exc}")
     except StartError as exc:
@@ -125,8 +148,8 @@ def serve(
     gc.freeze()
     gc.set_threshold(10_000, 50, 1000)
     click.echo(
-        f"market {market.origin}: {market.restored} entries restored in {market.replay_seconds:.2f}s, "
-        f"{len(market.engine.lots)} lots",
+        f"market {market.origin}: {market.restored} entries checked in {market.check_seconds:.2f}s and restored in"
+        f" {market.replay_seconds - market.check_seconds:.2f}s, {len(market.engine.lots)} lots",
         err=True,
     )
     if app.state.new_operator_token:
@@ -137,22 +160,57 @@ def serve(
         click.echo(f"listening on http://{host_shown}:{bound_port} ({server_kind})", err=True)
         sys.stderr.flush()
 
+    sock.listen(BACKLOG)
     try:
         if server_kind == "granian":
-            _run_granian(app, host, port, log_level, announce, runtime_threads)
+            _run_granian(app, sock, log_level, announce, runtime_threads)
         else:
-            _run_uvicorn(app, host, port, log_level, announce)
+            _run_uvicorn(app, sock, log_level, announce)
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
-        fail_input(f"cannot listen on {host}:{port}: {exc}")
+    _exit_after_stop(market)
 
 
-def _free_port(host: str) -> int:
+def _exit_after_stop(market: Any) -> None:
+    """Return (exit 0) if everything appended was written; else say what was not (never acknowledged), exit 2.
+
+    If `stop` had to leave a store call hanging on its thread, exit without waiting for that thread
+    (the interpreter would otherwise wait for it at exit, for as long as the store hangs).
+    """
+    unwritten = market.log.size - market.log.durable_size
+    if unwritten:
+        reason = market.failure or "the store did not answer"
+        click.echo(
+            f"error: stopped with {unwritten} ledger entries not written ({reason}); none of them had been"
+            " acknowledged",
+            err=True,
+        )
+    code = EXIT_UNREADABLE if unwritten else 0
+    if market.io_stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
+
+
+BACKLOG = 2048
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: SO_REUSEADDR (a restart need not wait for TIME_WAIT) but never
+    SO_REUSEPORT, so a port another process listens on is refused instead of shared. Exit 2 if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        taken = exc.errno == errno.EADDRINUSE
+        hint = " (another server listens there: stop it, or choose another --port)" if taken else ""
+        fail_input(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}")
+    return sock
 
 
 def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
@@ -165,15 +223,28 @@ def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
 
 
 def _run_granian(
-    app: Any, host: str, port: int, log_level: str, announce: Callable[[int], None], runtime_threads: int = 2
+    app: Any, sock: socket.socket, log_level: str, announce: Callable[[int], None], runtime_threads: int = 2
 ) -> None:
-    """Serve with granian's embedded server: its Rust HTTP stack, our event loop (the market's)."""
+    """Serve with granian's embedded server: its Rust HTTP stack, our event loop (the market's), our socket."""
     from granian.constants import Interfaces
     from granian.log import LogLevels
     from granian.server.embed import Server
 
-    bound = port or _free_port(host)
-    server = Server(
+    try:
+        from granian._granian import SocketHolder
+    except ImportError:  # pragma: no cover - granian 2 has it
+        fail_input("this granian cannot serve a socket bound beforehand; use --server uvicorn")
+
+    class BoundServer(Server):  # type: ignore[misc]
+        """granian on the socket bound by `_bind`, instead of one it binds itself with SO_REUSEPORT."""
+
+        def _init_shared_socket(self) -> None:
+            self._ssp = None  # what granian builds per worker, with SO_REUSEPORT, on Linux: not wanted
+            self._shd = SocketHolder(os.dup(sock.fileno()), False, BACKLOG)
+            self._sfd = self._shd.get_fd()
+
+    host, bound = sock.getsockname()[:2]
+    server = BoundServer(
         app,
         address=host,
         port=bound,
@@ -181,7 +252,7 @@ def _run_granian(
         log_level=LogLevels(log_level),
         log_access=False,
         websockets=True,
-        backlog=2048,
+        backlog=BACKLOG,
         runtime_threads=runtime_threads,
     )
 
@@ -208,10 +279,11 @@ def _run_granian(
     _event_loop_runner()(run())
 
 
-def _run_uvicorn(app: Any, host: str, port: int, log_level: str, announce: Callable[[int], None]) -> None:
-    """Serve with uvicorn (httptools, uvloop)."""
+def _run_uvicorn(app: Any, sock: socket.socket, log_level: str, announce: Callable[[int], None]) -> None:
+    """Serve with uvicorn (httptools, uvloop) on the socket bound by `_bind`."""
     import uvicorn
 
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app,
         host=host,
@@ -222,10 +294,18 @@ def _run_uvicorn(app: Any, host: str, port: int, log_level: str, announce: Calla
         proxy_headers=False,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn raises a captured SIGTERM/SIGINT again once it has shut down, which would end the
+            # process before `_exit_after_stop` reports and chooses the exit status: it is handled here.
+            self._captured_signals.clear()
+
+    server = Server(config)
 
     async def run() -> None:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
         if server.started:

@@ -35,7 +35,7 @@ from .auth import Principal, make_token
 from .certs import CertificateLookupError, Certificates
 from .feed import Feed
 from .guard import BodyGuard, Limits
-from .live import IdempotencyConflict, LiveMarket, Unavailable
+from .live import WRITE_TIMEOUT_S, IdempotencyConflict, LiveMarket, Unavailable
 from .responses import ApiError, json_response, outcome_body, status_for
 from .signing import verify_command
 
@@ -90,6 +90,26 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"description": _PROBLEMS[s]["description"], "content": _PROBLEM_JSON} for s in statuses}
 
 
+_HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["ok", "state", "entries", "pending", "server_time"],
+    "properties": {
+        "ok": {"type": "boolean", "description": "true while serving"},
+        "state": {"enum": ["serving", "unwritable", "stopped"]},
+        "reason": {"type": "string", "description": "why commands are refused (only when ok is false)"},
+        "entries": {"type": "integer", "description": "durable ledger entries"},
+        "pending": {"type": "integer", "description": "entries appended but not yet durable"},
+        "server_time": {"type": "integer"},
+    },
+}
+_HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "serving", "content": {"application/json": {"schema": _HEALTH_SCHEMA}}},
+    503: {
+        "description": "not serving commands: the ledger store cannot be written now (it resumes when a write"
+        " succeeds), or the market is stopped until a restart; `reason` says which",
+        "content": {"application/json": {"schema": _HEALTH_SCHEMA}},
+    },
+}
 _READ_RESPONSES: dict[int | str, dict[str, Any]] = {k: v for k, v in _PROBLEMS.items() if k in (401, 403, 404, 422)}
 
 
@@ -151,17 +171,31 @@ def create_app(
     heartbeat_s: float = 1.0,
     fast_lane: bool = True,
     limits: Limits | None = None,
+    write_timeout: float = WRITE_TIMEOUT_S,
 ) -> FastAPI:
     """Open the ledger `db` (a path, URL or store), rebuild the market, and build the application.
 
     Raises ReplayMismatch when the ledger does not replay, LedgerError/StoreError when it cannot be
-    opened. `app.state.new_operator_token` holds an operator token generated now (first start
-    without `operator_token`), to be shown once.
+    opened or fails the start-up check (ledger.startup: WrongKey, IntegrityError).
+    `app.state.new_operator_token` holds an operator token generated now (first start without
+    `operator_token`), to be shown once.
     """
     store = open_store(db) if isinstance(db, str) else db
-    market = LiveMarket(
-        store, signer, operator=operator, params=params, code_prefix=code_prefix, policy=policy, tick_ms=tick_ms
-    )
+    try:
+        market = LiveMarket(
+            store,
+            signer,
+            operator=operator,
+            params=params,
+            code_prefix=code_prefix,
+            policy=policy,
+            tick_ms=tick_ms,
+            write_timeout=write_timeout,
+        )
+    except BaseException:
+        if isinstance(db, str):  # opened here: close it (a writer's store holds the ledger's lock)
+            store.close()
+        raise
     new_token: str | None = None
     creds = market.credentials
     if operator_token is not None:
@@ -209,6 +243,13 @@ def create_app(
         body = {"ok": False, "code": exc.code, "message": exc.message, "field": exc.field, "server_time": market.now()}
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return json_response(exc.status, body, headers)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable) -> Response:
+        # a request that waited for durability while the store failed, or the market stopped (see /api/health)
+        return json_response(
+            503, {"ok": False, "code": "ledger_unavailable", "message": str(exc), "server_time": market.now()}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(request: Request, exc: RequestValidationError) -> Response:
@@ -555,6 +596,20 @@ def create_app(
     async def server_time() -> Response:
         """The server's clock (ms since the epoch): pages count down on it."""
         return json_response(200, {"server_time": market.now()})
+
+    @app.get("/api/health", tags=["public"], responses=_HEALTH_RESPONSES)
+    async def health() -> Response:
+        """200 while the market serves; 503 with the reason while its store cannot be written, or once stopped."""
+        body: dict[str, Any] = {
+            "ok": market.healthy,
+            "state": "stopped" if market.stopped is not None else "unwritable" if market.failure else "serving",
+            "entries": market.log.durable_size,
+            "pending": market.log.size - market.log.durable_size,
+            "server_time": market.now(),
+        }
+        if not market.healthy:
+            body["reason"] = market.unavailable_reason()
+        return json_response(200 if market.healthy else 503, body)
 
     @app.get("/api/market", tags=["public"])
     async def market_info() -> Response:

@@ -116,6 +116,9 @@ class FastLane:
                 data = b'{"ok":true,"seq":%d,"rule":"%s","server_time":%d}' % (outcome.seq, rule.encode(), market.now())
             else:
                 status, payload = outcome_body(outcome, market.now())
+        except Unavailable as exc:  # the store failed while it waited: the entry is pending, a retry learns it
+            status = 503
+            payload = {"ok": False, "code": "ledger_unavailable", "message": str(exc), "server_time": market.now()}
         except Exception as exc:  # the command ran: never run it again, answer the failure
             status, payload = 500, {"ok": False, "code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         if payload is not None:

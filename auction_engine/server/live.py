@@ -16,6 +16,21 @@ key → answer map is rebuilt from the ledger too, and a retried request after a
 answer the first one would have had. Only an acceptance is answered again: a command whose last
 outcome was a refusal runs again when retried (a refusal may have depended on the time or the phase,
 so it is never a key's permanent answer); the key stays bound to its command either way.
+
+Start-up checks what it serves: before the replay, the whole store is audited against the signer's
+verifier key (`ledger.startup`: the signer is the key that signed the stored checkpoints; every leaf
+hash recomputed, the seq/prev chain, every checkpoint's signature and root), and the market refuses
+to start on a mismatch, naming the entry. The audit reads each entry once and hands its bytes to the
+replay.
+
+Health: the market is either serving, *unwritable* (`failure`: a store write failed or has not
+finished within `write_timeout` seconds; it resumes by itself once a retry of the same batch
+succeeds) or *stopped* (`stopped`: `halt` was called — the ledger and the market's state may
+disagree — until the process is restarted). While not serving, new commands are refused with
+Unavailable (HTTP 503) and requests waiting for durability are answered Unavailable at once; the
+entries they wait for are kept and written when the store takes them again, never dropped while the
+process lives. (Re-hashing, in the background, history the start-up did not read — once snapshots
+exist — is to call `halt` on a mismatch; it is not built yet.)
 """
 
 from __future__ import annotations
@@ -32,7 +47,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import CheckpointPolicy, Log, Signer, Store, canonical
+from ledger import CheckpointPolicy, EntryTooLarge, Log, Signer, Store, canonical
+from ledger.log import MAX_ENTRY_BYTES
+from ledger.startup import check_signer, verify_stored
 from ledger.store import Row, StoredCheckpoint
 
 from ..certificates import index_entry, new_session_index
@@ -43,7 +60,15 @@ from ..replay import command_of, replay_engine
 from ..vault import MarketVault
 from .auth import META_KEY, Credentials
 
-__all__ = ["IdempotencyConflict", "LiveMarket", "Outcome", "StartError", "Unavailable", "fingerprint"]
+__all__ = [
+    "MAX_COMMAND_BYTES",
+    "IdempotencyConflict",
+    "LiveMarket",
+    "Outcome",
+    "StartError",
+    "Unavailable",
+    "fingerprint",
+]
 
 log = logging.getLogger("auction_engine.server")
 
@@ -51,6 +76,12 @@ IDEM_FIELD = "idem"
 READ_CHUNK = 5_000  # entries read per job on the I/O thread (a few ms), so group commits run in between
 READ_RUNS = 500  # runs of consecutive entries read per job by `read_entries_at` (for the same reason)
 _NOT_FINGERPRINTED = frozenset({IDEM_FIELD, "sig"})
+# The largest command the market runs, in canonical bytes: half the ledger's entry limit, so that the
+# command's entry — the command plus what the rules add (the outcome, a refusal's message, which quotes
+# at most a short field) — always fits. A larger one is refused (EntryTooLarge) before the rules see it.
+MAX_COMMAND_BYTES = MAX_ENTRY_BYTES // 2
+WRITE_TIMEOUT_S = 5.0  # a store write unfinished after this long makes the market unwritable (503)
+STOP_WAIT_S = 2.0  # how long `stop` waits for the last write and the store's close before giving up
 
 
 class IdempotencyConflict(Exception):
@@ -62,7 +93,7 @@ class StartError(Exception):
 
 
 class Unavailable(Exception):
-    """The ledger cannot be written right now; the message says why (the request may be retried)."""
+    """The ledger cannot be written right now, or the market is stopped; the message says why (HTTP 503)."""
 
 
 @dataclass(slots=True)
@@ -106,14 +137,32 @@ class LiveMarket:
         policy: CheckpointPolicy | None = None,
         tick_ms: int = 1000,
         ring: int = 20_000,
+        write_timeout: float = WRITE_TIMEOUT_S,
+        check_store: bool = True,
     ) -> None:
+        """Open the market on `store`: check it (unless `check_store` is False: benchmarks only), replay it.
+
+        Raises WrongKey / IntegrityError (ledger.startup) when the signer or the stored bytes do not
+        match the signed checkpoints, StoreError when the store cannot be read, ReplayMismatch when
+        the entries do not replay, StartError for a bad option.
+        """
         started = time.perf_counter()
         self.store = store
         self.signer = signer
+        raw: list[bytes] | None = None
+        if check_store:
+            check_signer(store, signer)
+            raw = verify_stored(store, signer)
+        self.check_seconds = time.perf_counter() - started
         self.log = Log(store, signer, policy=policy or CheckpointPolicy(every_entries=1000, every_ms=1000))
+        if raw is not None and len(raw) != self.log.size:  # the store changed under us: no single writer
+            raise StartError(f"the ledger changed while it was checked ({len(raw)} entries, then {self.log.size})")
         self.origin = self.log.origin
         self.tick_ms = tick_ms
-        self.failure: str | None = None
+        self.write_timeout = write_timeout
+        self.failure: str | None = None  # why the store cannot be written now (None: it can)
+        self.stopped: str | None = None  # why the market was stopped (None: it was not)
+        self.io_stuck = False  # `stop` gave up on a store call that did not return (the thread is left)
         # (actor, key) -> (ok, seq, code, message, rule, target, fingerprint, withheld fields): plain tuples of
         # atoms, which the garbage collector stops tracking, so a long market's map costs no collection pauses.
         self._idem: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -140,7 +189,8 @@ class LiveMarket:
         # Seals the proxies' maxima live and opens them on a restart: its secret is derived from the signer's key.
         self.vault = MarketVault.from_signer(signer)
         if self.log.size:
-            raw = list(self.log.entries())
+            if raw is None:
+                raw = list(self.log.entries())
             self.engine = replay_engine(raw, vault=self.vault, keep_events=False)  # raises ReplayMismatch
             self._restore_indexes(raw)
             if operator not in self.engine.market.operators:
@@ -212,24 +262,99 @@ class LiveMarket:
         self._task = loop.create_task(self._commit_loop(), name="ledger-committer")
         self._tick_handle = loop.call_later(self.tick_ms / 1000, self._tick)
         self._work.set()
-        await self.flush()
+        try:
+            await self.flush()
+        except Unavailable:
+            pass  # unwritable from the start: the market serves unhealthy (503) and resumes when a write succeeds
 
-    async def stop(self) -> None:
-        """Write everything pending, stop the committer and close the store."""
+    async def stop(self, wait: float = STOP_WAIT_S) -> None:
+        """Write everything pending, stop the committer and close the store, each given at most `wait` s.
+
+        If the store is failing or hung, the last write is given `wait` seconds; what it could not
+        write was never acknowledged (logged). A store call that does not return is left behind on
+        its thread (`io_stuck`): the process should then exit without waiting for that thread.
+        """
         if self._tick_handle is not None:
             self._tick_handle.cancel()
         self._closing = True
         if self._work is not None:
             self._work.set()
         if self._task is not None:
-            await self._task
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.io, self.store.close)
-        self.io.shutdown(wait=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), wait)
+            except TimeoutError:
+                self._task.cancel()
+                self.io_stuck = True
+        unwritten = self.log.size - self.log.durable_size
+        if unwritten:
+            log.error(
+                "stopping with %d entries not written to the ledger store (%s); none of them was acknowledged",
+                unwritten,
+                self.failure or "the store did not answer",
+            )
+        if not self.io_stuck:  # (else the I/O thread is still in the store: a close would queue behind it)
+            loop = asyncio.get_running_loop()
+            try:
+                await asyncio.wait_for(loop.run_in_executor(self.io, self.store.close), wait)
+            except TimeoutError:
+                self.io_stuck = True
+                log.error("the ledger store did not close within %.1fs; leaving it", wait)
+            except Exception as exc:  # closing a broken store: nothing more to do with it
+                log.error("closing the ledger store failed: %s", exc)
+        self.io.shutdown(wait=not self.io_stuck)
+
+    # -- health ------------------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """Serving: the store takes writes and the market was not stopped."""
+        return self.failure is None and self.stopped is None
+
+    def unavailable_reason(self) -> str | None:
+        """Why commands are refused now (None: they are not)."""
+        if self.stopped is not None:
+            return f"the market is stopped: {self.stopped}"
+        return self.failure
+
+    def halt(self, reason: str) -> None:
+        """Stop the market until the process is restarted: no new command, no timer; pending entries still
+        get written. For a mismatch between the ledger and what the market serves (`reason` says which)."""
+        if self.stopped is None:
+            self.stopped = reason
+            log.error("market stopped: %s", reason)
+        self._fail_waiters(f"the market is stopped: {reason}")
+
+    def _unwritable(self, reason: str) -> None:
+        """The store cannot take the pending batch: refuse new commands, answer the waiting requests now."""
+        if self.failure is None:
+            log.error("%s; refusing commands until a write succeeds", reason)
+        self.failure = reason
+        self._fail_waiters(reason)
+
+    def _fail_waiters(self, reason: str) -> None:
+        """Answer Unavailable to every request waiting for durability (their entries stay pending)."""
+        waiters, self._waiters = self._waiters, []
+        for target, _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(Unavailable(self._not_durable(reason, target)))
+        published, self._published_waiters = self._published_waiters, []
+        for want, fut in published:
+            if not fut.done():
+                fut.set_exception(Unavailable(self._not_durable(reason, want)))
+
+    def _not_durable(self, reason: str, target: int) -> str:
+        return (
+            f"{reason}; the command ran but its entry (before index {target}) is not durable yet: retry with the"
+            " same Idempotency-Key to learn its outcome"
+        )
 
     def _timer(self, callback: Callable[[], None]) -> None:
+        if self.stopped is not None:
+            return
         try:
             callback()
+        except EntryTooLarge as exc:  # the rules are mid-way: the state may no longer follow the ledger
+            self.halt(f"a deadline's entry was refused by the ledger ({exc}); restart to rebuild from the ledger")
         except Exception:  # a rule error in a timer must not kill the loop; it is logged
             log.exception("a deadline callback failed")
         self._kick()
@@ -238,7 +363,10 @@ class LiveMarket:
         """Let the checkpoint policy sign in quiet periods (every `tick_ms`)."""
         try:
             self.log.tick(self.clock.now())
-            self.engine.fire_due(self.clock.now())
+            if self.stopped is None:
+                self.engine.fire_due(self.clock.now())
+        except EntryTooLarge as exc:
+            self.halt(f"a deadline's entry was refused by the ledger ({exc}); restart to rebuild from the ledger")
         finally:
             self._kick()
             if not self._closing and self._loop is not None:
@@ -295,17 +423,8 @@ class LiveMarket:
                     return
                 continue
             size = rows[-1].seq + 1 if rows else self.log.durable_size
-            delay = 0.05
-            while True:
-                try:
-                    await loop.run_in_executor(self.io, self.store.commit, rows, cps)
-                    break
-                except Exception as exc:  # disk full, database gone: keep the batch, retry, refuse new work
-                    self.failure = f"the ledger store cannot be written: {exc}"
-                    log.error("%s (retrying in %.2fs)", self.failure, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-            self.failure = None
+            if not await self._write(loop, rows, cps):
+                return  # closing while the store fails: `stop` reports what was not written
             self.commits += 1
             self.log.mark_durable(size)
             if cps:
@@ -314,6 +433,34 @@ class LiveMarket:
             self._release(size)
             self._publish(size)
             work.set()  # whatever arrived during the write goes next
+
+    async def _write(self, loop: asyncio.AbstractEventLoop, rows: list[Row], cps: list[StoredCheckpoint]) -> bool:
+        """Write one batch, retrying the same batch until it is written; False if closing while it fails.
+
+        A write that fails, or has not finished after `write_timeout` seconds, makes the market
+        unwritable (`_unwritable`) at once; the first write that succeeds makes it writable again.
+        """
+        delay = 0.05
+        while True:
+            job = loop.run_in_executor(self.io, self.store.commit, rows, cps)
+            try:
+                try:
+                    await asyncio.wait_for(asyncio.shield(job), self.write_timeout)
+                except TimeoutError:
+                    self._unwritable(f"the ledger store has not finished a write in {self.write_timeout:g}s")
+                    await job  # it may still succeed or fail: the thread cannot be interrupted
+                break
+            except Exception as exc:  # disk full, database gone: keep the batch, retry, refuse new work
+                self._unwritable(f"the ledger store cannot be written: {exc}")
+                if self._closing:
+                    return False
+                log.warning("retrying the ledger write in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        if self.failure is not None:
+            log.warning("the ledger store takes writes again; serving commands")
+            self.failure = None
+        return True
 
     def _release(self, durable: int) -> None:
         waiters = self._waiters
@@ -351,6 +498,9 @@ class LiveMarket:
         """Sign a checkpoint of everything appended so far (if none covers it) and wait until it is durable."""
         size = self.log.size
         if self.published is None or self.published.size < size:
+            reason = self.unavailable_reason()
+            if reason is not None:
+                raise Unavailable(reason)
             self.log.sign_checkpoint(self.now())
             assert self._loop is not None
             fut: asyncio.Future[None] = self._loop.create_future()
@@ -361,9 +511,13 @@ class LiveMarket:
         return self.published
 
     async def durable(self, target: int) -> None:
-        """Return once the log's first `target` entries are durable."""
+        """Return once the log's first `target` entries are durable; Unavailable while the store cannot be
+        written or the market is stopped (the entries stay pending: a retry learns the outcome)."""
         if self.log.durable_size >= target:
             return
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise Unavailable(self._not_durable(reason, target))
         assert self._loop is not None
         fut: asyncio.Future[None] = self._loop.create_future()
         self._n += 1
@@ -386,8 +540,9 @@ class LiveMarket:
         may have depended on the time or the phase); a different command under a used key raises
         IdempotencyConflict.
         """
-        if self.failure is not None:
-            raise Unavailable(self.failure)
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise Unavailable(reason)
         fp = None
         if idem is not None:
             cmd[IDEM_FIELD] = idem
@@ -403,7 +558,24 @@ class LiveMarket:
                 if ok:
                     return Outcome(ok, seq, code, message, rule, target, fp, True)
                 # refused: never a permanent answer; the command runs again below
-        result = self.engine.submit(cmd)
+        # Refused before the rules see it, so nothing changes: the ledger would refuse its entry.
+        try:
+            size = len(canonical.encode(cmd))
+        except canonical.CanonicalError:
+            size = 0  # not encodable: the engine refuses it, in its own words, before recording anything
+        if size > MAX_COMMAND_BYTES:
+            raise EntryTooLarge(
+                f"the {cmd.get('op')!r} command is {size} bytes in canonical form, more than the limit of"
+                f" {MAX_COMMAND_BYTES} bytes per command (its ledger entry must fit in {MAX_ENTRY_BYTES}); nothing"
+                " was recorded",
+                size,
+                MAX_COMMAND_BYTES,
+            )
+        try:
+            result = self.engine.submit(cmd)
+        except EntryTooLarge as exc:  # an entry the rules derived: they are mid-way, the state may diverge
+            self.halt(f"an entry of this command was refused by the ledger ({exc}); restart to rebuild from it")
+            raise Unavailable(self.unavailable_reason()) from None
         outcome = Outcome(result.ok, result.seq, result.code, result.message, result.rule, self.log.size, fp)
         if idem is not None:
             withheld = () if result.ok else self.engine.withheld  # what the refusal's entry left out
