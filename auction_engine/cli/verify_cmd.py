@@ -15,10 +15,10 @@ from pathlib import Path
 
 import click
 
-from ledger import NoteError, Verifier
+from ledger import Verifier
 
 from ..certificates import Verdict, verify_file
-from .common import EXIT_UNREADABLE
+from .common import EXIT_UNREADABLE, parse_verifier
 
 
 def _read(path: str, what: str) -> str:
@@ -33,10 +33,7 @@ def _verifier(vkey: str) -> Verifier:
     text = vkey
     if "+" not in vkey or Path(vkey).is_file():
         text = _read(vkey, "verifier key file").strip()
-    try:
-        return Verifier.parse(text)
-    except NoteError as exc:
-        raise ValueError(f"verifier key: {exc}") from None
+    return parse_verifier(text, vkey)
 
 
 def _emit(verdict: Verdict, as_json: bool) -> None:
