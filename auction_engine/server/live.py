@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import heapq
 import logging
@@ -262,10 +263,9 @@ class LiveMarket:
         self._task = loop.create_task(self._commit_loop(), name="ledger-committer")
         self._tick_handle = loop.call_later(self.tick_ms / 1000, self._tick)
         self._work.set()
-        try:
+        # Unwritable from the start: the market serves unhealthy (503) and resumes when a write succeeds.
+        with contextlib.suppress(Unavailable):
             await self.flush()
-        except Unavailable:
-            pass  # unwritable from the start: the market serves unhealthy (503) and resumes when a write succeeds
 
     async def stop(self, wait: float = STOP_WAIT_S) -> None:
         """Write everything pending, stop the committer and close the store, each given at most `wait` s.
