@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
-import json
 import logging
 import os
 import signal
@@ -16,9 +15,10 @@ from typing import Any
 
 import click
 
-from ledger import CheckpointPolicy, LedgerError, StoreError
+from ledger import CheckpointPolicy, LedgerError, StoreError, strictjson
 from ledger.startup import IntegrityError, WrongKey
 
+from ..limits import Limits
 from .common import EXIT_FAILED, EXIT_UNREADABLE, fail_input, load_signer
 
 TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
@@ -68,6 +68,34 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     help="Seconds a ledger write may take before the market answers 503 (it resumes once a write succeeds).",
 )
 @click.option(
+    "--max-body",
+    default=Limits.max_body,
+    show_default=True,
+    type=click.IntRange(1024, 1 << 30),
+    help="Largest request body, bytes (413 beyond).",
+)
+@click.option(
+    "--max-depth",
+    default=Limits.max_depth,
+    show_default=True,
+    type=click.IntRange(2, 32),
+    help="Deepest nesting of objects and lists in a request body (422 beyond).",
+)
+@click.option(
+    "--max-string",
+    default=Limits.max_string,
+    show_default=True,
+    type=click.IntRange(64, 1 << 20),
+    help="Longest string in a request body, characters (422 beyond).",
+)
+@click.option(
+    "--max-list",
+    default=Limits.max_list,
+    show_default=True,
+    type=click.IntRange(16, 1 << 20),
+    help="Longest list in a request body, items (422 beyond).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -86,6 +114,10 @@ def serve(
     server_kind: str,
     runtime_threads: int,
     write_timeout: float,
+    max_body: int,
+    max_depth: int,
+    max_string: int,
+    max_list: int,
     log_level: str,
 ) -> None:
     """Serve the market in ledger DB, signed with KEY, on the wall clock.
@@ -104,8 +136,8 @@ def serve(
     params = None
     if params_file:
         try:
-            with open(params_file, encoding="utf-8") as f:
-                params = json.load(f)
+            with open(params_file, "rb") as f:
+                params = strictjson.loads(f.read())
         except (OSError, ValueError) as exc:
             fail_input(f"--params {params_file}: {exc}")
         if type(params) is not dict:
@@ -126,6 +158,7 @@ def serve(
             feed_queue=feed_queue,
             heartbeat_s=heartbeat,
             write_timeout=write_timeout,
+            limits=Limits(max_body=max_body, max_depth=max_depth, max_string=max_string, max_list=max_list),
         )
     except ReplayMismatch as exc:
         click.echo(f"error: the ledger {db} does not replay: {exc}; refusing to serve it", err=True)

@@ -29,12 +29,13 @@ from starlette.staticfiles import StaticFiles
 from ledger import CheckpointPolicy, LedgerError, Signer, Store, canonical, open_store
 
 from .. import __version__, certificates
+from ..limits import Limits
 from ..market import OPERATOR_OPS
 from . import commands, public_log, schemas
 from .auth import Principal, make_token
 from .certs import CertificateLookupError, Certificates
 from .feed import Feed
-from .guard import BodyGuard, Limits
+from .guard import BodyGuard
 from .live import WRITE_TIMEOUT_S, IdempotencyConflict, LiveMarket, Unavailable
 from .responses import ApiError, json_response, outcome_body, status_for
 from .signing import verify_command

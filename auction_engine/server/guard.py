@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger import strictjson
 
+from ..limits import Limits
 from .feed import json_bytes
 
 __all__ = ["PLAIN_BID", "BodyGuard", "Limits", "check_document"]
@@ -31,17 +31,6 @@ PLAIN_BID = re.compile(rb'^\s*\{\s*"amount"\s*:\s*(0|[1-9][0-9]{0,15})\s*\}\s*$'
 
 _TOKENS = re.compile(rb'"(?:[^"\\]+|\\.)*"|[\[\]{},:]')
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may carry (defaults; `serve` flags change them)."""
-
-    max_body: int = 1 << 20  # bytes of a request body (413 beyond)
-    max_depth: int = 8  # levels of nested objects and lists in a body
-    max_string: int = 2_000  # characters of any string in a body (keys included)
-    max_list: int = 1_000  # items of any list in a body
-    max_keys: int = 100  # keys of any object in a body
 
 
 class Refused(Exception):

@@ -9,6 +9,8 @@ verifies, every time.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from auction_engine.server.commands import SPECS
 from ledger import open_store
 from ledger.audit import audit_store
 
-from .conftest import OP_TOKEN, Market, english, make_app, signer
+from .conftest import OP_TOKEN, LiveServer, Market, english, http_json, make_app, signer
 
 
 def restart_and_verify(db: Path) -> int:
@@ -258,3 +260,38 @@ def _send_then_restart(directory: Path, requests: Requests) -> None:
             r = client.post(f"/api/lots/{lot}/bids", content=_body(fields, reverse), headers=headers)
             assert r.status_code < 500, (fields, r.status_code, r.text)
     restart_and_verify(db)
+
+
+# -- the limits as `serve` flags, on a real server --------------------------------------------------
+
+
+def test_serve_limits_flags(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path, extra=["--max-body", "2048", "--max-depth", "3", "--max-string", "100"])
+    server.start()
+    try:
+        url = server.url
+        status, body = http_json("POST", f"{url}/api/lots", {"lot": "L1", "mode": "english", "title": "x" * 3000})
+        assert status == 413 and body["code"] == "too_large" and "--max-body" in body["message"], body
+        status, body = http_json("POST", f"{url}/api/lots", {"lot": "L1", "mode": "english", "title": "x" * 101})
+        assert status == 422 and body["code"] == "too_long" and body["field"] == "title", body
+        status, body = http_json("POST", f"{url}/api/lots", {"lot": "L1", "mode": "english", "params": {"a": [[1]]}})
+        assert status == 422 and body["code"] == "too_deep" and body["field"] == "params.a[0]", body
+        status, _ = http_json("POST", f"{url}/api/lots", {"lot": "L1", "mode": "english", "params": english()})
+        assert status == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in server.stderr()
+
+
+def test_serve_refuses_params_with_a_repeated_key(tmp_path: Path) -> None:
+    params = tmp_path / "params.json"
+    params.write_text('{"increment": 100, "increment": 200}')
+    key = tmp_path / "market.key"
+    key.write_text(signer().encode() + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "auction_engine", "serve", "--db", str(tmp_path / "l.db"), "--key", str(key),
+         "--port", "0", "--params", str(params)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "increment" in done.stderr and "Traceback" not in done.stderr
