@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..model import MAX_INT
 from .auth import Principal
 from .feed import json_bytes
-from .guard import PLAIN_BID
+from .guard import PLAIN_BID, replaying
 from .live import IdempotencyConflict, LiveMarket, Outcome, Unavailable
 from .responses import ApiError, outcome_body
 
@@ -93,16 +93,7 @@ class FastLane:
                 body += message.get("body", b"")
         outcome = self._try(lot, token, idem, content_type, body)
         if outcome is None:
-            sent = False
-
-            async def replay() -> Message:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, replaying(body, receive), send)
             return
         market = self.market
         self.stats.served += 1

@@ -24,7 +24,7 @@ from ledger import strictjson
 from ..limits import Limits
 from .feed import json_bytes
 
-__all__ = ["PLAIN_BID", "BodyGuard", "Limits", "check_document"]
+__all__ = ["PLAIN_BID", "BodyGuard", "Limits", "check_document", "replaying"]
 
 PLAIN_BID = re.compile(rb'^\s*\{\s*"amount"\s*:\s*(0|[1-9][0-9]{0,15})\s*\}\s*$')
 """A plain bid body, whole: one key, a non-negative integer of at most 16 digits (the rules bound it)."""
@@ -169,16 +169,7 @@ class BodyGuard:
             except Refused as exc:
                 await self._refuse(send, exc)
                 return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _refuse(self, send: Send, exc: Refused) -> None:
         payload = {"ok": False, "code": exc.code, "message": exc.message, "field": exc.field, "server_time": self.now()}
@@ -188,6 +179,20 @@ class BodyGuard:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": exc.status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` for the next application: first the whole `body` already read, then the client's own."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _too_large(size: int, limit: int) -> Refused:
