@@ -182,8 +182,9 @@ def _bid_request(lot: str, token: str, amount: int) -> bytes:
     ) % (lot.encode(), token.encode(), len(body), body)
 
 
-BASE_US = time.time_ns() // 1000  # the origin of bid amounts (µs since the epoch): this process's start, so
-# amounts rise through every run of one bench and stay far below the rules' 10^15 fen limit
+# The origin of bid amounts (µs since the epoch): the bench's start, handed to the spawned load generators
+# through the environment, so amounts rise through every run of one bench and stay far below 10^15 fen.
+BASE_US = int(os.environ.setdefault("LIVE_LOAD_BASE_US", str(time.time_ns() // 1000)))
 TRIVIAL = b"GET /api/time HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
