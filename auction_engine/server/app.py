@@ -808,12 +808,12 @@ def create_app(
         app.add_api_route(route, _page(name), methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=PAGES), name="static")
 
-    if fast_lane:
+    app.add_middleware(BodyGuard, limits=limits or Limits(), now=market.now)  # every body, before the routes
+    if fast_lane:  # outermost (added last): a plain bid needs neither the guard's checks nor the routes
         from .fastlane import FastLane, LaneStats
 
         app.state.fast_lane = LaneStats()
         app.add_middleware(FastLane, market=market, build=build, stats=app.state.fast_lane)
-    app.add_middleware(BodyGuard, limits=limits or Limits(), now=market.now)  # outermost: before the lane
     for route in app.routes:  # the guard answers 413 on every route that takes a body
         if isinstance(route, APIRoute) and route.methods & {"POST", "PUT"}:
             route.responses.setdefault(413, _errors(413)[413])

@@ -5,9 +5,10 @@ recognises a plain, well-formed bid — JSON `{"amount": <int>}`, a known bearer
 with no registered key (so no signature to check), an optional valid `Idempotency-Key` — and runs
 it through exactly the same steps as the FastAPI route (`build`: role checks and the command;
 `LiveMarket.submit`: idempotency and the engine; waiting for durability; `outcome_body`: the
-answer), so the answers are byte-for-byte the same JSON. `create_app` installs it as middleware
-(inside the request guard, which has already checked the body's size), so a bid costs the server no
-routing at all. Anything else (a
+answer), so the answers are byte-for-byte the same JSON. `create_app` installs it as the outermost
+middleware: it reads only a body whose Content-Length is at most 64 bytes (a plain bid's is shorter),
+passing every other request untouched to the request guard (`guard`) and the routes, so a bid costs
+the server no routing and no second pass over its body. Anything else (a
 malformed body, a missing or unknown token, a signed bid, an error before the engine ran) falls
 through, untouched, to the FastAPI route, so every refusal keeps one source of truth and the
 OpenAPI document describes the fast lane too.
@@ -31,6 +32,7 @@ from .responses import ApiError, outcome_body
 
 __all__ = ["FastLane", "LaneStats"]
 
+_PLAIN_MAX = 64  # bytes: a plain bid's body is shorter; a longer one goes straight to the guard and the route
 _LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a lot id the route's path pattern accepts
 _IDEM = re.compile(rb"^[\x21-\x7e]{1,128}$")
 _PLAIN = re.compile(r"^[A-Za-z0-9_.]+$")  # a rule name that needs no JSON escaping
@@ -78,11 +80,14 @@ class FastLane:
                 content_type = value
             elif name == b"content-length":
                 length = value
+        if length is None or not length.isdigit() or int(length) > _PLAIN_MAX:
+            await self.app(scope, receive, send)  # not a plain bid: the request guard and the route read it
+            return
         message = await receive()
         if message["type"] != "http.request":
             return  # the client went away
         body = message.get("body", b"")
-        if message.get("more_body", False) and (length is None or not length.isdigit() or int(length) != len(body)):
+        if message.get("more_body", False) and int(length) != len(body):
             # granian hands over the body, then an empty last message on a second wake-up of the loop:
             # a body that already holds the Content-Length the client declared is complete (the HTTP
             # server frames the request by that length), so only a partial one waits for more.
@@ -91,6 +96,8 @@ class FastLane:
                 if message["type"] != "http.request":
                     return
                 body += message.get("body", b"")
+                if len(body) > _PLAIN_MAX:
+                    break  # more than it declared: the guard below refuses it
         outcome = self._try(lot, token, idem, content_type, body)
         if outcome is None:
             await self.app(scope, replaying(body, receive), send)

@@ -144,13 +144,15 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         limit = self.limits.max_body
+        declared = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
                     await self._refuse(send, Refused(400, "malformed", "the Content-Length header is not a number"))
                     return
-                if int(value) > limit:
-                    await self._refuse(send, _too_large(int(value), limit))
+                declared = int(value)
+                if declared > limit:
+                    await self._refuse(send, _too_large(declared, limit))
                     return
         body = b""
         while True:
@@ -161,7 +163,10 @@ class BodyGuard:
             if len(body) > limit:
                 await self._refuse(send, _too_large(len(body), limit))
                 return
-            if not message.get("more_body", False):
+            # A body that holds the declared Content-Length is complete (the HTTP server frames the
+            # request by it): granian would still hand over an empty last message, on a second wake-up
+            # of the loop, which costs a bid more than everything else here.
+            if not message.get("more_body", False) or (declared is not None and len(body) == declared):
                 break
         if body and not PLAIN_BID.match(body):
             try:
