@@ -7,7 +7,7 @@ OUT ?= demo-out
 
 .PHONY: demo test lint bench soak serve clean
 
-$(STAMP): pyproject.toml setup.py ledger/_speedups.c auction_engine/_speedups.c auction_engine/_bidpath.c auction_engine/_small_int.h
+$(STAMP): pyproject.toml setup.py ledger/_speedups.c
 	bash scripts/install-build-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -185,25 +185,6 @@ def _price_yuan(fen: Any) -> str | None:
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
-try:  # the optional native formatting (auction_engine/_speedups.c): the same texts, or None where it declines
-    from ._speedups import describe as _native_describe
-except ImportError:  # not built (no C compiler when installed): the Python functions alone
-    _native_describe = None
-
-
-def _describe_fast(deal: dict[str, Any], record: dict[str, Any], offset: int, suffix: str) -> dict[str, Any]:
-    """`describe` for a record whose `utc_offset_ms` is `offset` (`suffix` its text), natively where it can.
-
-    The native formatter follows the ledger's switch (`ledger._accel`, LEDGER_PURE_PYTHON): with the
-    ledger on pure Python, a certificate is verified by Python code alone.
-    """
-    if _native_describe is not None and _accel.native is not None:
-        found = _native_describe(deal, record, offset, suffix)
-        if found is not None:
-            return found
-    return describe(deal, record)
-
-
 def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
     """The certificate's ``deal`` section: what a person reads, every value derived from signed entries.
 
@@ -814,7 +795,7 @@ def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str
             return None
         # -- the code's meaning: the market's prefix, the deal's mode letter, the deal's local date
         suffix = _offset_text(offset)
-        expected = _describe_fast(deal, record, offset, suffix)
+        expected = describe(deal, record)
         dealt = expected["deal_time"]
         mode = d("mode")
         if (

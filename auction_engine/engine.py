@@ -13,19 +13,14 @@ import heapq
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-import simpy
-
-from ledger import Log, _accel, canonical, txcode
-from ledger.log import Appended
+from ledger import Log, canonical, txcode
 
 from .calendar import Calendar
 from .clock import Clock, SimClock
 from .market import COMMAND_OPS, OPERATOR_OPS, RESULT_FIELDS, SEALED_FIELDS, SECRET_FIELDS, Market
 from .model import MAX_INT, Command, Fen, Ms, Rejected
-from .params import SettlementParams
 from .rules import MODES, settlement
 from .rules.base import Lot, Ranked
-from .rules.english import EnglishParams, EnglishState
 from .vault import MarketVault, SealError, Vault, commitment, reveal_kind, reveal_seq_field
 
 __all__ = ["Engine", "Event", "Result"]
@@ -83,7 +78,6 @@ class Recorder:
 class Engine:
     """One market: its lots, its clock, its ledger. Commands in, ledger entries out."""
 
-    # Fixed fields: the native bid path (_bidpath.c) reads and writes them in place, by their slots.
     __slots__ = (
         "_accepted",
         "_current",
@@ -263,20 +257,10 @@ class Engine:
 
     def submit(self, cmd: Command) -> Result:
         """Handle one command at the clock's current time; its entry is written either way."""
-        # A plain valid English bid, whole, in C (its time and the due-deadline test included); None for
-        # anything it does not take, having changed nothing: then the Python path below decides. It
-        # follows the ledger's switch (LEDGER_PURE_PYTHON).
-        native = _native_bid if _accel.native is not None else None
-        if native is not None and (done := native(self, cmd, None)) is not None:
-            return done  # type: ignore[no-any-return]
-        now, last = self.clock.now(), self._last_t
-        if last > now:
-            now = last  # self._time(), inlined
+        now = self._time()
         heap = self._heap
         if heap and heap[0][0] <= now:  # fire_due's own test, without the call when nothing is due
             self.fire_due(now)
-            if native is not None and (done := native(self, cmd, now)) is not None:
-                return done  # type: ignore[no-any-return]
         # The rules see the command as its ledger entry decodes (maps sorted, lists not tuples), so
         # every byte they derive from it, a refusal's message included, is the same in a replay.
         cmd = canonical.normalize(cmd)
@@ -535,27 +519,3 @@ class Engine:
 
     def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
         return self.market.view(self.market.lots[lot_id], viewer, self.now)
-
-
-try:  # the optional native path for an English bid (auction_engine/_bidpath.c): all or nothing, else Python
-    from ._bidpath import configure as _configure_bid_path
-    from ._bidpath import english_bid as _native_bid
-except ImportError:  # not built (no C compiler): the Python path does everything
-    _native_bid = None
-else:
-    _configure_bid_path(
-        Engine,
-        Market,
-        Recorder,
-        Lot,
-        EnglishState,
-        EnglishParams,
-        SettlementParams,
-        Ranked,
-        Result,
-        Event,
-        Appended,
-        getattr(_accel.speedups(), "log_append", None),
-        SimClock,
-        simpy.Environment,
-    )

@@ -16,8 +16,6 @@ import pytest
 
 EXTENSIONS = {  # module -> the library headers it needs besides Python's
     "ledger._speedups": "openssl/sha.h",
-    "auction_engine._speedups": None,
-    "auction_engine._bidpath": None,
 }
 
 
