@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 import segno
 
-from ledger import LedgerError, Log, StoreError, _accel, canonical, open_store, strictjson
+from ledger import LedgerError, Log, StoreError, canonical, open_store, strictjson
 from ledger.certificate import (
     EXIT_FAILED,
     EXIT_OK,
@@ -728,10 +728,6 @@ _ALL_CHECKS = (
 )
 _a2b, _b2a = binascii.a2b_base64, binascii.b2a_base64
 _sha256 = hashlib.sha256
-try:  # orjson (a dependency): the same objects as json.loads for every text it reads, several times faster
-    from orjson import loads as _orjson_loads
-except ImportError:  # a partial install: ledger.strictjson alone
-    _orjson_loads = None
 _PROVEN_KEYS = frozenset({"index", "entry", "proof"})  # a proven entry's fields (ledger.certificate)
 _key_labels: dict[tuple[str, bytes], str] = {}  # (name, public key) -> name+hex8: few keys, each once
 
@@ -739,19 +735,9 @@ _key_labels: dict[tuple[str, bytes], str] = {}  # (name, public key) -> name+hex
 def _verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str, dict[str, Any]] | None:
     """The code and the facts of a certificate that passes every check (no replay, no trusted checkpoint), else None."""
     try:
-        if _orjson_loads is not None and _accel.native is not None and (type(raw) is bytes or type(raw) is str):
-            # orjson reads strict RFC 8259 JSON in UTF-8, giving json.loads's objects, except that an integer
-            # beyond 64 bits becomes a float: no field of a valid certificate is one, and every integer
-            # field is type-checked below. Whatever it declines (NaN, a BOM, a lone surrogate, other
-            # encodings...) raises a ValueError: the reference path then reads the text strictly. Like the
-            # native formatter, it follows the ledger's switch: pure Python reads with strictjson alone.
-            obj = _orjson_loads(raw)
-            # orjson keeps one copy of a repeated key, silently: a text naming more keys than its objects
-            # hold goes to the reference, whose strict reader names the key (`duplicate_key`).
-            if not _accel.native.json_keys_unique(raw, obj):
-                return None
-        else:
-            obj = strictjson.loads(raw) if isinstance(raw, bytes | str) else raw
+        obj = strictjson.quick_loads(raw) if type(raw) is bytes or type(raw) is str else raw
+        if obj is None:
+            obj = strictjson.loads(raw)
         if type(obj) is not dict or obj.get("format", FORMAT) != FORMAT or not TOP_FIELDS.issuperset(obj):
             return None
         code = obj["code"]
