@@ -7,6 +7,7 @@ treats every wake-up as a hint and re-reads its own deadlines when it fires.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -43,19 +44,20 @@ class SimClock:
     def run(self, until: Ms) -> None:
         """Process every event due at or before `until`, in simpy's order, then stop with the clock at `until`.
 
-        Cheap enough to call before every command a driver feeds from outside simpy (as the live
-        server's requests come): with nothing due it is a comparison. simpy's own `run(until=...)`
-        schedules a stop event and raises to leave its loop, which costs more than a bid.
+        A driver that feeds commands from outside simpy (a recorded stream, the requests a server
+        receives) calls it before each command. simpy's own `run(until=...)` stops *before* the events
+        due exactly at `until` (its stop event is urgent) and refuses an `until` equal to the current
+        time, so this steps through the due events itself; when that leaves the clock short of
+        `until`, one empty timeout at `until` moves it there (nothing else is due by then).
         """
         env = self.env
-        queue = env._queue
-        if until < env._now:
+        if until < env.now:
             raise ValueError(f"cannot run the clock back from {env.now} to {until}")
-        if queue and queue[0][0] <= until:  # env.peek() <= until, without the call
-            step = env.step
-            while queue and queue[0][0] <= until:
-                step()
-        env._now = until  # what simpy's stop event would have set; simpy has no public setter
+        while env.peek() <= until:
+            env.step()
+        if env.now < until:
+            env.timeout(until - env.now)  # an integer delay keeps the clock on integer milliseconds
+            env.step()
 
 
 class ManualClock:
@@ -70,14 +72,10 @@ class ManualClock:
         return self._now
 
     def call_at(self, t: Ms, callback: Callable[[], None]) -> None:
-        import heapq
-
         self._n += 1
         heapq.heappush(self._pending, (t, self._n, callback))
 
     def advance(self, t: Ms) -> None:
-        import heapq
-
         if t < self._now:
             raise ValueError(f"cannot move the clock back from {self._now} to {t}")
         while self._pending and self._pending[0][0] <= t:

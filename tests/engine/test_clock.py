@@ -19,7 +19,8 @@ def _reference_run(env: simpy.Environment, until: int) -> None:
 
 
 def _play(delays: list[tuple[int, int]], stops: list[int], run: object) -> list[tuple[int, int, int]]:
-    """Schedule timeouts (some of which schedule another when they fire) and run to each stop in turn."""
+    """Schedule timeouts (some of which schedule another when they fire), run to each stop in turn, then
+    drain what is still pending: every firing with its time, and the clock's time after each stop."""
     clock = SimClock(start=1_000)
     env = clock.env
     fired: list[tuple[int, int, int]] = []
@@ -38,7 +39,8 @@ def _play(delays: list[tuple[int, int]], stops: list[int], run: object) -> list[
     for gap in stops:
         t += gap
         run(clock, t)  # type: ignore[operator]
-        fired.append((-1, env.now, len(env._queue)))
+        fired.append((-1, env.now, -1))
+    env.run()  # what is left, in order: the same events must still be pending
     return fired
 
 
@@ -59,6 +61,15 @@ def test_run_with_nothing_due_moves_the_clock() -> None:
     assert clock.now() == 5
     clock.run(1_700_000_000_000)
     assert clock.now() == 1_700_000_000_000
+
+
+def test_run_keeps_integer_time() -> None:
+    clock = SimClock(start=1_700_000_000_000)
+    clock.env.timeout(7)
+    clock.run(1_700_000_000_003)
+    assert clock.now() == 1_700_000_000_003 and type(clock.now()) is int
+    clock.run(1_700_000_000_010)
+    assert clock.now() == 1_700_000_000_010 and type(clock.now()) is int
 
 
 def test_run_refuses_to_go_back() -> None:
