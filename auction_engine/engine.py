@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ledger import Log, canonical, txcode
 
@@ -20,7 +20,7 @@ from .clock import Clock, SimClock
 from .market import COMMAND_OPS, OPERATOR_OPS, RESULT_FIELDS, SEALED_FIELDS, SECRET_FIELDS, Market
 from .model import MAX_INT, Command, Fen, Ms, Rejected
 from .rules import MODES, settlement
-from .rules.base import Lot, Ranked
+from .rules.base import Ctx, Lot, Ranked
 from .vault import MarketVault, SealError, Vault, commitment, reveal_kind, reveal_seq_field
 
 __all__ = ["Engine", "Event", "Result"]
@@ -35,11 +35,7 @@ _SCALARS = frozenset({int, str, bytes, bool, type(None)})
 
 
 class Event(NamedTuple):
-    """A ledger entry as the engine wrote it: index, time, kind and payload.
-
-    (Immutable named tuples rather than frozen dataclasses: one is made per entry or command, and a
-    frozen dataclass costs twice as much to build.)
-    """
+    """A ledger entry as the engine wrote it: index, time, kind and payload (one is made per entry)."""
 
     seq: int
     t: Ms
@@ -55,6 +51,17 @@ class Result(NamedTuple):
     code: str | None = None
     message: str | None = None
     rule: str | None = None
+
+
+class TimerRules(Protocol):
+    """The rules that own a lot's deadlines now: its pricing mode's, or settlement's once it is priced."""
+
+    next_deadline: Callable[[Lot], Ms | None]
+    on_deadline: Callable[[Ctx, Lot], None]
+
+
+def _timer_rules(lot: Lot) -> TimerRules:
+    return settlement if lot.phase in settlement.PHASES else MODES[lot.mode]
 
 
 class Recorder:
@@ -165,7 +172,7 @@ class Engine:
                     "rules_version": RULES_VERSION,
                     "code_prefix": code_prefix,
                 },
-                self._time(),
+                self._entry_time(self.clock.now()),
             )
 
     # -- time and timers ------------------------------------------------------------------------
@@ -175,12 +182,18 @@ class Engine:
         """The market's time: inside a rule, the instant being handled (a timer's own deadline)."""
         if self._in_rule:
             return self._t
-        now, last = self.clock.now(), self._last_t
-        return last if last > now else now  # max(now, last)
+        return self._entry_time(self.clock.now())
 
-    def _time(self) -> Ms:
-        now, last = self.clock.now(), self._last_t
-        return last if last > now else now  # max(now, last)
+    def _entry_time(self, t: Ms) -> Ms:
+        """The time of an entry made at `t`: `t`, or the last entry's time if that is later.
+
+        The ledger's times never go back, so its order is also time order and a replay fires every
+        timer where it fired live. A clock can be behind the ledger: a wall clock stepped back, a
+        replayed market continuing on a clock that reads earlier than its last entry (`attach`), a
+        deadline fired after an entry stamped later. Such an entry takes the last entry's time.
+        """
+        last = self._last_t
+        return last if last > t else t
 
     def _arm(self, lot: Lot) -> None:
         """Make sure the heap holds an entry at or before the lot's next deadline."""
@@ -213,9 +226,7 @@ class Engine:
             self._ensure_wake(self._heap[0][0])
 
     def _deadline(self, lot: Lot) -> Ms | None:
-        if lot.phase in settlement.PHASES:
-            return settlement.next_deadline(lot)
-        return MODES[lot.mode].next_deadline(lot)  # self.market.mode(lot), inlined
+        return _timer_rules(lot).next_deadline(lot)
 
     def next_deadline(self) -> Ms | None:
         """The earliest pending deadline of any lot (for a live driver's timer)."""
@@ -235,15 +246,12 @@ class Engine:
             if due > now:
                 self._arm_at(lot, due)  # moved later (countdown restarted): re-arm for the new time
                 continue
-            self._t = max(due, self._last_t)
+            self._t = self._entry_time(due)
             self._current, self._accepted = None, True
             before = (lot.mode, lot.phase)
             self._in_rule = True
             try:
-                if lot.phase in settlement.PHASES:
-                    settlement.on_deadline(self, lot)
-                else:
-                    MODES[lot.mode].on_deadline(self, lot)  # self.market.mode(lot), inlined
+                _timer_rules(lot).on_deadline(self, lot)
             finally:
                 self._in_rule = False
             fired += 1
@@ -257,10 +265,8 @@ class Engine:
 
     def submit(self, cmd: Command) -> Result:
         """Handle one command at the clock's current time; its entry is written either way."""
-        now = self._time()
-        heap = self._heap
-        if heap and heap[0][0] <= now:  # fire_due's own test, without the call when nothing is due
-            self.fire_due(now)
+        now = self._entry_time(self.clock.now())
+        self.fire_due(now)
         # The rules see the command as its ledger entry decodes (maps sorted, lists not tuples), so
         # every byte they derive from it, a refusal's message included, is the same in a replay.
         cmd = canonical.normalize(cmd)

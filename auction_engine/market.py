@@ -32,9 +32,7 @@ OPERATOR_OPS = frozenset(
         "close_phase",
     }
 )
-COMMAND_OPS = frozenset(
-    OPERATOR_OPS.union(*(mode.commands for mode in MODES.values()), settlement.COMMANDS)
-)
+COMMAND_OPS = frozenset(OPERATOR_OPS.union(*(mode.commands for mode in MODES.values()), settlement.COMMANDS))
 """Every command the rules define: a command entry's kind is always one of these, never an event's kind."""
 BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
 _SETTLEMENT_KEYS = field_names(SettlementParams)
@@ -110,9 +108,10 @@ class Market:
                     "lot_closed", f"{op} is not possible on lot {lot.id}, which is {phase_text(lot.phase)} ({now})"
                 )
         else:
-            handler = MODES[lot.mode].commands.get(op)  # self.mode(lot), without the call
+            mode_commands = MODES[lot.mode].commands
+            handler = mode_commands.get(op)
             if handler is None:
-                commands = ", ".join(sorted(self.mode(lot).commands))
+                commands = ", ".join(sorted(mode_commands))
                 raise Rejected(
                     "unknown_command",
                     f"{op} is not a command of lot {lot.id}, {lot_kind(lot.mode)} (whose own commands are {commands})",
