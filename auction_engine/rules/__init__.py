@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
+from . import agreement, dutch, english, listing, sealed
 from .base import Ctx, Lot, Mode, Ranked
-from .english import MODE as ENGLISH
 
 __all__ = ["MODES", "Ctx", "Lot", "Mode", "Ranked"]
 
-MODES: dict[str, Mode] = {ENGLISH.name: ENGLISH}
-
-
-def _register_optional() -> None:
-    """Register the modes whose modules exist (they are added one by one)."""
-    import importlib
-
-    for name in ("dutch", "sealed", "listing", "agreement"):
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
-        MODES[module.MODE.name] = module.MODE
-
-
-_register_optional()
+MODES: dict[str, Mode] = {module.MODE.name: module.MODE for module in (english, dutch, sealed, listing, agreement)}
+"""Every pricing mode by name (settlement, which follows every mode, is `rules.settlement`)."""

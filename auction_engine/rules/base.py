@@ -153,9 +153,7 @@ def require_qualified(lot: Lot, party: str, needed: Fen) -> None:
         )
     if held == 0:
         raise Rejected("not_qualified", f"{party} has not paid the deposit of {yuan(needed)} for lot {lot.id}")
-    raise Rejected(
-        "not_qualified", f"{party} has paid {yuan(held)} of the deposit of {yuan(needed)} for lot {lot.id}"
-    )
+    raise Rejected("not_qualified", f"{party} has paid {yuan(held)} of the deposit of {yuan(needed)} for lot {lot.id}")
 
 
 # -- words for messages (a rejection's message is for a person; see model.yuan, model.local_time) --------------

@@ -149,38 +149,42 @@ def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
             "already_leading",
             f"{bidder} already holds the highest bid on lot {lot.id}, {yuan(s.high or 0)}, and may not raise it",
         )
-    if s.high is None:
-        if amount < p.start_price:
-            raise Rejected(
-                "below_start",
-                f"the first bid on lot {lot.id} must be at least the starting price of {yuan(p.start_price)} "
-                f"({p.start_price} fen)",
-            )
-        if (amount - p.start_price) % p.increment:
-            raise Rejected(
-                "not_increment_multiple",
-                f"the first bid on lot {lot.id} must be the starting price of {yuan(p.start_price)} plus a whole "
-                f"multiple of {yuan(p.increment)}; {nearest_valid(p.start_price, p.increment, amount, p.start_price)}",
-            )
-        rule = "english.start"
-    else:
-        if amount <= s.high:
-            raise Rejected(
-                "below_increment",
-                f"a bid on lot {lot.id} must exceed the current price of {yuan(s.high)} by at least "
-                f"{yuan(p.increment)}; the next valid bid is {yuan(s.high + p.increment)} ({s.high + p.increment} fen)",
-            )
-        if (amount - s.high) % p.increment:
-            raise Rejected(
-                "not_increment_multiple",
-                f"a bid on lot {lot.id} must exceed the current price of {yuan(s.high)} by a whole multiple of "
-                f"{yuan(p.increment)}; {nearest_valid(s.high, p.increment, amount, s.high + p.increment)}",
-            )
-        rule = "english.increment"
+    rule = _grid_rule(lot, p, s.high, amount)
     ctx.accept(f"{rule}.{lot.phase}")
     _record_bid(ctx, lot, bidder, amount, now)
-    if s.proxies:  # _resolve_proxies' own first test, without the call
-        _resolve_proxies(ctx, lot)
+    _resolve_proxies(ctx, lot)
+
+
+def _grid_rule(lot: Lot, p: EnglishParams, high: Fen | None, amount: Fen) -> str:
+    """The rule that takes `amount` as the lot's next bid, or the refusal of an amount off the bid grid.
+
+    The grid steps by the increment from the starting price, which the first bid must reach, or from
+    the current price, which every later bid must exceed. A refusal names the nearest valid bids.
+    """
+    inc = p.increment
+    if high is None:
+        base, least, rule = p.start_price, p.start_price, "english.start"
+        below = amount < base
+    else:
+        base, least, rule = high, high + inc, "english.increment"
+        below = amount <= base
+    if not below and not (amount - base) % inc:
+        return rule
+    if high is None:
+        subject, must = f"the first bid on lot {lot.id}", f"be the starting price of {yuan(base)} plus"
+        if below:
+            raise Rejected("below_start", f"{subject} must be at least the starting price of {yuan(base)} ({base} fen)")
+    else:
+        subject, must = f"a bid on lot {lot.id}", f"exceed the current price of {yuan(base)} by"
+        if below:
+            raise Rejected(
+                "below_increment",
+                f"{subject} must {must} at least {yuan(inc)}; the next valid bid is {yuan(least)} ({least} fen)",
+            )
+    raise Rejected(
+        "not_increment_multiple",
+        f"{subject} must {must} a whole multiple of {yuan(inc)}; {nearest_valid(base, inc, amount, least)}",
+    )
 
 
 def _proxy(ctx: Ctx, lot: Lot, cmd: Command) -> None:
@@ -256,9 +260,14 @@ def check_conversion_settings(settings: Any, *, free_ms_positive: bool) -> None:
 
 def opening_bid(ctx: Ctx, lot: Lot, bidder: str, amount: Fen, rule: str) -> None:
     """Place a binding opening bid carried over from another mode (a competing offer at conversion)."""
-    p: EnglishParams = lot.params
-    if lot.state.high is not None or amount < p.start_price or (amount - p.start_price) % p.increment:
-        raise ValueError(f"an opening bid of {amount} is not a valid first bid on lot {lot.id}")
+    if lot.state.high is not None:
+        raise ValueError(f"an opening bid of {amount} on lot {lot.id}, which has bids already")
+    try:
+        _grid_rule(lot, lot.params, None, amount)
+    except Rejected as exc:
+        raise ValueError(
+            f"an opening bid of {amount} is not a valid first bid on lot {lot.id}: {exc.message}"
+        ) from None
     ctx.emit("opening_bid", lot=lot.id, bidder=bidder, amount=amount, rule=rule)
     _record_bid(ctx, lot, bidder, amount, ctx.now)
     _resolve_proxies(ctx, lot)
@@ -294,24 +303,14 @@ def _resolve_proxies(ctx: Ctx, lot: Lot) -> None:
     if top == leader:
         if second is None or second[1][0] < next_level:
             return  # nobody can outbid the leader
-        sec, (sec_cap, sec_t, _) = second
-        _auto_bid(ctx, lot, sec, sec_cap, sec_t, "english.proxy")
-        if top_cap == sec_cap:  # equal maxima: the earlier commitment keeps the price
-            _auto_bid(ctx, lot, top, sec_cap, top_t, "english.proxy_priority")
-        else:
-            _auto_bid(ctx, lot, top, min(top_cap, sec_cap + p.increment), top_t, "english.proxy")
+        _proxies_bid_up(ctx, lot, (top, top_cap, top_t), second)
         return
     # The top is a proxy holder who is not leading: it takes the lead at the lowest price that
     # beats the best other standing capacity.
     if top_cap < next_level and not (high is not None and top_cap == high):
         return
     if second is not None and second[0] != leader and second[1][0] >= next_level:
-        sec, (sec_cap, sec_t, _) = second
-        _auto_bid(ctx, lot, sec, sec_cap, sec_t, "english.proxy")
-        if top_cap == sec_cap:
-            _auto_bid(ctx, lot, top, sec_cap, top_t, "english.proxy_priority")
-        else:
-            _auto_bid(ctx, lot, top, min(top_cap, sec_cap + p.increment), top_t, "english.proxy")
+        _proxies_bid_up(ctx, lot, (top, top_cap, top_t), second)
         return
     if high is not None and top_cap == high:
         # A later bid matched this proxy's maximum: the earlier commitment wins the tie.
@@ -321,6 +320,20 @@ def _resolve_proxies(ctx: Ctx, lot: Lot) -> None:
     if second is not None and second[1][0] >= next_level:
         beat = min(top_cap, second[1][0] + p.increment)
     _auto_bid(ctx, lot, top, min(top_cap, beat), top_t, "english.proxy")
+
+
+def _proxies_bid_up(ctx: Ctx, lot: Lot, top: tuple[str, Fen, Ms], second: tuple[str, tuple[Fen, Ms, int]]) -> None:
+    """The two highest standing capacities meet: the second bids its whole maximum, then the top answers
+    one increment above it (at most its own maximum), or at the same amount when the maxima are equal,
+    where the earlier commitment keeps the price."""
+    p: EnglishParams = lot.params
+    bidder, cap, priority = top
+    sec, (sec_cap, sec_t, _) = second
+    _auto_bid(ctx, lot, sec, sec_cap, sec_t, "english.proxy")
+    if cap == sec_cap:
+        _auto_bid(ctx, lot, bidder, sec_cap, priority, "english.proxy_priority")
+    else:
+        _auto_bid(ctx, lot, bidder, min(cap, sec_cap + p.increment), priority, "english.proxy")
 
 
 def _next_deadline(lot: Lot) -> Ms | None:

@@ -268,11 +268,15 @@ def _view(lot: Lot, viewer: str | None) -> dict[str, Any]:
     }
     mine = s.commits.get(viewer) if viewer is not None else None
     if viewer is not None:
-        out["my_commitment"] = None if mine is None else {
-            "hash": mine.hash.hex(),
-            "t": mine.t,
-            "revealed": mine.amount is not None,
-        }
+        out["my_commitment"] = (
+            None
+            if mine is None
+            else {
+                "hash": mine.hash.hex(),
+                "t": mine.t,
+                "revealed": mine.amount is not None,
+            }
+        )
     return out
 
 
