@@ -78,7 +78,6 @@ def yuan(fen: Fen) -> str:
     return f"{sign}¥{whole:,}.{cents:02d}"
 
 
-
 def percent(bp: BasisPoints) -> str:
     """Format basis points as a percentage for people: 3000 -> '30%', 150 -> '1.5%', 1 -> '0.01%'."""
     sign = "-" if bp < 0 else ""

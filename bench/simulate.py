@@ -65,8 +65,12 @@ def speedup(runs: int, workers: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--auctions", type=int, default=20_000, help="auctions per format and ledger setting")
-    parser.add_argument("--speedup-runs", type=int, default=1000,
-                        help="runs of 50 auctions for the speed-up (enough to amortise the pool's start-up)")
+    parser.add_argument(
+        "--speedup-runs",
+        type=int,
+        default=1000,
+        help="runs of 50 auctions for the speed-up (enough to amortise the pool's start-up)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="measure each figure this many times: report medians")
     parser.add_argument("--quick", action="store_true", help="a small run for a smoke test")
@@ -74,8 +78,10 @@ def main() -> None:
     if args.quick:
         args.auctions, args.speedup_runs = 500, 8
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"{'format':<14}{'ledger':>7}{'entries':>9}{'auctions/CPU-s':>16}{'auctions/s':>12}"
-          f"{'100k (CPU)':>12}{'µs/auction':>12}")
+    print(
+        f"{'format':<14}{'ledger':>7}{'entries':>9}{'auctions/CPU-s':>16}{'auctions/s':>12}"
+        f"{'100k (CPU)':>12}{'µs/auction':>12}"
+    )
     repeats = max(1, args.repeats)
     for mech in ("english", "dutch", "first-price", "second-price"):
         results = {}
@@ -86,15 +92,19 @@ def main() -> None:
             entries = runs[0][2]
             results[ledger] = cpu_rate
             spread = f"  (µs/auction {min(1e6 / r[0] for r in runs):.0f}–{max(1e6 / r[0] for r in runs):.0f})"
-            print(f"{mech:<14}{'on' if ledger else 'off':>7}{entries:>9}{cpu_rate:>16,.0f}{wall_rate:>12,.0f}"
-                  f"{100_000 / cpu_rate:>11.0f}s{1e6 / cpu_rate:>12.0f}{spread if repeats > 1 else ''}")
+            print(
+                f"{mech:<14}{'on' if ledger else 'off':>7}{entries:>9}{cpu_rate:>16,.0f}{wall_rate:>12,.0f}"
+                f"{100_000 / cpu_rate:>11.0f}s{1e6 / cpu_rate:>12.0f}{spread if repeats > 1 else ''}"
+            )
         print(f"{'':<14}ledger on/off ratio {results[True] / results[False]:.2f}")
     times = [speedup(args.speedup_runs, args.workers) for _ in range(repeats)]
     ratios = [s / p for s, p in times]
     t_serial, t_pool = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
     each = f" (each: {', '.join(f'{r:.2f}' for r in ratios)})" if repeats > 1 else ""
-    print(f"process executor, {args.workers} workers, {args.speedup_runs * LOTS:,} auctions: serial {t_serial:.1f} s, "
-          f"pool {t_pool:.1f} s, speed-up {statistics.median(ratios):.2f}×{each} (target ≥ 1.8×)")
+    print(
+        f"process executor, {args.workers} workers, {args.speedup_runs * LOTS:,} auctions: serial {t_serial:.1f} s, "
+        f"pool {t_pool:.1f} s, speed-up {statistics.median(ratios):.2f}×{each} (target ≥ 1.8×)"
+    )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -27,18 +27,38 @@ _EXECUTORS = click.Choice(["serial", "process", "dask", "ray"])
 def _common(fn: Any) -> Any:
     options = [
         click.argument("scenario", type=click.Path(dir_okay=False)),
-        click.option("--runs", type=click.IntRange(min=1), default=None,
-                     help="Replications per cell and mechanism (default: the scenario's experiment.runs)."),
-        click.option("--seed", type=click.IntRange(min=0), default=None,
-                     help="Root seed (default: the scenario's experiment.seed)."),
+        click.option(
+            "--runs",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Replications per cell and mechanism (default: the scenario's experiment.runs).",
+        ),
+        click.option(
+            "--seed",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Root seed (default: the scenario's experiment.seed).",
+        ),
         click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output directory."),
-        click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Worker processes for process/dask/ray (default: the CPU count)."),
-        click.option("--executor", type=_EXECUTORS, default="serial", show_default=True,
-                     help="Who runs the runs; results are identical whichever."),
-        click.option("--address", default=None,
-                     help="dask: a scheduler address (tcp://host:8786); ray: a cluster address or 'auto'. "
-                          "Default: start a local cluster."),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Worker processes for process/dask/ray (default: the CPU count).",
+        ),
+        click.option(
+            "--executor",
+            type=_EXECUTORS,
+            default="serial",
+            show_default=True,
+            help="Who runs the runs; results are identical whichever.",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            help="dask: a scheduler address (tcp://host:8786); ray: a cluster address or 'auto'. "
+            "Default: start a local cluster.",
+        ),
         click.option("--all-ledgers", is_flag=True, help="Write every run's ledger, not only the first's."),
         click.option("--no-report", is_flag=True, help="Skip report.md and its plots."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
@@ -48,9 +68,20 @@ def _common(fn: Any) -> Any:
     return fn
 
 
-def _run(scenario_path: str, sets: tuple[str, ...], runs: int | None, seed: int | None, out: str,
-         workers: int | None, executor: str, address: str | None, all_ledgers: bool, no_report: bool, quiet: bool,
-         command: str) -> None:
+def _run(
+    scenario_path: str,
+    sets: tuple[str, ...],
+    runs: int | None,
+    seed: int | None,
+    out: str,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    all_ledgers: bool,
+    no_report: bool,
+    quiet: bool,
+    command: str,
+) -> None:
     from ..sim.executors import ExecutorUnavailable
     from ..sim.experiment import Experiment, check_sweep, plan
     from ..sim.scenario import ScenarioError, apply_overrides, load, parse_set
@@ -65,8 +96,11 @@ def _run(scenario_path: str, sets: tuple[str, ...], runs: int | None, seed: int 
             scenario = apply_overrides(scenario, {path: values[0] for path, values in parsed})
         sweep = check_sweep(scenario, parsed) if command == "sweep" else {}
         if command == "simulate" and scenario.data["sweep"]:
-            click.echo(f"note: {scenario_path} has a [sweep]; `simulate` runs the base scenario "
-                       "(use `auction-engine sweep` to run the sweep)", err=True)
+            click.echo(
+                f"note: {scenario_path} has a [sweep]; `simulate` runs the base scenario "
+                "(use `auction-engine sweep` to run the sweep)",
+                err=True,
+            )
         runs = runs or int(scenario.data["experiment"]["runs"])
         seed = int(scenario.data["experiment"]["seed"]) if seed is None else seed
         ledgers = "all" if all_ledgers else str(scenario.data["experiment"]["ledger"])
@@ -91,8 +125,14 @@ def _run(scenario_path: str, sets: tuple[str, ...], runs: int | None, seed: int 
                 TimeRemainingColumn,
             )
 
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as bar:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            ) as bar:
                 task = bar.add_task(f"{scenario.name} ({executor})", total=len(specs))
 
                 def progress(done: int, total: int) -> None:
@@ -121,21 +161,53 @@ def _run(scenario_path: str, sets: tuple[str, ...], runs: int | None, seed: int 
 
 
 @click.command()
-@click.option("--set", "sets", multiple=True, metavar="PARAM=VALUE",
-              help="Override one scenario key for this run, e.g. population.arrival.days=55 (a quick cut).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PARAM=VALUE",
+    help="Override one scenario key for this run, e.g. population.arrival.days=55 (a quick cut).",
+)
 @_common
-def simulate(scenario: str, sets: tuple[str, ...], runs: int | None, seed: int | None, out: str, workers: int | None,
-             executor: str, address: str | None, all_ledgers: bool, no_report: bool, quiet: bool) -> None:
+def simulate(
+    scenario: str,
+    sets: tuple[str, ...],
+    runs: int | None,
+    seed: int | None,
+    out: str,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    all_ledgers: bool,
+    no_report: bool,
+    quiet: bool,
+) -> None:
     """Run SCENARIO's mechanisms side by side on common random numbers; write tables, summary and report to OUT."""
     _run(scenario, sets, runs, seed, out, workers, executor, address, all_ledgers, no_report, quiet, "simulate")
 
 
 @click.command()
-@click.option("--set", "sets", multiple=True, metavar="PARAM=V1,V2,...",
-              help="Sweep a parameter (a dotted key path of the scenario, e.g. population.bidders=2,3,5 or "
-                   "mechanism.english.seller.reserve.value=0,0.25,0.5; `*` for every mechanism). Repeat for a grid.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PARAM=V1,V2,...",
+    help="Sweep a parameter (a dotted key path of the scenario, e.g. population.bidders=2,3,5 or "
+    "mechanism.english.seller.reserve.value=0,0.25,0.5; `*` for every mechanism). Repeat for a grid.",
+)
 @_common
-def sweep(scenario: str, sets: tuple[str, ...], runs: int | None, seed: int | None, out: str, workers: int | None,
-          executor: str, address: str | None, all_ledgers: bool, no_report: bool, quiet: bool) -> None:
+def sweep(
+    scenario: str,
+    sets: tuple[str, ...],
+    runs: int | None,
+    seed: int | None,
+    out: str,
+    workers: int | None,
+    executor: str,
+    address: str | None,
+    all_ledgers: bool,
+    no_report: bool,
+    quiet: bool,
+) -> None:
     """Run SCENARIO over a grid of parameter values (resumable); write tables, summary and report to OUT."""
     _run(scenario, sets, runs, seed, out, workers, executor, address, all_ledgers, no_report, quiet, "sweep")

@@ -284,21 +284,45 @@ class Market:
             self._mixes[option_index] = hit
         return hit
 
-    def terms(self, index: int, option: dict[str, Any], lot_scale: float, seller: float, appraisal: float,
-              n_hint: int, u_noise: np.ndarray | None = None) -> LotTerms:
+    def terms(
+        self,
+        index: int,
+        option: dict[str, Any],
+        lot_scale: float,
+        seller: float,
+        appraisal: float,
+        n_hint: int,
+        u_noise: np.ndarray | None = None,
+    ) -> LotTerms:
         rules = option["seller"]
         uses_seller = any(r.get("rule") in ("seller_value", "optimal") for r in rules.values())
         uses_appraisal = any(r.get("rule") == "appraisal" for r in rules.values())
         noise = None
         if u_noise is not None and any(r.get("noise") for r in rules.values()):
-            noise = {k: noise_factor(float(r["noise"]), float(u_noise[NOISE_COLUMNS[k]]))
-                     for k, r in rules.items() if r.get("noise")}
-        key = (index, lot_scale, seller if uses_seller else None, appraisal if uses_appraisal else None, n_hint,
-               tuple(sorted(noise.items())) if noise else None)
+            noise = {
+                k: noise_factor(float(r["noise"]), float(u_noise[NOISE_COLUMNS[k]]))
+                for k, r in rules.items()
+                if r.get("noise")
+            }
+        key = (
+            index,
+            lot_scale,
+            seller if uses_seller else None,
+            appraisal if uses_appraisal else None,
+            n_hint,
+            tuple(sorted(noise.items())) if noise else None,
+        )
         hit = self._terms.get(key)
         if hit is None:
-            hit = lot_terms(option, self.data, lot_scale=lot_scale, seller_value=seller, appraisal=appraisal,
-                            n_hint=n_hint, noise=noise)
+            hit = lot_terms(
+                option,
+                self.data,
+                lot_scale=lot_scale,
+                seller_value=seller,
+                appraisal=appraisal,
+                n_hint=n_hint,
+                noise=noise,
+            )
             if len(self._terms) < 10_000:
                 self._terms[key] = hit
         return hit
@@ -321,9 +345,15 @@ class Market:
         """
         start = int(self.data["scenario"]["start"])
         for sub in self.data["submarkets"]:
-            self.submit({"op": "open_submarket", "actor": OPERATOR, "submarket": sub["name"], "name": sub["title"],
-                         "params": market_params({"scenario": self.data["scenario"],
-                                                  "market": {"params": sub["params"]}})})
+            self.submit(
+                {
+                    "op": "open_submarket",
+                    "actor": OPERATOR,
+                    "submarket": sub["name"],
+                    "name": sub["title"],
+                    "params": market_params({"scenario": self.data["scenario"], "market": {"params": sub["params"]}}),
+                }
+            )
         for i in range(self.pop.lots):
             self.at(start + int(self.pop.arrival[i]), functools.partial(self._arrive, i))
         if self.pending == 0:
@@ -354,8 +384,12 @@ class Market:
         if self.clauses is not None:
             lot_scale = self.lot_scale(0, options[0], float(self.pop.u_scale[i]))
             fen = max(1, round(float(self.pop.appraisal[i]) * (lot_scale * self.scale)))  # as open_lot records it
-            facts = {"appraisal": fen / self.scale, "appraisal_yuan": fen / 100,
-                     "seller_value": float(self.pop.seller[i]) * lot_scale, "lot_scale": lot_scale}
+            facts = {
+                "appraisal": fen / self.scale,
+                "appraisal_yuan": fen / 100,
+                "seller_value": float(self.pop.seller[i]) * lot_scale,
+                "lot_scale": lot_scale,
+            }
             index, choice = choose(self.clauses, facts)
             return index, choice, lot_scale
         index = 0
@@ -395,13 +429,29 @@ class Market:
         if lot_scale is None:
             lot_scale = self.lot_scale(index, option, float(self.pop.u_scale[i]))
         n_hint = int(self.pop.n_bidders[i])
-        terms = self.terms(index, option, lot_scale, float(self.pop.seller[i]), float(self.pop.appraisal[i]), n_hint,
-                           self.pop.u_seller[i])
+        terms = self.terms(
+            index,
+            option,
+            lot_scale,
+            float(self.pop.seller[i]),
+            float(self.pop.appraisal[i]),
+            n_hint,
+            self.pop.u_seller[i],
+        )
         n = int(self.pop.n_bidders[i])
         record = LotRecord(
-            lot=f"L{i}", option=index, mode=option["mode"], submarket=submarket, scale=lot_scale, unit=terms.unit,
-            n=n, values=self.pop.true_values[i, :n] * lot_scale, seller_value=float(self.pop.seller[i]) * lot_scale,
-            arrived=self.now, final_mode=option["mode"], seller_rule=self.seller_label(index, choice),
+            lot=f"L{i}",
+            option=index,
+            mode=option["mode"],
+            submarket=submarket,
+            scale=lot_scale,
+            unit=terms.unit,
+            n=n,
+            values=self.pop.true_values[i, :n] * lot_scale,
+            seller_value=float(self.pop.seller[i]) * lot_scale,
+            arrived=self.now,
+            final_mode=option["mode"],
+            seller_rule=self.seller_label(index, choice),
         )
         self.records.append(record)
         cls = _AGENTS[option["mode"]]
@@ -458,16 +508,27 @@ class LotAgent:
         return lot
 
     def ctx(self, j: int, mode: str, price_rule: str = "first") -> BidContext:
-        return BidContext(mode=mode, n=self.n, dist=self.m.bidder_dist, reserve=self.terms.reserve,
-                          floor=self.terms.floor, price_rule=price_rule, rng=self.m.rng)
+        return BidContext(
+            mode=mode,
+            n=self.n,
+            dist=self.m.bidder_dist,
+            reserve=self.terms.reserve,
+            floor=self.terms.floor,
+            price_rule=price_rule,
+            rng=self.m.rng,
+        )
 
     def fen(self, x: float) -> int:
         return to_fen(x, self.terms.unit)
 
     def open(self, extra: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> bool:
         cmd: Command = {
-            "op": "open_lot", "actor": OPERATOR, "lot": self.id, "mode": self.option["mode"],
-            "seller": f"seller{self.i}", "params": params if params is not None else self.terms.params,
+            "op": "open_lot",
+            "actor": OPERATOR,
+            "lot": self.id,
+            "mode": self.option["mode"],
+            "seller": f"seller{self.i}",
+            "params": params if params is not None else self.terms.params,
             "appraisal": max(1, round(float(self.m.pop.appraisal[self.i]) * self.terms.unit)),
             "mechanism": self.m.mechanism["name"],
         }
@@ -491,8 +552,16 @@ class LotAgent:
         if j in self.admitted:
             return
         amount = self.deposit if basis is None else required_deposit(self.lot, basis)
-        self.m.submit({"op": "deposit", "actor": OPERATOR, "lot": self.id, "party": f"b{j}", "amount": amount,
-                       "strategy": self.strategies[j].label})
+        self.m.submit(
+            {
+                "op": "deposit",
+                "actor": OPERATOR,
+                "lot": self.id,
+                "party": f"b{j}",
+                "amount": amount,
+                "strategy": self.strategies[j].label,
+            }
+        )
         self.admitted.add(j)
 
     def admit_all(self, bidders: list[int], basis: int | None = None) -> None:
@@ -506,9 +575,14 @@ class LotAgent:
             return
         amount = self.deposit if basis is None else required_deposit(self.lot, basis)
         strategies = self.strategies
-        self.m.submit({"op": "deposit", "actor": OPERATOR, "lot": self.id,
-                       "parties": [{"party": f"b{j}", "amount": amount, "strategy": strategies[j].label}
-                                   for j in new]})
+        self.m.submit(
+            {
+                "op": "deposit",
+                "actor": OPERATOR,
+                "lot": self.id,
+                "parties": [{"party": f"b{j}", "amount": amount, "strategy": strategies[j].label} for j in new],
+            }
+        )
         self.admitted.update(new)
 
     def arrival(self, j: int, start: int, window: int) -> int:
@@ -662,8 +736,14 @@ class EnglishBidding:
         a = self.a
         p = a.lot.params  # the English lot as it stands (a converted lot starts at its list or agreed price)
         unit = a.terms.unit
-        ctx = BidContext(mode="english", n=a.n, dist=a.m.bidder_dist, reserve=(p.reserve or 0) / unit,
-                         floor=p.start_price / unit, rng=a.m.rng)
+        ctx = BidContext(
+            mode="english",
+            n=a.n,
+            dist=a.m.bidder_dist,
+            reserve=(p.reserve or 0) / unit,
+            floor=p.start_price / unit,
+            rng=a.m.rng,
+        )
         s = a.lot.state
         nxt = p.start_price if s.high is None else s.high + p.increment
         entrants = []  # bidders who will pay up to the next valid bid at least: admitted now, in one entry
@@ -797,9 +877,15 @@ class SealedLot(LotAgent):
         lot = self.lot
         p, s = lot.params, lot.state
         window = self.option["arrival_window_ms"] or p.bid_ms
-        ctx = BidContext(mode="sealed", n=self.n, dist=self.m.bidder_dist,
-                         reserve=max(self.terms.reserve, self.terms.floor), floor=self.terms.floor,
-                         price_rule=p.price_rule, rng=self.m.rng)
+        ctx = BidContext(
+            mode="sealed",
+            n=self.n,
+            dist=self.m.bidder_dist,
+            reserve=max(self.terms.reserve, self.terms.floor),
+            floor=self.terms.floor,
+            price_rule=p.price_rule,
+            rng=self.m.rng,
+        )
         nonces = _random_bytes(self.m.rng, 16 * self.n)  # each bidder's secret: 16 bytes of the mechanism's stream
         unit, now, reveal_span = self.terms.unit, self.m.now, max(p.reveal_ms - 2, 0)
         entrants = []  # bidders who will bid: admitted now, in one entry
@@ -817,8 +903,9 @@ class SealedLot(LotAgent):
         self.admit_all(entrants)
 
     def _commit(self, j: int, amount: int, nonce: bytes) -> None:
-        self.m.submit({"op": "commit", "actor": f"b{j}", "lot": self.id,
-                       "hash": commitment(self.id, f"b{j}", amount, nonce)})
+        self.m.submit(
+            {"op": "commit", "actor": f"b{j}", "lot": self.id, "hash": commitment(self.id, f"b{j}", amount, nonce)}
+        )
 
     def _reveal(self, j: int, amount: int, nonce: bytes) -> None:
         if self.lot.phase == "reveal":
@@ -944,8 +1031,9 @@ class AgreementLot(LotAgent):
         def resolve() -> None:
             cur = self.lot
             if cur.mode == "agreement" and cur.state.objections[index].status == "pending":
-                self.m.submit({"op": "resolve_objection", "actor": OPERATOR, "lot": self.id, "objection": index,
-                               "upheld": upheld})
+                self.m.submit(
+                    {"op": "resolve_objection", "actor": OPERATOR, "lot": self.id, "objection": index, "upheld": upheld}
+                )
 
         self.m.at(self.m.now + int(b["operator_delay_ms"]), resolve)
 

@@ -44,8 +44,9 @@ def batches(specs: Sequence[RunSpec], workers: int, per_worker: int = 16, limit:
     return [list(specs[i : i + size]) for i in range(0, len(specs), size)]
 
 
-def execute(specs: Sequence[RunSpec], executor: str = "serial", workers: int | None = None,
-            address: str | None = None) -> Iterator[RunResult]:
+def execute(
+    specs: Sequence[RunSpec], executor: str = "serial", workers: int | None = None, address: str | None = None
+) -> Iterator[RunResult]:
     """Yield the result of every spec (in completion order) using `executor`."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
@@ -87,8 +88,9 @@ def _dask(specs: Sequence[RunSpec], workers: int, address: str | None) -> Iterat
     if address:
         client = Client(address)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=40)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        )
         client = Client(cluster)
     try:
         futures = client.map(run_batch, batches(specs, workers), pure=False)

@@ -186,8 +186,9 @@ def _detail(records: Sequence[LotRecord], scale: float) -> dict[str, Any]:
         to_value = r.scale / r.unit
         if len(paths) < 12 and len(r.path) >= 2:
             t0 = r.path[0][0]  # from the first bid (a converted lot's auction starts long after it opened)
-            paths.append({"lot": r.lot, "mode": r.final_mode,
-                          "points": [[(t - t0) / MINUTE, p * to_value] for t, p in r.path]})
+            paths.append(
+                {"lot": r.lot, "mode": r.final_mode, "points": [[(t - t0) / MINUTE, p * to_value] for t, p in r.path]}
+            )
         if r.close_t is not None:
             timing.extend((t - r.close_t) / 1000 for t in r.bid_times)
         pairs.extend([[float(v), float(a) * to_value] for v, a in r.bid_pairs])
@@ -221,8 +222,18 @@ def plan(
         for rep in range(runs):
             for mech in data["mechanisms"]:
                 keep = ledger_on and (ledgers == "all" or (ledgers == "first" and rep == 0))
-                specs.append(RunSpec(data, cell, mech["name"], rep, seed, ledger=ledger_on, keep_ledger=keep,
-                                     detail=detail and rep == 0))
+                specs.append(
+                    RunSpec(
+                        data,
+                        cell,
+                        mech["name"],
+                        rep,
+                        seed,
+                        ledger=ledger_on,
+                        keep_ledger=keep,
+                        detail=detail and rep == 0,
+                    )
+                )
     return specs
 
 
@@ -232,8 +243,13 @@ def code_version() -> dict[str, Any]:
     root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if head.returncode == 0:
             out["git"] = head.stdout.strip()
             out["dirty"] = bool(dirty.stdout.strip())
@@ -248,8 +264,16 @@ def code_version() -> dict[str, Any]:
 class Experiment:
     """An experiment's output directory: resumable results, ledgers, tables, summary, manifest, report."""
 
-    def __init__(self, scenario: Scenario, out: Path, specs: Sequence[RunSpec], *, command: str = "simulate",
-                 sweep: Mapping[str, Sequence[Any]] | None = None, executor: str = "serial") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        out: Path,
+        specs: Sequence[RunSpec],
+        *,
+        command: str = "simulate",
+        sweep: Mapping[str, Sequence[Any]] | None = None,
+        executor: str = "serial",
+    ) -> None:
         self.scenario = scenario
         self.out = Path(out)
         self.specs = list(specs)
@@ -291,8 +315,12 @@ class Experiment:
         if result.ledger is not None and spec is not None:
             self._write_ledger(spec, result.ledger)
         with self.store.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"key": result.key, "row": _jsonable(result.row), "detail": result.detail},
-                               ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {"key": result.key, "row": _jsonable(result.row), "detail": result.detail}, ensure_ascii=False
+                )
+                + "\n"
+            )
         self.rows[result.key] = result.row
         if result.detail is not None:
             self.details[result.key] = result.detail
@@ -324,8 +352,10 @@ class Experiment:
         import pandas as pd
 
         rows = self.ordered_rows()
-        flat = [{k: v for k, v in r.items() if k != "cell_values"}
-                | {f"cell.{k}": v for k, v in r["cell_values"].items()} for r in rows]
+        flat = [
+            {k: v for k, v in r.items() if k != "cell_values"} | {f"cell.{k}": v for k, v in r["cell_values"].items()}
+            for r in rows
+        ]
         frame = pd.DataFrame(flat)
         frame.to_csv(self.out / "results.csv", index=False)
         try:
@@ -333,9 +363,13 @@ class Experiment:
         except (ImportError, ValueError) as exc:  # pragma: no cover - pyarrow missing
             (self.out / "results.parquet.txt").write_text(f"Parquet not written: {exc}\n")
         metrics = [m for m in METRICS if m in frame.columns] + sorted(
-            c for c in frame.columns if c.startswith(("deals_", "revenue_yuan_")) or c == "focal_surplus")
-        summary = {"scenario": self.scenario.name, "metrics": {m: METRICS.get(m, "") for m in metrics},
-                   "groups": summarise(rows, metrics)}
+            c for c in frame.columns if c.startswith(("deals_", "revenue_yuan_")) or c == "focal_surplus"
+        )
+        summary = {
+            "scenario": self.scenario.name,
+            "metrics": {m: METRICS.get(m, "") for m in metrics},
+            "groups": summarise(rows, metrics),
+        }
         (self.out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2, ensure_ascii=False) + "\n")
         manifest = self.manifest(len(rows))
         (self.out / "manifest.json").write_text(json.dumps(_jsonable(manifest), indent=2, ensure_ascii=False) + "\n")
@@ -374,11 +408,16 @@ class Experiment:
             "strategy_catalogue": describe_strategies(),
             "seller_rules": sellers,
             "seeding": "population: SeedSequence(seed, spawn_key=(crn cell, replication)); mechanism: "
-                       "SeedSequence(seed, spawn_key=(cell, replication, mechanism, 1)); ledger key: (…, 2)",
+            "SeedSequence(seed, spawn_key=(cell, replication, mechanism, 1)); ledger key: (…, 2)",
         }
 
-    def execute(self, executor: str = "serial", workers: int | None = None, address: str | None = None,
-                progress: Callable[[int, int], None] | None = None) -> int:
+    def execute(
+        self,
+        executor: str = "serial",
+        workers: int | None = None,
+        address: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Run what is pending with `executor`; return how many runs were executed now."""
         from .executors import execute
 

@@ -25,8 +25,18 @@ from .values import make_dist
 __all__ = ["LotTerms", "lot_terms", "market_params", "to_fen"]
 
 _MONEY = frozenset(
-    {"start_price", "increment", "reserve", "step", "floor", "min_price", "list_price", "price", "auction_increment",
-     "deposit"}
+    {
+        "start_price",
+        "increment",
+        "reserve",
+        "step",
+        "floor",
+        "min_price",
+        "list_price",
+        "price",
+        "auction_increment",
+        "deposit",
+    }
 )
 _SETTLEMENT = field_names(SettlementParams)
 

@@ -23,10 +23,10 @@ __all__ = ["METRICS", "describe", "run_row", "summarise", "t_quantile"]
 
 METRICS: dict[str, str] = {
     "revenue": "seller revenue per lot offered: Σ deal prices ÷ lots (value units); with settlement simulated, "
-               "only settled deals count",
+    "only settled deals count",
     "premium": "mean over deals of price ÷ opening price − 1 (opening: starting, minimum, list or agreed price)",
     "efficiency": "allocative efficiency: Σ over deals (winner's value − seller's value) ÷ Σ over lots "
-                  "max(0, highest value − seller's value)",
+    "max(0, highest value − seller's value)",
     "efficient_share": "share of deals won by the bidder with the highest value",
     "bidder_surplus": "Σ over deals (winner's value − price) ÷ lots (value units)",
     "seller_surplus": "Σ over deals (price − seller's value) ÷ lots (value units)",
@@ -36,7 +36,7 @@ METRICS: dict[str, str] = {
     "bids_per_lot": "accepted bidder actions (bids, proxies, commitments, acceptances, offers) ÷ lots",
     "extensions_per_lot": "countdown restarts of English auctions ÷ lots",
     "discovery_error": "mean over deals of |price − v₍₂₎| ÷ v₍₂₎, v₍₂₎ the second-highest value "
-                       "(the seller's value when one bidder)",
+    "(the seller's value when one bidder)",
     "forfeited": "deposits forfeited per lot (value units)",
     "defaults_per_lot": "buyer defaults ÷ lots",
     "focal_surplus": "surplus of bidder 0 (the focal bidder of a deviation study) per lot (value units)",
@@ -129,8 +129,38 @@ def run_row(records: Iterable[LotRecord], scale: float, settle: bool, modes: Seq
 
 # -- summaries ----------------------------------------------------------------------------------------
 
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+_T975 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 
 
 def t_quantile(df: int) -> float:
@@ -177,17 +207,23 @@ def summarise(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[di
     out = []
     for cell, mech in order:
         group = groups[(cell, mech)]
-        entry: dict[str, Any] = {"cell": cell, "mechanism": mech, "runs": len(group),
-                                 "cell_values": group[0].get("cell_values", {}),
-                                 "metrics": {m: describe([r.get(m) for r in group]) for m in metrics if m in group[0]}}
+        entry: dict[str, Any] = {
+            "cell": cell,
+            "mechanism": mech,
+            "runs": len(group),
+            "cell_values": group[0].get("cell_values", {}),
+            "metrics": {m: describe([r.get(m) for r in group]) for m in metrics if m in group[0]},
+        }
         base = baseline[cell]
         if base != mech:
             ref = {r["replication"]: r for r in groups[(cell, base)]}
             diffs = {}
             for m in entry["metrics"]:
-                pairs = [r[m] - ref[r["replication"]][m] for r in group
-                         if r["replication"] in ref and r.get(m) is not None
-                         and ref[r["replication"]].get(m) is not None]
+                pairs = [
+                    r[m] - ref[r["replication"]][m]
+                    for r in group
+                    if r["replication"] in ref and r.get(m) is not None and ref[r["replication"]].get(m) is not None
+                ]
                 diffs[m] = describe(pairs)
             entry["versus"] = {"mechanism": base, "differences": diffs}
         out.append(entry)

@@ -74,8 +74,11 @@ class NashBargaining(Negotiation):
 class AlternatingOffers(Negotiation):
     name = "alternating"
     params: ClassVar[dict[str, tuple[type, Any]]] = {
-        "delta_buyer": (float, 0.9), "delta_seller": (float, 0.9), "first": (str, "seller"),
-              "round_ms": (int, 86_400_000)}
+        "delta_buyer": (float, 0.9),
+        "delta_seller": (float, 0.9),
+        "first": (str, "seller"),
+        "round_ms": (int, 86_400_000),
+    }
     doc = "Rubinstein alternating offers with per-round discount factors (complete information)"
 
     def negotiate(self, v: float, c: float, lo: float = 0.0, hi: float = 1.0) -> Outcome:

@@ -15,8 +15,18 @@ from typing import Any
 
 __all__ = ["write_report"]
 
-KEY_METRICS = ("revenue", "efficiency", "deal_rate", "bidder_surplus", "premium", "time_to_deal_h", "bids_per_lot",
-               "extensions_per_lot", "discovery_error", "forfeited")
+KEY_METRICS = (
+    "revenue",
+    "efficiency",
+    "deal_rate",
+    "bidder_surplus",
+    "premium",
+    "time_to_deal_h",
+    "bids_per_lot",
+    "extensions_per_lot",
+    "discovery_error",
+    "forfeited",
+)
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -41,15 +51,25 @@ def _bars(out: Path, summary: dict[str, Any], metric: str, file: str) -> str | N
     if not groups:
         return None
     plt = _plt()
-    labels = [g["mechanism"] if len({x["cell"] for x in groups}) == 1 else f"{g['mechanism']}\n{g['cell']}"
-              for g in groups]
+    labels = [
+        g["mechanism"] if len({x["cell"] for x in groups}) == 1 else f"{g['mechanism']}\n{g['cell']}" for g in groups
+    ]
     means = [g["metrics"][metric]["mean"] for g in groups]
-    errs = [(g["metrics"][metric]["ci95"][1] - g["metrics"][metric]["mean"])
-            if g["metrics"][metric]["ci95"][1] is not None else 0.0 for g in groups]
+    errs = [
+        (g["metrics"][metric]["ci95"][1] - g["metrics"][metric]["mean"])
+        if g["metrics"][metric]["ci95"][1] is not None
+        else 0.0
+        for g in groups
+    ]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(groups) + 2), 3.6))
     ax.bar(range(len(groups)), means, yerr=errs, capsize=4, color="#4878a8")
-    ax.set_xticks(range(len(groups)), labels, rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4
-                  else "center", fontsize=8)
+    ax.set_xticks(
+        range(len(groups)),
+        labels,
+        rotation=30 if len(groups) > 4 else 0,
+        ha="right" if len(groups) > 4 else "center",
+        fontsize=8,
+    )
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} by mechanism (95% intervals)")
     fig.tight_layout()
@@ -80,8 +100,9 @@ def _sweep_plot(out: Path, summary: dict[str, Any], sweep: dict[str, list[Any]],
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for label, pts in series.items():
         pts.sort()
-        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
-                    label=label)
+        ax.errorbar(
+            [p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3, label=label
+        )
     ax.set_xlabel(path)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} against {path} (95% intervals)", fontsize=9)
@@ -131,8 +152,15 @@ def _timing_plot(out: Path, details: Sequence[dict[str, Any]], labels: Sequence[
     return file
 
 
-def write_report(out: Path, scenario: Any, frame: Any, summary: dict[str, Any], manifest: dict[str, Any],
-                 details: Sequence[dict[str, Any]], detail_specs: Sequence[Any]) -> Path:
+def write_report(
+    out: Path,
+    scenario: Any,
+    frame: Any,
+    summary: dict[str, Any],
+    manifest: dict[str, Any],
+    details: Sequence[dict[str, Any]],
+    detail_specs: Sequence[Any],
+) -> Path:
     """Write DIR/report.md and its plots into DIR/plots/; return the report's path."""
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
@@ -168,19 +196,30 @@ def write_report(out: Path, scenario: Any, frame: Any, summary: dict[str, Any], 
     lines.append("")
     diffs = [g for g in summary["groups"] if "versus" in g]
     if diffs:
-        lines += ["### Paired differences (common random numbers)", "",
-                  "Each mechanism minus the first mechanism of its cell, run by run: mean ± standard error.", "",
-                  "| cell | mechanism | versus | revenue | efficiency | deal_rate |", "|---|---|---|---|---|---|"]
+        lines += [
+            "### Paired differences (common random numbers)",
+            "",
+            "Each mechanism minus the first mechanism of its cell, run by run: mean ± standard error.",
+            "",
+            "| cell | mechanism | versus | revenue | efficiency | deal_rate |",
+            "|---|---|---|---|---|---|",
+        ]
         for g in diffs:
             d = g["versus"]["differences"]
-            cells = [f"{_fmt(d[m]['mean'])} ± {_fmt(d[m]['se'], 2)}" if m in d and d[m]["mean"] is not None else "–"
-                     for m in ("revenue", "efficiency", "deal_rate")]
+            cells = [
+                f"{_fmt(d[m]['mean'])} ± {_fmt(d[m]['se'], 2)}" if m in d and d[m]["mean"] is not None else "–"
+                for m in ("revenue", "efficiency", "deal_rate")
+            ]
             lines.append(f"| {g['cell']} | {g['mechanism']} | {g['versus']['mechanism']} | " + " | ".join(cells) + " |")
         lines.append("")
     mode_cols = [c for c in frame.columns if c.startswith("revenue_yuan_")]
     if mode_cols:
-        lines += ["### By pricing mode (mean per run)", "", "| mechanism | mode | deals | revenue (¥) |",
-                  "|---|---|---|---|"]
+        lines += [
+            "### By pricing mode (mean per run)",
+            "",
+            "| mechanism | mode | deals | revenue (¥) |",
+            "|---|---|---|---|",
+        ]
         for mech, sub in frame.groupby("mechanism", sort=False):
             for col in mode_cols:
                 mode = col.removeprefix("revenue_yuan_")
@@ -197,12 +236,16 @@ def write_report(out: Path, scenario: Any, frame: Any, summary: dict[str, Any], 
                 f = _sweep_plot(plots, summary, sweep, metric, f"sweep_{metric}.png")
                 if f:
                     figures.append((f"{metric} against the swept parameter", f))
-    figures += [(t, f) for t, f in (
-        ("Revenue by mechanism", _bars(plots, summary, "revenue", "revenue.png")),
-        ("Efficiency by mechanism", _bars(plots, summary, "efficiency", "efficiency.png")),
-        ("Price paths", _paths_plot(plots, details[:8], labels[:8], "price_paths.png")),
-        ("Bid timing", _timing_plot(plots, details[:8], labels[:8], "bid_timing.png")),
-    ) if f]
+    figures += [
+        (t, f)
+        for t, f in (
+            ("Revenue by mechanism", _bars(plots, summary, "revenue", "revenue.png")),
+            ("Efficiency by mechanism", _bars(plots, summary, "efficiency", "efficiency.png")),
+            ("Price paths", _paths_plot(plots, details[:8], labels[:8], "price_paths.png")),
+            ("Bid timing", _timing_plot(plots, details[:8], labels[:8], "bid_timing.png")),
+        )
+        if f
+    ]
     if figures:
         lines += ["## Plots", ""]
         for title, f in figures:
@@ -211,13 +254,18 @@ def write_report(out: Path, scenario: Any, frame: Any, summary: dict[str, Any], 
     for m, text in summary["metrics"].items():
         if text:
             lines.append(f"- **{m}** — {text}")
-    lines += ["", "## Files", "",
-              "- `results.csv`, `results.parquet` — one row per run × mechanism (and sweep cell)",
-              "- `summary.json` — n, mean, sd, standard error and 95% interval per metric, cell and mechanism",
-              "- `manifest.json` — the scenario as run, seed, code version, strategy specifications",
-              "- `ledgers/` — the signed ledger of the first run of each mechanism "
-              "(`auction-engine ledger verify ledgers/X.db --vkey ledgers/X.vkey`)",
-              "- `runs.jsonl` — the resumable store of finished runs (keyed by the run spec's hash)", ""]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- `results.csv`, `results.parquet` — one row per run × mechanism (and sweep cell)",
+        "- `summary.json` — n, mean, sd, standard error and 95% interval per metric, cell and mechanism",
+        "- `manifest.json` — the scenario as run, seed, code version, strategy specifications",
+        "- `ledgers/` — the signed ledger of the first run of each mechanism "
+        "(`auction-engine ledger verify ledgers/X.db --vkey ledgers/X.vkey`)",
+        "- `runs.jsonl` — the resumable store of finished runs (keyed by the run spec's hash)",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -50,16 +50,35 @@ __all__ = [
 ]
 
 MONEY_KEYS = frozenset(
-    {"start_price", "increment", "reserve", "step", "floor", "min_price", "list_price", "price", "auction_increment",
-     "deposit"}
+    {
+        "start_price",
+        "increment",
+        "reserve",
+        "step",
+        "floor",
+        "min_price",
+        "list_price",
+        "price",
+        "auction_increment",
+        "deposit",
+    }
 )
 """Rule parameters that are amounts of money: given in value units in a scenario, converted to fen."""
 
 DEFAULT_START = "2021-01-04T09:00:00+08:00"  # a Monday morning in Hangzhou
 _SETTLEMENT_KEYS = field_names(SettlementParams)
 _TOP = {
-    "scenario", "experiment", "sweep", "market", "submarket", "population", "values", "strategy", "settlement",
-    "behaviour", "mechanism",
+    "scenario",
+    "experiment",
+    "sweep",
+    "market",
+    "submarket",
+    "population",
+    "values",
+    "strategy",
+    "settlement",
+    "behaviour",
+    "mechanism",
 }
 
 
@@ -131,7 +150,7 @@ def _locate(text: str, path: list[str | int]) -> int | None:
             # keys inside an inline table on this line: `params = { a = 1, b = 2 }`
             for inner in re.finditer(r"[{,]\s*([A-Za-z0-9_\-]+)\s*=", line):
                 found.setdefault((*full, inner.group(1)), lineno)
-            rest = line[m.end():].lstrip()
+            rest = line[m.end() :].lstrip()
             if rest[:1] in ("[", "{"):
                 with contextlib.suppress(IndexError, ValueError):  # a value this scan cannot follow: keep what it has
                     skip_to = _walk_value(lines, lineno - 1, len(line) - len(rest), full, found)
@@ -264,10 +283,12 @@ class _Checker:
             raise self.fail(here, f"must be a finite number, not {value!r}")
         if choices is not None and value not in choices:
             raise self.fail(here, f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
-        if minimum is not None and type(value) in (int, float) and (
-            value < minimum or (exclusive_min and value == minimum)
+        if (
+            minimum is not None
+            and type(value) in (int, float)
+            and (value < minimum or (exclusive_min and value == minimum))
         ):
-                raise self.fail(here, f"must be {'>' if exclusive_min else '≥'} {minimum}, not {value!r}")
+            raise self.fail(here, f"must be {'>' if exclusive_min else '≥'} {minimum}, not {value!r}")
         if maximum is not None and type(value) in (int, float) and value > maximum:
             raise self.fail(here, f"must be ≤ {maximum}, not {value!r}")
         return value
@@ -444,12 +465,14 @@ def _normalise(raw: dict[str, Any], ck: _Checker) -> dict[str, Any]:
         sname = ck.value(sub, path, "name", (str,), required=True)
         if sname == "main" or any(s["name"] == sname for s in out["submarkets"]):
             raise ck.fail([*path, "name"], f"sub-market {sname!r} is defined twice (or is the reserved 'main')")
-        out["submarkets"].append({
-            "name": sname,
-            "title": ck.value(sub, path, "title", (str,), sname),
-            "share": ck.value(sub, path, "share", (float,), 0.0, minimum=0.0, maximum=1.0),
-            "params": _engine_params(ck, ck.value(sub, path, "params", (dict,), {}), [*path, "params"], None),
-        })
+        out["submarkets"].append(
+            {
+                "name": sname,
+                "title": ck.value(sub, path, "title", (str,), sname),
+                "share": ck.value(sub, path, "share", (float,), 0.0, minimum=0.0, maximum=1.0),
+                "params": _engine_params(ck, ck.value(sub, path, "params", (dict,), {}), [*path, "params"], None),
+            }
+        )
     if sum(s["share"] for s in out["submarkets"]) > 1.0 + 1e-9:
         raise ck.fail(["submarket"], "the sub-markets' shares add up to more than 1")
 
@@ -457,25 +480,37 @@ def _normalise(raw: dict[str, Any], ck: _Checker) -> dict[str, Any]:
     out["values"] = _values(ck, raw.get("values"))
     out["strategy"] = _strategy_mix(ck, raw.get("strategy", {"name": "bne"}), ["strategy"], out["values"])
 
-    st = ck.table(raw.get("settlement"), ["settlement"],
-                  ["mode", "pay_probability", "pay_delay_working_days", "second_chance_accept"])
+    st = ck.table(
+        raw.get("settlement"),
+        ["settlement"],
+        ["mode", "pay_probability", "pay_delay_working_days", "second_chance_accept"],
+    )
     delay = st.get("pay_delay_working_days", [1, 5])
-    if (not isinstance(delay, list) or len(delay) != 2 or any(type(d) is not int or d < 0 for d in delay)
-            or delay[0] > delay[1]):
+    if (
+        not isinstance(delay, list)
+        or len(delay) != 2
+        or any(type(d) is not int or d < 0 for d in delay)
+        or delay[0] > delay[1]
+    ):
         raise ck.fail(["settlement", "pay_delay_working_days"], "must be [min, max] working days (integers, min ≤ max)")
     out["settlement"] = {
         "mode": ck.value(st, ["settlement"], "mode", (str,), "none", choices=("none", "pay")),
         "pay_probability": ck.value(st, ["settlement"], "pay_probability", (float,), 1.0, minimum=0, maximum=1),
         "pay_delay_working_days": delay,
-        "second_chance_accept": ck.value(st, ["settlement"], "second_chance_accept", (float,), 1.0, minimum=0,
-                                         maximum=1),
+        "second_chance_accept": ck.value(
+            st, ["settlement"], "second_chance_accept", (float,), 1.0, minimum=0, maximum=1
+        ),
     }
 
-    bh = ck.table(raw.get("behaviour"), ["behaviour"],
-                  ["objection_probability", "objection_upheld", "operator_delay_ms", "relist_approval"])
+    bh = ck.table(
+        raw.get("behaviour"),
+        ["behaviour"],
+        ["objection_probability", "objection_upheld", "operator_delay_ms", "relist_approval"],
+    )
     out["behaviour"] = {
-        "objection_probability": ck.value(bh, ["behaviour"], "objection_probability", (float,), 0.0, minimum=0,
-                                          maximum=1),
+        "objection_probability": ck.value(
+            bh, ["behaviour"], "objection_probability", (float,), 0.0, minimum=0, maximum=1
+        ),
         "objection_upheld": ck.value(bh, ["behaviour"], "objection_upheld", (float,), 0.0, minimum=0, maximum=1),
         "operator_delay_ms": ck.value(bh, ["behaviour"], "operator_delay_ms", (int,), 86_400_000, minimum=1),
         "relist_approval": ck.value(bh, ["behaviour"], "relist_approval", (float,), 1.0, minimum=0, maximum=1),
@@ -526,16 +561,20 @@ def _population(ck: _Checker, raw: Any) -> dict[str, Any]:
         }
     else:
         if "lots" in pop:
-            raise ck.fail([*path, "lots"], "a Poisson arrival process sets the number of lots: give arrival.per_day "
-                                           "and arrival.days instead")
+            raise ck.fail(
+                [*path, "lots"],
+                "a Poisson arrival process sets the number of lots: give arrival.per_day and arrival.days instead",
+            )
         if "every_ms" in arrival:
             raise ck.fail([*path, "arrival", "every_ms"], "only for process = 'scheduled'")
         arr = {
             "process": "poisson",
-            "per_day": ck.value(arrival, [*path, "arrival"], "per_day", (float,), required=True, minimum=0,
-                                exclusive_min=True),
-            "days": ck.value(arrival, [*path, "arrival"], "days", (float,), required=True, minimum=0,
-                             exclusive_min=True),
+            "per_day": ck.value(
+                arrival, [*path, "arrival"], "per_day", (float,), required=True, minimum=0, exclusive_min=True
+            ),
+            "days": ck.value(
+                arrival, [*path, "arrival"], "days", (float,), required=True, minimum=0, exclusive_min=True
+            ),
         }
     bidders = pop.get("bidders", 5)
     if type(bidders) is int:
@@ -595,8 +634,14 @@ def _values(ck: _Checker, raw: Any) -> dict[str, Any]:
             common["noise"] = ck.dist(cm.get("noise"), [*cpath, "noise"], {"dist": "uniform", "low": -0.1, "high": 0.1})
     ap = ck.table(raw.get("appraisal"), [*path, "appraisal"], ["rule", "factor", "noise"])
     appraisal = {
-        "rule": ck.value(ap, [*path, "appraisal"], "rule", (str,), "expected_value",
-                         choices=("expected_value", "seller_value", "max_value")),
+        "rule": ck.value(
+            ap,
+            [*path, "appraisal"],
+            "rule",
+            (str,),
+            "expected_value",
+            choices=("expected_value", "seller_value", "max_value"),
+        ),
         "factor": ck.value(ap, [*path, "appraisal"], "factor", (float,), 1.0, minimum=0, exclusive_min=True),
         "noise": ck.value(ap, [*path, "appraisal"], "noise", (float,), 0.0, minimum=0),
     }
@@ -656,8 +701,11 @@ def _strategy_mix(ck: _Checker, raw: Any, path: list[str | int], values: dict[st
     for i, m in enumerate(out):
         if STRATEGIES[m["name"]][m["version"]].needs_ipv and common is not None:
             where = [*path, "mix", i] if len(out) > 1 or (isinstance(raw, dict) and "mix" in raw) else path
-            raise ck.fail([*where, "name"], f"strategy {m['name']!r} is an equilibrium for independent private values; "
-                                            "values.common makes values correlated (use truthful, shade, proxy, …)")
+            raise ck.fail(
+                [*where, "name"],
+                f"strategy {m['name']!r} is an equilibrium for independent private values; "
+                "values.common makes values correlated (use truthful, shade, proxy, …)",
+            )
     return out
 
 
@@ -667,8 +715,11 @@ def _seller(ck: _Checker, raw: Any, path: list[str | int], policy: bool = False)
     if isinstance(raw, dict) and not policy:
         for key in _POLICY_KEYS:
             if key in raw:
-                raise ck.fail([*path, key], "the seller rule's name, version and mode rule belong to the mechanism's "
-                                            "seller table ([mechanism.seller]), not to an option's")
+                raise ck.fail(
+                    [*path, key],
+                    "the seller rule's name, version and mode rule belong to the mechanism's "
+                    "seller table ([mechanism.seller]), not to an option's",
+                )
     sl = ck.table(raw, path, [*_SELLER_RULES, *(_POLICY_KEYS if policy else ())])
     out: dict[str, Any] = {}
     for key, rules in _SELLER_RULES.items():
@@ -709,31 +760,40 @@ def _seller_policy(ck: _Checker, raw: Any, path: list[str | int], options: bool)
     if options:
         for key in _SELLER_RULES:
             if key in raw:
-                raise ck.fail([*path, key], "with [[mechanism.option]] entries, price rules are set in each option's "
-                                            "seller table; the mechanism's holds name, version and mode")
+                raise ck.fail(
+                    [*path, key],
+                    "with [[mechanism.option]] entries, price rules are set in each option's "
+                    "seller table; the mechanism's holds name, version and mode",
+                )
         ck.table(raw, path, _POLICY_KEYS)
     if not any(key in raw for key in _POLICY_KEYS):
         return None
     if "name" not in raw:
         what = "a mode rule" if "mode" in raw else "seller.version"
-        raise ck.fail(path, f"{what} needs seller.name: the rule's name is recorded in manifest.json and in each "
-                            "lot's open_lot entry")
+        raise ck.fail(
+            path,
+            f"{what} needs seller.name: the rule's name is recorded in manifest.json and in each lot's open_lot entry",
+        )
     name = ck.value(raw, path, "name", (str,), required=True)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
         raise ck.fail([*path, "name"], f"must be letters, digits, '.', '_' or '-': {name!r}")
     out: dict[str, Any] = {"name": name, "version": ck.value(raw, path, "version", (int,), 1, minimum=1), "mode": None}
     if "mode" in raw:
         if not options:
-            raise ck.fail([*path, "mode"], "a mode rule chooses among [[mechanism.option]] entries; this mechanism "
-                                           "has a single mode")
+            raise ck.fail(
+                [*path, "mode"],
+                "a mode rule chooses among [[mechanism.option]] entries; this mechanism has a single mode",
+            )
         out["mode"] = _mode_rule(ck, raw["mode"], [*path, "mode"])
     return out
 
 
 def _mode_rule(ck: _Checker, raw: Any, path: list[str | int]) -> list[dict[str, Any]]:
     """`[{ if = COND or [COND, …], then = OPTION }, …, { else = OPTION }]`, COND = `{ field, op, value }`."""
-    example = "e.g. mode = [{ if = { field = \"appraisal\", op = \">=\", value = 50 }, then = \"agreement\" }, " \
-              "{ else = \"english\" }]"
+    example = (
+        'e.g. mode = [{ if = { field = "appraisal", op = ">=", value = 50 }, then = "agreement" }, '
+        '{ else = "english" }]'
+    )
     if not isinstance(raw, list) or not raw:
         raise ck.fail(path, f"must be a non-empty list of clauses, {example}")
     out: list[dict[str, Any]] = []
@@ -754,29 +814,38 @@ def _mode_rule(ck: _Checker, raw: Any, path: list[str | int]) -> list[dict[str, 
             raise ck.fail(cp, "a clause needs `if` (a condition or a list of them) and `then`, or is { else = … }")
         conds = clause["if"]
         if isinstance(conds, str):
-            m = re.fullmatch(r"\s*([a-z_]+)\s*(<=|>=|<|>)\s*([-+]?[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*",
-                             conds)
-            table = (f'{{ field = "{m.group(1)}", op = "{m.group(2)}", value = {m.group(3)} }}' if m
-                     else '{ field = "appraisal", op = ">=", value = 50 }')
-            raise ck.fail([*cp, "if"], f"conditions are tables, not text (nothing is evaluated): write {conds!r} "
-                                       f"as {table}")
+            m = re.fullmatch(
+                r"\s*([a-z_]+)\s*(<=|>=|<|>)\s*([-+]?[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*", conds
+            )
+            table = (
+                f'{{ field = "{m.group(1)}", op = "{m.group(2)}", value = {m.group(3)} }}'
+                if m
+                else '{ field = "appraisal", op = ">=", value = 50 }'
+            )
+            raise ck.fail(
+                [*cp, "if"], f"conditions are tables, not text (nothing is evaluated): write {conds!r} as {table}"
+            )
         many = isinstance(conds, list)
         if isinstance(conds, dict):
             conds = [conds]
         if not isinstance(conds, list) or not conds:
-            raise ck.fail([*cp, "if"], "must be a condition table { field, op, value } or a non-empty list of them "
-                                       "(all must hold)")
+            raise ck.fail(
+                [*cp, "if"],
+                "must be a condition table { field, op, value } or a non-empty list of them (all must hold)",
+            )
         tests = []
         for c, cond in enumerate(conds):
             cpath = [*cp, "if", c] if many else [*cp, "if"]
             if not isinstance(cond, dict):
                 raise ck.fail(cpath, f"must be a condition table {{ field, op, value }}, not {_kind(cond)}")
             ck.table(cond, cpath, ["field", "op", "value"])
-            tests.append({
-                "field": ck.value(cond, cpath, "field", (str,), required=True, choices=list(FIELDS)),
-                "op": ck.value(cond, cpath, "op", (str,), required=True, choices=list(OPS)),
-                "value": ck.value(cond, cpath, "value", (float,), required=True),
-            })
+            tests.append(
+                {
+                    "field": ck.value(cond, cpath, "field", (str,), required=True, choices=list(FIELDS)),
+                    "op": ck.value(cond, cpath, "op", (str,), required=True, choices=list(OPS)),
+                    "value": ck.value(cond, cpath, "value", (float,), required=True),
+                }
+            )
         # kept in the file's shape (one table, or a list), so --set paths are the file's paths
         out.append({"if": tests if many else tests[0], "then": ck.value(clause, cp, "then", (str,), required=True)})
     if "else" not in out[-1]:
@@ -825,9 +894,11 @@ def _mechanism(ck: _Checker, raw: Any, path: list[str | int], scenario: dict[str
                     raise ck.fail([*path, "seller", "mode", k, key], str(exc)) from None
             for i, o in enumerate(options):
                 if o["lot_scale"] is not None:
-                    raise ck.fail([*path, "option", i, "lot_scale"],
-                                  "a mode rule chooses the option from the lot's appraisal and scale, so the lot's "
-                                  "scale is drawn before the choice: set values.lot_scale, not an option's")
+                    raise ck.fail(
+                        [*path, "option", i, "lot_scale"],
+                        "a mode rule chooses the option from the lot's appraisal and scale, so the lot's "
+                        "scale is drawn before the choice: set values.lot_scale, not an option's",
+                    )
         out["seller"] = policy
     return out
 
@@ -844,8 +915,13 @@ def _option(
     params = _engine_params(ck, ck.value(opt, path, "params", (dict,), {}), [*path, "params"], mode)
     seller = _seller(ck, opt.get("seller"), [*path, "seller"], policy=not share)
     out: dict[str, Any] = {
-        "share": (ck.value(opt, path, "share", (float,), required=True, minimum=0) if share == "share"
-                  else None if share else 1.0),
+        "share": (
+            ck.value(opt, path, "share", (float,), required=True, minimum=0)
+            if share == "share"
+            else None
+            if share
+            else 1.0
+        ),
         "mode": mode,
         "params": params,
         "seller": seller,
@@ -887,15 +963,17 @@ def _option(
         for key in ("price", "buyer"):
             if key in params:
                 raise ck.fail([*path, "params", key], "is set by the negotiation model, not the scenario")
-        neg = ck.table(opt.get("negotiation", {}), [*path, "negotiation"],
-                       ["model", "params", "counterpart", "duration_ms"])
+        neg = ck.table(
+            opt.get("negotiation", {}), [*path, "negotiation"], ["model", "params", "counterpart", "duration_ms"]
+        )
         npath = [*path, "negotiation"]
         model = ck.value(neg, npath, "model", (str,), "nash", choices=sorted(MODELS))
         cls = MODELS[model]
         nparams = ck.value(neg, npath, "params", (dict,), {})
         ck.table(nparams, [*npath, "params"], cls.params)
-        clean = {k: ck.value(nparams, [*npath, "params"], k, (kind,), default)
-                 for k, (kind, default) in cls.params.items()}
+        clean = {
+            k: ck.value(nparams, [*npath, "params"], k, (kind,), default) for k, (kind, default) in cls.params.items()
+        }
         for key in ("power", "k", "delta_buyer", "delta_seller"):
             if key in clean and not 0 <= clean[key] <= 1:
                 raise ck.fail([*npath, "params", key], "must be between 0 and 1")
@@ -910,8 +988,11 @@ def _option(
             if clean["offers"] == "linear" and not (
                 b["dist"] == "uniform" and s["dist"] == "uniform" and (b["low"], b["high"]) == (s["low"], s["high"])
             ):
-                raise ck.fail([*npath, "params", "offers"], "the linear equilibrium needs buyer and seller values "
-                                                            "uniform on the same interval (use offers = 'truthful')")
+                raise ck.fail(
+                    [*npath, "params", "offers"],
+                    "the linear equilibrium needs buyer and seller values "
+                    "uniform on the same interval (use offers = 'truthful')",
+                )
         out["negotiation"] = {
             "model": model,
             "params": clean,

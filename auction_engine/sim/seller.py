@@ -112,7 +112,7 @@ def resolve_target(options: Sequence[Mapping[str, Any]], target: str) -> int:
     if len(same) == 1:
         return same[0]
     if len(same) > 1:
-        raise ValueError(f"{len(same)} options have mode {target!r}: give each a name (name = \"…\") and use it")
+        raise ValueError(f'{len(same)} options have mode {target!r}: give each a name (name = "…") and use it')
     known = ", ".join(repr(option_label(options, i)) for i in range(len(options)))
     raise ValueError(f"no option named {target!r} and none of that mode (options: {known})")
 

@@ -401,7 +401,12 @@ def describe() -> list[dict[str, Any]]:
     out = []
     for name, versions in STRATEGIES.items():
         for version, cls in versions.items():
-            out.append({"name": name, "version": version, "doc": cls.doc,
-                        "params": {k: {"type": t.__name__, "default": d} for k, (t, d) in cls.params.items()}})
+            out.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "doc": cls.doc,
+                    "params": {k: {"type": t.__name__, "default": d} for k, (t, d) in cls.params.items()},
+                }
+            )
     return out
-

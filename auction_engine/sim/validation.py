@@ -86,13 +86,19 @@ class Check:
         return (self.mean - self.theory) / self.se if self.se > 0 else (0.0 if self.mean == self.theory else math.inf)
 
     def row(self) -> str:
-        return (f"| {self.what} | {self.case} | {self.theory:.4f} | {self.mean:.4f} | {self.se:.4f} | {self.runs} "
-                f"| {self.auctions:,} | {self.z:+.2f} |")
+        return (
+            f"| {self.what} | {self.case} | {self.theory:.4f} | {self.mean:.4f} | {self.se:.4f} | {self.runs} "
+            f"| {self.auctions:,} | {self.z:+.2f} |"
+        )
 
 
 def run_cells(
-    scenario: Scenario, runs: int, seed: int, sweep: dict[str, list[Any]] | None = None,
-    mechanisms: Sequence[str] | None = None, lots: int | None = None,
+    scenario: Scenario,
+    runs: int,
+    seed: int,
+    sweep: dict[str, list[Any]] | None = None,
+    mechanisms: Sequence[str] | None = None,
+    lots: int | None = None,
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Run every cell × mechanism serially (ledger on); return {(cell..., mechanism): {rows, data}}."""
     sweep = scenario.data["sweep"] if sweep is None else sweep
@@ -104,8 +110,11 @@ def run_cells(
             if mechanisms and mech["name"] not in mechanisms:
                 continue
             rows = [run(RunSpec(data, cell, mech["name"], rep, seed, detail=rep == 0)) for rep in range(runs)]
-            out[(*[v for _, v in cell], mech["name"])] = {"rows": [r.row for r in rows], "detail": rows[0].detail,
-                                                          "lots": data["population"]["arrival"]["lots"]}
+            out[(*[v for _, v in cell], mech["name"])] = {
+                "rows": [r.row for r in rows],
+                "detail": rows[0].detail,
+                "lots": data["population"]["arrival"]["lots"],
+            }
     return out
 
 
@@ -114,37 +123,71 @@ def _check(what: str, case: str, theory: float, rows: list[dict[str, Any]], metr
     return Check(what, case, theory, d["mean"], d["se"] or 0.0, d["n"], d["n"] * lots)
 
 
-def validate_revenue_equivalence(runs: int = 40, seed: int = 1, bidders: Sequence[int] = (2, 3, 5, 10),
-                                 lots: int | None = None) -> list[Check]:
+def validate_revenue_equivalence(
+    runs: int = 40, seed: int = 1, bidders: Sequence[int] = (2, 3, 5, 10), lots: int | None = None
+) -> list[Check]:
     sc = load(SCENARIOS / "revenue-equivalence.toml")
     res = run_cells(sc, runs, seed, {"population.bidders": list(bidders)}, lots=lots)
     out = []
     for (n, mech), item in res.items():
-        out.append(_check("revenue equivalence", f"{mech}, n = {n}", revenue_with_reserve(n), item["rows"], "revenue",
-                          item["lots"]))
+        out.append(
+            _check(
+                "revenue equivalence",
+                f"{mech}, n = {n}",
+                revenue_with_reserve(n),
+                item["rows"],
+                "revenue",
+                item["lots"],
+            )
+        )
     return out
 
 
-def validate_reserve(runs: int = 40, seed: int = 1, bidders: Sequence[int] = (2, 3, 5),
-                     reserves: Sequence[float] = (0.25, 0.5, 0.75), mechanisms: Sequence[str] | None = None,
-                     lots: int | None = None) -> list[Check]:
+def validate_reserve(
+    runs: int = 40,
+    seed: int = 1,
+    bidders: Sequence[int] = (2, 3, 5),
+    reserves: Sequence[float] = (0.25, 0.5, 0.75),
+    mechanisms: Sequence[str] | None = None,
+    lots: int | None = None,
+) -> list[Check]:
     sc = load(SCENARIOS / "reserve.toml")
     sweep = {"population.bidders": list(bidders), "mechanism.*.seller.reserve.value": list(reserves)}
     res = run_cells(sc, runs, seed, sweep, mechanisms=mechanisms, lots=lots)
     out = []
     for (r, n, mech), item in res.items():  # cells are sorted by path: the reserve path sorts first
-        out.append(_check("revenue with reserve", f"{mech}, n = {n}, r = {r}", revenue_with_reserve(n, r),
-                          item["rows"], "revenue", item["lots"]))
+        out.append(
+            _check(
+                "revenue with reserve",
+                f"{mech}, n = {n}, r = {r}",
+                revenue_with_reserve(n, r),
+                item["rows"],
+                "revenue",
+                item["lots"],
+            )
+        )
     return out
 
 
-def optimal_reserve(runs: int = 40, seed: int = 1, n: int = 2, reserves: Sequence[float] = (0.4, 0.5, 0.6),
-                    mechanism: str = "second-price", lots: int | None = None) -> list[Check]:
+def optimal_reserve(
+    runs: int = 40,
+    seed: int = 1,
+    n: int = 2,
+    reserves: Sequence[float] = (0.4, 0.5, 0.6),
+    mechanism: str = "second-price",
+    lots: int | None = None,
+) -> list[Check]:
     """Paired revenue differences R(r) − R(1/2) on common random numbers: theory ≤ 0, measured within 4 SE."""
     sc = load(SCENARIOS / "reserve.toml")
     grid = sorted(set(reserves) | {0.5})
-    res = run_cells(sc, runs, seed, {"population.bidders": [n], "mechanism.*.seller.reserve.value": grid},
-                    mechanisms=[mechanism], lots=lots)
+    res = run_cells(
+        sc,
+        runs,
+        seed,
+        {"population.bidders": [n], "mechanism.*.seller.reserve.value": grid},
+        mechanisms=[mechanism],
+        lots=lots,
+    )
     best = {r["replication"]: r["revenue"] for r in res[(0.5, n, mechanism)]["rows"]}
     out = []
     for r in grid:
@@ -153,18 +196,36 @@ def optimal_reserve(runs: int = 40, seed: int = 1, n: int = 2, reserves: Sequenc
         rows = res[(r, n, mechanism)]["rows"]
         diffs = [{"revenue": row["revenue"] - best[row["replication"]]} for row in rows]
         theory = revenue_with_reserve(n, r) - revenue_with_reserve(n, 0.5)
-        out.append(_check("optimal reserve 1/2", f"R({r}) − R(0.5), {mechanism}, n = {n}", theory, diffs, "revenue",
-                          res[(r, n, mechanism)]["lots"]))
+        out.append(
+            _check(
+                "optimal reserve 1/2",
+                f"R({r}) − R(0.5), {mechanism}, n = {n}",
+                theory,
+                diffs,
+                "revenue",
+                res[(r, n, mechanism)]["lots"],
+            )
+        )
     return out
 
 
-def validate_deviation(runs: int = 40, seed: int = 1, factors: Sequence[float] = (0.6, 0.7, 0.8, 0.9, 1.0),
-                       lots: int | None = None) -> list[Check]:
+def validate_deviation(
+    runs: int = 40, seed: int = 1, factors: Sequence[float] = (0.6, 0.7, 0.8, 0.9, 1.0), lots: int | None = None
+) -> list[Check]:
     sc = load(SCENARIOS / "first-price-bids.toml")
     n = int(sc.data["population"]["bidders"]["n"])
     res = run_cells(sc, runs, seed, {"strategy.mix.0.params.factor": list(factors)}, lots=lots)
-    return [_check("first-price bid: focal surplus", f"s = {s}, n = {n} (equilibrium s = {(n - 1) / n:g})",
-                   focal_surplus(s, n), item["rows"], "focal_surplus", item["lots"]) for (s, _m), item in res.items()]
+    return [
+        _check(
+            "first-price bid: focal surplus",
+            f"s = {s}, n = {n} (equilibrium s = {(n - 1) / n:g})",
+            focal_surplus(s, n),
+            item["rows"],
+            "focal_surplus",
+            item["lots"],
+        )
+        for (s, _m), item in res.items()
+    ]
 
 
 def validate_bids(runs: int = 1, seed: int = 1, bidders: Sequence[int] = (2, 5, 10)) -> list[Check]:
@@ -176,14 +237,17 @@ def validate_bids(runs: int = 1, seed: int = 1, bidders: Sequence[int] = (2, 5, 
         pairs = [(v, b) for v, b in item["detail"]["bids"] if v > 0.01]
         ratios = [b / v for v, b in pairs]
         d = describe(ratios)
-        out.append(Check("first-price bid b(v)/v", f"n = {n}", (n - 1) / n, d["mean"], d["se"] or 0.0, runs,
-                         len(pairs)))
+        out.append(
+            Check("first-price bid b(v)/v", f"n = {n}", (n - 1) / n, d["mean"], d["se"] or 0.0, runs, len(pairs))
+        )
     return out
 
 
 def table(checks: Sequence[Check]) -> str:
-    head = ("| result | case | theory | simulated mean | standard error | runs | auctions | z |\n"
-            "|---|---|---|---|---|---|---|---|")
+    head = (
+        "| result | case | theory | simulated mean | standard error | runs | auctions | z |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
     return "\n".join([head, *(c.row() for c in checks)])
 
 
@@ -194,8 +258,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
     args = parser.parse_args(argv)
     runs = 5 if args.quick else args.runs
-    checks = (validate_revenue_equivalence(runs, args.seed) + validate_reserve(runs, args.seed)
-              + optimal_reserve(runs, args.seed) + validate_deviation(runs, args.seed) + validate_bids(1, args.seed))
+    checks = (
+        validate_revenue_equivalence(runs, args.seed)
+        + validate_reserve(runs, args.seed)
+        + optimal_reserve(runs, args.seed)
+        + validate_deviation(runs, args.seed)
+        + validate_bids(1, args.seed)
+    )
     print(table(checks))
     worst = max(abs(c.z) for c in checks)
     print(f"\nlargest |z| = {worst:.2f} over {len(checks)} checks")

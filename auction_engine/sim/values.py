@@ -289,12 +289,23 @@ class Point(Dist):
 
 # -- the normal distribution (for the lognormal) ---------------------------------------------------
 
-_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
-      -3.066479806614716e01, 2.506628277459239e00)
-_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
-      -1.328068155288572e01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
-      4.374664141464968e00, 2.938163982698783e00)
+_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
+_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
+_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
 _D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 
@@ -318,8 +329,10 @@ def norm_ppf(u: np.ndarray) -> np.ndarray:
     )
     s = q - 0.5
     t = s * s
-    centre = (((((_A[0] * t + _A[1]) * t + _A[2]) * t + _A[3]) * t + _A[4]) * t + _A[5]) * s / (
-        ((((_B[0] * t + _B[1]) * t + _B[2]) * t + _B[3]) * t + _B[4]) * t + 1
+    centre = (
+        (((((_A[0] * t + _A[1]) * t + _A[2]) * t + _A[3]) * t + _A[4]) * t + _A[5])
+        * s
+        / (((((_B[0] * t + _B[1]) * t + _B[2]) * t + _B[3]) * t + _B[4]) * t + 1)
     )
     x = np.where(low, tail, centre)  # the quantile of q (≤ 0.5), which is ≤ 0
     x = np.where(p < 0.5, x, -x)
@@ -358,8 +371,12 @@ def make_dist(spec: Mapping[str, Any]) -> Dist:
             mu = float(spec.get("mu", 0.0))
         return Lognormal(mu, sigma)
     if kind == "beta":
-        return Beta(float(spec.get("a", 2.0)), float(spec.get("b", 2.0)), float(spec.get("low", 0.0)),
-                    float(spec.get("high", 1.0)))
+        return Beta(
+            float(spec.get("a", 2.0)),
+            float(spec.get("b", 2.0)),
+            float(spec.get("low", 0.0)),
+            float(spec.get("high", 1.0)),
+        )
     if kind == "empirical":
         return Empirical(tuple(float(v) for v in spec["data"]), str(spec.get("source", "")))
     if kind == "point":
@@ -370,8 +387,11 @@ def make_dist(spec: Mapping[str, Any]) -> Dist:
 def read_empirical(path: Path, column: str | None) -> list[float]:
     """The numbers of one CSV column (the first column when `column` is None); raise ValueError naming the line."""
     with path.open(newline="", encoding="utf-8") as f:
-        numbered = [(n, row) for n, row in enumerate(csv.reader(f), start=1)
-                    if row and "".join(row).strip() and not row[0].lstrip().startswith("#")]  # skip comments
+        numbered = [
+            (n, row)
+            for n, row in enumerate(csv.reader(f), start=1)
+            if row and "".join(row).strip() and not row[0].lstrip().startswith("#")
+        ]  # skip comments
     if not numbered:
         raise ValueError(f"{path}: the file has no data")
     header_line, header = numbered[0]
@@ -511,5 +531,18 @@ def draw_population(data: Mapping[str, Any], seq: np.random.SeedSequence) -> Pop
     u_behaviour = rngs["behaviour"].random((lots, 8))
     u_strategy = _blocks(rngs["strategies"], lots, width)
     u_seller = rngs["seller_rules"].random((lots, 3))
-    return Population(arrival, n, values, true, seller, appraisal, u_scale, u_option, u_sub, u_arrive, u_strategy,
-                      u_behaviour, u_seller)
+    return Population(
+        arrival,
+        n,
+        values,
+        true,
+        seller,
+        appraisal,
+        u_scale,
+        u_option,
+        u_sub,
+        u_arrive,
+        u_strategy,
+        u_behaviour,
+        u_seller,
+    )

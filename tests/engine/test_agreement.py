@@ -49,8 +49,12 @@ def test_fifteen_calendar_day_notice_then_deal(h: Harness) -> None:
     agreement(h, holidays=["2023-11-20", "2023-11-21"])  # holidays do not shorten a calendar-day notice
     opened = h.now
     notice = h.last("phase")
-    assert (notice["phase"], notice["until"], notice["price"], notice["buyer"]) == ("notice", opened + 15 * DAY,
-                                                                                      PRICE, "B")
+    assert (notice["phase"], notice["until"], notice["price"], notice["buyer"]) == (
+        "notice",
+        opened + 15 * DAY,
+        PRICE,
+        "B",
+    )
     h.run(15 * DAY - 1)
     assert h.engine.lot("L1").phase == "notice" and not h.events("deal")
     h.run(1)
@@ -144,8 +148,12 @@ def test_competing_offer_converts_to_english_and_the_original_buyer_wins(h: Harn
     convert = h.last("convert")
     assert convert["to"] == "english"
     assert (convert["params"]["start_price"], convert["params"]["increment"]) == (PRICE, INC)
-    assert h.last("opening_bid") == {"lot": "L1", "bidder": "C", "amount": PRICE + 2 * INC,
-                                     "rule": "agreement.competing_offer"}
+    assert h.last("opening_bid") == {
+        "lot": "L1",
+        "bidder": "C",
+        "amount": PRICE + 2 * INC,
+        "rule": "agreement.competing_offer",
+    }
     lot = h.engine.lot("L1")
     assert lot.mode == "english" and lot.history == ["agreement", "english"] and lot.phase == "free"
     view = h.engine.view("L1")
@@ -163,8 +171,14 @@ def test_competing_offer_converts_to_english_and_the_original_buyer_wins(h: Harn
 
 
 def test_competing_offer_is_binding(h: Harness) -> None:
-    agreement(h, deposits={"C": DEPOSIT}, competing_offers=True, auction_free_ms=0,
-              auction_countdown_ms=2 * MINUTE, auction_increment=5_000)
+    agreement(
+        h,
+        deposits={"C": DEPOSIT},
+        competing_offers=True,
+        auction_free_ms=0,
+        auction_countdown_ms=2 * MINUTE,
+        auction_increment=5_000,
+    )
     h.ok("offer", "C", lot="L1", amount=PRICE + 5_000)
     params = h.last("convert")["params"]
     assert (params["free_ms"], params["countdown_ms"], params["increment"]) == (0, 2 * MINUTE, 5_000)
@@ -228,9 +242,18 @@ def test_rejections(h: Harness) -> None:
 def test_bad_params_are_rejected_by_name(h: Harness) -> None:
     h.rejected("missing_param", "open_lot", lot="L1", mode="agreement", params={"price": PRICE})
     h.rejected("missing_param", "open_lot", lot="L1", mode="agreement", params={"buyer": "B"})
-    for bad in ({"price": 0}, {"buyer": ""}, {"notice_days": 0}, {"competing_min_premium_bp": -1},
-                {"auction_increment": 0}, {"auction_increment_bp": 0}, {"auction_free_ms": -1},
-                {"auction_countdown_ms": 0}, {"competing_offers": 1}, {"start_price": PRICE}):
+    for bad in (
+        {"price": 0},
+        {"buyer": ""},
+        {"notice_days": 0},
+        {"competing_min_premium_bp": -1},
+        {"auction_increment": 0},
+        {"auction_increment_bp": 0},
+        {"auction_free_ms": -1},
+        {"auction_countdown_ms": 0},
+        {"competing_offers": 1},
+        {"start_price": PRICE},
+    ):
         result = h.rejected("bad_param", "open_lot", lot="L1", mode="agreement", params={**BASE, **bad})
         assert next(iter(bad)) in (result.message or "")
     h.assert_replays()
@@ -290,11 +313,17 @@ def _finish(h: Harness, pay: bool) -> None:
     st.booleans(),
     st.sets(st.sampled_from(["B", "C", "D"])),
 )
-def test_agreement_invariants(steps: list[tuple[str, Any, int, Any]], competing: bool, premium: int,
-                              notice_days: int, pay: bool, early: set[str]) -> None:
+def test_agreement_invariants(
+    steps: list[tuple[str, Any, int, Any]], competing: bool, premium: int, notice_days: int, pay: bool, early: set[str]
+) -> None:
     h = Harness()
-    agreement(h, deposits=dict.fromkeys(sorted(early), DEPOSIT), competing_offers=competing,
-              competing_min_premium_bp=premium, notice_days=notice_days)
+    agreement(
+        h,
+        deposits=dict.fromkeys(sorted(early), DEPOSIT),
+        competing_offers=competing,
+        competing_min_premium_bp=premium,
+        notice_days=notice_days,
+    )
     notice_end = h.now + notice_days * DAY
     for kind, who, wait, arg in steps:
         h.run(wait)

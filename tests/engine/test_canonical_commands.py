@@ -30,8 +30,10 @@ _ATOMS = st.one_of(
 )
 _VALUES = st.recursive(
     _ATOMS,
-    lambda inner: st.lists(inner, max_size=3).map(lambda v: tuple(v) if len(v) % 2 else v)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(lambda v: tuple(v) if len(v) % 2 else v)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 _FIELDS = st.dictionaries(

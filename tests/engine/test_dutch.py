@@ -20,8 +20,9 @@ PARAMS = {"start_price": START, "step": STEP, "floor": FLOOR}
 
 def open_dutch(h: Harness, deposits: dict[str, int] | None = None, lot: str = "D1", **params: Any) -> None:
     """Open a Dutch lot with PARAMS (overridden by `params`) and the given deposits."""
-    h.open_lot(lot, "dutch", {"A": DEPOSIT, "B": DEPOSIT} if deposits is None else deposits,
-               params={**PARAMS, **params})
+    h.open_lot(
+        lot, "dutch", {"A": DEPOSIT, "B": DEPOSIT} if deposits is None else deposits, params={**PARAMS, **params}
+    )
 
 
 def settle(h: Harness, lot: str = "D1") -> None:
@@ -228,8 +229,12 @@ def test_property_first_acceptance_at_the_clock_price(data: st.DataObject) -> No
     wait_ms = data.draw(st.sampled_from([0, 0, 1, step_ms, 3 * MINUTE]), label="wait_ms")
     h = Harness()
     deposit = start * 1_000 // 10_000
-    h.open_lot("D1", "dutch", {b: deposit for b in BIDDERS if b != "X"},
-               params={"start_price": start, "step": step, "floor": floor, "step_ms": step_ms, "wait_ms": wait_ms})
+    h.open_lot(
+        "D1",
+        "dutch",
+        {b: deposit for b in BIDDERS if b != "X"},
+        params={"start_price": start, "step": step, "floor": floor, "step_ms": step_ms, "wait_ms": wait_ms},
+    )
     starts = T0 + wait_ms
     drops = -(-(start - floor) // step)
     ends = starts + (drops + 1) * step_ms
@@ -240,10 +245,17 @@ def test_property_first_acceptance_at_the_clock_price(data: st.DataObject) -> No
         return max(floor, start - (t - starts) // step_ms * step)
 
     winner: tuple[str, int, int] | None = None
-    actions = data.draw(st.lists(
-        st.tuples(st.integers(0, 3 * step_ms + wait_ms), st.sampled_from(BIDDERS),
-                  st.sampled_from(["none", "right", "wrong"])),
-        max_size=12), label="actions")
+    actions = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 3 * step_ms + wait_ms),
+                st.sampled_from(BIDDERS),
+                st.sampled_from(["none", "right", "wrong"]),
+            ),
+            max_size=12,
+        ),
+        label="actions",
+    )
     for dt, bidder, seen in actions:
         h.run(dt)
         t = h.now

@@ -196,8 +196,9 @@ step = st.one_of(
     st.integers(0, 3) | st.none(),
     st.booleans(),
 )
-def test_english_invariants(steps: list[tuple[str, str, int, int]], reserve_steps: int | None,
-                            max_ext: int | None, free: bool) -> None:
+def test_english_invariants(
+    steps: list[tuple[str, str, int, int]], reserve_steps: int | None, max_ext: int | None, free: bool
+) -> None:
     """No bid after close; grid and increments hold; the winner is the best bid by price then time;
     the reserve is respected; money is conserved once paid; replay reproduces the ledger."""
     h = Harness()

@@ -8,8 +8,12 @@ from .harness import Harness
 
 
 def test_session_with_proxy_reaches_deal_and_replays(h: Harness) -> None:
-    h.open_lot("L1", "english", {"A": 10_000, "B": 10_000, "C": 10_000},
-               params={"start_price": 100_000, "increment": 10_000, "reserve": 150_000})
+    h.open_lot(
+        "L1",
+        "english",
+        {"A": 10_000, "B": 10_000, "C": 10_000},
+        params={"start_price": 100_000, "increment": 10_000, "reserve": 150_000},
+    )
     h.ok("bid", "A", lot="L1", amount=100_000)
     h.rejected("not_increment_multiple", "bid", "B", lot="L1", amount=105_000)
     h.ok("proxy", "C", lot="L1", max=200_000)

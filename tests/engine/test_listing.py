@@ -169,13 +169,26 @@ def test_relist_at_ninety_percent_then_approval_below_the_floor(h: Harness) -> N
     listing(h, on_no_buyer="relist", listing_working_days=5, appraisal=LIST)
     h.run(7 * DAY)
     relist = h.events("relist")[-1]
-    assert relist.data == {"lot": "L1", "round": 2, "price": 900_000, "previous": LIST,
-                           "until": relist.t + 7 * DAY, "below_floor": False, "approved": False}
+    assert relist.data == {
+        "lot": "L1",
+        "round": 2,
+        "price": 900_000,
+        "previous": LIST,
+        "until": relist.t + 7 * DAY,
+        "below_floor": False,
+        "approved": False,
+    }
     assert h.engine.view("L1")["deposit"] == 90_000  # the deposit follows the list price
     h.run(7 * DAY)  # 810,000 < 90% of the appraisal: flagged, the lot waits for the operator
     flag = h.last("relist_needs_approval")
-    assert flag == {"lot": "L1", "price": 810_000, "floor": 900_000, "appraisal": LIST,
-                    "rule": "listing.approval_floor", "flagged": True}
+    assert flag == {
+        "lot": "L1",
+        "price": 810_000,
+        "floor": 900_000,
+        "appraisal": LIST,
+        "rule": "listing.approval_floor",
+        "flagged": True,
+    }
     lot = h.engine.lot("L1")
     assert lot.phase == "awaiting_approval" and h.engine.next_deadline() is None
     assert h.engine.view("L1")["pending_price"] == 810_000
@@ -196,8 +209,9 @@ def test_relist_at_ninety_percent_then_approval_below_the_floor(h: Harness) -> N
 
 
 def test_rejected_approval_is_no_sale(h: Harness) -> None:
-    listing(h, on_no_buyer="relist", listing_working_days=1, relist_price_bp=8_000, appraisal=LIST,
-            deposits={"A": DEPOSIT})
+    listing(
+        h, on_no_buyer="relist", listing_working_days=1, relist_price_bp=8_000, appraisal=LIST, deposits={"A": DEPOSIT}
+    )
     h.run(DAY)
     assert h.last("relist_needs_approval")["price"] == 800_000
     assert h.ok("approve_relist", lot="L1", approved=False).rule == "listing.relist_rejected"
@@ -269,11 +283,21 @@ def test_rejections(h: Harness) -> None:
 
 def test_bad_params_are_rejected_by_name(h: Harness) -> None:
     h.rejected("missing_param", "open_lot", lot="L1", mode="listing", params={})
-    for bad in ({"list_price": 0}, {"listing_working_days": 0}, {"extend_working_days": 0},
-                {"approval_floor_bp": -1}, {"relist_price_bp": 0}, {"relist_price_bp": 10_001},
-                {"max_rounds": 0}, {"on_no_buyer": "auction"}, {"auction_increment": 0},
-                {"auction_increment_bp": 0}, {"auction_free_ms": 0}, {"auction_countdown_ms": 0},
-                {"price": LIST}):
+    for bad in (
+        {"list_price": 0},
+        {"listing_working_days": 0},
+        {"extend_working_days": 0},
+        {"approval_floor_bp": -1},
+        {"relist_price_bp": 0},
+        {"relist_price_bp": 10_001},
+        {"max_rounds": 0},
+        {"on_no_buyer": "auction"},
+        {"auction_increment": 0},
+        {"auction_increment_bp": 0},
+        {"auction_free_ms": 0},
+        {"auction_countdown_ms": 0},
+        {"price": LIST},
+    ):
         result = h.rejected("bad_param", "open_lot", lot="L1", mode="listing", params={"list_price": LIST, **bad})
         assert next(iter(bad)) in (result.message or "")
     h.assert_replays()
@@ -403,12 +427,26 @@ def _check_listing_rules(h: Harness, p: ListingParams, appraisal: int | None) ->
     st.sets(st.sampled_from(PARTIES), max_size=2),
     st.sets(st.sampled_from(PARTIES), max_size=2),
 )
-def test_listing_invariants(steps: list[tuple[str, str, int, Any]], on_no_buyer: str, max_rounds: int,
-                            days: int, relist_bp: int, appraisal: int | None, pay: bool, approve: bool,
-                            early_registered: set[str], early_deposits: set[str]) -> None:
+def test_listing_invariants(
+    steps: list[tuple[str, str, int, Any]],
+    on_no_buyer: str,
+    max_rounds: int,
+    days: int,
+    relist_bp: int,
+    appraisal: int | None,
+    pay: bool,
+    approve: bool,
+    early_registered: set[str],
+    early_deposits: set[str],
+) -> None:
     h = Harness()
-    params = {"on_no_buyer": on_no_buyer, "max_rounds": max_rounds, "listing_working_days": days,
-              "extend_working_days": days, "relist_price_bp": relist_bp}
+    params = {
+        "on_no_buyer": on_no_buyer,
+        "max_rounds": max_rounds,
+        "listing_working_days": days,
+        "extend_working_days": days,
+        "relist_price_bp": relist_bp,
+    }
     listing(h, appraisal=appraisal, deposits=dict.fromkeys(sorted(early_deposits), DEPOSIT), **params)
     for party in sorted(early_registered):
         h.submit("register", party, lot="L1")

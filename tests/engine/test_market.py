@@ -25,11 +25,14 @@ def test_operator_withdraws_a_lot_and_every_deposit_is_refunded(h: Harness) -> N
     h.assert_replays()
 
 
-@pytest.mark.parametrize("mode, op, fields", [
-    ("english", "bid", {"amount": 100_000}),
-    ("dutch", "accept", {}),
-    ("listing", "register", {}),
-])
+@pytest.mark.parametrize(
+    "mode, op, fields",
+    [
+        ("english", "bid", {"amount": 100_000}),
+        ("dutch", "accept", {}),
+        ("listing", "register", {}),
+    ],
+)
 def test_neither_the_seller_nor_an_operator_may_act_as_a_buyer(h: Harness, mode: str, op: str, fields: dict) -> None:
     params = {
         "english": ENGLISH,
@@ -75,12 +78,15 @@ def test_a_command_the_ledger_cannot_encode_is_refused_before_anything_is_record
     h.assert_replays()
 
 
-@pytest.mark.parametrize("mode, params, after", [
-    ("english", ENGLISH, ["timed", "awaiting_payment"]),
-    ("dutch", {"start_price": 100_000, "step": 1_000, "floor": 50_000}, ["no_sale"]),
-    ("sealed", {"price_rule": "first", "min_price": 100_000}, ["no_sale"]),
-    ("listing", {"list_price": 100_000}, ["awaiting_payment"]),
-])
+@pytest.mark.parametrize(
+    "mode, params, after",
+    [
+        ("english", ENGLISH, ["timed", "awaiting_payment"]),
+        ("dutch", {"start_price": 100_000, "step": 1_000, "floor": 50_000}, ["no_sale"]),
+        ("sealed", {"price_rule": "first", "min_price": 100_000}, ["no_sale"]),
+        ("listing", {"list_price": 100_000}, ["awaiting_payment"]),
+    ],
+)
 def test_operator_closes_a_phase_early_only_where_the_lot_allows_it(
     h: Harness, mode: str, params: dict, after: list[str]
 ) -> None:
@@ -120,15 +126,18 @@ def test_a_batch_deposit_admits_every_party_in_one_entry(h: Harness) -> None:
     h.assert_replays()
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"parties": []}, "field 'parties' must be a non-empty list"),
-    ({"parties": {"A": 1}}, "field 'parties' must be a non-empty list"),
-    ({"parties": [{"party": "A", "amount": 1}], "party": "A"}, "not both (field 'party')"),
-    ({"parties": ["A"]}, "parties[0] must be a map"),
-    ({"parties": [{"party": "A", "amount": 1}, {"amount": 1}]}, "parties[1].party must be a non-empty string"),
-    ({"parties": [{"party": "A", "amount": -1}]}, "parties[0].amount must be a whole number of fen ≥ 0"),
-    ({"parties": [{"party": "A", "amount": 1}, {"party": "A", "amount": 2}]}, "parties[1]: A appears twice"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"parties": []}, "field 'parties' must be a non-empty list"),
+        ({"parties": {"A": 1}}, "field 'parties' must be a non-empty list"),
+        ({"parties": [{"party": "A", "amount": 1}], "party": "A"}, "not both (field 'party')"),
+        ({"parties": ["A"]}, "parties[0] must be a map"),
+        ({"parties": [{"party": "A", "amount": 1}, {"amount": 1}]}, "parties[1].party must be a non-empty string"),
+        ({"parties": [{"party": "A", "amount": -1}]}, "parties[0].amount must be a whole number of fen ≥ 0"),
+        ({"parties": [{"party": "A", "amount": 1}, {"party": "A", "amount": 2}]}, "parties[1]: A appears twice"),
+    ],
+)
 def test_a_bad_batch_deposit_is_refused_whole_naming_the_item(h: Harness, fields: dict, message: str) -> None:
     h.ok("open_lot", lot="L1", mode="english", params=ENGLISH)
     result = h.rejected("bad_command", "deposit", lot="L1", **fields)

@@ -147,9 +147,7 @@ def test_parameter_messages_use_percent_yuan_and_durations() -> None:
     h = Harness()
     base = {"list_price": 1_000_000}
     r = h.rejected("bad_param", "open_lot", lot="L1", mode="listing", params={**base, "relist_price_bp": 0})
-    assert r.message == (
-        "parameter 'relist_price_bp' must be between 0.01% and 100% (1 to 10000 basis points), not 0%"
-    )
+    assert r.message == ("parameter 'relist_price_bp' must be between 0.01% and 100% (1 to 10000 basis points), not 0%")
     r = h.rejected("bad_param", "open_lot", lot="L1", mode="listing", params={**base, "fee_bp": 10_001})
     assert r.message == "parameter 'fee_bp' must be between 0% and 100% (0 to 10000 basis points), not 100.01%"
     r = h.rejected("bad_param", "open_lot", lot="L1", mode="listing", params={**base, "auction_free_ms": 0})

@@ -26,8 +26,12 @@ def nonce_of(bidder: str, salt: str = "") -> bytes:
 
 def open_sealed(h: Harness, deposits: dict[str, int] | None = None, lot: str = "S1", **params: Any) -> None:
     """Open a second-price sealed lot (overridden by `params`) with the given deposits."""
-    h.open_lot(lot, "sealed", {b: DEPOSIT for b in "ABC"} if deposits is None else deposits,
-               params={"price_rule": "second", "min_price": MIN, **params})
+    h.open_lot(
+        lot,
+        "sealed",
+        {b: DEPOSIT for b in "ABC"} if deposits is None else deposits,
+        params={"price_rule": "second", "min_price": MIN, **params},
+    )
 
 
 def commit(h: Harness, bidder: str, amount: int, lot: str = "S1") -> None:
@@ -56,8 +60,11 @@ def ints_and_bytes(value: Any) -> list[Any]:
 def leaked_before(h: Harness, t: int, secrets: set[Any]) -> list[Any]:
     """Secret amounts or nonces found in entries before t (lot openings and deposits aside: the test wrote those)."""
     return [
-        x for e in h.engine.events if e.t < t and e.kind not in ("open_lot", "deposit")
-        for x in ints_and_bytes(e.data) if x in secrets
+        x
+        for e in h.engine.events
+        if e.t < t and e.kind not in ("open_lot", "deposit")
+        for x in ints_and_bytes(e.data)
+        if x in secrets
     ]
 
 
@@ -99,7 +106,10 @@ def test_second_price_session_reaches_deal_and_replays(h: Harness) -> None:
     h.run_until(REVEAL_END)
     close = h.last("close")
     assert [(r["bidder"], r["amount"], r["valid"]) for r in close["revealed"]] == [
-        ("A", 1_500_000, True), ("B", 1_300_000, True), ("C", 1_200_000, True)]
+        ("A", 1_500_000, True),
+        ("B", 1_300_000, True),
+        ("C", 1_200_000, True),
+    ]
     assert close["unrevealed"] == []
     deal = h.last("deal")
     assert (deal["buyer"], deal["price"], deal["rule"]) == ("A", 1_300_000, "sealed.second_price")

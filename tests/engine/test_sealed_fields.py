@@ -288,6 +288,7 @@ def test_the_same_commands_give_the_same_bytes_and_another_key_other_commitments
 
     first, second, other = run(bytes(32)), run(bytes(32)), run(bytes(range(32)))
     assert first == second
+
     def unchained(raw: list[bytes]) -> list[dict[str, Any]]:
         return [{k: v for k, v in canonical.decode(d).items() if k != "prev"} for d in raw]
 

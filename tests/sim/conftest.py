@@ -18,10 +18,16 @@ BASE: dict[str, Any] = {
     "values": {"dist": "uniform"},
     "strategy": {"name": "bne"},
     "mechanism": [
-        {"name": "english", "mode": "english",
-         "params": {"increment": 0.001, "free_ms": 60_000, "countdown_ms": 60_000}},
-        {"name": "second-price", "mode": "sealed",
-         "params": {"price_rule": "second", "bid_ms": 60_000, "reveal_ms": 60_000}},
+        {
+            "name": "english",
+            "mode": "english",
+            "params": {"increment": 0.001, "free_ms": 60_000, "countdown_ms": 60_000},
+        },
+        {
+            "name": "second-price",
+            "mode": "sealed",
+            "params": {"price_rule": "second", "bid_ms": 60_000, "reveal_ms": 60_000},
+        },
     ],
 }
 

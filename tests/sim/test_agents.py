@@ -53,11 +53,13 @@ def test_english_proxies_price_at_the_second_value() -> None:
 
 
 def test_sealed_and_dutch_follow_the_equilibrium() -> None:
-    sc = make(mechanism=[
-        {"name": "fp", "mode": "sealed", "params": {"price_rule": "first", "bid_ms": 1000, "reveal_ms": 1000}},
-        {"name": "sp", "mode": "sealed", "params": {"price_rule": "second", "bid_ms": 1000, "reveal_ms": 1000}},
-        {"name": "dutch", "mode": "dutch", "params": {"step": 0.0001, "step_ms": 1}},
-    ])
+    sc = make(
+        mechanism=[
+            {"name": "fp", "mode": "sealed", "params": {"price_rule": "first", "bid_ms": 1000, "reveal_ms": 1000}},
+            {"name": "sp", "mode": "sealed", "params": {"price_rule": "second", "bid_ms": 1000, "reveal_ms": 1000}},
+            {"name": "dutch", "mode": "dutch", "params": {"step": 0.0001, "step_ms": 1}},
+        ]
+    )
     fp, sp, dutch = (run_one(sc, m, keep_ledger=True) for m in ("fp", "sp", "dutch"))
     for res in (fp, sp, dutch):
         _check_replays(res)
@@ -77,8 +79,16 @@ def test_sealed_and_dutch_follow_the_equilibrium() -> None:
 
 
 def test_reserve_and_no_sale() -> None:
-    sc = make(mechanism=[{"name": "sp", "mode": "sealed", "params": {"price_rule": "second"},
-                          "seller": {"reserve": {"rule": "optimal"}}}])
+    sc = make(
+        mechanism=[
+            {
+                "name": "sp",
+                "mode": "sealed",
+                "params": {"price_rule": "second"},
+                "seller": {"reserve": {"rule": "optimal"}},
+            }
+        ]
+    )
     res = run_one(sc)
     for r in res.records:
         if r.values.max() < 0.5:
@@ -105,10 +115,24 @@ def test_english_strategies_end_in_deals(strategy: str) -> None:
 
 
 def test_listing_registers_converts_and_relists() -> None:
-    sc = make(population={"lots": 40, "bidders": 3}, settlement={"mode": "pay"}, mechanism=[{
-        "name": "listing", "mode": "listing", "seller": {"list_price": {"rule": "fixed", "value": 0.6}},
-        "params": {"on_no_buyer": "relist", "max_rounds": 2, "relist_price_bp": 5000, "auction_free_ms": 60_000,
-                   "auction_increment_bp": 10}}])
+    sc = make(
+        population={"lots": 40, "bidders": 3},
+        settlement={"mode": "pay"},
+        mechanism=[
+            {
+                "name": "listing",
+                "mode": "listing",
+                "seller": {"list_price": {"rule": "fixed", "value": 0.6}},
+                "params": {
+                    "on_no_buyer": "relist",
+                    "max_rounds": 2,
+                    "relist_price_bp": 5000,
+                    "auction_free_ms": 60_000,
+                    "auction_increment_bp": 10,
+                },
+            }
+        ],
+    )
     res = run_one(sc, keep_ledger=True)
     _check_replays(res)
     kinds = {e["kind"] for e in _entries(res)}
@@ -128,9 +152,15 @@ def test_agreement_negotiation_objections_and_competing_offers() -> None:
     sc = make(
         values={"dist": "uniform", "seller": 0.2},
         behaviour={"objection_probability": 1.0, "objection_upheld": 0.5, "operator_delay_ms": 3_600_000},
-        mechanism=[{"name": "agree", "mode": "agreement",
-                    "negotiation": {"model": "nash", "params": {"power": 0.5}, "duration_ms": 1000},
-                    "params": {"notice_days": 15}}])
+        mechanism=[
+            {
+                "name": "agree",
+                "mode": "agreement",
+                "negotiation": {"model": "nash", "params": {"power": 0.5}, "duration_ms": 1000},
+                "params": {"notice_days": 15},
+            }
+        ],
+    )
     res = run_one(sc, keep_ledger=True)
     _check_replays(res)
     outcomes = {r.outcome for r in res.records}
@@ -141,9 +171,17 @@ def test_agreement_negotiation_objections_and_competing_offers() -> None:
             assert r.price == round((0.2 + 0.5 * (v - 0.2)) * r.unit)
         if v <= 0.2:
             assert r.outcome == "failed"
-    compete = make(values={"dist": "uniform", "seller": 0.2}, mechanism=[{
-        "name": "agree", "mode": "agreement", "negotiation": {"model": "nash", "params": {"power": 0.5}},
-        "params": {"competing_offers": True, "auction_free_ms": 60_000}}])
+    compete = make(
+        values={"dist": "uniform", "seller": 0.2},
+        mechanism=[
+            {
+                "name": "agree",
+                "mode": "agreement",
+                "negotiation": {"model": "nash", "params": {"power": 0.5}},
+                "params": {"competing_offers": True, "auction_free_ms": 60_000},
+            }
+        ],
+    )
     res = run_one(compete, keep_ledger=True)
     _check_replays(res)
     converted = [r for r in res.records if r.final_mode == "english"]
@@ -152,15 +190,19 @@ def test_agreement_negotiation_objections_and_competing_offers() -> None:
 
 def test_settlement_payment_default_and_second_chance() -> None:
     mech = [{"name": "english", "mode": "english", "params": {"increment": 0.01}}]
-    paid = make(settlement={"mode": "pay", "pay_probability": 1.0}, market={"params": {"deposit_bp": 1000}},
-                mechanism=mech)
+    paid = make(
+        settlement={"mode": "pay", "pay_probability": 1.0}, market={"params": {"deposit_bp": 1000}}, mechanism=mech
+    )
     res = run_one(paid, keep_ledger=True)
     _check_replays(res)
     assert res.row["deal_rate"] == 1.0 and all(r.settled for r in res.records)
     kinds = [e["kind"] for e in _entries(res)]
     assert kinds.count("txcode") == 20 and kinds.count("final") == 20
-    default = make(settlement={"mode": "pay", "pay_probability": 0.0, "second_chance_accept": 1.0},
-                   market={"params": {"deposit_bp": 1000, "second_chance_offers": 1}}, mechanism=mech)
+    default = make(
+        settlement={"mode": "pay", "pay_probability": 0.0, "second_chance_accept": 1.0},
+        market={"params": {"deposit_bp": 1000, "second_chance_offers": 1}},
+        mechanism=mech,
+    )
     res = run_one(default, keep_ledger=True)
     _check_replays(res)
     assert res.row["forfeited"] > 0 and res.row["defaults_per_lot"] >= 1.0
@@ -170,8 +212,10 @@ def test_settlement_payment_default_and_second_chance() -> None:
 def test_submarkets_mixes_and_poisson_arrivals() -> None:
     sc = make(
         submarket=[{"name": "metrology", "title": "计量拍", "share": 0.5, "params": {"countdown_ms": 120_000}}],
-        population={"arrival": {"process": "poisson", "per_day": 20.0, "days": 2.0},
-                    "bidders": {"dist": "poisson", "mean": 3.0}},
+        population={
+            "arrival": {"process": "poisson", "per_day": 20.0, "days": 2.0},
+            "bidders": {"dist": "poisson", "mean": 3.0},
+        },
         strategy={"mix": [{"share": 0.5, "name": "proxy"}, {"share": 0.5, "name": "increment"}]},
         mechanism=[{"name": "english", "mode": "english", "params": {"increment": 0.02}}],
     )
@@ -185,10 +229,21 @@ def test_submarkets_mixes_and_poisson_arrivals() -> None:
 
 
 def test_common_value_signals_show_the_winners_curse() -> None:
-    sc = make(population={"lots": 60, "bidders": 8}, strategy={"name": "truthful"},
-              values={"dist": "uniform", "common": {"kind": "signal", "dist": "uniform", "low": 0.4, "high": 0.6,
-                                                    "noise": {"dist": "uniform", "low": -0.2, "high": 0.2}}},
-              mechanism=[{"name": "fp", "mode": "sealed", "params": {"price_rule": "first"}}])
+    sc = make(
+        population={"lots": 60, "bidders": 8},
+        strategy={"name": "truthful"},
+        values={
+            "dist": "uniform",
+            "common": {
+                "kind": "signal",
+                "dist": "uniform",
+                "low": 0.4,
+                "high": 0.6,
+                "noise": {"dist": "uniform", "low": -0.2, "high": 0.2},
+            },
+        },
+        mechanism=[{"name": "fp", "mode": "sealed", "params": {"price_rule": "first"}}],
+    )
     res = run_one(sc)
     assert res.row["bidder_surplus"] < 0  # bidding the highest signal overpays on average
 

@@ -19,8 +19,21 @@ def test_first_scenario_runs(tmp_path: Path) -> None:
     toml = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
     loads(toml)
     (tmp_path / "first.toml").write_text(toml)
-    res = CliRunner().invoke(main, ["simulate", str(tmp_path / "first.toml"), "--runs", "2", "--seed", "1", "--out",
-                                    str(tmp_path / "out"), "-q", "--no-report"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            str(tmp_path / "first.toml"),
+            "--runs",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "-q",
+            "--no-report",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "english: revenue" in res.output and "vickrey: revenue" in res.output
 
@@ -30,6 +43,18 @@ def test_reference_names_every_strategy_and_table() -> None:
     for name, versions in STRATEGIES.items():
         for version in versions:
             assert f"`{name}@{version}`" in text, name
-    for table in ("[scenario]", "[experiment]", "[sweep]", "[market]", "[[submarket]]", "[population]", "[values]",
-                  "[strategy]", "[settlement]", "[behaviour]", "[[mechanism]]", "[[mechanism.option]]"):
+    for table in (
+        "[scenario]",
+        "[experiment]",
+        "[sweep]",
+        "[market]",
+        "[[submarket]]",
+        "[population]",
+        "[values]",
+        "[strategy]",
+        "[settlement]",
+        "[behaviour]",
+        "[[mechanism]]",
+        "[[mechanism.option]]",
+    ):
         assert table in text, table

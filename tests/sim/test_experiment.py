@@ -69,8 +69,13 @@ def test_common_random_numbers_across_mechanisms_and_cells() -> None:
 
 
 def _experiment(tmp: Path, sc, runs: int = 3) -> Experiment:
-    return Experiment(sc, tmp, plan(sc, runs, 4, {"population.bidders": [2, 3]}), command="sweep",
-                      sweep={"population.bidders": [2, 3]})
+    return Experiment(
+        sc,
+        tmp,
+        plan(sc, runs, 4, {"population.bidders": [2, 3]}),
+        command="sweep",
+        sweep={"population.bidders": [2, 3]},
+    )
 
 
 def test_resume_gives_the_same_tables(tmp_path: Path) -> None:
@@ -113,9 +118,21 @@ def test_cli_simulate_writes_everything_and_resumes(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["simulate", str(scenario), "--runs", "3", "--seed", "2", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    for name in ("results.csv", "results.parquet", "summary.json", "manifest.json", "report.md", "runs.jsonl",
-                 "plots/revenue.png", "plots/efficiency.png", "plots/price_paths.png", "plots/bid_timing.png",
-                 "ledgers/english_r0.db", "ledgers/english_r0.vkey", "ledgers/first-price_r0.db"):
+    for name in (
+        "results.csv",
+        "results.parquet",
+        "summary.json",
+        "manifest.json",
+        "report.md",
+        "runs.jsonl",
+        "plots/revenue.png",
+        "plots/efficiency.png",
+        "plots/price_paths.png",
+        "plots/bid_timing.png",
+        "ledgers/english_r0.db",
+        "ledgers/english_r0.vkey",
+        "ledgers/first-price_r0.db",
+    ):
         assert (out / name).exists(), name
     frame = pd.read_parquet(out / "results.parquet")
     assert len(frame) == 6 and set(frame["mechanism"]) == {"english", "first-price"}
@@ -126,8 +143,9 @@ def test_cli_simulate_writes_everything_and_resumes(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 2 and manifest["strategies"]["english[0]"][0]["name"] == "bne"
     assert "git" in manifest["code_version"] or "package" in manifest["code_version"]
-    verify = runner.invoke(main, ["ledger", "verify", str(out / "ledgers/english_r0.db"), "--vkey",
-                                  str(out / "ledgers/english_r0.vkey")])
+    verify = runner.invoke(
+        main, ["ledger", "verify", str(out / "ledgers/english_r0.db"), "--vkey", str(out / "ledgers/english_r0.vkey")]
+    )
     assert verify.exit_code == 0, verify.output
     again = runner.invoke(main, ["simulate", str(scenario), "--runs", "3", "--seed", "2", "--out", str(out), "-q"])
     assert again.exit_code == 0 and "0 run now, 6 resumed" in again.output
@@ -139,15 +157,31 @@ def test_cli_sweep_and_errors(tmp_path: Path) -> None:
     scenario.write_text(SMALL)
     out = tmp_path / "sw"
     runner = CliRunner()
-    res = runner.invoke(main, ["sweep", str(scenario), "--set", "population.bidders=2,4", "--set",
-                               "mechanism.english.params.increment=0.001,0.01", "--runs", "2", "--seed", "1",
-                               "--out", str(out), "-q"])
+    res = runner.invoke(
+        main,
+        [
+            "sweep",
+            str(scenario),
+            "--set",
+            "population.bidders=2,4",
+            "--set",
+            "mechanism.english.params.increment=0.001,0.01",
+            "--runs",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 2 * 2 * 2 * 2 and {"cell.population.bidders"} <= set(frame.columns)
     assert (out / "plots" / "sweep_revenue.png").exists()
-    bad = runner.invoke(main, ["sweep", str(scenario), "--set", "population.bidders=0", "--runs", "1", "--out",
-                               str(tmp_path / "x")])
+    bad = runner.invoke(
+        main, ["sweep", str(scenario), "--set", "population.bidders=0", "--runs", "1", "--out", str(tmp_path / "x")]
+    )
     assert bad.exit_code == 2 and "population.bidders: must be at least 1" in bad.output
     scenario.write_text(SMALL.replace("increment = 0.001", "incremnt = 0.001"))
     bad = runner.invoke(main, ["simulate", str(scenario), "--out", str(tmp_path / "y")])

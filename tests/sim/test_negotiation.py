@@ -41,8 +41,9 @@ def test_alternating_offers_and_nash() -> None:
     rub = make_negotiation({"model": "alternating", "params": {"delta_buyer": 0.9, "delta_seller": 0.8}})
     share = (1 - 0.9) / (1 - 0.72)
     assert rub.negotiate(1.0, 0.2).price == pytest.approx(0.2 + share * 0.8)
-    rub_b = make_negotiation({"model": "alternating", "params": {"delta_buyer": 0.9, "delta_seller": 0.8,
-                                                                 "first": "buyer"}})
+    rub_b = make_negotiation(
+        {"model": "alternating", "params": {"delta_buyer": 0.9, "delta_seller": 0.8, "first": "buyer"}}
+    )
     assert rub_b.negotiate(1.0, 0.2).price == pytest.approx(1.0 - (1 - 0.8) / (1 - 0.72) * 0.8)
     nash = make_negotiation({"model": "nash", "params": {"power": 0.3}})
     assert nash.negotiate(1.0, 0.5).price == pytest.approx(0.65)

@@ -87,11 +87,15 @@ def test_engine_checks_run_at_load_time() -> None:
 
 def test_missing_and_conflicting() -> None:
     assert "at least one [[mechanism]]" in str(_error('[scenario]\nname = "t"\n'))
-    err = _error(GOOD.replace("params = { increment = 0.01 }", "params = { increment = 0.01, reserve = 0.2 }\n"
-                                                               "seller = { reserve = 0.3 }"))
+    err = _error(
+        GOOD.replace(
+            "params = { increment = 0.01 }", "params = { increment = 0.01, reserve = 0.2 }\nseller = { reserve = 0.3 }"
+        )
+    )
     assert "either params.reserve or seller.reserve" in err.message
-    assert "only for mode = 'agreement'" in str(_error(GOOD.replace('mode = "english"', 'mode = "english"\n'
-                                                                    'negotiation = { model = "nash" }')))
+    assert "only for mode = 'agreement'" in str(
+        _error(GOOD.replace('mode = "english"', 'mode = "english"\nnegotiation = { model = "nash" }'))
+    )
     assert "not valid TOML" in str(_error("[scenario\n"))
 
 
@@ -119,7 +123,9 @@ def test_empirical_csv_is_embedded(tmp_path: Path) -> None:
 def test_overrides_and_set_parsing() -> None:
     assert parse_set("population.bidders=2,3,5") == ("population.bidders", [2, 3, 5])
     assert parse_set("mechanism.*.params.price_rule=first,second") == (
-        "mechanism.*.params.price_rule", ["first", "second"])
+        "mechanism.*.params.price_rule",
+        ["first", "second"],
+    )
     assert parse_set("x=[1, 2],{a = 1}") == ("x", [[1, 2], {"a": 1}])
     sc = make()
     a = apply_overrides(sc, {"mechanism.english.params.increment": 0.01, "population.bidders": 6})

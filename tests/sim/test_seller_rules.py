@@ -28,17 +28,28 @@ SCALE = 1_000_000
 
 # A market whose lots differ in size; two sellers choose among the same three options.
 OPTIONS: list[dict[str, Any]] = [
-    {"mode": "agreement", "negotiation": {"model": "nash", "params": {"power": 0.5}, "duration_ms": 3_600_000},
-     "params": {"notice_days": 1}},
-    {"mode": "listing", "seller": {"list_price": {"rule": "appraisal", "factor": 1.0}},
-     "params": {"listing_working_days": 1, "auction_free_ms": 60_000, "auction_countdown_ms": 60_000}},
-    {"mode": "english", "seller": {"start": {"rule": "appraisal", "factor": 0.5}},
-     "params": {"increment": 0.01, "free_ms": 60_000, "countdown_ms": 60_000}},
+    {
+        "mode": "agreement",
+        "negotiation": {"model": "nash", "params": {"power": 0.5}, "duration_ms": 3_600_000},
+        "params": {"notice_days": 1},
+    },
+    {
+        "mode": "listing",
+        "seller": {"list_price": {"rule": "appraisal", "factor": 1.0}},
+        "params": {"listing_working_days": 1, "auction_free_ms": 60_000, "auction_countdown_ms": 60_000},
+    },
+    {
+        "mode": "english",
+        "seller": {"start": {"rule": "appraisal", "factor": 0.5}},
+        "params": {"increment": 0.01, "free_ms": 60_000, "countdown_ms": 60_000},
+    },
 ]
 RULE = [
     {"if": {"field": "appraisal", "op": ">=", "value": 15.0}, "then": "agreement"},
-    {"if": [{"field": "appraisal", "op": "<", "value": 6.0}, {"field": "seller_value", "op": "<=", "value": 100.0}],
-     "then": "listing"},
+    {
+        "if": [{"field": "appraisal", "op": "<", "value": 6.0}, {"field": "seller_value", "op": "<=", "value": 100.0}],
+        "then": "listing",
+    },
     {"else": "english"},
 ]
 
@@ -46,12 +57,20 @@ RULE = [
 def _market(**mech: Any) -> dict[str, Any]:
     return {
         "population": {"lots": 40, "bidders": 3, "arrival": {"every_ms": 3_600_000}},
-        "values": {"dist": "uniform", "low": 0.5, "high": 1.5, "seller": 0.3,
-                   "lot_scale": {"dist": "lognormal", "median": 8.0, "sigma": 0.8},
-                   "appraisal": {"rule": "expected_value", "noise": 0.2}},
+        "values": {
+            "dist": "uniform",
+            "low": 0.5,
+            "high": 1.5,
+            "seller": 0.3,
+            "lot_scale": {"dist": "lognormal", "median": 8.0, "sigma": 0.8},
+            "appraisal": {"rule": "expected_value", "noise": 0.2},
+        },
         "mechanism": [
-            {"name": "mix", "seller": {"name": "mix"},
-             "option": [{"share": s, **o} for s, o in zip((0.3, 0.3, 0.4), OPTIONS, strict=True)]},
+            {
+                "name": "mix",
+                "seller": {"name": "mix"},
+                "option": [{"share": s, **o} for s, o in zip((0.3, 0.3, 0.4), OPTIONS, strict=True)],
+            },
             {"name": "rule", "seller": {"name": "by-size", "version": 2, "mode": RULE}, "option": list(OPTIONS)},
             *mech.get("extra", []),
         ],
@@ -77,8 +96,16 @@ def test_optimal_reserve_solves_the_virtual_value_equation() -> None:
 
 
 def test_the_optimal_reserve_rule_sets_one_half_for_uniform_values() -> None:
-    sc = make(mechanism=[{"name": "english", "mode": "english", "params": {"increment": 0.01},
-                          "seller": {"reserve": {"rule": "optimal"}}}])
+    sc = make(
+        mechanism=[
+            {
+                "name": "english",
+                "mode": "english",
+                "params": {"increment": 0.01},
+                "seller": {"reserve": {"rule": "optimal"}},
+            }
+        ]
+    )
     option = sc.data["mechanisms"][0]["options"][0]
     terms = lot_terms(option, sc.data, lot_scale=1.0, seller_value=0.0, appraisal=1.0, n_hint=4)
     assert terms.reserve == pytest.approx(0.5) and terms.params["reserve"] == SCALE // 2
@@ -90,18 +117,26 @@ def test_the_optimal_reserve_rule_sets_one_half_for_uniform_values() -> None:
 # -- the price rules ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("rule", "expected"), [
-    ({"rule": "none"}, None),
-    ({"rule": "appraisal", "factor": 0.8}, lambda ap, c: 0.8 * ap),
-    ({"rule": "seller_value", "factor": 1.0}, lambda ap, c: c),
-    ({"rule": "optimal"}, lambda ap, c: (1.5 + c) / 2),
-])
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"rule": "none"}, None),
+        ({"rule": "appraisal", "factor": 0.8}, lambda ap, c: 0.8 * ap),
+        ({"rule": "seller_value", "factor": 1.0}, lambda ap, c: c),
+        ({"rule": "optimal"}, lambda ap, c: (1.5 + c) / 2),
+    ],
+)
 def test_each_reserve_rule(rule: dict[str, Any], expected: Any) -> None:
-    sc = make(values={"dist": "uniform", "low": 0.5, "high": 1.5,
-                      "seller": {"dist": "uniform", "low": 0.1, "high": 0.6},
-                      "appraisal": {"rule": "expected_value", "noise": 0.3}},
-              mechanism=[{"name": "english", "mode": "english", "params": {"increment": 0.001},
-                          "seller": {"reserve": rule}}])
+    sc = make(
+        values={
+            "dist": "uniform",
+            "low": 0.5,
+            "high": 1.5,
+            "seller": {"dist": "uniform", "low": 0.1, "high": 0.6},
+            "appraisal": {"rule": "expected_value", "noise": 0.3},
+        },
+        mechanism=[{"name": "english", "mode": "english", "params": {"increment": 0.001}, "seller": {"reserve": rule}}],
+    )
     option = sc.data["mechanisms"][0]["options"][0]
     for ap, c in [(1.0, 0.1), (1.3, 0.5), (0.7, 0.3)]:
         terms = lot_terms(option, sc.data, lot_scale=2.0, seller_value=c, appraisal=ap, n_hint=3)
@@ -113,12 +148,17 @@ def test_each_reserve_rule(rule: dict[str, Any], expected: Any) -> None:
 
 
 def test_noisy_list_price_draws_from_the_common_stream() -> None:
-    listing = {"mode": "listing", "seller": {"list_price": {"rule": "appraisal", "factor": 1.1, "noise": 0.25}},
-               "params": {"listing_working_days": 1, "auction_free_ms": 60_000, "auction_countdown_ms": 60_000}}
+    listing = {
+        "mode": "listing",
+        "seller": {"list_price": {"rule": "appraisal", "factor": 1.1, "noise": 0.25}},
+        "params": {"listing_working_days": 1, "auction_free_ms": 60_000, "auction_countdown_ms": 60_000},
+    }
     plain = {**listing, "seller": {"list_price": {"rule": "appraisal", "factor": 1.1}}}
-    sc = make(population={"lots": 300, "bidders": 2},
-              values={"dist": "uniform", "appraisal": {"rule": "expected_value", "noise": 0.1}},
-              mechanism=[{"name": "noisy", **listing}, {"name": "other", **listing}, {"name": "plain", **plain}])
+    sc = make(
+        population={"lots": 300, "bidders": 2},
+        values={"dist": "uniform", "appraisal": {"rule": "expected_value", "noise": 0.1}},
+        mechanism=[{"name": "noisy", **listing}, {"name": "other", **listing}, {"name": "plain", **plain}],
+    )
     ratios = {}
     for mech in ("noisy", "other", "plain"):
         opens = _opens(run_one(sc, mech, keep_ledger=True))
@@ -130,13 +170,23 @@ def test_noisy_list_price_draws_from_the_common_stream() -> None:
     logs = np.log(ratios["noisy"])
     assert abs(logs.mean() + 0.25**2 / 2) < 4 * 0.25 / math.sqrt(logs.size)
     assert logs.std() == pytest.approx(0.25, rel=0.15)
-    assert noise_factor(0.0, 0.9) == 1.0 and noise_factor(0.25, 0.5) == pytest.approx(math.exp(-0.25**2 / 2))
+    assert noise_factor(0.0, 0.9) == 1.0 and noise_factor(0.25, 0.5) == pytest.approx(math.exp(-(0.25**2) / 2))
 
 
 def test_noise_on_the_reserve_and_the_start() -> None:
-    sc = make(mechanism=[{"name": "english", "mode": "english", "params": {"increment": 0.001},
-                          "seller": {"reserve": {"rule": "optimal", "noise": 0.2},
-                                     "start": {"rule": "fixed", "value": 0.2, "noise": 0.1}}}])
+    sc = make(
+        mechanism=[
+            {
+                "name": "english",
+                "mode": "english",
+                "params": {"increment": 0.001},
+                "seller": {
+                    "reserve": {"rule": "optimal", "noise": 0.2},
+                    "start": {"rule": "fixed", "value": 0.2, "noise": 0.1},
+                },
+            }
+        ]
+    )
     res = run_one(sc, keep_ledger=True)
     opens = _opens(res)
     reserves = np.array([e["params"]["reserve"] for e in opens]) / SCALE
@@ -200,11 +250,16 @@ def test_both_sellers_meet_the_same_lots_and_runs_are_deterministic() -> None:
 
 
 def test_clauses_pick_named_options_and_the_first_match_wins() -> None:
-    options = [{"name": "small", "mode": "english", "seller": {}}, {"name": "big", "mode": "english", "seller": {}},
-               {"mode": "listing", "seller": {}}]
-    rule = [{"if": {"field": "lot_scale", "op": ">", "value": 2.0}, "then": "big"},
-            {"if": {"field": "lot_scale", "op": ">", "value": 1.0}, "then": "listing"},
-            {"else": "small"}]
+    options = [
+        {"name": "small", "mode": "english", "seller": {}},
+        {"name": "big", "mode": "english", "seller": {}},
+        {"mode": "listing", "seller": {}},
+    ]
+    rule = [
+        {"if": {"field": "lot_scale", "op": ">", "value": 2.0}, "then": "big"},
+        {"if": {"field": "lot_scale", "op": ">", "value": 1.0}, "then": "listing"},
+        {"else": "small"},
+    ]
     clauses = compile_mode_rule(rule, options)
     facts = {"appraisal": 1.0, "appraisal_yuan": 1.0, "seller_value": 0.0}
     assert choose(clauses, {**facts, "lot_scale": 3.0}) == (1, "lot_scale>2")
@@ -256,34 +311,87 @@ def _line(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
-@pytest.mark.parametrize(("old", "new", "path", "needle", "message"), [
-    ('op = ">="', 'op = "=>"', "mechanism[1].seller.mode[0].if.op", "=>", "must be one of '<', '<=', '>', '>='"),
-    ('field = "appraisal"', 'field = "size"', "mechanism[1].seller.mode[0].if.field", '"size"', "must be one of"),
-    ("value = 10.0", 'value = "10"', "mechanism[1].seller.mode[0].if.value", '"10"', "must be number"),
-    ('{ field = "appraisal", op = ">=", value = 10.0 }', '"appraisal >= 10"', "mechanism[1].seller.mode[0].if",
-     "appraisal >= 10", 'write \'appraisal >= 10\' as { field = "appraisal", op = ">=", value = 10 }'),
-    ('then = "listing"', 'then = "dutch"', "mechanism[1].seller.mode[0].then", "dutch",
-     "no option named 'dutch' and none of that mode (options: 'listing', 'english')"),
-    ('  { else = "english" },\n', "", "mechanism[1].seller.mode[0]", "then =", "the last clause must be { else"),
-    ('{ if = { field', '{ else = "english" },\n  { if = { field', "mechanism[1].seller.mode[0]",
-     '{ else = "english" },', "must be the last one"),
-    ('then = "listing" }', 'then = "listing", else = "english" }', "mechanism[1].seller.mode[0].else", "then = ",
-     "either { if = …, then = … } or { else = … }"),
-    ('name = "by-size"\n', "", "mechanism[1].seller", "[mechanism.seller]", "a mode rule needs seller.name"),
-    ('name = "by-size"', 'name = "by-size"\ncolour = 1', "mechanism[1].seller.colour", "colour", "unknown key"),
-    ('name = "by-size"', 'name = "by-size"\nreserve = 0.5', "mechanism[1].seller.reserve", "reserve = 0.5",
-     "price rules are set in each option's seller table"),
-    ("noise = 0.1", "noise = -0.1", "mechanism[1].option[0].seller.list_price.noise", "noise = -0.1", "must be ≥ 0"),
-    ("noise = 0.1 } }", "noise = 0.1 }, mode = 1 }", "mechanism[1].option[0].seller.mode",
-     "mode = 1", "belong to the mechanism's seller table"),
-    ('[[mechanism.option]]\nmode = "english"', '[[mechanism.option]]\nshare = 0.5\nmode = "english"',
-     "mechanism[1].option[1].share", "share = 0.5", "not used: the mechanism's seller.mode rule"),
-    ('[[mechanism.option]]\nmode = "english"', '[[mechanism.option]]\nmode = "english"\nlot_scale = 2',
-     "mechanism[1].option[1].lot_scale", "lot_scale = 2", "set values.lot_scale"),
-    ('params = { increment = 0.01 }\n\n[[mechanism]]', 'params = { increment = 0.01 }\nseller = { name = "x", '
-     'mode = [{ else = "english" }] }\n\n[[mechanism]]', "mechanism[0].seller.mode", 'seller = { name = "x"',
-     "this mechanism has a single mode"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "path", "needle", "message"),
+    [
+        ('op = ">="', 'op = "=>"', "mechanism[1].seller.mode[0].if.op", "=>", "must be one of '<', '<=', '>', '>='"),
+        ('field = "appraisal"', 'field = "size"', "mechanism[1].seller.mode[0].if.field", '"size"', "must be one of"),
+        ("value = 10.0", 'value = "10"', "mechanism[1].seller.mode[0].if.value", '"10"', "must be number"),
+        (
+            '{ field = "appraisal", op = ">=", value = 10.0 }',
+            '"appraisal >= 10"',
+            "mechanism[1].seller.mode[0].if",
+            "appraisal >= 10",
+            'write \'appraisal >= 10\' as { field = "appraisal", op = ">=", value = 10 }',
+        ),
+        (
+            'then = "listing"',
+            'then = "dutch"',
+            "mechanism[1].seller.mode[0].then",
+            "dutch",
+            "no option named 'dutch' and none of that mode (options: 'listing', 'english')",
+        ),
+        ('  { else = "english" },\n', "", "mechanism[1].seller.mode[0]", "then =", "the last clause must be { else"),
+        (
+            "{ if = { field",
+            '{ else = "english" },\n  { if = { field',
+            "mechanism[1].seller.mode[0]",
+            '{ else = "english" },',
+            "must be the last one",
+        ),
+        (
+            'then = "listing" }',
+            'then = "listing", else = "english" }',
+            "mechanism[1].seller.mode[0].else",
+            "then = ",
+            "either { if = …, then = … } or { else = … }",
+        ),
+        ('name = "by-size"\n', "", "mechanism[1].seller", "[mechanism.seller]", "a mode rule needs seller.name"),
+        ('name = "by-size"', 'name = "by-size"\ncolour = 1', "mechanism[1].seller.colour", "colour", "unknown key"),
+        (
+            'name = "by-size"',
+            'name = "by-size"\nreserve = 0.5',
+            "mechanism[1].seller.reserve",
+            "reserve = 0.5",
+            "price rules are set in each option's seller table",
+        ),
+        (
+            "noise = 0.1",
+            "noise = -0.1",
+            "mechanism[1].option[0].seller.list_price.noise",
+            "noise = -0.1",
+            "must be ≥ 0",
+        ),
+        (
+            "noise = 0.1 } }",
+            "noise = 0.1 }, mode = 1 }",
+            "mechanism[1].option[0].seller.mode",
+            "mode = 1",
+            "belong to the mechanism's seller table",
+        ),
+        (
+            '[[mechanism.option]]\nmode = "english"',
+            '[[mechanism.option]]\nshare = 0.5\nmode = "english"',
+            "mechanism[1].option[1].share",
+            "share = 0.5",
+            "not used: the mechanism's seller.mode rule",
+        ),
+        (
+            '[[mechanism.option]]\nmode = "english"',
+            '[[mechanism.option]]\nmode = "english"\nlot_scale = 2',
+            "mechanism[1].option[1].lot_scale",
+            "lot_scale = 2",
+            "set values.lot_scale",
+        ),
+        (
+            "params = { increment = 0.01 }\n\n[[mechanism]]",
+            'params = { increment = 0.01 }\nseller = { name = "x", mode = [{ else = "english" }] }\n\n[[mechanism]]',
+            "mechanism[0].seller.mode",
+            'seller = { name = "x"',
+            "this mechanism has a single mode",
+        ),
+    ],
+)
 def test_invalid_rules_name_file_line_and_key(old: str, new: str, path: str, needle: str, message: str) -> None:
     assert old in RULED
     text = RULED.replace(old, new, 1)
@@ -299,15 +407,23 @@ def test_invalid_rules_name_file_line_and_key(old: str, new: str, path: str, nee
 def test_the_reference_rule_loads_and_round_trips() -> None:
     sc = loads(RULED)
     mech = sc.data["mechanisms"][1]
-    assert mech["seller"] == {"name": "by-size", "version": 1, "mode": [
-        {"if": {"field": "appraisal", "op": ">=", "value": 10.0}, "then": "listing"}, {"else": "english"}]}
+    assert mech["seller"] == {
+        "name": "by-size",
+        "version": 1,
+        "mode": [{"if": {"field": "appraisal", "op": ">=", "value": 10.0}, "then": "listing"}, {"else": "english"}],
+    }
     assert [o["share"] for o in mech["options"]] == [None, None]
     assert apply_overrides(sc, {}).data == sc.data
     swept = apply_overrides(sc, {"mechanism.ruled.seller.mode.0.if.value": 20})
     assert swept.data["mechanisms"][1]["seller"]["mode"][0]["if"]["value"] == 20.0
-    single = loads(RULED.replace('params = { increment = 0.01 }\n\n[[mechanism]]',
-                                 'params = { increment = 0.01 }\nseller = { name = "myerson", reserve = { rule = '
-                                 '"optimal" } }\n\n[[mechanism]]', 1))
+    single = loads(
+        RULED.replace(
+            "params = { increment = 0.01 }\n\n[[mechanism]]",
+            'params = { increment = 0.01 }\nseller = { name = "myerson", reserve = { rule = '
+            '"optimal" } }\n\n[[mechanism]]',
+            1,
+        )
+    )
     assert single.data["mechanisms"][0]["seller"] == {"name": "myerson", "version": 1, "mode": None}
     assert single.data["mechanisms"][0]["options"][0]["seller"] == {"reserve": {"rule": "optimal"}}
     assert apply_overrides(single, {}).data == single.data
@@ -362,7 +478,7 @@ def test_the_documented_rule_loads_and_every_field_is_documented() -> None:
     block = next(b for b in re.findall(r"```toml\n(.*?)```", text, re.S) if "[mechanism.seller]" in b)
     base = (REPO / "scenarios" / "seller-rules.toml").read_text(encoding="utf-8")
     start = base.index('[mechanism.seller]\nname = "by-size"')
-    sc = loads(base[:start] + block + "\n" + base[base.index("[[mechanism.option]]", start):])
+    sc = loads(base[:start] + block + "\n" + base[base.index("[[mechanism.option]]", start) :])
     assert len(sc.data["mechanisms"][1]["seller"]["mode"]) == 3
     for name in [*FIELDS, *OPS]:
         assert f"`{name}`" in text, name

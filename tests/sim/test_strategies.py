@@ -80,5 +80,14 @@ def test_formats_and_labels() -> None:
     ctx = BidContext("sealed", 5, Uniform(), floor=0.1, rng=np.random.default_rng(1))
     bids = [zi.sealed_bid(0.6, ctx) for _ in range(200)]
     assert all(0.1 <= x <= 0.6 for x in bids)
-    assert {name for name in STRATEGIES} >= {"truthful", "bne", "crra", "shade", "snipe", "proxy", "increment", "jump",
-                                             "zi"}
+    assert {name for name in STRATEGIES} >= {
+        "truthful",
+        "bne",
+        "crra",
+        "shade",
+        "snipe",
+        "proxy",
+        "increment",
+        "jump",
+        "zi",
+    }

@@ -59,8 +59,11 @@ def test_first_price_bid_function() -> None:
 
 @pytest.mark.slow
 def test_validation_table_slow() -> None:
-    checks = (v.validate_revenue_equivalence(runs=40, seed=1) + v.validate_reserve(runs=40, seed=1)
-              + v.validate_deviation(runs=40, seed=1))
+    checks = (
+        v.validate_revenue_equivalence(runs=40, seed=1)
+        + v.validate_reserve(runs=40, seed=1)
+        + v.validate_deviation(runs=40, seed=1)
+    )
     _assert_within(checks)
     opt = v.optimal_reserve(runs=200, seed=1)
     _assert_within(opt)

@@ -31,8 +31,14 @@ def test_norm_ppf_inverts_the_cdf() -> None:
 
 @pytest.mark.parametrize(
     "dist",
-    [Uniform(0.2, 1.7), Exponential(2.0, 0.5), Lognormal(0.1, 0.6), Beta(2.0, 5.0, 0.0, 2.0), Beta(0.5, 0.5),
-     Empirical(tuple(np.linspace(1, 3, 11) ** 2), "x")],
+    [
+        Uniform(0.2, 1.7),
+        Exponential(2.0, 0.5),
+        Lognormal(0.1, 0.6),
+        Beta(2.0, 5.0, 0.0, 2.0),
+        Beta(0.5, 0.5),
+        Empirical(tuple(np.linspace(1, 3, 11) ** 2), "x"),
+    ],
 )
 def test_quantile_and_cdf_agree_and_means_match(dist) -> None:
     u = np.linspace(0.01, 0.99, 99)
@@ -72,11 +78,23 @@ def test_population_is_deterministic_and_bidder_columns_are_stable() -> None:
 
 
 def test_poisson_population_and_common_values() -> None:
-    sc = make(population={"arrival": {"process": "poisson", "per_day": 10.0, "days": 3.0},
-                          "bidders": {"dist": "poisson", "mean": 2.0, "min": 1, "max": 6}},
-              values={"dist": "uniform", "common": {"kind": "signal", "dist": "uniform", "low": 0.4, "high": 0.6,
-                                                    "noise": {"dist": "uniform", "low": -0.05, "high": 0.05}}},
-              strategy={"name": "truthful"})
+    sc = make(
+        population={
+            "arrival": {"process": "poisson", "per_day": 10.0, "days": 3.0},
+            "bidders": {"dist": "poisson", "mean": 2.0, "min": 1, "max": 6},
+        },
+        values={
+            "dist": "uniform",
+            "common": {
+                "kind": "signal",
+                "dist": "uniform",
+                "low": 0.4,
+                "high": 0.6,
+                "noise": {"dist": "uniform", "low": -0.05, "high": 0.05},
+            },
+        },
+        strategy={"name": "truthful"},
+    )
     pop = draw_population(sc.data, np.random.SeedSequence(1))
     assert 10 <= pop.lots <= 60 and np.all(np.diff(pop.arrival) >= 0)
     assert pop.n_bidders.min() >= 1 and pop.n_bidders.max() <= 6
