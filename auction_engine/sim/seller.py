@@ -26,7 +26,7 @@ stream (values.py): the same lot gets the same noise under every mechanism.
 
 `label` is the compact text recorded as the `seller_rule` field of a lot's `open_lot` entry
 (``by-size@1 option=listing if=appraisal_yuan<60000 list_price=appraisal*1~0.1``), `describe`
-the structured form recorded in manifest.json. scenario.py validates every table.
+the structured form recorded in manifest.json. scenario_mechanisms.py validates the seller tables.
 """
 
 from __future__ import annotations
