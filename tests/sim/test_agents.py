@@ -251,12 +251,12 @@ def test_common_value_signals_show_the_winners_curse() -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_fast_nonces_match_generator_bytes(seed: int) -> None:
     """Sealed-bid nonces: the same bytes and the same generator state after as `Generator.bytes`."""
-    from auction_engine.sim.agents import _random_bytes
+    from auction_engine.sim.lot_agent import random_bytes
 
     a, b = (np.random.Generator(np.random.PCG64(seed)) for _ in range(2))
     for g in (a, b):  # leave a buffered 32-bit half-word behind on some seeds
         g.integers(0, 7, size=seed % 3)
         g.random()
     for length in (16, 80, 160, 12):
-        assert _random_bytes(a, length) == b.bytes(length)
+        assert random_bytes(a, length) == b.bytes(length)
     assert a.bit_generator.state == b.bit_generator.state
