@@ -22,12 +22,11 @@ from .fields import (
     RECORDS,
     TOP_FIELDS,
     b64,
-    code_date,
     describe,
-    key_label,
     local_time,
     missing_context,
     top_fields,
+    verifier_label,
 )
 
 # The auction layer's reasons, after the generic ones of ledger.certificate.REASONS.
@@ -90,7 +89,7 @@ def code_meaning_mismatch(code: str, groups: CodeGroups, prefix: str, mode: Any,
     letter = MODE_LETTERS.get(mode, "X")
     if groups.kind != letter:
         return f"code {code} has type letter {groups.kind}; a {mode} deal has {letter}"
-    if groups.date != code_date(dealt):
+    if dealt is None or groups.date != f"{dealt[2:4]}{dealt[5:7]}{dealt[8:10]}":  # YYMMDD of YYYY-MM-DD...
         return f"code {code} has date {groups.date}; the deal was struck at {dealt}"
     return None
 
@@ -135,8 +134,8 @@ def check_fields(obj: Mapping[str, Any], v: Verified, record: Mapping[str, Any])
     for key in obj:
         if key not in TOP_FIELDS:
             raise fail("field_mismatch", f"field {key!r} is not part of the format (it cannot be checked)")
-    label = key_label(v.verifier.name, v.verifier.key_id)
-    expected = top_fields(record, v.checkpoint, label, v.index, b64(v.leaf), b64(v.checkpoint.root))
+    cp = v.checkpoint
+    expected = top_fields(record, cp, verifier_label(v.verifier), v.index, b64(v.leaf), b64(cp.root))
     for key, want in expected.items():
         if key in obj and not same_json(obj[key], want):
             raise fail("field_mismatch", f"field {key!r} says {obj[key]!r}; the signed entries say {want!r}")

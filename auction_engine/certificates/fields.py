@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.checkpoint import Checkpoint
-from ledger.note import split_note
+from ledger.note import Verifier, split_note
 
 from ..model import yuan
 
@@ -57,9 +57,13 @@ def b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
 
 
+_CONTEXT_ITEMS = tuple(CONTEXT.items())
+
+
 def missing_context(record: Mapping[str, Any]) -> list[str]:
     """The CONTEXT fields the txcode entry does not state with their type (none for a certificate's record)."""
-    return [name for name, kind in CONTEXT.items() if type(record.get(name)) is not kind]
+    get = record.get
+    return [name for name, kind in _CONTEXT_ITEMS if type(get(name)) is not kind]
 
 
 # -- times, offsets and prices as a person reads them -------------------------------------------------
@@ -92,6 +96,11 @@ _SS = tuple(f"{s:02d}" for s in range(60))
 
 def local_time(t: Any, offset_ms: int) -> str | None:
     """An integer ms timestamp as ISO 8601 local time with its offset (None if not a timestamp)."""
+    return _local_time(t, offset_ms, offset_text(offset_ms))
+
+
+def _local_time(t: Any, offset_ms: int, suffix: str) -> str | None:
+    """`local_time`, given the offset's text `suffix` (a certificate shows four times at one offset)."""
     if type(t) is not int:
         return None
     days, ms = divmod(t + offset_ms, 86_400_000)
@@ -101,13 +110,8 @@ def local_time(t: Any, offset_ms: int) -> str | None:
     seconds, milli = divmod(ms, 1000)
     minutes, sec = divmod(seconds, 60)
     if milli:
-        return f"{day}T{_HHMM[minutes]}{_SS[sec]}.{milli:03d}{offset_text(offset_ms)}"
-    return f"{day}T{_HHMM[minutes]}{_SS[sec]}{offset_text(offset_ms)}"
-
-
-def code_date(local: str | None) -> str | None:
-    """The YYMMDD a transaction code shows for a local ISO time (None for none)."""
-    return f"{local[2:4]}{local[5:7]}{local[8:10]}" if local else None
+        return f"{day}T{_HHMM[minutes]}{_SS[sec]}.{milli:03d}{suffix}"
+    return f"{day}T{_HHMM[minutes]}{_SS[sec]}{suffix}"
 
 
 def price_yuan(fen: Any) -> str | None:
@@ -129,6 +133,7 @@ def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, An
     offset = record.get("utc_offset_ms")
     if type(offset) is not int:
         offset = 0  # not a certificate's record: the checks refuse it before the fields are compared
+    suffix = offset_text(offset)
     price = deal.get("price")
     g = deal.get
     return {
@@ -142,16 +147,28 @@ def describe(deal: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, An
         "price_fen": price,
         "price_yuan": price_yuan(price),
         "price_text": yuan(price) if type(price) is int else None,
-        "deal_time": local_time(g("t"), offset),
-        "payment_due": local_time(g("due"), offset),
-        "publication_until": local_time(g("publication_until"), offset),
-        "issued": local_time(record.get("t"), offset),
+        "deal_time": _local_time(g("t"), offset, suffix),
+        "payment_due": _local_time(g("due"), offset, suffix),
+        "publication_until": _local_time(g("publication_until"), offset, suffix),
+        "issued": _local_time(record.get("t"), offset, suffix),
     }
 
 
 def key_label(name: str, key_id: bytes) -> str:
     """The ``key`` field: the verifier key's name+hex8."""
     return f"{name}+{key_id.hex()}"
+
+
+_verifier_labels: dict[tuple[str, bytes], str] = {}  # (name, public key) -> label; a market has a key or two
+
+
+def verifier_label(verifier: Verifier) -> str:
+    """`key_label` of a verifier key."""
+    ident = (verifier.name, verifier.public_key)
+    label = _verifier_labels.get(ident)
+    if label is None:
+        label = _verifier_labels[ident] = key_label(verifier.name, verifier.key_id)
+    return label
 
 
 def signing_key_label(signed_checkpoint: str, origin: str) -> str:

@@ -24,8 +24,8 @@ from ledger import strictjson
 from ledger.certificate import ProvenEntry, check_pinned_clean, proven_entry_b64
 from ledger.note import Verifier
 
-from .checks import code_meaning_mismatch, record_mismatch, same_json
-from .fields import FORMAT, RECORDS, TOP_FIELDS, b64, describe, key_label, missing_context, top_fields
+from .checks import code_meaning_mismatch, record_mismatch
+from .fields import FORMAT, RECORDS, TOP_FIELDS, b64, describe, missing_context, top_fields, verifier_label
 
 # The checks a certificate passes without --replay or --trusted, in the order `verify` runs them.
 ALL_CHECKS = (
@@ -82,11 +82,11 @@ def verify_clean(raw: Any, verifier: Verifier, origin: str | None) -> tuple[str,
         if code_meaning_mismatch(code, clean, record["code_prefix"], mode, expected["deal_time"]) is not None:
             return None
         # -- the human fields: each one shown equals its value from the signed entries, with its JSON type
-        key = key_label(verifier.name, verifier.key_id)
-        facts = top_fields(record, cp, key, index, b64(clean.leaf), clean.root64)
+        facts = top_fields(record, cp, verifier_label(verifier), index, b64(clean.leaf), clean.root64)
         get = obj.get
-        for name, want in facts.items():
-            if not same_json(get(name, want), want):
+        for name, want in facts.items():  # `same_json` of scalars (every top field is a string or an integer)
+            shown = get(name, want)
+            if shown is not want and (type(shown) is not type(want) or shown != want):
                 return None
         shown = get("deal", expected)
         # Equal dictionaries have the same keys (a partial deal section goes to the named checks). Equal
