@@ -80,13 +80,22 @@ def _script() -> list[Step]:
     e1_commit = _sealed("ZJ-S1", "hz-vision", 420_000 * YUAN), _sealed("ZJ-S1", "nb-robot", 380_000 * YUAN)
     e1_third = _sealed("ZJ-S1", "sx-optics", 360_000 * YUAN)
     s2 = [_sealed("ZJ-S2", b, a * YUAN) for b, a in (("jx-pack", 210_000), ("tz-green", 190_000), ("hz-eco", 230_000))]
-    steps: list[tuple[Ms, Callable[[Engine], Any]]] = [
+    steps: list[Step] = [
         (0, _cmd("open_submarket", submarket="metrology", name="计量拍", params={"countdown_ms": 3 * m})),
         (0, _cmd("open_submarket", submarket="agri", name="农业拍", params={"deposit_bp": 500})),
         # --- English, main market: proxies, timed bidding, a tie won by the earlier proxy.
-        (0, _cmd("open_lot", lot="ZJ-E1", mode="english", title="高效锂电池正极材料制备方法 (patent)",
-                 seller="浙江大学", appraisal=520_000 * YUAN,
-                 params={"start_price": 500_000 * YUAN, "increment": 10_000 * YUAN, "reserve": 550_000 * YUAN})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-E1",
+                mode="english",
+                title="高效锂电池正极材料制备方法 (patent)",
+                seller="浙江大学",
+                appraisal=520_000 * YUAN,
+                params={"start_price": 500_000 * YUAN, "increment": 10_000 * YUAN, "reserve": 550_000 * YUAN},
+            ),
+        ),
         *[(1 * m, s) for s in _deposits("ZJ-E1", 50_000 * YUAN, "hz-zhizao", "nb-xincai", "wz-dianzi")],
         (5 * m, _cmd("bid", "hz-zhizao", lot="ZJ-E1", amount=500_000 * YUAN)),
         (10 * m, _cmd("proxy", "nb-xincai", lot="ZJ-E1", max=650_000 * YUAN)),
@@ -96,46 +105,118 @@ def _script() -> list[Step]:
         (64 * m, _cmd("bid", "wz-dianzi", lot="ZJ-E1", amount=700_000 * YUAN)),
         (66 * m, _cmd("bid", "hz-zhizao", lot="ZJ-E1", amount=710_000 * YUAN)),
         # --- English, metrology sub-market (3-minute countdown): the reserve is not met.
-        (0, _cmd("open_lot", lot="MT-E2", mode="english", submarket="metrology", title="智能电能表校准装置",
-                 seller="浙江省计量科学研究院",
-                 params={"start_price": 200_000 * YUAN, "increment": 5_000 * YUAN, "reserve": 300_000 * YUAN,
-                         "free_ms": 30 * m})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="MT-E2",
+                mode="english",
+                submarket="metrology",
+                title="智能电能表校准装置",
+                seller="浙江省计量科学研究院",
+                params={
+                    "start_price": 200_000 * YUAN,
+                    "increment": 5_000 * YUAN,
+                    "reserve": 300_000 * YUAN,
+                    "free_ms": 30 * m,
+                },
+            ),
+        ),
         *[(2 * m, s) for s in _deposits("MT-E2", 20_000 * YUAN, "hz-meter", "nb-grid")],
         (10 * m, _cmd("bid", "hz-meter", lot="MT-E2", amount=200_000 * YUAN)),
         (31 * m, _cmd("bid", "nb-grid", lot="MT-E2", amount=250_000 * YUAN)),
         # --- Dutch, agri sub-market: the clock falls ¥20,000 every 5 minutes; the first to accept wins.
-        (0, _cmd("open_lot", lot="AG-D1", mode="dutch", submarket="agri", title="一种水稻抗病基因及其应用",
-                 seller="浙江省农业科学院",
-                 params={"start_price": 800_000 * YUAN, "step": 20_000 * YUAN, "step_ms": 5 * m,
-                         "floor": 400_000 * YUAN, "wait_ms": 10 * m})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="AG-D1",
+                mode="dutch",
+                submarket="agri",
+                title="一种水稻抗病基因及其应用",
+                seller="浙江省农业科学院",
+                params={
+                    "start_price": 800_000 * YUAN,
+                    "step": 20_000 * YUAN,
+                    "step_ms": 5 * m,
+                    "floor": 400_000 * YUAN,
+                    "wait_ms": 10 * m,
+                },
+            ),
+        ),
         *[(3 * m, s) for s in _deposits("AG-D1", 40_000 * YUAN, "zj-seed", "hz-agri")],
         (72 * m, _cmd("accept", "zj-seed", lot="AG-D1", price=560_000 * YUAN)),
         (73 * m, _cmd("accept", "hz-agri", lot="AG-D1")),  # too late: the first acceptance won
         # --- Sealed second-price (Vickrey): the highest bid wins and pays the second-highest.
-        (0, _cmd("open_lot", lot="ZJ-S1", mode="sealed", title="工业视觉缺陷检测软件 V3",
-                 seller="之江实验室",
-                 params={"price_rule": "second", "min_price": 300_000 * YUAN, "reserve": 350_000 * YUAN,
-                         "bid_ms": 2 * HOUR, "reveal_ms": HOUR})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-S1",
+                mode="sealed",
+                title="工业视觉缺陷检测软件 V3",
+                seller="之江实验室",
+                params={
+                    "price_rule": "second",
+                    "min_price": 300_000 * YUAN,
+                    "reserve": 350_000 * YUAN,
+                    "bid_ms": 2 * HOUR,
+                    "reveal_ms": HOUR,
+                },
+            ),
+        ),
         *[(4 * m, s) for s in _deposits("ZJ-S1", 30_000 * YUAN, "hz-vision", "nb-robot", "sx-optics")],
-        (20 * m, e1_commit[0][0]), (25 * m, e1_commit[1][0]), (30 * m, e1_third[0]),
+        (20 * m, e1_commit[0][0]),
+        (25 * m, e1_commit[1][0]),
+        (30 * m, e1_third[0]),
         (40 * m, e1_commit[0][1]),  # refused: reveals open after the bidding window (and the amount stays secret)
-        (2 * HOUR + 5 * m, e1_commit[0][1]), (2 * HOUR + 6 * m, e1_commit[1][1]), (2 * HOUR + 7 * m, e1_third[1]),
+        (2 * HOUR + 5 * m, e1_commit[0][1]),
+        (2 * HOUR + 6 * m, e1_commit[1][1]),
+        (2 * HOUR + 7 * m, e1_third[1]),
         # --- Sealed first-price: one bidder never reveals and forfeits the deposit.
-        (0, _cmd("open_lot", lot="ZJ-S2", mode="sealed", title="可降解食品包装材料配方", seller="浙江工业大学",
-                 params={"price_rule": "first", "min_price": 150_000 * YUAN, "bid_ms": 2 * HOUR,
-                         "reveal_ms": HOUR})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-S2",
+                mode="sealed",
+                title="可降解食品包装材料配方",
+                seller="浙江工业大学",
+                params={"price_rule": "first", "min_price": 150_000 * YUAN, "bid_ms": 2 * HOUR, "reveal_ms": HOUR},
+            ),
+        ),
         *[(4 * m, s) for s in _deposits("ZJ-S2", 15_000 * YUAN, "jx-pack", "tz-green", "hz-eco")],
         *[(21 * m + i * m, s[0]) for i, s in enumerate(s2)],
-        (2 * HOUR + 10 * m, s2[0][1]), (2 * HOUR + 11 * m, s2[1][1]),  # hz-eco never reveals
+        (2 * HOUR + 10 * m, s2[0][1]),
+        (2 * HOUR + 11 * m, s2[1][1]),  # hz-eco never reveals
         # --- Listing with one qualified buyer: a deal at the list price after 20 working days.
-        (0, _cmd("open_lot", lot="ZJ-L1", mode="listing", title="光纤传感器封装工艺", seller="中国计量大学",
-                 appraisal=130_000 * YUAN, params={"list_price": 120_000 * YUAN})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-L1",
+                mode="listing",
+                title="光纤传感器封装工艺",
+                seller="中国计量大学",
+                appraisal=130_000 * YUAN,
+                params={"list_price": 120_000 * YUAN},
+            ),
+        ),
         (1 * DAY, _cmd("register", "hz-fibre", lot="ZJ-L1")),
         (1 * DAY, _cmd("deposit", lot="ZJ-L1", party="hz-fibre", amount=12_000 * YUAN)),
         # --- Listing with two qualified buyers: it converts to an English auction at the list price.
-        (0, _cmd("open_lot", lot="ZJ-L2", mode="listing", title="医用导管亲水涂层技术",
-                 seller="浙江大学医学院附属第二医院",
-                 appraisal=300_000 * YUAN, params={"list_price": 300_000 * YUAN, "auction_increment": 5_000 * YUAN})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-L2",
+                mode="listing",
+                title="医用导管亲水涂层技术",
+                seller="浙江大学医学院附属第二医院",
+                appraisal=300_000 * YUAN,
+                params={"list_price": 300_000 * YUAN, "auction_increment": 5_000 * YUAN},
+            ),
+        ),
         (2 * DAY, _cmd("register", "nb-medical", lot="ZJ-L2")),
         (2 * DAY, _cmd("register", "hz-bio", lot="ZJ-L2")),
         *[(2 * DAY, s) for s in _deposits("ZJ-L2", 30_000 * YUAN, "nb-medical", "hz-bio")],
@@ -144,22 +225,53 @@ def _script() -> list[Step]:
         (28 * DAY + 40 * m, _cmd("bid", "hz-bio", lot="ZJ-L2", amount=320_000 * YUAN)),
         (28 * DAY + 62 * m, _cmd("bid", "nb-medical", lot="ZJ-L2", amount=330_000 * YUAN)),
         # --- Agreement pricing with an objection that the operator dismisses.
-        (0, _cmd("open_lot", lot="ZJ-A1", mode="agreement", title="中药有效成分提取工艺专利包",
-                 seller="浙江中医药大学", params={"price": 2_500_000 * YUAN, "buyer": "kangenbei"})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-A1",
+                mode="agreement",
+                title="中药有效成分提取工艺专利包",
+                seller="浙江中医药大学",
+                params={"price": 2_500_000 * YUAN, "buyer": "kangenbei"},
+            ),
+        ),
         (3 * DAY, _cmd("object", "citizen-42", lot="ZJ-A1", grounds="the price looks low against the appraisal")),
         (5 * DAY, _cmd("resolve_objection", lot="ZJ-A1", objection=0, upheld=False)),
         (5 * DAY, _cmd("deposit", lot="ZJ-A1", party="kangenbei", amount=250_000 * YUAN)),
         # --- Agreement pricing with competing offers: a higher offer turns the sale into an auction.
-        (0, _cmd("open_lot", lot="ZJ-A2", mode="agreement", title="工业机器人减速器设计", seller="浙江理工大学",
-                 params={"price": 1_000_000 * YUAN, "buyer": "hz-robotics", "competing_offers": True,
-                         "auction_increment": 20_000 * YUAN})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-A2",
+                mode="agreement",
+                title="工业机器人减速器设计",
+                seller="浙江理工大学",
+                params={
+                    "price": 1_000_000 * YUAN,
+                    "buyer": "hz-robotics",
+                    "competing_offers": True,
+                    "auction_increment": 20_000 * YUAN,
+                },
+            ),
+        ),
         *[(1 * DAY, s) for s in _deposits("ZJ-A2", 100_000 * YUAN, "hz-robotics", "sz-drive")],
         (4 * DAY, _cmd("offer", "sz-drive", lot="ZJ-A2", amount=1_100_000 * YUAN)),
         (4 * DAY + 20 * m, _cmd("bid", "hz-robotics", lot="ZJ-A2", amount=1_120_000 * YUAN)),
         (4 * DAY + 30 * m, _cmd("proxy", "sz-drive", lot="ZJ-A2", max=1_200_000 * YUAN)),
         # --- English where the winner never pays: forfeit, then a second-chance offer to the runner-up.
-        (0, _cmd("open_lot", lot="ZJ-E3", mode="english", title="氢燃料电池双极板涂层", seller="浙江工业大学",
-                 params={"start_price": 300_000 * YUAN, "increment": 10_000 * YUAN, "free_ms": 2 * HOUR})),
+        (
+            0,
+            _cmd(
+                "open_lot",
+                lot="ZJ-E3",
+                mode="english",
+                title="氢燃料电池双极板涂层",
+                seller="浙江工业大学",
+                params={"start_price": 300_000 * YUAN, "increment": 10_000 * YUAN, "free_ms": 2 * HOUR},
+            ),
+        ),
         *[(1 * m, s) for s in _deposits("ZJ-E3", 30_000 * YUAN, "hz-hydro", "nb-energy")],
         (30 * m, _cmd("bid", "nb-energy", lot="ZJ-E3", amount=300_000 * YUAN)),
         (40 * m, _cmd("bid", "hz-hydro", lot="ZJ-E3", amount=340_000 * YUAN)),

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from ledger import LedgerError, Log, NoteError, Signer, StoreError, Verifier, open_store
+from ledger import Log, NoteError, Signer, Verifier
+from ledger.certificate import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE  # every command's: 0 done, 1 failed, 2 bad input
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_UNREADABLE = 2
+from ..certificates.issuer import IssueError, open_ledger
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_UNREADABLE",
+    "fail_input",
+    "file_text",
+    "load_signer",
+    "load_verifier",
+    "open_readonly_log",
+    "parse_verifier",
+    "read_text",
+    "verifier_key",
+    "write_signer",
+]
 
 
 def fail_input(message: str) -> NoReturn:
@@ -21,11 +36,20 @@ def fail_input(message: str) -> NoReturn:
     sys.exit(EXIT_UNREADABLE)
 
 
-def read_text(path: str, what: str) -> str:
+def file_text(path: str, what: str) -> str:
+    """The UTF-8 text of file `path`; ValueError saying which file (`what`) cannot be read, and why."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        fail_input(f"cannot read {what} {path!r}: {exc}")
+        raise ValueError(f"cannot read {what} {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def read_text(path: str, what: str) -> str:
+    """`file_text`, or exit 2 with its message."""
+    try:
+        return file_text(path, what)
+    except ValueError as exc:
+        fail_input(str(exc))
 
 
 SIGNER_PREFIX = "PRIVATE+KEY+"
@@ -50,28 +74,40 @@ def parse_verifier(text: str, given: str) -> Verifier:
         raise ValueError(f"verifier key: {exc}") from None
 
 
-def load_verifier(vkey: str) -> Verifier:
-    """A verifier key given inline (name+hex8+base64) or as a file holding one."""
+def verifier_key(vkey: str) -> Verifier:
+    """A verifier key given inline (name+hex8+base64) or as a file holding one; ValueError if neither."""
     text = vkey
     if "+" not in vkey or Path(vkey).is_file():
-        text = read_text(vkey, "verifier key file").strip()
+        text = file_text(vkey, "verifier key file").strip()
+    return parse_verifier(text, vkey)
+
+
+def load_verifier(vkey: str) -> Verifier:
+    """`verifier_key`, or exit 2 with its message."""
     try:
-        return parse_verifier(text, vkey)
+        return verifier_key(vkey)
     except ValueError as exc:
         fail_input(str(exc))
 
 
 def load_signer(path: str) -> Signer:
+    """The signer key in file `path` (exit 2 if it cannot be read or is not one)."""
     try:
         return Signer.parse(read_text(path, "signer key file").strip())
     except NoteError as exc:
         fail_input(f"signer key {path!r}: {exc}")
 
 
+def write_signer(path: Path, signer: Signer) -> None:
+    """Write `signer` to key file `path`, readable by its owner only (mode 0600): it is the market's secret."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(signer.encode() + "\n")
+
+
 def open_readonly_log(db: str) -> Log:
     """Open a ledger database for reading (exit 2 if it cannot be read)."""
     try:
-        store = open_store(db, readonly=True)
-        return Log(store, readonly=True, origin=store.get_meta("origin") or "unknown")
-    except (StoreError, LedgerError, ValueError) as exc:
-        fail_input(f"cannot read ledger {db!r}: {exc}")
+        return open_ledger(db)
+    except IssueError as exc:
+        fail_input(exc.message)

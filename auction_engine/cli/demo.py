@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ..engine import Engine
 from ..model import HOUR, yuan
 from ..replay import replay
 from ..showcase import MARKET, run_showcase
-from .common import EXIT_FAILED, load_signer
+from .common import EXIT_FAILED, load_signer, write_signer
 
 
 def _signer(directory: Path) -> Signer:
@@ -27,15 +26,19 @@ def _signer(directory: Path) -> Signer:
     if key_file.exists():
         return load_signer(str(key_file))
     signer = generate_signer(MARKET)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.encode() + "\n")
+    write_signer(key_file, signer)
     return signer
 
 
 @click.command()
-@click.option("--out", "out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for ledger.db, market.key, market.vkey and certificates/.")
+@click.option(
+    "--out",
+    "out",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory for ledger.db, market.key, market.vkey and certificates/.",
+)
 def demo(out: str) -> None:
     """Run the showcase market (every mode, two sub-markets) into DIR/ledger.db and check it."""
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # files and pipes: no wrapping
@@ -69,7 +72,10 @@ def demo(out: str) -> None:
         if lot.phase == "no_sale" and reason:
             outcome = f"no sale ({reason})"
         table.add_row(
-            lot.id, lot.submarket, " → ".join(lot.history), outcome,
+            lot.id,
+            lot.submarket,
+            " → ".join(lot.history),
+            outcome,
             deal.buyer if deal and lot.phase != "no_sale" else "",
             yuan(deal.price) if deal and lot.phase != "no_sale" else "",
             codes.get(lot.id, ""),
@@ -92,8 +98,10 @@ def demo(out: str) -> None:
     certificates = issue_all(db, cert_dir, transcript=True)
     verdicts = [verify_file(path, signer.verifier, replay=True) for path in certificates]
     valid = sum(v.ok for v in verdicts)
-    console.print(f"Certificates in {cert_dir}: {len(certificates)} issued (with transcripts and HTML pages), "
-                  f"{valid} verified with replay")
+    console.print(
+        f"Certificates in {cert_dir}: {len(certificates)} issued (with transcripts and HTML pages), "
+        f"{valid} verified with replay"
+    )
     for verdict in verdicts:
         if not verdict.ok:
             console.print(f"  INVALID {verdict.path}: [{verdict.reason}] {verdict.message}")

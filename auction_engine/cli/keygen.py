@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from ledger import NoteError, generate_signer
 
-from .common import fail_input
+from .common import fail_input, write_signer
 
 
 @click.command()
@@ -26,9 +25,7 @@ def keygen(name: str, out: str, force: bool) -> None:
     if path.exists() and not force:
         fail_input(f"{out} already exists (use --force to overwrite a key)")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(signer.encode() + "\n")
+        write_signer(path, signer)
     except OSError as exc:
         fail_input(f"cannot write {out}: {exc}")
     click.echo(signer.verifier.encode())

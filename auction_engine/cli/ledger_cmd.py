@@ -5,14 +5,24 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Callable
 
 import click
 
-from ledger import LedgerError, audit_store, open_store
+from ledger import LedgerError, Log, audit_store, open_store
 from ledger.checkpoint import encode_hashes
 from ledger.store import StoreError
 
 from .common import EXIT_FAILED, fail_input, load_verifier, open_readonly_log, read_text
+
+
+def _print_from(db: str, text: Callable[[Log], str]) -> None:
+    """Print what `text` reads from ledger DB, as it is (exit 2 if DB or what it asks cannot be read)."""
+    log = open_readonly_log(db)
+    try:
+        click.echo(text(log), nl=False)
+    except LedgerError as exc:
+        fail_input(str(exc))
 
 
 @click.group()
@@ -68,11 +78,7 @@ def export(db: str) -> None:
 @click.option("--size", type=int, help="The checkpoint of exactly this many entries (default: latest).")
 def checkpoint(db: str, size: int | None) -> None:
     """Print a signed checkpoint note."""
-    log = open_readonly_log(db)
-    try:
-        click.echo(log.checkpoint(size).note, nl=False)
-    except LedgerError as exc:
-        fail_input(str(exc))
+    _print_from(db, lambda log: log.checkpoint(size).note)
 
 
 @ledger.command()
@@ -81,11 +87,7 @@ def checkpoint(db: str, size: int | None) -> None:
 @click.option("--size", type=int, help="Prove under the checkpoint of this size (default: latest).")
 def prove(db: str, index: int, size: int | None) -> None:
     """Print a C2SP tlog-proof@v1 for entry INDEX."""
-    log = open_readonly_log(db)
-    try:
-        click.echo(log.prove(index, size).text(), nl=False)
-    except LedgerError as exc:
-        fail_input(str(exc))
+    _print_from(db, lambda log: log.prove(index, size).text())
 
 
 @ledger.command()
@@ -94,10 +96,4 @@ def prove(db: str, index: int, size: int | None) -> None:
 @click.argument("new_size", type=int, required=False)
 def consistency(db: str, old_size: int, new_size: int | None) -> None:
     """Print the consistency proof from OLD_SIZE to NEW_SIZE (default: current size), one hash a line."""
-    log = open_readonly_log(db)
-    try:
-        click.echo(encode_hashes(log.consistency(old_size, new_size)), nl=False)
-    except LedgerError as exc:
-        fail_input(str(exc))
-
-
+    _print_from(db, lambda log: encode_hashes(log.consistency(old_size, new_size)))

@@ -11,29 +11,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from ledger import Verifier
-
 from ..certificates import Verdict, verify_file
-from .common import EXIT_UNREADABLE, parse_verifier
-
-
-def _read(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {what} {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _verifier(vkey: str) -> Verifier:
-    """A verifier key given inline (name+hex8+base64) or as a file holding one."""
-    text = vkey
-    if "+" not in vkey or Path(vkey).is_file():
-        text = _read(vkey, "verifier key file").strip()
-    return parse_verifier(text, vkey)
+from .common import EXIT_UNREADABLE, file_text, verifier_key
 
 
 def _emit(verdict: Verdict, as_json: bool) -> None:
@@ -61,11 +43,11 @@ def verify(
 ) -> None:
     """Verify transaction certificate CERT offline with the market's verifier key VKEY."""
     try:
-        verifier = _verifier(vkey)
+        verifier = verifier_key(vkey)
         if consistency is not None and trusted is None:
             raise ValueError("--consistency needs --trusted (the checkpoint it starts or ends at)")
-        trusted_note = _read(trusted, "trusted checkpoint") if trusted is not None else None
-        proof_text = _read(consistency, "consistency proof") if consistency is not None else None
+        trusted_note = file_text(trusted, "trusted checkpoint") if trusted is not None else None
+        proof_text = file_text(consistency, "consistency proof") if consistency is not None else None
     except ValueError as exc:
         _emit(Verdict(False, "unreadable", str(exc), EXIT_UNREADABLE, cert), as_json)
         return
