@@ -69,8 +69,10 @@ def _common(fn: Any) -> Any:
 
 
 def _run(
+    command: str,
     scenario_path: str,
     sets: tuple[str, ...],
+    *,
     runs: int | None,
     seed: int | None,
     out: str,
@@ -80,8 +82,8 @@ def _run(
     all_ledgers: bool,
     no_report: bool,
     quiet: bool,
-    command: str,
 ) -> None:
+    """What `simulate` and `sweep` do (`command`), with the options `_common` declares."""
     from ..sim.executors import ExecutorUnavailable
     from ..sim.experiment import Experiment, check_sweep, plan
     from ..sim.scenario import ScenarioError, apply_overrides, load, parse_set
@@ -169,21 +171,9 @@ def _run(
     help="Override one scenario key for this run, e.g. population.arrival.days=55 (a quick cut).",
 )
 @_common
-def simulate(
-    scenario: str,
-    sets: tuple[str, ...],
-    runs: int | None,
-    seed: int | None,
-    out: str,
-    workers: int | None,
-    executor: str,
-    address: str | None,
-    all_ledgers: bool,
-    no_report: bool,
-    quiet: bool,
-) -> None:
+def simulate(scenario: str, sets: tuple[str, ...], **options: Any) -> None:
     """Run SCENARIO's mechanisms side by side on common random numbers; write tables, summary and report to OUT."""
-    _run(scenario, sets, runs, seed, out, workers, executor, address, all_ledgers, no_report, quiet, "simulate")
+    _run("simulate", scenario, sets, **options)
 
 
 @click.command()
@@ -196,18 +186,6 @@ def simulate(
     "mechanism.english.seller.reserve.value=0,0.25,0.5; `*` for every mechanism). Repeat for a grid.",
 )
 @_common
-def sweep(
-    scenario: str,
-    sets: tuple[str, ...],
-    runs: int | None,
-    seed: int | None,
-    out: str,
-    workers: int | None,
-    executor: str,
-    address: str | None,
-    all_ledgers: bool,
-    no_report: bool,
-    quiet: bool,
-) -> None:
+def sweep(scenario: str, sets: tuple[str, ...], **options: Any) -> None:
     """Run SCENARIO over a grid of parameter values (resumable); write tables, summary and report to OUT."""
-    _run(scenario, sets, runs, seed, out, workers, executor, address, all_ledgers, no_report, quiet, "sweep")
+    _run("sweep", scenario, sets, **options)

@@ -22,9 +22,9 @@ from ..rules.base import lot_kind
 from .strategies import myerson_reserve, optimal_posted_price
 from .values import make_dist
 
-__all__ = ["LotTerms", "lot_terms", "market_params", "to_fen"]
+__all__ = ["MONEY_KEYS", "LotTerms", "lot_terms", "market_params", "to_fen"]
 
-_MONEY = frozenset(
+MONEY_KEYS = frozenset(
     {
         "start_price",
         "increment",
@@ -38,6 +38,7 @@ _MONEY = frozenset(
         "deposit",
     }
 )
+"""Rule parameters that are amounts of money: given in value units in a scenario, converted to fen."""
 _SETTLEMENT = field_names(SettlementParams)
 
 
@@ -65,7 +66,7 @@ def to_fen(x: float, unit: float) -> int:
 def _convert(params: dict[str, Any], unit: float) -> dict[str, Any]:
     out = {}
     for key, value in params.items():
-        if key in _MONEY and type(value) in (int, float):
+        if key in MONEY_KEYS and type(value) in (int, float):
             out[key] = to_fen(float(value), unit) if value > 0 else 0
         else:
             out[key] = value

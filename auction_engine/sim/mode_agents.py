@@ -10,6 +10,7 @@ import functools
 import math
 
 from ..engine import Event
+from ..rules.base import Lot
 from ..rules.sealed import commitment
 from .lot_agent import OPERATOR, LotAgent, grid_floor, random_bytes
 from .negotiation import make_negotiation
@@ -209,10 +210,30 @@ class SealedLot(LotAgent):
                 self.rec.bid_pairs.append((float(self.values[j]) * self.rec.scale, amount))
 
 
+class ConvertingLot(LotAgent):
+    """A lot whose mode may convert to an English auction (listing, agreement): on its `convert` entry the
+    lot's bidders start bidding as in an English lot, over the auction's free bidding (or half a countdown)."""
+
+    def _convert(self, e: Event) -> None:
+        self.rec.final_mode = "english"
+        self.m.at(e.t, self._auction)  # the entry is written before the lot switches: act once it has
+
+    def _auction(self) -> None:
+        lot = self.lot
+        p = lot.params
+        window = self.option["arrival_window_ms"] or (p.free_ms if p.free_ms > 0 else max(p.countdown_ms // 2, 1))
+        bidders, admit_basis = self.auction_bidders(lot)
+        EnglishBidding(self).begin(bidders, self.m.now, window, admit_basis=admit_basis)
+
+    def auction_bidders(self, lot: Lot) -> tuple[list[int], int | None]:  # pragma: no cover - abstract
+        """Who bids in the auction, and the opening price their deposit is computed on (None: already admitted)."""
+        raise NotImplementedError
+
+
 # -- listing ------------------------------------------------------------------------------------------
 
 
-class ListingLot(LotAgent):
+class ListingLot(ConvertingLot):
     def start(self) -> None:
         self.open()
         self.registered: list[int] = []
@@ -253,22 +274,15 @@ class ListingLot(LotAgent):
 
         self.m.at(e.t + delay, decide)
 
-    def _convert(self, e: Event) -> None:
-        self.rec.final_mode = "english"
-        self.m.at(e.t, self._auction)  # the entry is written before the lot switches: act once it has
-
-    def _auction(self) -> None:
-        lot = self.lot
-        p = lot.params
-        window = self.option["arrival_window_ms"] or (p.free_ms if p.free_ms > 0 else max(p.countdown_ms // 2, 1))
-        qualified = [j for j in self.registered if f"b{j}" in lot.deposits]
-        EnglishBidding(self).begin(qualified, self.m.now, window)
+    def auction_bidders(self, lot: Lot) -> tuple[list[int], int | None]:
+        """The registered buyers who paid their deposit: the operator admitted them while the lot was listed."""
+        return [j for j in self.registered if f"b{j}" in lot.deposits], None
 
 
 # -- agreement pricing --------------------------------------------------------------------------------
 
 
-class AgreementLot(LotAgent):
+class AgreementLot(ConvertingLot):
     def start(self) -> None:
         neg = self.option["negotiation"]
         model = make_negotiation(neg)
@@ -339,15 +353,9 @@ class AgreementLot(LotAgent):
         self.admit(j, basis=lot.params.price)
         self.m.submit({"op": "offer", "actor": f"b{j}", "lot": self.id, "amount": lot.params.min_offer()})
 
-    def _convert(self, e: Event) -> None:
-        self.rec.final_mode = "english"
-        self.m.at(e.t, self._auction)  # the entry is written before the lot switches: act once it has
-
-    def _auction(self) -> None:
-        lot = self.lot
-        p = lot.params
-        window = self.option["arrival_window_ms"] or (p.free_ms if p.free_ms > 0 else max(p.countdown_ms // 2, 1))
-        EnglishBidding(self).begin(list(range(self.n)), self.m.now, window, admit_basis=p.start_price)
+    def auction_bidders(self, lot: Lot) -> tuple[list[int], int | None]:
+        """Every bidder, each admitted with the auction's deposit as it first bids."""
+        return list(range(self.n)), lot.params.start_price
 
 
 LOT_AGENTS: dict[str, type[LotAgent]] = {

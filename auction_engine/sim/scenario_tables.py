@@ -7,25 +7,10 @@ from typing import Any
 from ..params import SettlementParams, field_names
 from ..rules import MODES
 from ..rules.base import lot_kind
+from .mechanism import MONEY_KEYS
 from .scenario_check import Checker
 from .strategies import STRATEGIES
 from .values import DIST_KEYS
-
-MONEY_KEYS = frozenset(
-    {
-        "start_price",
-        "increment",
-        "reserve",
-        "step",
-        "floor",
-        "min_price",
-        "list_price",
-        "price",
-        "auction_increment",
-        "deposit",
-    }
-)
-"""Rule parameters that are amounts of money: given in value units in a scenario, converted to fen."""
 
 _SETTLEMENT_KEYS = field_names(SettlementParams)
 
