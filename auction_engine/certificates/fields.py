@@ -62,8 +62,11 @@ _CONTEXT_ITEMS = tuple(CONTEXT.items())
 
 def missing_context(record: Mapping[str, Any]) -> list[str]:
     """The CONTEXT fields the txcode entry does not state with their type (none for a certificate's record)."""
-    get = record.get
-    return [name for name, kind in _CONTEXT_ITEMS if type(get(name)) is not kind]
+    missing = []
+    for name, kind in _CONTEXT_ITEMS:
+        if type(record.get(name)) is not kind:
+            missing.append(name)
+    return missing
 
 
 # -- times, offsets and prices as a person reads them -------------------------------------------------
@@ -119,7 +122,8 @@ def price_yuan(fen: Any) -> str | None:
     if type(fen) is not int:
         return None
     sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
 
 
 # -- the sections -------------------------------------------------------------------------------------
