@@ -2,8 +2,8 @@
 
 They run after `ledger.certificate.verify_certificate` (the entry, the proof, the signature, the code's
 binding), in the normative order of docs/certificates.md §3. The rules that the single pass
-(`single_pass`) also applies are the functions here that answer a message or None
-(`record_mismatch`, `code_meaning_mismatch`, `same_json`), so that both read one text of each rule.
+(`single_pass`) also applies are functions that answer a message or None (`record_mismatch` and
+`code_meaning_mismatch` here, `missing_context` in `fields`), so that both read one text of each rule.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ the failure and say exactly what it is.
 
 It never accepts what the named checks refuse: each step is one of theirs, through the same function
 where the rule is more than a comparison (`check_pinned_clean` for the pinned fields, `record_mismatch`,
-`missing_context`, `code_meaning_mismatch`, `describe`, `top_fields`, `same_json`), or a stricter
-condition that implies theirs (the deal section compared as a whole). The signature is verified every
-time. Tests run both on the same texts and tampered certificates and require one verdict.
+`missing_context`, `code_meaning_mismatch`, `describe`, `top_fields`), or a comparison that implies
+theirs (the top fields, scalars, compared as `same_json` compares scalars; the deal section compared as
+a whole). The signature is verified every time. Tests run both on the same texts and on tampered
+certificates and require one verdict.
 """
 
 from __future__ import annotations
