@@ -21,7 +21,8 @@ from .market import COMMAND_OPS, OPERATOR_OPS, RESULT_FIELDS, SEALED_FIELDS, SEC
 from .model import MAX_INT, Command, Fen, Ms, Rejected
 from .rules import MODES, settlement
 from .rules.base import Ctx, Lot, Ranked
-from .vault import MarketVault, SealError, Vault, commitment, reveal_kind, reveal_seq_field
+from .sealing import SealedCommands
+from .vault import MarketVault, Vault, reveal_kind, reveal_seq_field
 
 __all__ = ["Engine", "Event", "Result"]
 
@@ -51,6 +52,41 @@ class Result(NamedTuple):
     code: str | None = None
     message: str | None = None
     rule: str | None = None
+
+
+def checked_command(cmd: Command) -> tuple[Command, str]:
+    """The command as its ledger entry will decode, and its op; a ValueError for what the rules or the
+    ledger cannot take (no op or actor, a field reserved for the result, a value the ledger cannot encode),
+    before anything is recorded.
+
+    The rules see the command as its entry decodes (maps sorted, lists not tuples), so every byte they
+    derive from it, a refusal's message included, is the same in a replay.
+    """
+    cmd = canonical.normalize(cmd)
+    op = cmd.get("op")
+    if type(op) is not str or not op:
+        raise ValueError("a command needs an 'op' string")
+    if op not in COMMAND_OPS:  # an entry of another kind (txcode, deal…) must never be a command's
+        raise ValueError(f"{op!r} is not a command of these rules")
+    if not RESULT_FIELDS.isdisjoint(cmd):
+        bad = RESULT_FIELDS.intersection(cmd)
+        raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
+    if type(cmd.get("actor")) is not str or not cmd["actor"]:
+        raise ValueError("a command needs an 'actor' string")
+    for key, value in cmd.items():  # reject what the ledger cannot encode before anything is recorded
+        kind = type(value)  # exact types: what is not a plain scalar goes through the encoder
+        if kind is str:
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"command field {key!r} is not valid Unicode text (a lone surrogate)") from None
+        elif kind is int:
+            if not -MAX_INT <= value <= MAX_INT:
+                raise ValueError(f"command field {key!r} must be between -10^15 and 10^15, not {value}")
+        elif kind not in _SCALARS:
+            canonical.encode_value(value)
+    return cmd, op
 
 
 class TimerRules(Protocol):
@@ -95,11 +131,9 @@ class Engine:
         "_last_t",
         "_lot_seq",
         "_n",
-        "_opened",
         "_rule",
-        "_sealed_read",
+        "_sealed",
         "_t",
-        "_unrevealed",
         "_wakes",
         "clock",
         "code_prefix",
@@ -109,7 +143,6 @@ class Engine:
         "market",
         "on_event",
         "recorder",
-        "vault",
         "withheld",
     )
 
@@ -153,14 +186,7 @@ class Engine:
         if vault is None:
             signer = log.signer if log is not None else None
             vault = MarketVault.from_signer(signer) if signer is not None else MarketVault.simulation(market)
-        self.vault: Vault = vault
-        # The current command's sealed fields: (its entry's index, op, the clear fields or None when they
-        # cannot be opened, nonce), or None for a command without them; whether a rule has read them.
-        self._opened: tuple[int, str, dict[str, Any] | None, bytes] | None = None
-        self._sealed_read = False
-        # lot id -> the sealed commands a rule read on it, to reveal when its pricing ends:
-        # (entry index, op, actor, clear fields, nonce), in ledger order.
-        self._unrevealed: dict[str, list[tuple[int, str, str, dict[str, Any], bytes]]] = {}
+        self._sealed = SealedCommands(vault)
         self.withheld: tuple[str, ...] = ()  # the fields the last refused command's entry left out
         if log is None or log.size == 0 or expect is not None:
             self._write(
@@ -267,40 +293,13 @@ class Engine:
         """Handle one command at the clock's current time; its entry is written either way."""
         now = self._entry_time(self.clock.now())
         self.fire_due(now)
-        # The rules see the command as its ledger entry decodes (maps sorted, lists not tuples), so
-        # every byte they derive from it, a refusal's message included, is the same in a replay.
-        cmd = canonical.normalize(cmd)
-        op = cmd.get("op")
-        if type(op) is not str or not op:
-            raise ValueError("a command needs an 'op' string")
-        if op not in COMMAND_OPS:  # an entry of another kind (txcode, deal…) must never be a command's
-            raise ValueError(f"{op!r} is not a command of these rules")
-        if not RESULT_FIELDS.isdisjoint(cmd):
-            bad = RESULT_FIELDS.intersection(cmd)
-            raise ValueError(f"command field {sorted(bad)[0]!r} is reserved for the result")
-        if type(cmd.get("actor")) is not str or not cmd["actor"]:
-            raise ValueError("a command needs an 'actor' string")
-        for key, value in cmd.items():  # reject what the ledger cannot encode before anything is recorded
-            kind = type(value)  # the common kinds tested first, by identity (this runs for every field)
-            if kind is str:
-                if not value.isascii():
-                    try:
-                        value.encode("utf-8")
-                    except UnicodeEncodeError:
-                        raise ValueError(
-                            f"command field {key!r} is not valid Unicode text (a lone surrogate)"
-                        ) from None
-            elif kind is int:
-                if not -MAX_INT <= value <= MAX_INT:
-                    raise ValueError(f"command field {key!r} must be between -10^15 and 10^15, not {value}")
-            elif kind not in _SCALARS:
-                canonical.encode_value(value)
+        cmd, op = checked_command(cmd)
         seq = self.recorder.size
         sealed = SEALED_FIELDS.get(op)
         if sealed is not None:
-            cmd = self._seal(cmd, op, sealed, seq)  # the command as its entry records it
+            cmd = self._sealed.record(cmd, op, sealed, seq, replaying=self._expect is not None)
         else:
-            self._opened = None
+            self._sealed.without()
         self._t = now
         self._current, self._accepted = cmd, False
         self._in_rule = True
@@ -333,71 +332,24 @@ class Engine:
             self._arm(lot)
         return Result(True, seq, rule=self._rule)
 
-    # -- sealed fields (auction_engine/vault.py) ---------------------------------------------------
+    # -- sealed fields (auction_engine/sealing.py) -------------------------------------------------
 
-    def _seal(self, cmd: Command, op: str, names: tuple[str, ...], seq: int) -> Command:
-        """The command as its entry records it (live: its sealed fields replaced by `commitment` and
-        `sealed`; replay: as recorded), and what the rules may read of it (`_opened`)."""
-        self._sealed_read = False
-        clear = {name: cmd[name] for name in names if name in cmd}
-        recorded = "commitment" in cmd or "sealed" in cmd
-        actor, lot = cmd["actor"], cmd.get("lot")
-        if self._expect is None:  # live: the engine seals what the sender sent
-            if recorded:
-                raise ValueError(f"the fields 'commitment' and 'sealed' of a {op} command are written by the engine")
-            if not clear:  # nothing to seal (the rule refuses the missing field)
-                self._opened = (seq, op, {}, b"")
-                return cmd
-            nonce, digest, box = self.vault.seal(seq, op, actor, lot, clear)
-            out = {k: v for k, v in cmd.items() if k not in clear}
-            out["commitment"] = digest
-            out["sealed"] = box
-            self._opened = (seq, op, clear, nonce)
-            return out
-        # replay: the entry holds the recorded form; the vault opens it, or knows it from a reveal
-        if clear:
-            shown = ", ".join(repr(name) for name in clear)
-            raise SealError(seq, f"this {op} entry records {shown} in clear, which these rules seal")
-        if not recorded:
-            self._opened = (seq, op, {}, b"")
-            return cmd
-        opened = self.vault.open(seq, cmd)
-        if opened is None:
-            self._opened = (seq, op, None, b"")
-            return cmd
-        fields, nonce = opened
-        if not set(fields) <= set(names) or commitment(op, actor, lot, fields, nonce) != cmd.get("commitment"):
-            raise SealError(seq, f"the sealed fields of this {op} entry do not open its commitment")
-        self._opened = (seq, op, fields, nonce)
-        return cmd
+    @property
+    def vault(self) -> Vault:
+        """What seals the sealed fields live and opens them in a replay."""
+        return self._sealed.vault
+
+    @vault.setter
+    def vault(self, vault: Vault) -> None:
+        self._sealed.vault = vault
 
     def unsealed(self, cmd: Command) -> Command:
         """Ctx: the current command with its sealed fields in clear; what a rule reads is revealed later."""
-        opened = self._opened
-        if opened is None or cmd is not self._current:  # a command without sealed fields, or not the current one
-            return cmd
-        seq, op, fields, nonce = opened
-        if fields is None:
-            what = ", ".join(SEALED_FIELDS[op])
-            raise SealError(
-                seq,
-                f"the {op} {what} of entry {seq} is sealed and not revealed yet (the ledger publishes it when the "
-                f"pricing of lot {cmd.get('lot')!r} ends; until then only the market's key opens it)",
-                unrevealed=True,
-            )
-        if not fields:
-            return cmd
-        if not self._sealed_read:
-            self._sealed_read = True
-            self._unrevealed.setdefault(cmd["lot"], []).append((seq, op, cmd["actor"], fields, nonce))
-        out = {k: v for k, v in cmd.items() if k not in ("commitment", "sealed")}
-        out.update(fields)
-        return out
+        return self._sealed.unsealed(cmd, self._current)
 
     def _reveal(self, lot: Lot) -> None:
         """The lot's pricing ends: publish every sealed command a rule read on it (`<op>_reveal` entries)."""
-        pending = self._unrevealed.pop(lot.id, None)
-        for seq, op, actor, fields, nonce in pending or ():
+        for seq, op, actor, fields, nonce in self._sealed.read_on(lot.id):
             self.emit(reveal_kind(op), lot=lot.id, bidder=actor, **{reveal_seq_field(op): seq}, **fields, nonce=nonce)
 
     def _private_fields(self, cmd: Command) -> tuple[str, ...]:
