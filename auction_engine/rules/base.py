@@ -53,8 +53,8 @@ class Lot:
     deal: Any = None  # settlement state once a deal is struck
     history: list[str] = field(default_factory=list)  # modes this lot went through (conversions)
     extra: dict[str, Any] = field(default_factory=dict)  # descriptive fields from open_lot
-    # The engine's bookkeeping, kept on the lot rather than in maps by lot id (one lookup fewer per
-    # command): the entries naming this lot so far (each entry's `lot_seq`; None until its first entry
+    # The engine's bookkeeping, kept on the lot (so that it goes wherever the lot goes): the entries
+    # naming this lot so far (each entry's `lot_seq`; None until its first entry
     # after opening, while the engine's map of lots not yet open counts them), and the deadline the
     # engine's timer heap holds an entry for (None: none).
     entries: int | None = None

@@ -198,8 +198,8 @@ def _backups(lot: Lot, buyer: str, ranking: list[Ranked]) -> list[Ranked]:
     reserve = getattr(lot.params, "reserve", None)
     seen = {buyer}
     out: list[Ranked] = []
-    # Best first: price down, then time and order up. Two stable sorts with C key functions, time and
-    # order first, then price descending (reverse keeps equal prices in their time order).
+    # Best first: price down, then time and order up. Two stable sorts, time and order first, then
+    # price descending (reverse keeps equal prices in their time order).
     ranked = sorted(ranking, key=_TIME_ORDER)
     ranked.sort(key=_AMOUNT, reverse=True)
     for r in ranked:

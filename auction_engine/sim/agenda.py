@@ -68,8 +68,8 @@ def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector meanwhile (restored after, even on an error; nestable).
 
     A run allocates mostly objects that live to its end (ledger rows, tree hashes, lots, records)
-    or die by reference counting, so the collector's repeated passes over them find nothing; they
-    cost 5–8% of a run's CPU time. `Market.close` breaks the run's reference cycles, so that what
+    or die by reference counting, so the collector's repeated passes over them find nothing.
+    `Market.close` breaks the run's reference cycles, so that what
     is left is freed by reference counting, not by a later collection.
     """
     collecting = gc.isenabled()

@@ -60,7 +60,7 @@ class LotRecord:
 
 
 def random_bytes(rng: np.random.Generator, length: int) -> bytes:
-    """`rng.bytes(length)`, the same bytes and the same state after, at a tenth of its cost.
+    """`rng.bytes(length)`: the same bytes and the same generator state after, drawn as whole 64-bit words.
 
     `Generator.bytes` draws ⌈length/4⌉ 32-bit words, and a PCG64 word pair is one 64-bit output,
     low half first; with no half-word buffered and length a multiple of 8 that is exactly

@@ -60,7 +60,7 @@ def run_row(records: Iterable[LotRecord], scale: float, settle: bool, modes: Seq
     by_mode: dict[str, list[float]] = {m: [0, 0.0] for m in modes}
     for r in recs:
         unit_to_value = r.scale / r.unit  # fen → value units, for this lot
-        v = r.values.tolist()  # Python floats: the same numbers, without numpy's per-call cost on 2–10 values
+        v = r.values.tolist()  # the same numbers as Python floats, which the loops below read one by one
         ranked: list[float] | None = None  # sorted values, when needed
         if any(x != x for x in v):  # a NaN: numpy's max and sort semantics, as before
             top = float(np.max(r.values)) if v else -math.inf
