@@ -138,24 +138,18 @@ def _check_type(value: Any, hint: Any, name: str) -> Any:
             choices = ", ".join(repr(a) for a in typing.get_args(hint))
             raise Rejected("bad_param", f"parameter {name!r} must be one of {choices}, not {value!r}")
         return value
-    if hint is bool:
-        if type(value) is not bool:
-            raise Rejected("bad_param", f"parameter {name!r} must be true or false, not {value!r}")
-        return value
-    if hint is int:
-        if type(value) is not int:
-            raise Rejected("bad_param", f"parameter {name!r} must be an integer, not {value!r}")
-        if not -MAX_INT <= value <= MAX_INT:
+    words = _PLAIN_WORDS.get(hint)
+    if words is not None:
+        if type(value) is not hint:  # exact type: true is not an integer here
+            raise Rejected("bad_param", f"parameter {name!r} must be {words}, not {value!r}")
+        if hint is int and not -MAX_INT <= value <= MAX_INT:
             raise Rejected("bad_param", f"parameter {name!r} must be between -10^15 and 10^15, not {value}")
-        return value
-    if hint is str:
-        if type(value) is not str:
-            raise Rejected("bad_param", f"parameter {name!r} must be a string, not {value!r}")
         return value
     raise Rejected("bad_param", f"parameter {name!r} has a type the rules cannot check ({hint})")
 
 
-_PLAIN = (bool, int, str)  # hints checked by exact type alone (see _check_type)
+_PLAIN_WORDS: dict[Any, str] = {bool: "true or false", int: "an integer", str: "a string"}  # what a message asks for
+_PLAIN = tuple(_PLAIN_WORDS)  # hints checked by exact type alone (see _check_type)
 
 
 def _quick(hint: Any) -> tuple[tuple[Any, ...], bool, tuple[Any, ...] | None] | None:
