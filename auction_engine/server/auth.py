@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .schemas import ID_PATTERN
+
 __all__ = [
     "BIDDER_ID",
     "META_KEY",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 META_KEY = "server.credentials"
-BIDDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+BIDDER_ID = re.compile(ID_PATTERN)
 """A bidder id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
 
 OPERATOR = "operator"

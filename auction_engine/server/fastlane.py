@@ -1,154 +1,153 @@
-"""The fast lane: the hot path (`POST /api/lots/{lot}/bids`) served without the framework's routing.
+"""The fast lane: plain bids (`POST /api/lots/{lot}/bids`) answered before the framework's routing.
 
-A bid is the one request a live market gets thousands of times a second. This pure-ASGI middleware
-recognises a plain, well-formed bid — JSON `{"amount": <int>}`, a known bearer token of a bidder
-with no registered key (so no signature to check), an optional valid `Idempotency-Key` — and runs
-it through exactly the same steps as the FastAPI route (`build`: role checks and the command;
-`LiveMarket.submit`: idempotency and the engine; waiting for durability; `outcome_body`: the
-answer), so the answers are byte-for-byte the same JSON. `create_app` installs it as the outermost
-middleware: it reads only a body whose Content-Length is at most 64 bytes (a plain bid's is shorter),
-passing every other request untouched to the request guard (`guard`) and the routes, so a bid costs
-the server no routing and no second pass over its body. Anything else (a
-malformed body, a missing or unknown token, a signed bid, an error before the engine ran) falls
-through, untouched, to the FastAPI route, so every refusal keeps one source of truth and the
-OpenAPI document describes the fast lane too.
+A bid is the one request a live market gets thousands of times a second. This ASGI middleware,
+the outermost of the application, recognises a plain bid — a valid lot id in the path, a JSON body
+of at most 64 bytes that is exactly `{"amount": <int>}` and passes the bid's schema
+(`schemas.BidIn`), a valid `Idempotency-Key` or none — and answers it itself through the one
+command path the route uses (`dependencies.authenticate`, then `command_path.answer_typed_command`:
+the command built from the credential, run once, answered once durable, by the one answer writer).
+So its answer, accepted or refused, is the route's, byte for byte, and the bid is never run twice.
+Every other request goes on untouched to the request guard (`guard.py`) and the routes; a body the
+lane read is handed on whole (`guard.replaying`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..model import MAX_INT
-from .auth import Principal
-from .feed import json_bytes
+from . import schemas
+from .command_path import answer_typed_command
+from .dependencies import authenticate, bearer_token
 from .guard import PLAIN_BID, replaying
-from .live import IdempotencyConflict, LiveMarket, Outcome, Unavailable
-from .responses import ApiError, outcome_body
+from .live import LiveMarket
+from .responses import ApiError, api_error
 
 __all__ = ["FastLane", "LaneStats"]
 
-_PLAIN_MAX = 64  # bytes: a plain bid's body is shorter; a longer one goes straight to the guard and the route
-_LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a lot id the route's path pattern accepts
-_IDEM = re.compile(rb"^[\x21-\x7e]{1,128}$")
-_PLAIN = re.compile(r"^[A-Za-z0-9_.]+$")  # a rule name that needs no JSON escaping
+PLAIN_MAX = 64
+"""Bytes: the longest body the lane reads (a plain bid's is shorter); a longer one goes to the guard."""
+_LOT = re.compile(schemas.ID_PATTERN)
+_IDEM = re.compile(schemas.IDEMPOTENCY_KEY_PATTERN.encode("ascii"))
 _PREFIX = "/api/lots/"
 _SUFFIX = "/bids"
-
-Build = Callable[[Principal, str, "str | None", dict[str, Any], "str | None", "str | None"], dict[str, Any]]
 
 
 @dataclass
 class LaneStats:
     """What the fast lane did (the app keeps it as `app.state.fast_lane`)."""
 
-    served: int = 0  # bids answered by the lane (the rest fell through to the framework)
+    served: int = 0  # bids the lane answered (the rest went on to the guard and the routes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Headers:
+    """The request headers the lane reads (the first of each, as Starlette's `headers.get` gives it)."""
+
+    authorization: str | None
+    idempotency_key: bytes | None
+    content_type: bytes | None
+    content_length: bytes | None
+
+    @classmethod
+    def of(cls, scope: Scope) -> _Headers:
+        found: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in (b"authorization", b"idempotency-key", b"content-type", b"content-length"):
+                found.setdefault(name, value)
+        authorization = found.get(b"authorization")
+        return cls(
+            authorization.decode("latin-1") if authorization is not None else None,
+            found.get(b"idempotency-key"),
+            found.get(b"content-type"),
+            found.get(b"content-length"),
+        )
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    return content_type is not None and content_type.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 class FastLane:
-    """ASGI middleware answering plain bids directly; everything else goes to `app`."""
+    """ASGI middleware answering plain bids through the command path; everything else goes to `app`."""
 
-    def __init__(self, app: ASGIApp, market: LiveMarket, build: Build, stats: LaneStats) -> None:
+    def __init__(self, app: ASGIApp, market: LiveMarket, stats: LaneStats) -> None:
         self.app = app
         self.market = market
-        self.build = build
         self.stats = stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        lot = self._bid_lot(scope)
+        headers = _Headers.of(scope) if lot is not None else None
+        if lot is None or headers is None or not self._may_be_plain(headers):
             await self.app(scope, receive, send)
             return
+        body = await self._read(receive, int(headers.content_length or b"0"))
+        if body is None:
+            return  # the client went away
+        bid = _plain_bid(body)
+        if bid is None:
+            await self.app(scope, replaying(body, receive), send)  # not a plain bid: the guard and the route
+            return
+        self.stats.served += 1
+        market = self.market
+        idem = headers.idempotency_key.decode("ascii") if headers.idempotency_key is not None else None
+        try:
+            who = authenticate(market.credentials, bearer_token(headers.authorization))
+        except ApiError as exc:
+            await api_error(exc, market.now())(scope, receive, send)
+            return
+        answer = await answer_typed_command(market, who, "bid", lot, bid, idem)
+        await answer(scope, receive, send)
+
+    @staticmethod
+    def _bid_lot(scope: Scope) -> str | None:
+        """The lot of a `POST /api/lots/{lot}/bids` whose lot id the route accepts; else None."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
         path: str = scope["path"]
         if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
-            await self.app(scope, receive, send)
-            return
+            return None
         lot = path[len(_PREFIX) : -len(_SUFFIX)]
-        if not lot or "/" in lot or len(lot) > 200:
-            await self.app(scope, receive, send)
-            return
-        token = idem = content_type = length = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                token = value
-            elif name == b"idempotency-key":
-                idem = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                length = value
-        if length is None or not length.isdigit() or int(length) > _PLAIN_MAX:
-            await self.app(scope, receive, send)  # not a plain bid: the request guard and the route read it
-            return
+        return lot if _LOT.match(lot) else None
+
+    @staticmethod
+    def _may_be_plain(headers: _Headers) -> bool:
+        """Whether the headers are those of a plain bid: a short JSON body, a valid key or none."""
+        length = headers.content_length
+        if length is None or not length.isdigit() or int(length) > PLAIN_MAX or not _is_json(headers.content_type):
+            return False
+        return headers.idempotency_key is None or _IDEM.match(headers.idempotency_key) is not None
+
+    @staticmethod
+    async def _read(receive: Receive, length: int) -> bytes | None:
+        """The request body (None if the client went away), complete once it holds the declared `length`.
+
+        An HTTP server frames the request by its Content-Length, so a body of that length is whole even
+        if the server would still send an empty last message (granian does); a longer one stops at
+        more than PLAIN_MAX bytes, for the guard to refuse.
+        """
         message = await receive()
         if message["type"] != "http.request":
-            return  # the client went away
-        body = message.get("body", b"")
-        if message.get("more_body", False) and int(length) != len(body):
-            # granian hands over the body, then an empty last message on a second wake-up of the loop:
-            # a body that already holds the Content-Length the client declared is complete (the HTTP
-            # server frames the request by that length), so only a partial one waits for more.
-            while message.get("more_body", False):
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                body += message.get("body", b"")
-                if len(body) > _PLAIN_MAX:
-                    break  # more than it declared: the guard below refuses it
-        outcome = self._try(lot, token, idem, content_type, body)
-        if outcome is None:
-            await self.app(scope, replaying(body, receive), send)
-            return
-        market = self.market
-        self.stats.served += 1
-        try:
-            if market.log.durable_size < outcome.target:
-                await market.durable(outcome.target)
-            rule = outcome.rule
-            if outcome.ok and not outcome.replayed and type(rule) is str and _PLAIN.match(rule):
-                # the common answer, formatted as json_bytes(outcome_body(…)) would (tested byte for byte)
-                status, payload = 200, None
-                data = b'{"ok":true,"seq":%d,"rule":"%s","server_time":%d}' % (outcome.seq, rule.encode(), market.now())
-            else:
-                status, payload = outcome_body(outcome, market.now())
-        except Unavailable as exc:  # the store failed while it waited: the entry is pending, a retry learns it
-            status = 503
-            payload = {"ok": False, "code": "ledger_unavailable", "message": str(exc), "server_time": market.now()}
-        except Exception as exc:  # the command ran: never run it again, answer the failure
-            status, payload = 500, {"ok": False, "code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
-        if payload is not None:
-            data = json_bytes(payload)
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
-        if payload is not None and payload.get("replayed"):
-            headers.append((b"idempotent-replayed", b"true"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+            return None
+        body: bytes = message.get("body", b"")
+        while message.get("more_body", False) and len(body) != length and len(body) <= PLAIN_MAX:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            body += message.get("body", b"")
+        return body
 
-    def _try(
-        self, lot: str, token: bytes | None, idem: bytes | None, content_type: bytes | None, body: bytes
-    ) -> Outcome | None:
-        """Run the bid if it is a plain, well-formed bid whose checks pass; else None (nothing ran: fall through)."""
-        if token is None or token[:7].lower() != b"bearer " or content_type is None:
-            return None
-        if not content_type.startswith(b"application/json"):
-            return None
-        if idem is not None and not _IDEM.match(idem):
-            return None
-        plain = PLAIN_BID.match(body)
-        if plain is None or not _LOT.match(lot):
-            return None
-        amount = int(plain.group(1))
-        if amount > MAX_INT:
-            return None
-        who = self.market.credentials.principal(token[7:].strip().decode("latin-1"))
-        if who is None or who.pubkey is not None:
-            return None
-        key = idem.decode("ascii") if idem is not None else None
-        try:
-            cmd = self.build(who, "bid", lot, {"amount": amount}, None, key)
-            return self.market.submit(cmd, key)
-        except (ApiError, IdempotencyConflict, Unavailable, ValueError):
-            return None  # refused before the engine ran: the framework route answers it
+
+def _plain_bid(body: bytes) -> schemas.BidIn | None:
+    """The bid of a plain bid body (exactly `{"amount": <int>}`, valid for the bid's schema); else None."""
+    plain = PLAIN_BID.match(body)
+    if plain is None:
+        return None
+    try:
+        return schemas.BidIn.model_validate({"amount": int(plain.group(1))})
+    except ValidationError:  # out of the schema's range: the route names the field
+        return None

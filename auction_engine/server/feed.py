@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -31,31 +30,15 @@ from ledger import canonical
 
 from ..engine import Event
 from .live import LiveMarket
+from .responses import to_json
 
-__all__ = ["SLOW_CLOSE_CODE", "Feed", "json_bytes", "to_json"]
+__all__ = ["SLOW_CLOSE_CODE", "Feed"]
 
 log = logging.getLogger("auction_engine.server.feed")
 
 SLOW_CLOSE_CODE = 4001
 MAX_BACKLOG = 100_000
 _HEADER = ("seq", "prev", "t", "kind")
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON with byte strings as hex."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
-
-
-def json_bytes(value: Any) -> bytes:
-    return to_json(value).encode("utf-8")
 
 
 class _Client:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledger import strictjson
 
 from ..limits import Limits
-from .feed import json_bytes
+from .responses import refusal
 
 __all__ = ["PLAIN_BID", "BodyGuard", "Limits", "check_document", "replaying"]
 
@@ -107,13 +107,17 @@ def _check_sizes(value: Any, path: str, limits: Limits) -> None:
     if kind is str:
         if len(value) > limits.max_string:
             raise Refused(
-                422, "too_long", f"field {path or '<body>'!r} is {len(value)} characters; at most {limits.max_string}",
+                422,
+                "too_long",
+                f"field {path or '<body>'!r} is {len(value)} characters; at most {limits.max_string}",
                 path or None,
             )
     elif kind is list:
         if len(value) > limits.max_list:
             raise Refused(
-                422, "too_long", f"field {path or '<body>'!r} has {len(value)} items; at most {limits.max_list}",
+                422,
+                "too_long",
+                f"field {path or '<body>'!r} has {len(value)} items; at most {limits.max_list}",
                 path or None,
             )
         for i, item in enumerate(value):
@@ -121,7 +125,9 @@ def _check_sizes(value: Any, path: str, limits: Limits) -> None:
     elif kind is dict:
         if len(value) > limits.max_keys:
             raise Refused(
-                422, "too_long", f"field {path or '<body>'!r} has {len(value)} keys; at most {limits.max_keys}",
+                422,
+                "too_long",
+                f"field {path or '<body>'!r} has {len(value)} keys; at most {limits.max_keys}",
                 path or None,
             )
         for key, item in value.items():
@@ -148,11 +154,13 @@ class BodyGuard:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await self._refuse(send, Refused(400, "malformed", "the Content-Length header is not a number"))
+                    await self._refuse(
+                        scope, receive, send, Refused(400, "malformed", "the Content-Length header is not a number")
+                    )
                     return
                 declared = int(value)
                 if declared > limit:
-                    await self._refuse(send, _too_large(declared, limit))
+                    await self._refuse(scope, receive, send, _too_large(declared, limit))
                     return
         body = b""
         while True:
@@ -161,29 +169,23 @@ class BodyGuard:
                 return  # the client went away
             body += message.get("body", b"")
             if len(body) > limit:
-                await self._refuse(send, _too_large(len(body), limit))
+                await self._refuse(scope, receive, send, _too_large(len(body), limit))
                 return
             # A body that holds the declared Content-Length is complete (the HTTP server frames the
-            # request by it): granian would still hand over an empty last message, on a second wake-up
-            # of the loop, which costs a bid more than everything else here.
+            # request by it): it is not held back for the empty last message granian still sends.
             if not message.get("more_body", False) or (declared is not None and len(body) == declared):
                 break
         if body and not PLAIN_BID.match(body):
             try:
                 check_document(body, self.limits)
             except Refused as exc:
-                await self._refuse(send, exc)
+                await self._refuse(scope, receive, send, exc)
                 return
         await self.app(scope, replaying(body, receive), send)
 
-    async def _refuse(self, send: Send, exc: Refused) -> None:
-        payload = {"ok": False, "code": exc.code, "message": exc.message, "field": exc.field, "server_time": self.now()}
-        data = json_bytes(payload)
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
-        if exc.status == 413:
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: Refused) -> None:
+        headers = {"Connection": "close"} if exc.status == 413 else None  # the rest of the body is not read
+        await refusal(exc.status, exc.code, exc.message, exc.field, self.now(), headers)(scope, receive, send)
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:

@@ -1,15 +1,45 @@
-"""The shapes of the API's answers: refusals (`ApiError`), rules outcomes and their HTTP statuses."""
+"""Every JSON answer the server writes, in one place.
+
+`JSONAnswer` is the one writer of a JSON answer (status, body bytes, headers): the routes return it,
+the exception handlers return it, and the ASGI middleware (the request guard, the fast lane) send it
+with `await answer(scope, receive, send)`, so an answer has the same bytes and headers whichever
+part of the server gives it. The functions below build the answers' bodies:
+
+- a refusal the API makes itself (`ApiError`, the request guard, a malformed request):
+  `{"ok": false, "code", "message", "field", "server_time"}` (`field` names the part at fault, or null);
+- a problem that names no field (an unknown route, the ledger unavailable, an internal error, the
+  public log's refusals): `{"ok": false, "code", "message", "server_time"}`;
+- a command's outcome: `{"ok": true, "seq", "rule", "server_time"}` or
+  `{"ok": false, "code", "message", "seq", "server_time"}`, plus `"replayed": true` (and the header
+  `Idempotent-Replayed: true`) when an idempotency key answered it again.
+
+JSON here is compact UTF-8 with byte strings as hex (the WebSocket feed writes its messages with
+the same `to_json`).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
 
-from .feed import json_bytes
-from .live import Outcome
+from .live import Outcome, Unavailable
 
-__all__ = ["ApiError", "json_response", "outcome_body", "status_for"]
+__all__ = [
+    "ApiError",
+    "JSONAnswer",
+    "api_error",
+    "internal_error",
+    "json_bytes",
+    "outcome_answer",
+    "problem",
+    "refusal",
+    "status_for",
+    "to_json",
+    "unavailable",
+]
 
 _NOT_FOUND = frozenset({"unknown_lot", "unknown_submarket"})
 _FORBIDDEN = frozenset(
@@ -62,12 +92,76 @@ class ApiError(Exception):
         self.field = field
 
 
-def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(json_bytes(body), status_code=status, media_type="application/json", headers=headers)
+# -- the JSON --------------------------------------------------------------------------------------
 
 
-def outcome_body(outcome: Outcome, now: int) -> tuple[int, dict[str, Any]]:
-    """The status and JSON body answering a command's outcome."""
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON with byte strings as hex."""
+    return _ENCODER.encode(value)
+
+
+def json_bytes(value: Any) -> bytes:
+    """`to_json` as UTF-8 bytes."""
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+class JSONAnswer(Response):
+    """A JSON answer: `JSONAnswer(body, status, headers)`; a Starlette response, so also an ASGI app."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(content, status_code, headers)
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
+# -- the answers -----------------------------------------------------------------------------------
+
+
+def refusal(
+    status: int, code: str, message: str, field: str | None, now: int, headers: Mapping[str, str] | None = None
+) -> JSONAnswer:
+    """A refusal that names the field at fault (`field` None: the request as a whole)."""
+    body = {"ok": False, "code": code, "message": message, "field": field, "server_time": now}
+    return JSONAnswer(body, status, headers)
+
+
+def problem(status: int, code: str, message: str, now: int, headers: Mapping[str, str] | None = None) -> JSONAnswer:
+    """A problem that names no field."""
+    return JSONAnswer({"ok": False, "code": code, "message": message, "server_time": now}, status, headers)
+
+
+def api_error(exc: ApiError, now: int) -> JSONAnswer:
+    """The answer to an ApiError (a 401 says which scheme to use: `WWW-Authenticate: Bearer`)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return refusal(exc.status, exc.code, exc.message, exc.field, now, headers)
+
+
+def unavailable(exc: Unavailable, now: int) -> JSONAnswer:
+    """503: the ledger cannot be written now, or the market is stopped (the message says which)."""
+    return problem(503, "ledger_unavailable", str(exc), now)
+
+
+def internal_error(exc: BaseException, now: int) -> JSONAnswer:
+    """500: a failure of the server itself, named by its exception."""
+    return problem(500, "internal_error", f"{type(exc).__name__}: {exc}", now)
+
+
+def outcome_answer(outcome: Outcome, now: int) -> JSONAnswer:
+    """The answer to a command the engine ran (or an idempotency key answered again)."""
     if outcome.ok:
         body: dict[str, Any] = {"ok": True, "seq": outcome.seq, "rule": outcome.rule, "server_time": now}
         status = 200
@@ -76,4 +170,5 @@ def outcome_body(outcome: Outcome, now: int) -> tuple[int, dict[str, Any]]:
         status = status_for(outcome.code)
     if outcome.replayed:
         body["replayed"] = True
-    return status, body
+        return JSONAnswer(body, status, {"Idempotent-Replayed": "true"})
+    return JSONAnswer(body, status)

@@ -25,6 +25,8 @@ from ..market import MAX_PARTIES
 from ..model import MAX_INT
 
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
+    "ID_PATTERN",
     "AcceptIn",
     "Ack",
     "AdmitIn",
@@ -59,7 +61,11 @@ Amount = Annotated[
 ]
 Positive = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
 Millis = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="milliseconds since the Unix epoch (UTC)")]
-Ident = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""A lot, bidder, party or sub-market id: 1-64 letters, digits, '.', '_' or '-', the first a letter or digit."""
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
+"""An Idempotency-Key header: 1-128 printable ASCII characters."""
+Ident = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Text = Annotated[StrictStr, Field(min_length=1, max_length=2000)]
 Hex32 = Annotated[StrictStr, Field(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")]
 Sig = Annotated[

@@ -1,0 +1,142 @@
+"""The one path of a command from a checked request body to its answer, for the routes and the fast lane.
+
+`answer_command` builds the command as the ledger will record it (`build_command`: the actor from
+the credential, the role and signature checks), runs it (`LiveMarket.submit`: idempotency, the
+engine, the ledger entry), waits until its entry is durable and returns the answer
+(`responses.outcome_answer`), or the refusal if a check refused it before the engine ran. Every
+command route calls it, and so does the fast lane (`fastlane.py`) for a plain bid, so a bid has the
+same answer, byte for byte, whichever of them takes it, and runs exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ledger import canonical
+
+from ..market import OPERATOR_OPS
+from . import commands
+from .auth import Principal
+from .live import IdempotencyConflict, LiveMarket, Outcome, Unavailable
+from .responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
+from .signing import verify_command
+
+__all__ = ["BIDDER_OPS", "answer_command", "answer_typed_command", "build_command", "submit_command"]
+
+BIDDER_OPS = frozenset(
+    {
+        "bid",
+        "proxy",
+        "accept",
+        "commit",
+        "reveal",
+        "register",
+        "withdraw_registration",
+        "object",
+        "offer",
+        "confirm",
+        "payment_plan",
+        "accept_offer",
+        "decline_offer",
+    }
+)
+"""Commands a bidder may send (as itself); every other command needs the operator."""
+
+
+def build_command(
+    market: LiveMarket,
+    who: Principal,
+    op: str,
+    lot: str | None,
+    fields: dict[str, Any],
+    sig: str | None,
+    idem: str | None,
+) -> dict[str, Any]:
+    """The command as the ledger will record it (actor from the credential), after the role and signature checks.
+
+    Raises ApiError: 403 an operator's command from a bidder, a missing or bad signature; 422 a
+    command no bidder can send, a signature without a registered key or an Idempotency-Key, a field
+    the canonical encoding cannot hold.
+    """
+    if op in OPERATOR_OPS and not who.is_operator:
+        raise ApiError(403, "forbidden", f"{op} is an operator action; {who.actor} is a bidder")
+    if not who.is_operator and op not in BIDDER_OPS:
+        raise ApiError(422, "unknown_command", f"{op!r} is not a command a bidder can send")
+    cmd: dict[str, Any] = {"op": op, "actor": who.actor}
+    if lot is not None:
+        cmd["lot"] = lot
+    cmd.update(fields)
+    if who.pubkey is not None or sig is not None:
+        if who.pubkey is None:
+            raise ApiError(422, "no_key", "a signed command needs a registered key (PUT /api/me/key)", field="sig")
+        if sig is None:
+            raise ApiError(
+                403,
+                "signature_required",
+                f"{who.actor} has registered a key: every command must carry 'sig'",
+                field="sig",
+            )
+        if idem is None:
+            raise ApiError(422, "idempotency_key_required", "a signed command needs an Idempotency-Key header")
+        cmd["idem"] = idem
+        cmd["key"] = who.pubkey
+        if not verify_command(market.origin, cmd, bytes.fromhex(sig), who.pubkey):
+            raise ApiError(
+                403,
+                "bad_signature",
+                f"'sig' is not {who.actor}'s signature over this command on {market.origin}",
+                field="sig",
+            )
+        cmd["sig"] = bytes.fromhex(sig)
+    try:
+        canonical.encode(cmd)
+    except canonical.CanonicalError as exc:
+        raise ApiError(422, "malformed", f"field {exc.path!r}: {exc.reason}", field=exc.path or None) from None
+    return cmd
+
+
+def submit_command(market: LiveMarket, cmd: dict[str, Any], idem: str | None) -> Outcome:
+    """Run the command now; its refusals before the rules (key reused, ledger unavailable, bad shape) as ApiError."""
+    try:
+        return market.submit(cmd, idem)
+    except IdempotencyConflict as exc:
+        raise ApiError(422, "idempotency_key_reused", str(exc), field="Idempotency-Key") from None
+    except Unavailable as exc:
+        raise ApiError(503, "ledger_unavailable", str(exc)) from None
+    except ValueError as exc:  # the engine refused the command's shape before recording anything
+        raise ApiError(422, "bad_command", str(exc)) from None
+
+
+async def answer_command(
+    market: LiveMarket,
+    who: Principal,
+    op: str,
+    lot: str | None,
+    fields: dict[str, Any],
+    sig: str | None,
+    idem: str | None,
+) -> JSONAnswer:
+    """Build, run and answer one command once its ledger entry is durable (the refusal if a check refused it).
+
+    A 503 while waiting means the command ran but its entry is not durable yet: a retry with the same
+    Idempotency-Key learns its outcome.
+    """
+    try:
+        cmd = build_command(market, who, op, lot, fields, sig, idem)
+        outcome = submit_command(market, cmd, idem)
+    except ApiError as exc:
+        return api_error(exc, market.now())
+    try:
+        await market.durable(outcome.target)
+    except Unavailable as exc:
+        return unavailable(exc, market.now())
+    return outcome_answer(outcome, market.now())
+
+
+async def answer_typed_command(
+    market: LiveMarket, who: Principal, op: str, lot: str | None, body: BaseModel, idem: str | None
+) -> JSONAnswer:
+    """`answer_command` for a body its command's schema validated, made fields by the one command table."""
+    return await answer_command(market, who, op, lot, commands.fields_of(op, body), getattr(body, "sig", None), idem)

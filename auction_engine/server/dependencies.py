@@ -1,0 +1,119 @@
+"""What the routes need from the application, as FastAPI dependencies: the market, its parts, the caller.
+
+`create_app` keeps the market's parts on `app.state` (`market`: the LiveMarket, `feed`: the
+WebSocket feed, `certificates`: the certificate lookup); the accessors below read them for a
+request or a WebSocket, typed, and the `Annotated` aliases (`MarketDep`, `FeedDep`,
+`CertificatesDep`) make them route parameters. The caller's credential comes the same way:
+`Who` (any known token), `Operator` (the operator's), `Bidder` (a bidder's); a refused credential
+is a 401 or 403 `ApiError`. The fast lane authenticates with the same `authenticate`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import HTTPConnection
+
+from .auth import Credentials, Principal
+from .certs import Certificates
+from .feed import Feed
+from .live import LiveMarket
+from .responses import ApiError
+
+__all__ = [
+    "Bidder",
+    "CertificatesDep",
+    "FeedDep",
+    "MarketDep",
+    "Operator",
+    "Who",
+    "authenticate",
+    "bearer_token",
+    "certificates_of",
+    "feed_of",
+    "market_of",
+]
+
+
+def market_of(conn: HTTPConnection) -> LiveMarket:
+    """The application's live market."""
+    market: LiveMarket = conn.app.state.market
+    return market
+
+
+def feed_of(conn: HTTPConnection) -> Feed:
+    """The application's WebSocket event feed."""
+    feed: Feed = conn.app.state.feed
+    return feed
+
+
+def certificates_of(conn: HTTPConnection) -> Certificates:
+    """The application's certificate lookup."""
+    certificates: Certificates = conn.app.state.certificates
+    return certificates
+
+
+# (async: FastAPI would run a plain function dependency on a worker thread)
+async def _market(conn: HTTPConnection) -> LiveMarket:
+    return market_of(conn)
+
+
+async def _feed(conn: HTTPConnection) -> Feed:
+    return feed_of(conn)
+
+
+async def _certificates(conn: HTTPConnection) -> Certificates:
+    return certificates_of(conn)
+
+
+MarketDep = Annotated[LiveMarket, Depends(_market)]
+FeedDep = Annotated[Feed, Depends(_feed)]
+CertificatesDep = Annotated[Certificates, Depends(_certificates)]
+
+# -- the caller ------------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="operator token, or a bidder's token from its admission")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, read as `HTTPBearer` reads it; else None."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+def authenticate(credentials: Credentials, token: str | None) -> Principal:
+    """Who the bearer `token` is; ApiError 401 for no token or one this market does not know."""
+    if token is None:
+        raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <token>' (operator or bidder token)")
+    found = credentials.principal(token)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "the bearer token is not known to this market")
+    return found
+
+
+async def _principal(
+    market: MarketDep, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    return authenticate(market.credentials, bearer.credentials if bearer is not None else None)
+
+
+async def _operator_only(who: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if not who.is_operator:
+        raise ApiError(403, "forbidden", f"this is an operator action; {who.actor} is a bidder")
+    return who
+
+
+async def _bidder_only(who: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if who.is_operator:
+        raise ApiError(403, "forbidden", "this is a bidder's action; use a bidder token")
+    return who
+
+
+Who = Annotated[Principal, Depends(_principal)]
+Operator = Annotated[Principal, Depends(_operator_only)]
+Bidder = Annotated[Principal, Depends(_bidder_only)]

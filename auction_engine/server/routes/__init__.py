@@ -1,0 +1,31 @@
+"""The HTTP routes, one router per area; `ROUTERS` is the order `create_app` includes them in.
+
+- `commands`: every command of the rules (typed routes, and any command by name);
+- `bidders`: admission, a bidder's key, `/api/me`;
+- `market`: the clock, health, the market's summary, the WebSocket feed;
+- `lots`: the lots' views;
+- `public_log`: the signed checkpoint, tlog-tiles, entries and proofs;
+- `certificates`: transaction codes, certificates and their files;
+- `pages`: the web pages (not in the OpenAPI document); their assets are mounted by `create_app`.
+
+What they share is declared in `openapi` (parameters, documented answers); what they need from
+the application comes through `server/dependencies.py`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import bidders, certificates, commands, lots, market, pages, public_log
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: tuple[APIRouter, ...] = (
+    commands.router,
+    bidders.router,
+    market.router,
+    lots.router,
+    public_log.router,
+    certificates.router,
+    pages.router,
+)

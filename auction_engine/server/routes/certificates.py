@@ -1,0 +1,71 @@
+"""Certificates over HTTP: the issued codes, a certificate with its verdict, and the files its QR names."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from ... import certificates
+from ..certs import CertificateLookupError, Certificates
+from ..dependencies import CertificatesDep, Operator
+from ..responses import ApiError, JSONAnswer
+from .openapi import errors
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+async def _certificate(certs: Certificates, code: str) -> dict[str, Any]:
+    """The certificate for `code`; a lookup refusal as ApiError (its status and code)."""
+    try:
+        return await certs.get(code)
+    except CertificateLookupError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+
+
+@router.get("/api/certificates", tags=["public"])
+async def certificate_codes(certs: CertificatesDep) -> Response:
+    """Every transaction code issued so far, with its lot."""
+    return JSONAnswer({"codes": certs.codes()})
+
+
+@router.get(
+    "/api/certificates/{code}",
+    tags=["public"],
+    responses=errors(404, 409, 422),
+)
+async def certificate(code: Annotated[str, PathParam(max_length=64)], certs: CertificatesDep) -> Response:
+    """The certificate for a transaction code, and the server's verification verdict."""
+    cert = await _certificate(certs, code)
+    return JSONAnswer({"certificate": cert, "verdict": await certs.verdict(cert)})
+
+
+@router.post("/api/certificates/{code}", tags=["operator"], responses=errors(401, 403, 404, 409, 413, 422))
+async def issue_certificate(
+    code: Annotated[str, PathParam(max_length=64)], who: Operator, certs: CertificatesDep
+) -> Response:
+    """Issue (or fetch) the certificate for a transaction code."""
+    cert = await _certificate(certs, code)
+    return JSONAnswer({"certificate": cert, "verdict": await certs.verdict(cert)})
+
+
+@router.get(
+    "/certificates/{name}",
+    tags=["public"],
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/html": {}}}, **errors(404, 409, 422)},
+)
+async def certificate_file(name: Annotated[str, PathParam(max_length=80)], certs: CertificatesDep) -> Response:
+    """`CODE.cert.json` (the evidence file) or `CODE.html` (a printable page), as the certificate's QR names."""
+    if name.endswith(".cert.json"):
+        cert = await _certificate(certs, name[: -len(".cert.json")])
+        return Response(certificates.dumps(cert), media_type="application/json")
+    if name.endswith(".html"):
+        cert = await _certificate(certs, name[: -len(".html")])
+        return HTMLResponse(certs.html(cert))
+    raise ApiError(404, "not_found", "ask for CODE.cert.json or CODE.html")

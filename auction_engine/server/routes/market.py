@@ -1,0 +1,64 @@
+"""The market as a whole: its clock, its health, its summary, and the WebSocket event feed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, WebSocket
+from starlette.responses import Response
+
+from .. import public_log
+from ..dependencies import FeedDep, MarketDep
+from ..responses import JSONAnswer
+from .openapi import HEALTH_RESPONSES
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/api/time", tags=["public"])
+async def server_time(market: MarketDep) -> Response:
+    """The server's clock (ms since the epoch): pages count down on it."""
+    return JSONAnswer({"server_time": market.now()})
+
+
+@router.get("/api/health", tags=["public"], responses=HEALTH_RESPONSES)
+async def health(market: MarketDep) -> Response:
+    """200 while the market serves; 503 with the reason while its store cannot be written, or once stopped."""
+    body: dict[str, Any] = {
+        "ok": market.healthy,
+        "state": "stopped" if market.stopped is not None else "unwritable" if market.failure else "serving",
+        "entries": market.log.durable_size,
+        "pending": market.log.size - market.log.durable_size,
+        "server_time": market.now(),
+    }
+    if not market.healthy:
+        body["reason"] = market.unavailable_reason()
+    return JSONAnswer(body, 200 if market.healthy else 503)
+
+
+@router.get("/api/market", tags=["public"])
+async def market_info(market: MarketDep, feed: FeedDep) -> Response:
+    cp = public_log.checkpoint_json(market)
+    return JSONAnswer(
+        {
+            "market": market.engine.market.name,
+            "origin": market.origin,
+            "vkey": market.signer.verifier.encode(),
+            "operators": sorted(market.engine.market.operators),
+            "submarkets": market.submarkets(),
+            "entries": market.log.durable_size,
+            "commits": market.commits,
+            "checkpoint_size": cp["size"] if cp else 0,
+            "lots": len(market.engine.lots),
+            "feed_clients": len(feed.clients),
+            "server_time": market.now(),
+        }
+    )
+
+
+@router.websocket("/api/feed")
+async def feed_ws(ws: WebSocket, feed: FeedDep, since: Annotated[int | None, Query(ge=-1)] = None) -> None:
+    """The event feed (see auction_engine/server/feed.py for the messages)."""
+    await feed.serve(ws, since)

@@ -1,0 +1,116 @@
+"""The public log over HTTP: the signed checkpoint, tlog-tiles, entries and proofs (see `server/public_log.py`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from fastapi.responses import PlainTextResponse
+from starlette.responses import Response
+
+from ledger import LedgerError
+
+from .. import public_log
+from ..dependencies import MarketDep
+from ..responses import JSONAnswer, problem
+from .openapi import errors
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/log/checkpoint", tags=["public log"], response_class=PlainTextResponse, responses=errors(404))
+async def tlog_checkpoint(market: MarketDep) -> Response:
+    """The latest signed checkpoint (C2SP tlog-checkpoint), as tlog-tiles serves it."""
+    if market.published is None:
+        return problem(404, "no_checkpoint", "no checkpoint has been signed yet", market.now())
+    return PlainTextResponse(market.published.note, headers={"Cache-Control": public_log.NO_CACHE})
+
+
+@router.get(
+    "/log/tile/{path:path}",
+    tags=["public log"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 422)},
+)
+async def tlog_tile(path: str, market: MarketDep) -> Response:
+    """C2SP tlog-tiles hash tiles (`<L>/<N>[.p/<W>]`) and entry bundles (`entries/<N>[.p/<W>]`)."""
+    try:
+        level, index, width = public_log.parse_tile_path(path)
+        size = public_log.published_size(market)
+        if level == "entries":
+            data = await public_log.entry_bundle(market, index, width, size)
+        else:
+            data = public_log.hash_tile(market, int(level), index, width, size)
+    except public_log.TileError as exc:
+        return problem(exc.status, exc.code, exc.message, market.now())
+    cache = public_log.IMMUTABLE if width is None else public_log.NO_CACHE
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": cache})
+
+
+@router.get("/api/log/checkpoint", tags=["public log"], responses=errors(404))
+async def log_checkpoint(market: MarketDep) -> Response:
+    """The latest signed checkpoint, parsed, with the market's verifier key."""
+    cp = public_log.checkpoint_json(market)
+    if cp is None:
+        return problem(404, "no_checkpoint", "no checkpoint has been signed yet", market.now())
+    return JSONAnswer(cp)
+
+
+@router.get("/api/log/vkey", tags=["public log"], response_class=PlainTextResponse)
+async def log_vkey(market: MarketDep) -> Response:
+    """The market's verifier key (name+hex8+base64), to check checkpoints and certificates."""
+    return PlainTextResponse(market.signer.verifier.encode() + "\n")
+
+
+@router.get("/api/log/entries", tags=["public log"], responses=errors(422))
+async def log_entries(
+    market: MarketDep,
+    start: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Entries start … start+limit-1 within the published checkpoint: base64 bytes, leaf hash, decoded."""
+    size = public_log.published_size(market)
+    raw = await market.read_entries(start, min(size, start + limit))
+    items = [{"seq": start + i, **public_log.entry_json(d)} for i, d in enumerate(raw)]
+    return JSONAnswer({"size": size, "entries": items})
+
+
+@router.get("/api/log/entries/{seq}", tags=["public log"], responses=errors(404, 422))
+async def log_entry(seq: Annotated[int, PathParam(ge=0, le=2**62)], market: MarketDep) -> Response:
+    size = public_log.published_size(market)
+    if seq >= size:
+        message = f"entry {seq} is not covered by the published checkpoint (size {size})"
+        return problem(404, "not_published", message, market.now())
+    raw = await market.read_entries(seq, seq + 1)
+    return JSONAnswer({"seq": seq, **public_log.entry_json(raw[0])})
+
+
+@router.get(
+    "/api/log/proof/{seq}",
+    tags=["public log"],
+    response_class=PlainTextResponse,
+    responses=errors(404, 422),
+)
+async def log_proof(seq: Annotated[int, PathParam(ge=0, le=2**62)], market: MarketDep) -> Response:
+    """A C2SP tlog-proof@v1 for entry `seq` under the latest published checkpoint."""
+    try:
+        return PlainTextResponse(public_log.inclusion_proof(market, seq))
+    except LedgerError as exc:
+        return problem(404, "not_published", str(exc), market.now())
+
+
+@router.get("/api/log/consistency", tags=["public log"], responses=errors(422))
+async def log_consistency(
+    market: MarketDep,
+    old: Annotated[int, Query(ge=1, le=2**62)],
+    new: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> Response:
+    """The RFC 6962 consistency proof from size `old` to `new` (default: the published size), base64 hashes."""
+    try:
+        proof = public_log.consistency_proof(market, old, new)
+    except LedgerError as exc:
+        return problem(422, "bad_sizes", str(exc), market.now())
+    return JSONAnswer({"old": old, "new": new or public_log.published_size(market), "proof": proof})
