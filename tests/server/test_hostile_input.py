@@ -202,8 +202,31 @@ _VALUES = st.recursive(
     max_leaves=12,
 )
 _FIELD_NAMES = st.sampled_from(
-    ["amount", "max", "price", "hash", "nonce", "grounds", "party", "parties", "params", "mode", "down",
-     "schedule", "upheld", "approved", "objection", "payer", "sig", "op", "actor", "ok", "seq", "lot", "x"]
+    [
+        "amount",
+        "max",
+        "price",
+        "hash",
+        "nonce",
+        "grounds",
+        "party",
+        "parties",
+        "params",
+        "mode",
+        "down",
+        "schedule",
+        "upheld",
+        "approved",
+        "objection",
+        "payer",
+        "sig",
+        "op",
+        "actor",
+        "ok",
+        "seq",
+        "lot",
+        "x",
+    ]
 )
 
 
@@ -253,8 +276,10 @@ def _send_then_restart(directory: Path, requests: Requests) -> None:
         sealed = {"price_rule": "second", "min_price": 1_000, "bid_ms": 60_000, "reveal_ms": 60_000}
         m.ok("/api/lots", {"lot": "S1", "mode": "sealed", "params": sealed})
         for op, fields, reverse, who, lot in requests:
-            headers = {"Authorization": f"Bearer {OP_TOKEN if who == 'operator' else m.tokens[who]}",
-                       "Content-Type": "application/json"}
+            headers = {
+                "Authorization": f"Bearer {OP_TOKEN if who == 'operator' else m.tokens[who]}",
+                "Content-Type": "application/json",
+            }
             r = client.post(f"/api/lots/{lot}/commands/{op}", content=_body(fields, reverse), headers=headers)
             assert r.status_code < 500, (op, fields, r.status_code, r.text)
             r = client.post(f"/api/lots/{lot}/bids", content=_body(fields, reverse), headers=headers)
