@@ -19,7 +19,8 @@ from ledger import canonical
 from ..market import OPERATOR_OPS
 from . import commands
 from .auth import Principal
-from .live import IdempotencyConflict, LiveMarket, Outcome, Unavailable
+from .idempotency import IdempotencyConflict
+from .live import LiveMarket, Outcome, Unavailable
 from .responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
 from .signing import verify_command
 

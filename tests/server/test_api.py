@@ -298,7 +298,7 @@ def test_settlement_confirm_pay_and_certificate(market: Market) -> None:
 
 def test_long_reads_go_in_chunks_and_give_the_same_entries(market: Market, monkeypatch: pytest.MonkeyPatch) -> None:
     """A read of many entries is several jobs on the ledger's I/O thread (commits run between them): same bytes."""
-    from auction_engine.server import live
+    from auction_engine.server import committer
 
     m = market
     m.admit("acme", "bolt")
@@ -307,12 +307,12 @@ def test_long_reads_go_in_chunks_and_give_the_same_entries(market: Market, monke
     m.wait_for(lambda: m.view("L1")["phase"] == "awaiting_payment", what="the deal")
     m.ok("/api/lots/L1/payments", {"amount": 9000})
     m.wait_for(lambda: bool(m.client.get("/api/certificates").json()["codes"]), what="a transaction code")
-    monkeypatch.setattr(live, "READ_CHUNK", 3)
+    monkeypatch.setattr(committer, "READ_CHUNK", 3)
     (code,) = m.client.get("/api/certificates").json()["codes"]
     r = m.client.get(f"/api/certificates/{code}")  # issued from the whole published ledger, read 3 entries a job
     assert r.status_code == 200 and r.json()["verdict"]["ok"] is True, r.text
     chunked = m.client.get("/api/log/entries", params={"limit": 1000}).json()["entries"]
-    monkeypatch.setattr(live, "READ_CHUNK", 5_000)
+    monkeypatch.setattr(committer, "READ_CHUNK", 5_000)
     assert m.client.get("/api/log/entries", params={"limit": 1000}).json()["entries"] == chunked
     assert len(chunked) > 3 * 3 and [e["seq"] for e in chunked] == list(range(len(chunked)))
 
