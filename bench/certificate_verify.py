@@ -41,7 +41,7 @@ from auction_engine.certificates import dumps, issue, verify
 from auction_engine.clock import SimClock
 from auction_engine.engine import Engine
 from auction_engine.model import DAY, MINUTE
-from ledger import CheckpointPolicy, Log, Signer, SQLiteStore
+from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, _accel
 from ledger.certificate import load_certificate, verify_certificate
 from ledger.note import split_note
 
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         f"certificate_verify: {n} certificates from a ledger of {size} entries"
         f" (mean {sum(map(len, blobs)) / n:.0f} bytes each) x {reps} repetitions"
     )
+    print(f"ledger kernels: {_accel.describe()}")
     cert_rates, sig_rates, pinned_rates, replay_rates, ratios = [], [], [], [], []
     time_certificates(blobs), time_signatures(message, signature, n), time_pinned_only(pinned)  # warm-up
     for rep in range(reps):

@@ -15,7 +15,7 @@ ratios (the headline ratio) beside the ratio of the medians.
 
     python bench/ledger_append.py            # 5 repetitions of 100,000 entries
     python bench/ledger_append.py --quick    # a few seconds: smoke test
-    LEDGER_PURE_PYTHON=1 python bench/ledger_append.py   # the pure-Python ledger (no C accelerator)
+    LEDGER_PURE_PYTHON=1 python bench/ledger_append.py   # the pure-Python kernels (ledger/_kernels.py)
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     base_rates: list[float] = []
     print(f"ledger_append: {n} entries x {reps} repetitions, commit every {args.batch}, checkpoint every 1000 ms")
     print(f"files in {workdir} (WAL, synchronous=FULL)")
-    print(f"ledger path: {_accel.describe()}")
+    print(f"ledger kernels: {_accel.describe()}")
     try:
         for rep in range(reps):
             ledger_db = workdir / f"ledger-{rep}.db"

@@ -14,7 +14,7 @@ median of the per-repetition ratios.
 
     python bench/ledger_verify.py            # 5 repetitions over 100,000 entries
     python bench/ledger_verify.py --quick    # a few seconds: smoke test
-    LEDGER_PURE_PYTHON=1 python bench/ledger_verify.py   # the pure-Python ledger (no C accelerator)
+    LEDGER_PURE_PYTHON=1 python bench/ledger_verify.py   # the pure-Python kernels (ledger/_kernels.py)
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         size = sum(map(len, entries)) / len(entries)
         print(f"ledger_verify: {n} entries (mean {size:.0f} bytes) x {reps} repetitions, a checkpoint every 1000")
-        print(f"ledger path: {_accel.describe()}")
+        print(f"ledger kernels: {_accel.describe()}")
         for rep in range(reps):
             audit = time_audit(path)
             memory = time_bare_memory(entries)

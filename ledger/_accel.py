@@ -1,46 +1,40 @@
-"""The optional native accelerator (`ledger/_speedups.c`) and the switch between it and pure Python.
+"""Which byte kernels the ledger runs: the C extension `ledger._speedups` or its pure-Python twin.
 
-The C extension is built by `pip install` where a C compiler and OpenSSL's headers are present,
-and silently left out where not. Pure Python stays the reference: every native function only
-answers "clean" (with its result) or "not clean" (None), and on "not clean" the Python code runs
-and produces every error message and problem report. `LEDGER_PURE_PYTHON=1` in the environment
-forces the pure-Python path; `use(False)` / `use(True)` switch at run time (the tests run both).
+Chosen once, when the ledger is imported, the way msgpack chooses its extension: the native module if
+it is built and LEDGER_PURE_PYTHON is not set (to anything but '' or '0'), else `ledger._kernels`. The
+two modules have the same functions with the same signatures and results (see `ledger._kernels`), so
+nothing else depends on the choice. The extension is built by `pip install` where a C compiler and
+OpenSSL's headers are present, and silently left out where not.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from types import ModuleType
 
-__all__ = ["active", "available", "describe", "forced_pure", "use", "why_unavailable"]
+__all__ = ["active", "available", "describe", "forced_pure", "kernels", "why_unavailable"]
 
-
-def _load() -> tuple[ModuleType | None, str]:
-    try:
-        _speedups = importlib.import_module(f"{__package__}._speedups")
-    except ImportError as exc:
-        return None, (
-            f"the C extension ledger._speedups is not built ({exc}); it needs a C compiler and OpenSSL's"
-            " headers (libssl-dev) when the package is installed"
-        )
-    return _speedups, ""
-
-
-_speedups, _missing = _load()
 _forced_pure = os.environ.get("LEDGER_PURE_PYTHON", "") not in ("", "0")
-native: ModuleType | None = None if _forced_pure else _speedups
+try:
+    from . import _speedups as _native
+except ImportError as exc:
+    _native = None
+    _missing = (
+        f"the C extension ledger._speedups is not built ({exc}); it needs a C compiler and OpenSSL's"
+        " headers (libssl-dev) when the package is installed"
+    )
+else:
+    _missing = ""
 
-
-def speedups() -> ModuleType | None:
-    """The built accelerator module, switched on or not (None if not built): for native code elsewhere
-    (the engine's bid path) that takes its functions once and checks the switch on every call."""
-    return _speedups
+if _native is not None and not _forced_pure:
+    kernels: ModuleType = _native
+else:
+    from . import _kernels as kernels
 
 
 def available() -> bool:
-    """Whether the extension is built and importable (whatever the switch says)."""
-    return _speedups is not None
+    """Whether the extension is built and importable (whatever LEDGER_PURE_PYTHON says)."""
+    return _native is not None
 
 
 def forced_pure() -> bool:
@@ -54,24 +48,12 @@ def why_unavailable() -> str:
 
 
 def active() -> bool:
-    """Whether the ledger is using the native path now."""
-    return native is not None
+    """Whether the ledger runs the native kernels."""
+    return kernels is _native
 
 
 def describe() -> str:
-    """Which ledger code runs now, for a benchmark's report: the accelerator, or pure Python and why."""
+    """Which kernels the ledger runs, for a benchmark's report: the native ones, or pure Python and why."""
     if active():
-        return "native accelerator (ledger/_speedups.c)"
-    return "pure Python (" + ("LEDGER_PURE_PYTHON is set" if _forced_pure else _missing or "switched off") + ")"
-
-
-def use(enabled: bool) -> None:
-    """Switch every ledger module to the native path (if built) or to pure Python."""
-    global native
-    if enabled and _speedups is None:
-        raise RuntimeError(_missing)
-    native = _speedups if enabled else None
-    from . import audit, canonical, certificate, log, merkle
-
-    for module in (canonical, merkle, log, audit, certificate):
-        module._bind(native)
+        return "native kernels (ledger/_speedups.c)"
+    return "pure Python (" + ("LEDGER_PURE_PYTHON is set" if _forced_pure else _missing) + ")"

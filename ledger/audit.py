@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import _accel, canonical
+from . import canonical
+from ._accel import kernels
 from .checkpoint import Checkpoint, CheckpointError, verify_signed_checkpoint
 from .merkle import MerkleTree, ProofError, verify_consistency
 from .note import NoteError, Verifier
@@ -64,22 +65,9 @@ class AuditReport:
 
 
 _CHUNK = 4096
-_ZERO_PREFIX = b"\x00"
-_digest = type(hashlib.sha256()).digest
-_get_seq, _get_prev, _get_t, _get_kind = map(operator.itemgetter, ("seq", "prev", "t", "kind"))
 _get_data = operator.itemgetter(1)  # a row's data: Row.data, or the second column as fetched
-_INT_ONLY = frozenset({int})
-_STR_ONLY = frozenset({str})
 RawRow = tuple[int, bytes, bytes]  # (seq, data, leaf): a `Row`, or a row as the database returns it
-
-
-# The native accelerator's `_chunk_is_clean` (None: pure Python; see `_accel`).
-_native_audit_chunk = None
-
-
-def _bind(native: Any) -> None:
-    global _native_audit_chunk
-    _native_audit_chunk = native.audit_chunk if native else None
+_check_clean_chunk = kernels.check_chunk
 
 
 def _check_entries(store: Store, report: AuditReport, tree: MerkleTree, keep: list[bytes] | None = None) -> None:
@@ -89,34 +77,25 @@ def _check_entries(store: Store, report: AuditReport, tree: MerkleTree, keep: li
     the log replays them without reading the store a second time).
 
     Rows are taken 4,096 at a time. A chunk in which everything is right (the overwhelmingly
-    common case) is checked by `_chunk_is_clean`, whose every test runs over the whole chunk in
-    C-level iteration; any other chunk goes through `_check_chunk`, one entry at a time, which
-    finds and names each problem. Both reach the same verdict on a clean chunk.
+    common case) is shown so by the byte kernel `check_chunk` (`ledger._accel`); any other chunk goes
+    through `_check_chunk`, one entry at a time, which finds and names each problem. Both reach the
+    same verdict on a clean chunk.
     """
     batches = getattr(store, "row_batches", None)  # SQLiteStore: the rows as fetched, no Row objects
     chunks = batches() if batches is not None else _chunks(store.rows())
     index, prev, last_t = 0, ZERO_HASH, 0
-    native = _native_audit_chunk
     for chunk in chunks:
+        rows = chunk if type(chunk) is list else list(chunk)
         if keep is not None:
-            keep.extend(map(_get_data, chunk))
-        if native is not None:
-            # The native check answers only for a clean chunk (leaf hashes joined, last t), else None.
-            joined = native(chunk if type(chunk) is list else list(chunk), index, prev, last_t)
-            if joined is not None:
-                leaves_joined, last_t = joined
-                tree.extend_joined(leaves_joined)
-                prev = leaves_joined[-32:]
-                index += len(chunk)
-                continue
-        clean = _chunk_is_clean(chunk, index, prev, last_t)
+            keep.extend(map(_get_data, rows))
+        clean = _check_clean_chunk(rows, index, prev, last_t)
         if clean is not None:
-            leaves, last_t = clean
-            tree.extend(leaves)
-            prev = leaves[-1]
-            index += len(chunk)
+            leaves_joined, last_t = clean
+            tree.extend_joined(leaves_joined)
+            prev = leaves_joined[-32:]
+            index += len(rows)
             continue
-        index, prev, last_t, stopped = _check_chunk(chunk, index, prev, last_t, report, tree)
+        index, prev, last_t, stopped = _check_chunk(rows, index, prev, last_t, report, tree)
         if stopped:
             return
 
@@ -125,37 +104,6 @@ def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
     it = iter(rows)
     while chunk := list(itertools.islice(it, _CHUNK)):
         yield chunk
-
-
-def _chunk_is_clean(chunk: Sequence[RawRow], start: int, prev: bytes, last_t: int) -> tuple[list[bytes], int] | None:
-    """(leaf hashes, last t) if `_check_chunk` would find no problem in these rows; else None."""
-    try:
-        seqs, datas, stored = zip(*chunk, strict=True)
-        expected = tuple(range(start, start + len(chunk)))
-        if seqs != expected:
-            return None
-        leaves = list(map(_digest, map(hashlib.sha256, map(_ZERO_PREFIX.__add__, datas))))
-        if tuple(leaves) != stored:
-            return None
-        entries = canonical.decode_many(datas)
-        if entries is None:
-            return None
-        seq_fields = list(map(_get_seq, entries))
-        prev_fields = list(map(_get_prev, entries))
-        times = list(map(_get_t, entries))
-        kinds = list(map(_get_kind, entries))
-    except (TypeError, ValueError, KeyError):  # a row that is not (int, bytes, bytes), a missing field, ...
-        return None
-    if seq_fields != list(expected) or not _INT_ONLY.issuperset(map(type, seq_fields)):
-        return None
-    if prev_fields[0] != prev or prev_fields[1:] != leaves[:-1]:
-        return None
-    # t: integers, the first not before the previous entry's (itself >= 0), never decreasing.
-    if not _INT_ONLY.issuperset(map(type, times)) or times[0] < last_t or not all(map(operator.le, times, times[1:])):
-        return None
-    if not _STR_ONLY.issuperset(map(type, kinds)) or "" in kinds:
-        return None
-    return leaves, times[-1]
 
 
 def _check_chunk(
@@ -316,6 +264,3 @@ def audit_store(
     if trusted is not None:
         check_trusted(trusted, verifier, tree, report)
     return report
-
-
-_bind(_accel.native)

@@ -4,21 +4,24 @@ An entry is a msgpack map with string keys sorted by their UTF-8 bytes, integers
 smallest encoding, strings as str, byte strings as bin, and no floats or ext types. Nested maps
 follow the same rule, and maps and lists nest at most `MAX_DEPTH` (32) levels deep, the entry
 itself the first: the encoder refuses anything deeper, so nothing deeper is ever written, and the
-decoder refuses it too (naming its path) before building anything. Decoding is strict: it
-re-encodes and demands identical bytes, so every value has exactly one encoding and the leaf hash
-of an entry is well defined.
+decoder refuses it too (naming its path) before building anything. Decoding is strict: only
+bytes that are exactly the canonical encoding of their value are accepted, so every value has
+exactly one encoding and the leaf hash of an entry is well defined.
+
+The value rule is `ledger.canonical_form`; the encoder and the validator of entry bytes are byte
+kernels (`ledger._accel`), native or pure Python; this module adds the precise error messages.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
 
-from . import _accel
+from ._accel import kernels
+from .canonical_form import MAX_DEPTH, TOO_DEEP, CanonicalError, normalize
 
 __all__ = [
     "MAX_DEPTH",
@@ -27,199 +30,60 @@ __all__ = [
     "decode_many",
     "encode",
     "encode_entry",
+    "encode_entry_and_leaf",
     "encode_value",
     "normalize",
 ]
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
-# The format's nesting limit (docs/formats.md §1, normative): at most this many levels of maps and
-# lists, the entry (or the value encoded) itself the first. Besides bounding what the market stores,
-# it bounds every walk over a value here and in ledger/_speedups.c (which has the same MAX_DEPTH).
-MAX_DEPTH = 32
-
-
-class CanonicalError(ValueError):
-    """Raised when a value cannot be encoded canonically or bytes are not canonical."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path or '<entry>'}: {reason}")
-
-
-_SCALARS = frozenset({str, bytes, bool, type(None)})
-_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels of maps and lists"
-
-
-def _check(value: Any, path: str, depth: int) -> Any:
-    """Return a copy of value with every map sorted; reject what has no canonical form.
-
-    `depth` counts the maps and lists around `value`: one more is refused once there are MAX_DEPTH.
-    """
-    t = type(value)
-    if t in _SCALARS:
-        return value
-    if t is int:
-        if value < _INT_MIN or value > _INT_MAX:
-            raise CanonicalError(path, f"integer {value} is outside the msgpack range")
-        return value
-    if t is dict:
-        if depth >= MAX_DEPTH:
-            raise CanonicalError(path, _TOO_DEEP)
-        try:
-            # UTF-8 byte order equals code-point order, so sorting the str keys is enough.
-            keys = sorted(value)
-        except TypeError:
-            keys = list(value)  # mixed key types: the loop below names the first non-string key
-        out = {}
-        for k in keys:
-            if type(k) is not str:
-                raise CanonicalError(path, f"map key {k!r} is not a string")
-            v = value[k]
-            tv = type(v)
-            # Scalars inline (the common case): a path string is built only for nested values.
-            if tv in _SCALARS or (tv is int and _INT_MIN <= v <= _INT_MAX):
-                out[k] = v
-            else:
-                out[k] = _check(v, f"{path}.{k}" if path else k, depth + 1)
-        return out
-    if t is list or t is tuple:
-        if depth >= MAX_DEPTH:
-            raise CanonicalError(path, _TOO_DEEP)
-        return [_check(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
-    if t is float:
-        raise CanonicalError(path, "floats are not allowed (use integer fen / milliseconds)")
-    if t is bytearray or t is memoryview:
-        return bytes(value)
-    raise CanonicalError(path, f"type {t.__name__} has no canonical encoding")
-
-
-def normalize(value: Any) -> Any:
-    """The value as its canonical bytes decode: maps sorted by key, tuples as lists, bytearrays as bytes.
-
-    Whatever order or container types a caller built a command with, the normalized value is the
-    one a replay of its ledger entry sees, so anything derived from it (a refusal's message) has
-    the same bytes live and in replay. Raises CanonicalError (naming the path) for what has no
-    canonical form, nesting deeper than MAX_DEPTH included.
-    """
-    return _check(value, "", 0)
-
-
 _packer_options = {"use_bin_type": True, "strict_types": True}
-_local = threading.local()
+_encode_value = kernels.encode_value
+_entry_and_leaf = kernels.entry_and_leaf
+_is_canonical_entry = kernels.is_canonical_entry
+_unpackb = msgpack.unpackb
 
 
-def _packer() -> msgpack.Packer:
-    """The per-thread reused Packer."""
+def _why_not_encodable(value: Any) -> CanonicalError:
+    """The error naming what in `value` has no canonical form (the kernels say only that something has none)."""
     try:
-        return _local.packer
-    except AttributeError:
-        packer = _local.packer = msgpack.Packer(**_packer_options)
-        return packer
-
-
-def _pack(value: Any) -> bytes:
-    """msgpack.packb with a reused per-thread Packer (`pack` resets itself, even after an error)."""
-    try:
-        packer = _local.packer
-    except AttributeError:
-        packer = _local.packer = msgpack.Packer(**_packer_options)
-    return packer.pack(value)
-
-
-# The fast path for flat maps (every value a scalar): msgpack packs the (key, value) pairs sorted by
-# key, in C, instead of `_check` building a sorted copy. Exact types only, so that a subclass, a
-# float, a nested container or an out-of-range integer takes the slow path and its precise error.
-_FLAT = frozenset({str, bytes, int, bool, type(None)})
-_KEY_TYPES = frozenset({str})
-
-
-def _pack_sorted_pairs(pairs: list[tuple[str, Any]]) -> bytes | None:
-    """Sort (key, value) pairs with distinct str keys and pack them as a map; None if msgpack refuses."""
-    packer = _packer()
-    try:
-        pairs.sort()  # distinct keys: the values are never compared
-        return packer.pack_map_pairs(pairs)
-    except Exception:  # out-of-range int, invalid UTF-8, ...: the slow path names it
-        packer.reset()  # unlike pack(), pack_map_pairs leaves a half-written map behind
-        return None
+        msgpack.packb(normalize(value), **_packer_options)
+    except CanonicalError as exc:
+        return exc
+    except UnicodeEncodeError as exc:
+        return CanonicalError("", f"string is not valid UTF-8: {exc.reason}")
+    except ValueError as exc:  # a string or byte string longer than msgpack can frame
+        return CanonicalError("", str(exc))
+    raise AssertionError(f"the byte kernels refused a canonical value ({kernels.__name__})")
 
 
 def encode_value(value: Any) -> bytes:
     """Encode any canonical value (map, list, int, str, bytes, bool, nil)."""
-    if _native_encode_value is not None:
-        data = _native_encode_value(value)
-        if data is not None:
-            return data
     try:
-        return _pack(_check(value, "", 0))
-    except UnicodeEncodeError as exc:
-        raise CanonicalError("", f"string is not valid UTF-8: {exc.reason}") from None
-
-
-# The native accelerator's versions of the fast paths below (None: pure Python; see `_accel`). Each
-# answers None for anything it does not handle, and the Python code then runs as before.
-_native_encode_flat = _native_encode_entry = _native_encode_value = _native_decode = None
-
-
-def _bind(native: Any) -> None:
-    global _native_encode_flat, _native_encode_entry, _native_encode_value, _native_decode
-    _native_decode = native.decode_entry if native else None
-    _native_encode_value = native.encode_value if native else None
-    _native_encode_flat = native.encode_flat if native else None
-    _native_encode_entry = native.encode_entry if native else None
+        return _encode_value(value)
+    except ValueError:
+        raise _why_not_encodable(value) from None
 
 
 def encode(entry: dict[str, Any]) -> bytes:
     """Encode an entry (a map with string keys) in its canonical bytes."""
     if type(entry) is not dict:
         raise CanonicalError("", f"an entry must be a map, not {type(entry).__name__}")
-    if _native_encode_flat is not None:
-        data = _native_encode_flat(entry)
-        if data is not None:
-            return data
-    if _FLAT.issuperset(map(type, entry.values())) and _KEY_TYPES.issuperset(map(type, entry)):
-        data = _pack_sorted_pairs(list(entry.items()))
-        if data is not None:
-            return data
     return encode_value(entry)
 
 
-def encode_entry(payload: Mapping[str, Any], seq: int, prev: bytes, t: int, kind: str) -> bytes:
-    """`encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})`, the log's hot path.
+def encode_entry_and_leaf(payload: Mapping[str, Any], seq: int, prev: bytes, t: int, kind: str) -> tuple[bytes, bytes]:
+    """`encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})` and its RFC 6962 leaf hash: the
+    log's hot path. The caller guarantees that the payload has none of the four reserved keys (the log
+    checks it first, with its own message)."""
+    try:
+        return _entry_and_leaf(payload, seq, prev, t, kind)
+    except ValueError:  # a payload that is another Mapping, or that has no canonical form (named here)
+        data = encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})
+        return data, hashlib.sha256(b"\x00" + data).digest()
 
-    A flat payload is packed without building the merged map. The caller guarantees that the
-    payload has none of the four reserved keys (the log checks it first, with its own message).
-    """
-    if _native_encode_entry is not None:
-        data = _native_encode_entry(payload, seq, prev, t, kind)
-        if data is not None:
-            return data
-    if (
-        type(payload) is dict
-        and type(seq) is int
-        and type(prev) is bytes
-        and type(t) is int
-        and type(kind) is str
-        and _FLAT.issuperset(map(type, payload.values()))
-    ):
-        # The payload's keys need no separate check: sorting them among the four str keys raises
-        # TypeError for any key that cannot be compared with a str (a correct sort compares every
-        # pair that ends up adjacent), and msgpack's strict_types refuses any key that is not
-        # exactly a str (a str subclass, say). Either way the slow path below names the key.
-        pairs = list(payload.items())
-        pairs += (("kind", kind), ("prev", prev), ("seq", seq), ("t", t))
-        try:
-            packer = _local.packer
-        except AttributeError:
-            packer = _packer()
-        try:
-            pairs.sort()  # distinct keys: the values are never compared
-            return packer.pack_map_pairs(pairs)
-        except Exception:  # as in _pack_sorted_pairs
-            packer.reset()
-    return encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})
+
+def encode_entry(payload: Mapping[str, Any], seq: int, prev: bytes, t: int, kind: str) -> bytes:
+    """`encode({**payload, "seq": seq, "prev": prev, "t": t, "kind": kind})` (see `encode_entry_and_leaf`)."""
+    return encode_entry_and_leaf(payload, seq, prev, t, kind)[0]
 
 
 def _pairs(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
@@ -257,97 +121,22 @@ def _find_floats(value: Any, path: str) -> None:
             _find_floats(v, f"{path}[{i}]")
 
 
-_LEAVES = _FLAT
-
-
-def _plain_map_ok(value: dict[Any, Any], depth: int = 0) -> bool:
-    """Fast check of a plainly decoded map: str keys strictly ascending, no float/ext values, and
-    nothing nested deeper than MAX_DEPTH (`depth`: the maps and lists around `value`)."""
-    keys = list(value)
-    try:
-        # A dict has no duplicate keys, so sorted means strictly ascending.
-        if keys != sorted(keys):
-            return False
-    except TypeError:  # keys of mixed types
-        return False
-    if not _KEY_TYPES.issuperset(map(type, keys)):
-        return False
-    if _LEAVES.issuperset(map(type, value.values())):
-        return True
-    return _plain_list_ok(value.values(), depth + 1)
-
-
-def _plain_list_ok(value: Iterable[Any], depth: int) -> bool:
-    """`_plain_map_ok` for the items of a map or list (`depth`: the maps and lists around each item)."""
-    for v in value:
-        t = type(v)
-        if t in _LEAVES:
-            continue
-        if t is dict:
-            if depth >= MAX_DEPTH or not _plain_map_ok(v, depth):
-                return False
-        elif t is list:
-            if depth >= MAX_DEPTH or not _plain_list_ok(v, depth + 1):
-                return False
-        else:
-            return False
-    return True
-
-
-_unpackb = msgpack.unpackb
-_chain = itertools.chain.from_iterable
-_DICT = frozenset({dict})
-
-
 def decode_many(datas: Sequence[bytes]) -> list[dict[str, Any]] | None:
-    """`[decode(d) for d in datas]` when every item passes `decode`'s fast path, else None.
-
-    The same checks as the fast path, each made over the whole batch by C-level iteration (the
-    auditor's hot loop): a plain decode, maps only, keys strictly ascending and str (checked once
-    per distinct key sequence: entries of one kind share theirs), scalar values (or
-    `_plain_map_ok` where a value is nested), and a byte-exact re-encode. None means "decode them
-    one by one": the caller then gets each item's precise error. Few container objects are kept
-    alive, so the batch does not set off the cyclic garbage collector.
-    """
-    if _native_decode is not None:
-        decoded = list(map(_native_decode, datas))
-        if None not in decoded:  # (a dict never equals None)
-            return decoded
-    try:
-        values = list(map(_unpackb, datas))
-        if not _DICT.issuperset(map(type, values)):
-            return None
-        for keys in set(map(tuple, values)):  # a dict has no duplicate keys: sorted means ascending
-            if not _KEY_TYPES.issuperset(map(type, keys)) or list(keys) != sorted(keys):
-                return None
-        if not _FLAT.issuperset(map(type, _chain(map(dict.values, values)))) and not all(map(_plain_map_ok, values)):
-            return None
-        if list(map(_packer().pack, values)) != list(datas):
-            return None
-    except Exception:  # not msgpack, trailing bytes, keys that do not sort, ...
-        return None
-    return values
+    """`[decode(d) for d in datas]` when every item is canonical, else None (then `decode` them one by one
+    for each item's precise error)."""
+    if all(map(_is_canonical_entry, datas)):
+        return list(map(_unpackb, datas))
+    return None
 
 
 def decode(data: bytes) -> dict[str, Any]:
     """Decode canonical entry bytes strictly; any non-canonical form raises CanonicalError.
 
-    Fast path: a plain decode, a walk over the maps (string keys strictly ascending by code
-    point, which is UTF-8 byte order; no floats or ext values) and a byte-exact re-encode
-    (which also catches duplicate keys, since the dict keeps only one of them). Anything that
-    fails it is decoded again by `_decode_strict`, which names the precise problem. With the
-    native accelerator, its byte-level check of the canonical form and its decoder replace all that.
+    Bytes the validator (`kernels.is_canonical_entry`) accepts are decoded by msgpack as they are;
+    anything else is decoded by `_decode_strict`, which names the precise problem.
     """
-    if _native_decode is not None and (value := _native_decode(data)) is not None:
-        return value
-    try:
-        # The defaults (raw=False, str or bytes map keys only, ext types as ExtType/Timestamp values
-        # that `_plain_map_ok` refuses) accept a subset of what the strict decoder accepts.
-        value = _unpackb(data)
-    except Exception:
-        value = None
-    if type(value) is dict and _plain_map_ok(value) and _pack(value) == data:
-        return value
+    if _is_canonical_entry(data):
+        return _unpackb(data)
     return _decode_strict(data)
 
 
@@ -449,7 +238,7 @@ def _nesting_error(data: bytes) -> CanonicalError | None:
             top[0] -= 1
         if items >= 0:
             if len(frames) >= MAX_DEPTH:
-                return CanonicalError(_frames_path(frames), _TOO_DEEP)
+                return CanonicalError(_frames_path(frames), TOO_DEEP)
             frames.append([items, is_map, items, None])
         while frames and frames[-1][0] == 0:
             frames.pop()
@@ -465,6 +254,3 @@ def _frames_path(frames: list[list[Any]]) -> str:
         step = (f".{key}" if path else key) if is_map else f"[{total - left - 1}]"
         path += step
     return path
-
-
-_bind(_accel.native)

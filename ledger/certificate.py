@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import _accel, canonical, strictjson
+from . import canonical, strictjson
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
 from .merkle import HASH_SIZE, ProofError, inclusion_root, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
@@ -382,10 +382,6 @@ def canonical_tail(raw: bytes, text: str) -> bool:
 def canonical_b64(text: Any) -> bytes | None:
     """The bytes whose canonical base64 spelling is exactly `text`, or None (another spelling, other
     characters, not a str)."""
-    if _native_b64 is not None:
-        found = _native_b64(text)
-        if found is not None:
-            return found
     if type(text) is not str:
         return None
     try:
@@ -396,11 +392,7 @@ def canonical_b64(text: Any) -> bytes | None:
 
 
 def canonical_b64_leaf(text: Any) -> tuple[bytes, bytes] | None:
-    """`canonical_b64` and the leaf hash of the bytes (one native call where it can)."""
-    if _native_b64_leaf is not None:
-        found = _native_b64_leaf(text)
-        if found is not None:
-            return found
+    """`canonical_b64` and the leaf hash of the bytes."""
     data = canonical_b64(text)
     return None if data is None else (data, _sha256(b"\x00" + data).digest())
 
@@ -423,10 +415,8 @@ def proven_entry_b64(
 
     `text` must be the canonical base64 of canonical entry bytes whose seq is `index`, and `proof` the
     canonical base64 of its inclusion path (hashes joined) leading to `root` in a tree of `size`. None
-    means "not shown valid here" (`verify_proven` names what is wrong). One native call where it can.
+    means "not shown valid here" (`verify_proven` names what is wrong).
     """
-    if _native_proven is not None:
-        return _native_proven(text, index, proof, size, root)
     data, path = canonical_b64(text), canonical_b64(proof)
     return None if data is None or path is None else _proven(data, index, path, size, root)
 
@@ -488,7 +478,6 @@ def _code_groups(code_text: str, index: int, leaf: bytes) -> tuple[str, str, str
 
     None unless the check characters are the ones `check_chars` prints (so the MOD 1271-36 sum holds
     and the form is canonical), the number is `index`, the hash group is `leaf`'s and the date real.
-    The reference of the native `code_fields`.
     """
     m = _PRINTED.fullmatch(code_text)
     if m is None:
@@ -512,30 +501,23 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     """
     try:
         code_text, entry64, proof_text = obj["code"], obj["entry"], obj["tlog_proof"]
-        native = _native_pinned
-        if native is not None and (head := native[0](proof_text)) is not None:
-            # The same checks in C: the proof text's header, index and hash lines (canonical base64),
-            # split at the blank line; then (below) the entry, its seq, its inclusion and the code.
-            index, path, signed = head
-            data = None
-        else:
-            # -- the entry: canonical base64 of canonical bytes
-            data = canonical_b64(entry64)
-            if data is None:
-                return None
-            # -- the tlog-proof text: header, "index N", hashes, a blank line, the signed checkpoint
-            head, sep, signed = proof_text.partition("\n\n")
-            lines = head.split("\n")
-            if not sep or len(lines) < 2 or lines[0] != PROOF_HEADER or lines[1][:6] != "index ":
-                return None  # no blank line, another header, an "extra" line...: the reference decides
-            digits = lines[1][6:]
-            if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
-                return None
-            index = int(digits)
-            proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
-            if not all(map(_is_hash, map(len, proof))):
-                return None
-            path = b"".join(proof)
+        # -- the entry: canonical base64 of canonical bytes
+        data = canonical_b64(entry64)
+        if data is None:
+            return None
+        # -- the tlog-proof text: header, "index N", hashes, a blank line, the signed checkpoint
+        head, sep, signed = proof_text.partition("\n\n")
+        lines = head.split("\n")
+        if not sep or len(lines) < 2 or lines[0] != PROOF_HEADER or lines[1][:6] != "index ":
+            return None  # no blank line, another header, an "extra" line...: the reference decides
+        digits = lines[1][6:]
+        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
+            return None
+        index = int(digits)
+        proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
+        if not all(map(_is_hash, map(len, proof))):
+            return None
+        path = b"".join(proof)
         # -- the checkpoint: exactly one signature by this key, which verifies; the expected origin
         cp, message, sigs, root64 = _signed_parts(signed)
         name = verifier.name
@@ -548,18 +530,11 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
         if len(mine) != 1 or not verifier.verify(message, mine[0].signature):
             return None
         # -- inclusion under the checkpoint's root, and the entry's seq
-        if data is None:  # natively: the entry, its seq, its inclusion, the code's form and binding
-            proven = native[1](entry64, index, path, cp.size, cp.root)
-            if proven is None:
-                return None
-            data, leaf, entry = proven
-            groups = native[2](code_text, index, leaf)
-        else:
-            proven = _proven(data, index, path, cp.size, cp.root)
-            if proven is None:
-                return None
-            data, leaf, entry = proven
-            groups = _code_groups(code_text, index, leaf)
+        proven = _proven(data, index, path, cp.size, cp.root)
+        if proven is None:
+            return None
+        data, leaf, entry = proven
+        groups = _code_groups(code_text, index, leaf)
         # -- the code: its printed form, naming this index and this leaf hash, on a real date
         if groups is None:
             return None
@@ -567,23 +542,3 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     except (KeyError, TypeError, ValueError, binascii.Error, canonical.CanonicalError, NoteError, CheckpointError):
         return None
     return Clean(data, entry, leaf, index, cp, signed, root64, prefix, date, kind, hash_text)
-
-
-# The native accelerator's checks of the pinned fields (the tlog-proof text; the entry, its seq and
-# inclusion; the code's form and binding), of proven entries and of base64 (None for pure Python;
-# see `_accel`; the proof loop is merkle's, `inclusion_root`).
-_native_pinned: tuple[Any, Any, Any] | None = None
-_native_b64_leaf: Any = None
-_native_b64: Any = None
-_native_proven: Any = None
-
-
-def _bind(native: Any) -> None:
-    global _native_pinned, _native_b64_leaf, _native_b64, _native_proven
-    _native_proven = native.proven_entry if native else None
-    _native_pinned = (native.tlog_proof_head, native.proven_entry, native.code_fields) if native else None
-    _native_b64_leaf = native.b64_leaf if native else None
-    _native_b64 = native.b64 if native else None
-
-
-_bind(_accel.native)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from . import _accel, canonical
+from . import canonical
 from .checkpoint import Checkpoint, TlogProof, verify_signed_checkpoint
 from .merkle import MerkleTree, leaf_hash
 from .note import NoteError, Signer, sign_note
@@ -26,13 +26,12 @@ __all__ = ["MAX_ENTRY_BYTES", "Appended", "CheckpointPolicy", "EntryTooLarge", "
 RESERVED = ("seq", "prev", "t", "kind")
 _RESERVED_SET = frozenset(RESERVED)
 _sha256 = hashlib.sha256
-_encode_entry = canonical.encode_entry
-_make_row = functools.partial(tuple.__new__, Row)  # Row(...) built in C, on the hot path
+_encode_entry_and_leaf = canonical.encode_entry_and_leaf
+_make_row = functools.partial(tuple.__new__, Row)  # a Row from a (seq, data, leaf) tuple, fields unchecked
 ZERO_HASH = bytes(32)
-_NEVER = 1 << 256  # a policy threshold that is never reached (an int: compared faster than inf)
+_NEVER = 1 << 256  # a policy threshold that is never reached (an int, compared with ints)
 # The largest entry the log takes, in canonical bytes: what the uint16 length prefix of a C2SP
 # tlog-tiles entry bundle can frame (docs/formats.md §1), so every entry can be served by the public log.
-# ledger/_speedups.c has the same number (its MAX_ENTRY_BYTES; a test checks they agree).
 MAX_ENTRY_BYTES = 65535
 
 
@@ -71,34 +70,9 @@ class Appended(NamedTuple):
 
 _make_appended = functools.partial(tuple.__new__, Appended)
 
-# The native accelerator's encode + leaf hash + Appended in one call, and the whole of `Log.append` in
-# one call (it answers None, having changed nothing, where the Python body must run); None: pure Python.
-_native_append = None
-_native_log_append = None
-
-
-def _bind(native: Any) -> None:
-    global _native_append, _native_log_append
-    _native_append = native.append_entry if native else None
-    _native_log_append = native.log_append if native else None
-
 
 class Log:
     """A signed, hash-chained Merkle log over a `Store`."""
-
-    # What `append` reads and writes for every entry are slots, which the native append
-    # (ledger/_speedups.c, log_append) reads and writes in place; the rest lives in the instance dict.
-    __slots__ = (
-        "__dict__",
-        "_due_seq",
-        "_due_t",
-        "_last_leaf",
-        "_last_t",
-        "_pending_data",
-        "_pending_leaves",
-        "readonly",
-        "tree",
-    )
 
     def __init__(
         self,
@@ -239,12 +213,6 @@ class Log:
         Raises LedgerError for arguments it refuses, EntryTooLarge for an entry of more than
         MAX_ENTRY_BYTES, in both cases having changed nothing.
         """
-        # The common case in one native call: the same checks, entry, tree, pending lists and checkpoint
-        # test as below; None (nothing changed) for anything else, which the Python body then takes.
-        if _native_log_append is not None:
-            appended = _native_log_append(self, Appended, kind, payload, t)
-            if appended is not None:
-                return appended
         # One test for the usual case (t >= last t >= 0 covers t >= 0); `_refuse` says what is wrong.
         if (
             self.readonly
@@ -257,15 +225,8 @@ class Log:
             self._refuse(kind, payload, t)
         tree = self.tree
         seq = tree.size
-        prev = self._last_leaf
-        # The native path answers None for a payload it does not handle (nested values, ...).
-        if _native_append is None or (appended := _native_append(Appended, payload, seq, prev, t, kind)) is None:
-            data = _encode_entry(payload, seq, prev, t, kind)
-            leaf = _sha256(b"\x00" + data).digest()
-            appended = _make_appended((seq, data, leaf))
-        else:
-            _, data, leaf = appended
-        if len(data) > MAX_ENTRY_BYTES:  # before anything changes (the native append declines these)
+        data, leaf = _encode_entry_and_leaf(payload, seq, self._last_leaf, t, kind)
+        if len(data) > MAX_ENTRY_BYTES:  # before anything changes
             raise EntryTooLarge(
                 f"entry {seq} ({kind}) would be {len(data)} bytes, more than the ledger's limit of"
                 f" {MAX_ENTRY_BYTES} bytes per entry; nothing was appended",
@@ -278,7 +239,7 @@ class Log:
         self._last_leaf = leaf
         if seq >= self._due_seq or t >= self._due_t:  # the policy, precomputed as two thresholds
             self._maybe_checkpoint(t)
-        return appended
+        return _make_appended((seq, data, leaf))
 
     def _refuse(self, kind: Any, payload: Mapping[str, Any], t: Any) -> None:
         """Raise the error `append` owes for these arguments (the checks in their documented order)."""
@@ -460,6 +421,3 @@ class Log:
     def close(self) -> None:
         self.commit()
         self.store.close()
-
-
-_bind(_accel.native)

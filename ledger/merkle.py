@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from . import _accel
+from ._accel import kernels
 
 __all__ = [
     "EMPTY_ROOT",
@@ -32,7 +31,6 @@ __all__ = [
 HASH_SIZE = 32
 _sha256 = hashlib.sha256
 EMPTY_ROOT = _sha256(b"").digest()
-_NODE_PREFIX = _sha256(b"\x01")  # never updated: only copied
 
 
 class ProofError(ValueError):
@@ -49,15 +47,11 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(b"\x01" + left + right).digest()
 
 
-# The native accelerator's batch node hashing (None: pure Python; see `_accel`).
-_native_hash_pairs = None
-_native_proof_root = None
-
-
-def _bind(native: Any) -> None:
-    global _native_hash_pairs, _native_proof_root
-    _native_hash_pairs = native.hash_pairs if native else None
-    _native_proof_root = native.proof_root if native else None
+_hash_pairs = kernels.hash_pairs
+# The root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at `index` in a
+# tree of `size`; None for anything malformed: an index outside the tree, a leaf or path not made of
+# whole hashes, a path too long or too short (`root_from_inclusion_proof` says which).
+inclusion_root = kernels.inclusion_root
 
 
 def _split(n: int) -> int:
@@ -118,8 +112,6 @@ class MerkleTree:
         """
         levels = self._levels
         size = self._size
-        sha256 = _sha256
-        hash_pairs = _native_hash_pairs
         k = 0
         while size >> (k + 1):
             if k + 1 == len(levels):
@@ -128,12 +120,7 @@ class MerkleTree:
             start, stop = len(above) * 2, (size >> (k + 1)) * 2 * HASH_SIZE
             if start >= stop:
                 break  # no new node at this level, hence none above it
-            if hash_pairs is not None:
-                above += hash_pairs(below, start, stop)
-            else:
-                above += b"".join(
-                    [sha256(b"\x01" + below[o : o + 2 * HASH_SIZE]).digest() for o in range(start, stop, 2 * HASH_SIZE)]
-                )
+            above += _hash_pairs(below, start, stop)
             k += 1
         self._built = size
 
@@ -254,44 +241,11 @@ _is_hash_size = HASH_SIZE.__eq__
 
 
 def _check_hashes(proof: Sequence[bytes], what: str) -> None:
-    if all(map(_is_hash_size, map(len, proof))):  # the common case, checked in C
+    if all(map(_is_hash_size, map(len, proof))):  # the common case: every hash the right length
         return
     for i, h in enumerate(proof):
         if len(h) != HASH_SIZE:
             raise ProofError(f"{what} hash {i} is {len(h)} bytes, not {HASH_SIZE}")
-
-
-def inclusion_root(leaf: bytes, index: int, size: int, path: bytes) -> bytes | None:
-    """The root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at `index`
-    in a tree of `size`; None for anything malformed: an index outside the tree, a leaf or path not
-    made of whole hashes, a path too long or too short (`root_from_inclusion_proof` says which)."""
-    if _native_proof_root is not None:  # the same loop in C
-        root = _native_proof_root(leaf, index, size, path)
-        if root is not None:
-            return root
-    fn, sn, r = index, size - 1, leaf
-    if fn > sn or fn < 0 or len(leaf) != HASH_SIZE or len(path) % HASH_SIZE:
-        return None
-    # node_hash inlined, from a copy of a hash that has already taken the 0x01 prefix: this loop
-    # is most of a proof's cost.
-    node = _NODE_PREFIX.copy
-    for o in range(0, len(path), HASH_SIZE):
-        if sn == 0:
-            return None  # longer than the tree is deep
-        h = node()
-        if fn & 1 or fn == sn:
-            h.update(path[o : o + HASH_SIZE])
-            h.update(r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            h.update(r)
-            h.update(path[o : o + HASH_SIZE])
-        r = h.digest()
-        fn >>= 1
-        sn >>= 1
-    return r if sn == 0 else None  # else shorter than the tree is deep
 
 
 def _path_length(index: int, size: int) -> int:
@@ -375,6 +329,3 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         raise ProofError("consistency proof does not lead to the old root")
     if sr != root2:
         raise ProofError("consistency proof does not lead to the new root")
-
-
-_bind(_accel.native)

@@ -109,24 +109,31 @@ def quick_loads(text: str | bytes) -> Any | None:
     when it cannot (the caller then reads the text with `loads`, which refuses or accepts it and names any
     problem). Never accepts what `loads` refuses.
 
-    orjson reads strict RFC 8259 JSON in UTF-8 with `json`'s objects, except that an integer beyond 64
-    bits becomes a float (callers type-check their integers) and that a repeated key keeps one copy
-    silently; the ledger's native key count then tells whether the text names more keys than its objects
-    hold. Without the native module (or with LEDGER_PURE_PYTHON=1) the answer is always None.
+    orjson reads strict RFC 8259 JSON in UTF-8 with `json`'s objects (refusing NaN, Infinity and lone
+    surrogates), but keeps one copy of a repeated key silently. So the text is taken only when orjson
+    writes what it read back to exactly the same bytes, 2-space indented (as `json.dumps(indent=2,
+    ensure_ascii=False)` writes, a final newline allowed) or compact: then every member of the text is
+    one key of its object, and no key repeats. Any other layout or spelling (an escape, an exponent,
+    a repeated key) is left to `loads`.
     """
-    from . import _accel
-
-    native = _accel.native
-    if _orjson_loads is None or native is None or not (type(text) is bytes or type(text) is str):
+    if _orjson_loads is None or not (type(text) is bytes or type(text) is str):
         return None
     try:
         obj = _orjson_loads(text)
-    except ValueError:
+        again = _orjson_dumps(obj, option=_INDENTED)
+        raw = text if type(text) is bytes else text.encode()
+    except (ValueError, TypeError):  # not JSON orjson reads; a value it cannot write back
         return None
-    return obj if native.json_keys_unique(text, obj) else None
+    if raw.startswith(again) and (len(raw) == len(again) or raw[len(again) :] == b"\n"):
+        return obj
+    if raw == _orjson_dumps(obj):
+        return obj
+    return None
 
 
 try:  # orjson (a dependency): several times faster than json for the texts it reads
+    from orjson import OPT_INDENT_2 as _INDENTED
+    from orjson import dumps as _orjson_dumps
     from orjson import loads as _orjson_loads
 except ImportError:  # a partial install: `loads` alone
     _orjson_loads = None

@@ -88,7 +88,7 @@ class TxCodeError(ValueError):
 
 def _horner(chars: str) -> int:
     if chars.isascii() and chars.isalnum() and chars == chars.upper():
-        # Only 0-9 and A-Z: the same digits as int(..., 36), so the same value mod 1271, in C.
+        # Only 0-9 and A-Z: the same digits as int(..., 36), so the same value mod 1271.
         return int(chars, RADIX) % MODULUS
     value = 0
     for c in chars:  # anything else: a KeyError names the first character outside the alphabet

@@ -1,35 +1,19 @@
-"""The ledger's two paths as a test fixture: every test of a directory whose conftest imports
-`ledger_path` runs twice, on pure Python and on the optional native accelerator (ledger/_accel.py)."""
+"""Which ledger kernels a test session runs, as a fixture for the tests that name the path they ran on.
+
+The kernels are chosen once, when the ledger is imported (ledger/_accel.py): the native ones if built,
+pure Python with LEDGER_PURE_PYTHON=1. `make test` runs the whole suite, then the ledger, store and
+certificate tests again with LEDGER_PURE_PYTHON=1 in a second process; `make test-pure` runs the whole
+suite on pure Python. Differential tests of the two kernel modules are in tests/ledger/test_kernels.py.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 
-@pytest.fixture(scope="module", autouse=True, params=["pure", "native"])
-def ledger_path(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run every test here on both ledger paths: pure Python, and the optional native accelerator.
-
-    The native half skips, saying why, where the C extension is not built (or LEDGER_PURE_PYTHON is
-    set). The environment variable is set for the pure half so that subprocesses take it too.
-    """
+@pytest.fixture(scope="session")
+def ledger_path() -> str:
+    """'native' or 'pure': the kernels this session's ledger runs (for names of per-path resources)."""
     from ledger import _accel
 
-    native = request.param == "native"
-    if native and not _accel.available():
-        pytest.skip(f"native ledger path not tested: {_accel.why_unavailable()}")
-    if native and _accel.forced_pure():
-        pytest.skip("native ledger path not tested: LEDGER_PURE_PYTHON is set")
-    before = _accel.active()
-    with pytest.MonkeyPatch.context() as mp:
-        if native:
-            mp.delenv("LEDGER_PURE_PYTHON", raising=False)
-        else:
-            mp.setenv("LEDGER_PURE_PYTHON", "1")
-        _accel.use(native)
-        try:
-            yield request.param
-        finally:
-            _accel.use(before)
+    return "native" if _accel.active() else "pure"

@@ -10,7 +10,6 @@ import pytest
 from ledger_testkit import IMPOSTOR_SEED, ORIGIN, SEED, BuiltLedger, entry_body
 
 from ledger import CheckpointPolicy, Log, Signer, SQLiteStore
-from tests.ledger_paths import ledger_path  # noqa: F401 - every test here runs on both ledger paths
 
 
 @pytest.fixture(scope="session")
@@ -57,4 +56,3 @@ def make_ledger(tmp_path: Path, signer: Signer) -> Callable[..., BuiltLedger]:
         return BuiltLedger(path, key, n, checkpoints, vkey_file)
 
     return make
-

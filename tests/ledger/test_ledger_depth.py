@@ -3,8 +3,8 @@
 Issue 13: a bid carrying an extra 495-deep object was accepted into the ledger, and then the server's
 restart and `ledger verify` died with a RecursionError. Now the encoder refuses anything nested deeper
 than the limit (so nothing deeper is written), and the decoder refuses it too, naming its path, before
-it builds anything. Every test here runs on both ledger paths (conftest's `ledger_path`): the pure
-Python code and the native accelerator give the same results and the same messages.
+it builds anything. `make test` runs it on the native kernels and again on pure Python
+(LEDGER_PURE_PYTHON=1): both give the same results and the same messages.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ by checkpoints the market's key signed, written straight into the SQLite store.
 
 `ledger verify` must report each one at its entry index and exit 1, never with a traceback (issue 13:
 a 495-deep object in an entry made it die with a RecursionError); the reading commands still work.
-Runs on both ledger paths (conftest's `ledger_path`): the same report from the pure Python code and
-the native accelerator.
+`make test` runs it on the native kernels and again on pure Python (LEDGER_PURE_PYTHON=1): the same
+report from both.
 """
 
 from __future__ import annotations

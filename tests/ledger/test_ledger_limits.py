@@ -12,7 +12,6 @@ from ledger import (
     Log,
     MemoryStore,
     Signer,
-    _accel,
     canonical,
 )
 
@@ -29,13 +28,6 @@ def _pad(log: Log, size: int, t: int) -> str:
 
 def test_the_limit_is_what_an_entry_bundle_frames() -> None:
     assert MAX_ENTRY_BYTES == 0xFFFF  # tlog-tiles entry bundles: a big-endian uint16 length per entry
-
-
-def test_the_native_accelerator_has_the_same_limit() -> None:
-    if not _accel.available():
-        pytest.skip(f"native ledger path not built: {_accel.why_unavailable()}")
-    speedups = _accel.speedups()
-    assert speedups is not None and speedups.MAX_ENTRY_BYTES == MAX_ENTRY_BYTES
 
 
 def test_an_entry_of_exactly_the_limit_is_appended(signer: Signer) -> None:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ledger.strictjson import DuplicateKeyError, StrictJSONError, loads
+from ledger.strictjson import DuplicateKeyError, StrictJSONError, loads, quick_loads
 
 SETTINGS = settings(max_examples=400, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -215,26 +215,75 @@ def _leaves(value: Any) -> list[Any]:
     return [value]
 
 
-# -- the certificate verifier's fast path: orjson reads, the native count of keys finds a repeat ----------
+# -- quick_loads, the certificate verifier's fast reader: orjson, when its output gives the text back ----------
+
+
+def write_layout(value: Any, indent: str | None, level: int = 0) -> str:
+    """JSON text for `value` as json.dumps(indent=..., ensure_ascii=False) lays it out (compact for None),
+    repeated keys written as they are."""
+    comma, colon = (",", ": ") if indent is not None else (",", ":")
+    inner = "" if indent is None else "\n" + indent * (level + 1)
+    outer = "" if indent is None else "\n" + indent * level
+    if type(value) is Obj:
+        if not value.members:
+            return "{}"
+        parts = [
+            json.dumps(k, ensure_ascii=False) + colon + write_layout(v, indent, level + 1) for k, v in value.members
+        ]
+        return "{" + inner + (comma + inner).join(parts) + outer + "}"
+    if type(value) is list:
+        if not value:
+            return "[]"
+        return "[" + inner + (comma + inner).join(write_layout(v, indent, level + 1) for v in value) + outer + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 @SETTINGS
 @given(documents, st.data())
-def test_the_native_key_count_sees_a_repeat_exactly_when_loads_refuses_one(doc: Any, data: st.DataObject) -> None:
-    """`_speedups.json_keys_unique(text, orjson.loads(text))` is what lets the single pass of
-    auction_engine.certificates read with orjson (which keeps one copy of a repeated key, silently)."""
-    from ledger import _accel
-
-    if not _accel.available():
-        pytest.skip(f"native ledger path not tested: {_accel.why_unavailable()}")
-    orjson = pytest.importorskip("orjson")
-    text = write(doc, data.draw)
-    # Strings with quotes and backslashes where the count must not take them for a key's end.
-    text = text.replace('"a"', data.draw(st.sampled_from(['"a"', '"\\\\"', '"\\":"', '"a\\\\\\"b"'])))
+def test_quick_loads_never_accepts_what_loads_refuses_and_agrees_with_it(doc: Any, data: st.DataObject) -> None:
+    """Whatever the layout (json's indented one and the compact one included, where quick_loads answers),
+    with repeated keys anywhere: quick_loads gives loads' document, or None."""
+    layout = data.draw(st.sampled_from(["indented", "indented+newline", "compact", "random"]))
+    if layout == "random":
+        text = write(doc, data.draw)
+    else:
+        text = write_layout(doc, None if layout == "compact" else "  ") + ("\n" if layout.endswith("newline") else "")
     raw: str | bytes = text.encode("utf-8") if data.draw(st.booleans()) else text
+    quick = quick_loads(raw)
     try:
-        loads(raw)
-        repeated = False
-    except DuplicateKeyError:
-        repeated = True
-    assert _accel._speedups.json_keys_unique(raw, orjson.loads(raw)) is not repeated
+        value = loads(raw)
+    except StrictJSONError:
+        assert quick is None
+        return
+    assert quick is None or quick == value
+
+
+@SETTINGS
+@given(documents)
+def test_quick_loads_reads_the_layout_certificates_are_written_in(doc: Any) -> None:
+    """A document without repeats, 64-bit integers and no floats, as `certificates.dumps` writes it (and
+    compact): quick_loads reads it, so the fast path is taken."""
+    value = plain(doc)
+    assume(first_repeat(doc) is None)
+    assume(all(type(x) is not float and (type(x) is not int or -(2**63) <= x < 2**64) for x in _leaves(value)))
+    for text in (
+        json.dumps(value, indent=2, ensure_ascii=False) + "\n",
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False),
+    ):
+        assert quick_loads(text) == value
+        assert quick_loads(text.encode("utf-8")) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{\n  "a": 1,\n  "a": 2\n}',
+        '{"a":1,"a":2}',
+        '{"x":{"a":[],"a":[]}}',
+        "[NaN]",
+        '{"a":"\\ud800"}',
+        '{"a":1e400}',
+    ],
+)
+def test_quick_loads_leaves_repeats_and_what_json_refuses_to_loads(text: str) -> None:
+    assert quick_loads(text) is None and quick_loads(text.encode()) is None

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import pytest
 
 from ledger.store import MemoryStore, PostgresStore, Row, SQLiteStore, Store
-from tests.ledger_paths import ledger_path  # noqa: F401 - every test here runs on both ledger paths
+from tests.ledger_paths import ledger_path  # noqa: F401 - the kernels this session runs (per-path names)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-postgres.sh"
@@ -329,4 +329,3 @@ def durable_kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stor
     kit = _make_kit(request.param, request, tmp_path)
     yield kit
     kit.close_all()
-
