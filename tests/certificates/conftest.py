@@ -6,7 +6,6 @@ import pytest
 
 from auction_engine.certificates import issue
 from ledger import Log, SQLiteStore
-from tests.ledger_paths import ledger_path  # noqa: F401 - every test here runs on both ledger paths
 
 from .market import SIGNER, Built, run_market
 

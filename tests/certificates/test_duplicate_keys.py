@@ -1,8 +1,8 @@
 """A certificate that repeats a key is invalid (issue 13): json keeps the last copy, a person or a
 first-occurrence reader sees the first, so a forged first `deal`, `code`, `entry` or `tlog_proof` with the
 genuine one last used to verify as VALID while showing the forgery. Now `verify` fails it (exit 1,
-reason `duplicate_key`) naming the key and its path, on the single pass and the reference alike, on both
-ledger paths (conftest's `ledger_path`)."""
+reason `duplicate_key`) naming the key and its path, on the single pass and the reference alike (on the
+ledger kernels the session runs; `make test` runs these tests again with LEDGER_PURE_PYTHON=1)."""
 
 from __future__ import annotations
 
