@@ -292,7 +292,8 @@ class Engine:
     def submit(self, cmd: Command) -> Result:
         """Handle one command at the clock's current time; its entry is written either way."""
         now = self._entry_time(self.clock.now())
-        self.fire_due(now)
+        if self._heap and self._heap[0][0] <= now:  # deadlines due by now fire before the command
+            self.fire_due(now)
         cmd, op = checked_command(cmd)
         seq = self.recorder.size
         sealed = SEALED_FIELDS.get(op)

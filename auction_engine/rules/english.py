@@ -152,7 +152,8 @@ def _bid(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     rule = _grid_rule(lot, p, s.high, amount)
     ctx.accept(f"{rule}.{lot.phase}")
     _record_bid(ctx, lot, bidder, amount, now)
-    _resolve_proxies(ctx, lot)
+    if s.proxies:  # standing proxies answer the new price
+        _resolve_proxies(ctx, lot)
 
 
 def _grid_rule(lot: Lot, p: EnglishParams, high: Fen | None, amount: Fen) -> str:
