@@ -25,9 +25,20 @@ from .merkle import HASH_SIZE, ProofError, verify_consistency
 from .note import NoteError, Verifier, open_note, split_note
 from .witness_state import MAX_SIZE, CosignedHead, WitnessState
 
-__all__ = ["MAX_PROOF_LINES", "AddCheckpoint", "Refusal", "Witness", "parse_add_checkpoint", "wall_clock"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "MAX_PROOF_LINES",
+    "AddCheckpoint",
+    "Refusal",
+    "Witness",
+    "parse_add_checkpoint",
+    "wall_clock",
+]
 
 MAX_PROOF_LINES = 63  # the spec's bound: a client MUST NOT send more
+# The largest request body the HTTP interface reads: a checkpoint with a few dozen signatures and 63
+# proof lines fits many times over.
+DEFAULT_MAX_BODY = 128 * 1024
 
 log = logging.getLogger("ledger.witness")
 

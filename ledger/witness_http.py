@@ -17,12 +17,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .witness import Refusal, Witness
+from .witness import DEFAULT_MAX_BODY, Refusal, Witness
 
-__all__ = ["DEFAULT_MAX_BODY", "SIZE_CONTENT_TYPE", "create_witness_app"]
+__all__ = ["SIZE_CONTENT_TYPE", "create_witness_app"]
 
-# A checkpoint with a few dozen signatures and 63 proof lines fits many times over.
-DEFAULT_MAX_BODY = 128 * 1024
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
