@@ -98,3 +98,22 @@ def test_serve_refuses_a_state_of_another_witness(tmp_path: Path, key_file: Path
     WitnessState(tmp_path / "w.db", Cosigner("witness.example/w1", bytes(32)).verifier.encode()).close()
     code, _, stderr = run("serve", "--key", str(key_file), "--db", str(tmp_path / "w.db"), "--log", LOG)
     assert code == 2 and "belongs to cosigner" in stderr
+
+
+def test_serve_refuses_a_taken_port_and_frees_the_state(tmp_path: Path, key_file: Path) -> None:
+    import socket
+
+    from ledger.witness_state import WitnessState
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = str(taken.getsockname()[1])
+        code, _, stderr = run(
+            "serve", "--key", str(key_file), "--db", str(tmp_path / "w.db"), "--log", LOG, "--port", port
+        )
+    finally:
+        taken.close()
+    assert code == 2 and "cannot listen on 127.0.0.1" in stderr
+    WitnessState(tmp_path / "w.db", COSIGNER.verifier.encode()).close()  # the lock was released
