@@ -12,6 +12,7 @@ import base64
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from typing import Protocol
 
 from .cosignature import Cosignature, CosignatureError, CosignerVerifier, verify_cosignatures
 from .note import NoteError, split_note
@@ -46,8 +47,12 @@ def request_body(old_size: int, proof: Sequence[bytes], signed_checkpoint: str) 
     return "".join(lines).encode()
 
 
-def _read(response: object) -> bytes:
-    data = response.read(MAX_ANSWER + 1)  # type: ignore[attr-defined]
+class _Readable(Protocol):
+    def read(self, amount: int, /) -> bytes: ...
+
+
+def _read(response: _Readable) -> bytes:
+    data = response.read(MAX_ANSWER + 1)
     if len(data) > MAX_ANSWER:
         raise WitnessClientError(f"the witness's answer is longer than {MAX_ANSWER} bytes")
     return bytes(data)

@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS heads (
 T = TypeVar("T")
 
 
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class StateError(Exception):
     """The state file cannot be opened, is not a witness state, or belongs to another cosigner key."""
 
@@ -72,11 +80,15 @@ class WitnessState:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._bind_cosigner(cosigner_vkey)
-        except (sqlite3.Error, StateError) as exc:
+            # The database and its write-ahead log (created by the transaction above, kept until close) are
+            # in the directory for good: a commit's fsync of the log cannot be lost with its directory entry.
+            _fsync_directory(self.path.parent)
+        except (sqlite3.Error, StateError, OSError) as exc:
             self.close()
             if isinstance(exc, StateError):
                 raise
-            raise StateError(f"cannot open witness state {str(self.path)!r}: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StateError(f"cannot open witness state {str(self.path)!r}: {reason}") from None
 
     @staticmethod
     def _lock(lock_path: Path) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from ledger import sign_note
+from ledger import Signer, sign_note
 from ledger.cosignature import Cosigner, verify_cosignatures
 from ledger.witness import Witness
 from ledger.witness_client import request_body
@@ -157,7 +157,7 @@ def test_bad_log_signatures_are_403(rig: Rig) -> None:
     text = honest().text(5)
     wrong = sign_note(honest().text(6), LOG_SIGNER).split("\n\n")[1]  # a real signature, of another checkpoint
     assert rig.post(request_body(0, [], text + "\n" + wrong)).status_code == 403
-    foreign = sign_note(text, Cosigner("someone.else", bytes(32))._signer)  # only an unknown key signed it
+    foreign = sign_note(text, Signer("someone.else", bytes(32)))  # only an unknown key signed it
     assert rig.post(request_body(0, [], foreign)).status_code == 403
     assert rig.state.head(ORIGIN) is None
 
