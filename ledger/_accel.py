@@ -24,7 +24,17 @@ except ImportError as exc:
         " headers (libssl-dev) when the package is installed"
     )
 else:
-    _missing = ""
+    from . import _kernels
+
+    _lacking = sorted(set(_kernels.__all__).difference(dir(_native)))
+    _missing = (
+        f"the C extension {_native.__file__} is an older build without {', '.join(_lacking)};"
+        " rebuild it (pip install -e .) and delete the older file"
+        if _lacking
+        else ""
+    )
+    if _lacking:
+        _native = None
 
 if _native is not None and not _forced_pure:
     kernels: ModuleType = _native

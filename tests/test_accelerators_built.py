@@ -46,3 +46,6 @@ def test_accelerator_is_built_where_it_can_be(module: str) -> None:
         importlib.import_module(module)
     except ImportError as exc:
         pytest.fail(f"{module} is not built although this machine can build it (see the install's log): {exc}")
+    from ledger import _accel
+
+    assert _accel.available(), _accel.why_unavailable()  # not an older build that lacks a kernel
