@@ -12,6 +12,7 @@ from .ledger_cmd import ledger
 from .serve_cmd import serve
 from .simulate_cmd import simulate, sweep
 from .verify_cmd import verify
+from .witness_cmd import witness
 
 __all__ = ["main"]
 
@@ -30,3 +31,4 @@ main.add_command(verify)
 main.add_command(serve)
 main.add_command(simulate)
 main.add_command(sweep)
+main.add_command(witness)

@@ -24,7 +24,7 @@ from ledger.witness_state import WitnessState
 from .witness_kit import COSIGNER, LOG_SIGNER, ORIGIN, Branch, fork, honest
 
 # Until `witness` is registered in auction_engine/cli/__init__.py, the module runs on its own.
-WITNESS_COMMAND = [sys.executable, "-m", "auction_engine.cli.witness_cmd"]
+WITNESS_COMMAND = [sys.executable, "-m", "auction_engine", "witness"]
 
 
 @dataclass
