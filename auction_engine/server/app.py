@@ -116,9 +116,11 @@ def create_app(
     app.state.certificates = Certificates(market)
     app.state.new_operator_token = new_token
     for router in ROUTERS:
-        app.include_router(router)
+        # The routes themselves, in one flat table: this FastAPI's `include_router` would match every
+        # request through a wrapper per included router, route by route.
+        app.router.routes.extend(router.routes)
     app.mount("/static", static_files(), name="static")
-    app.state.route_methods = method_table([*app.router.routes, *(r for router in ROUTERS for r in router.routes)])
+    app.state.route_methods = method_table(app.router.routes)
 
     app.add_middleware(BodyGuard, limits=limits or Limits(), now=market.now)  # every body, before the routes
     if fast_lane:  # outermost (added last): a plain bid needs neither the guard's checks nor the routing

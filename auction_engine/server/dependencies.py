@@ -1,11 +1,11 @@
-"""What the routes need from the application, as FastAPI dependencies: the market, its parts, the caller.
+"""What the routes need from the application: the market and its parts, and the caller.
 
 `create_app` keeps the market's parts on `app.state` (`market`: the LiveMarket, `feed`: the
-WebSocket feed, `certificates`: the certificate lookup); the accessors below read them for a
-request or a WebSocket, typed, and the `Annotated` aliases (`MarketDep`, `FeedDep`,
-`CertificatesDep`) make them route parameters. The caller's credential comes the same way:
-`Who` (any known token), `Operator` (the operator's), `Bidder` (a bidder's); a refused credential
-is a 401 or 403 `ApiError`. The fast lane authenticates with the same `authenticate`.
+WebSocket feed, `certificates`: the certificate lookup); a route takes the `Request` (or the
+`WebSocket`) and reads them through the typed accessors `market_of`, `feed_of` and
+`certificates_of`. The caller's credential is a FastAPI dependency, as a route parameter: `Who`
+(any known token), `Operator` (the operator's), `Bidder` (a bidder's); a refused credential is a
+401 or 403 `ApiError`. The fast lane authenticates with the same `authenticate`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from .responses import ApiError
 
 __all__ = [
     "Bidder",
-    "CertificatesDep",
-    "FeedDep",
-    "MarketDep",
     "Operator",
     "Who",
     "authenticate",
@@ -56,23 +53,6 @@ def certificates_of(conn: HTTPConnection) -> Certificates:
     return certificates
 
 
-# (async: FastAPI would run a plain function dependency on a worker thread)
-async def _market(conn: HTTPConnection) -> LiveMarket:
-    return market_of(conn)
-
-
-async def _feed(conn: HTTPConnection) -> Feed:
-    return feed_of(conn)
-
-
-async def _certificates(conn: HTTPConnection) -> Certificates:
-    return certificates_of(conn)
-
-
-MarketDep = Annotated[LiveMarket, Depends(_market)]
-FeedDep = Annotated[Feed, Depends(_feed)]
-CertificatesDep = Annotated[Certificates, Depends(_certificates)]
-
 # -- the caller ------------------------------------------------------------------------------------
 
 _bearer = HTTPBearer(auto_error=False, description="operator token, or a bidder's token from its admission")
@@ -97,9 +77,9 @@ def authenticate(credentials: Credentials, token: str | None) -> Principal:
 
 
 async def _principal(
-    market: MarketDep, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    conn: HTTPConnection, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    return authenticate(market.credentials, bearer.credentials if bearer is not None else None)
+    return authenticate(market_of(conn).credentials, bearer.credentials if bearer is not None else None)
 
 
 async def _operator_only(who: Annotated[Principal, Depends(_principal)]) -> Principal:

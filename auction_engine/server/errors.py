@@ -62,7 +62,7 @@ MethodTable = list[tuple[re.Pattern[str], frozenset[str]]]
 def method_table(routes: Iterable[BaseRoute]) -> MethodTable:
     """(path pattern, methods) of every route that has methods: what a 405's `Allow` is read from.
 
-    `create_app` keeps it as `app.state.route_methods` (the routers' routes and the application's own).
+    `create_app` keeps it, for all its routes, as `app.state.route_methods`.
     """
     table: MethodTable = []
     for route in routes:

@@ -43,7 +43,7 @@ class LaneStats:
     served: int = 0  # bids the lane answered (the rest went on to the guard and the routes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Headers:
     """The request headers the lane reads (the first of each, as Starlette's `headers.get` gives it)."""
 

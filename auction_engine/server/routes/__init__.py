@@ -1,4 +1,4 @@
-"""The HTTP routes, one router per area; `ROUTERS` is the order `create_app` includes them in.
+"""The HTTP routes, one router per area; `ROUTERS` is the order `create_app` adds their routes in.
 
 - `commands`: every command of the rules (typed routes, and any command by name);
 - `bidders`: admission, a bidder's key, `/api/me`;

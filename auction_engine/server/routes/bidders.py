@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import schemas
-from ..dependencies import Bidder, MarketDep, Operator, Who
+from ..dependencies import Bidder, Operator, Who, market_of
 from ..responses import ApiError, JSONAnswer
 from .openapi import BODY_RESPONSES, READ_RESPONSES, LotPath
 
@@ -18,8 +19,9 @@ router = APIRouter()
 
 
 @router.post("/api/bidders", tags=["operator"], response_model=schemas.Admitted, responses=BODY_RESPONSES)
-async def admit(body: schemas.AdmitIn, who: Operator, market: MarketDep) -> Response:
+async def admit(body: schemas.AdmitIn, who: Operator, request: Request) -> Response:
     """Admit a bidder: create (or replace) its credential. The token is in this answer only."""
+    market = market_of(request)
     if body.bidder in market.engine.market.operators:
         raise ApiError(422, "malformed", f"{body.bidder!r} is an operator id", field="bidder")
     pubkey = bytes.fromhex(body.pubkey) if body.pubkey else None
@@ -30,22 +32,25 @@ async def admit(body: schemas.AdmitIn, who: Operator, market: MarketDep) -> Resp
 
 
 @router.get("/api/bidders", tags=["operator"], response_model=list[schemas.BidderOut], responses=READ_RESPONSES)
-async def bidders(who: Operator, market: MarketDep) -> Response:
+async def bidders(who: Operator, request: Request) -> Response:
+    market = market_of(request)
     creds = market.credentials
     return JSONAnswer([creds.public(b) for b in sorted(creds.bidder_ids())])
 
 
 @router.put("/api/me/key", tags=["bidder"], response_model=schemas.BidderOut, responses=BODY_RESPONSES)
-async def set_key(body: schemas.KeyIn, who: Bidder, market: MarketDep) -> Response:
+async def set_key(body: schemas.KeyIn, who: Bidder, request: Request) -> Response:
     """Register the bidder's own Ed25519 public key (null clears it); from then on its commands must be signed."""
+    market = market_of(request)
     market.credentials.set_key(who.actor, bytes.fromhex(body.pubkey) if body.pubkey else None)
     await market.save_credentials()
     return JSONAnswer(market.credentials.public(who.actor))
 
 
 @router.get("/api/me", tags=["bidder"], responses=READ_RESPONSES)
-async def me(who: Who, market: MarketDep) -> Response:
+async def me(who: Who, request: Request) -> Response:
     """Who this credential is, and (for a bidder) its deposits by lot."""
+    market = market_of(request)
     out: dict[str, Any] = {
         "actor": who.actor,
         "role": who.role,
@@ -61,8 +66,9 @@ async def me(who: Who, market: MarketDep) -> Response:
 
 
 @router.get("/api/me/lots/{lot}", tags=["bidder"], responses=READ_RESPONSES)
-async def my_lot(lot: LotPath, who: Who, market: MarketDep) -> Response:
+async def my_lot(lot: LotPath, who: Who, request: Request) -> Response:
     """The lot as this bidder may see it (its own deposit, proxy, commitment, registration)."""
+    market = market_of(request)
     if lot not in market.engine.lots:
         raise ApiError(404, "unknown_lot", f"there is no lot {lot!r}")
     view = market.operator_view(lot) if who.is_operator else market.view(lot, who.actor)

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ... import certificates
 from ..certs import CertificateLookupError, Certificates
-from ..dependencies import CertificatesDep, Operator
+from ..dependencies import Operator, certificates_of
 from ..responses import ApiError, JSONAnswer
 from .openapi import errors
 
@@ -29,9 +30,9 @@ async def _certificate(certs: Certificates, code: str) -> dict[str, Any]:
 
 
 @router.get("/api/certificates", tags=["public"])
-async def certificate_codes(certs: CertificatesDep) -> Response:
+async def certificate_codes(request: Request) -> Response:
     """Every transaction code issued so far, with its lot."""
-    return JSONAnswer({"codes": certs.codes()})
+    return JSONAnswer({"codes": certificates_of(request).codes()})
 
 
 @router.get(
@@ -39,17 +40,19 @@ async def certificate_codes(certs: CertificatesDep) -> Response:
     tags=["public"],
     responses=errors(404, 409, 422),
 )
-async def certificate(code: Annotated[str, PathParam(max_length=64)], certs: CertificatesDep) -> Response:
+async def certificate(code: Annotated[str, PathParam(max_length=64)], request: Request) -> Response:
     """The certificate for a transaction code, and the server's verification verdict."""
+    certs = certificates_of(request)
     cert = await _certificate(certs, code)
     return JSONAnswer({"certificate": cert, "verdict": await certs.verdict(cert)})
 
 
 @router.post("/api/certificates/{code}", tags=["operator"], responses=errors(401, 403, 404, 409, 413, 422))
 async def issue_certificate(
-    code: Annotated[str, PathParam(max_length=64)], who: Operator, certs: CertificatesDep
+    code: Annotated[str, PathParam(max_length=64)], who: Operator, request: Request
 ) -> Response:
     """Issue (or fetch) the certificate for a transaction code."""
+    certs = certificates_of(request)
     cert = await _certificate(certs, code)
     return JSONAnswer({"certificate": cert, "verdict": await certs.verdict(cert)})
 
@@ -60,8 +63,9 @@ async def issue_certificate(
     response_class=Response,
     responses={200: {"content": {"application/json": {}, "text/html": {}}}, **errors(404, 409, 422)},
 )
-async def certificate_file(name: Annotated[str, PathParam(max_length=80)], certs: CertificatesDep) -> Response:
+async def certificate_file(name: Annotated[str, PathParam(max_length=80)], request: Request) -> Response:
     """`CODE.cert.json` (the evidence file) or `CODE.html` (a printable page), as the certificate's QR names."""
+    certs = certificates_of(request)
     if name.endswith(".cert.json"):
         cert = await _certificate(certs, name[: -len(".cert.json")])
         return Response(certificates.dumps(cert), media_type="application/json")

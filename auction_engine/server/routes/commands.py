@@ -11,11 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 from fastapi import Path as PathParam
+from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import commands, schemas
 from ..command_path import answer_command, answer_typed_command
-from ..dependencies import MarketDep, Operator, Who
+from ..dependencies import Operator, Who, market_of
 from .openapi import CMD_RESPONSES, IdemHeader, LotPath
 
 __all__ = ["router"]
@@ -26,45 +27,39 @@ router = APIRouter()
 
 
 @router.post("/api/lots/{lot}/bids", tags=["bidder"], responses=CMD_RESPONSES, summary="Bid (English)")
-async def bid(lot: LotPath, body: schemas.BidIn, who: Who, market: MarketDep, idem: IdemHeader = None) -> Response:
-    return await answer_typed_command(market, who, "bid", lot, body, idem)
+async def bid(lot: LotPath, body: schemas.BidIn, who: Who, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "bid", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/proxy", tags=["bidder"], responses=CMD_RESPONSES, summary="Proxy (maximum) bid")
-async def proxy(lot: LotPath, body: schemas.ProxyIn, who: Who, market: MarketDep, idem: IdemHeader = None) -> Response:
-    return await answer_typed_command(market, who, "proxy", lot, body, idem)
+async def proxy(lot: LotPath, body: schemas.ProxyIn, who: Who, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "proxy", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/accept", tags=["bidder"], responses=CMD_RESPONSES, summary="Accept the Dutch price")
-async def accept(
-    lot: LotPath, body: schemas.AcceptIn, who: Who, market: MarketDep, idem: IdemHeader = None
-) -> Response:
-    return await answer_typed_command(market, who, "accept", lot, body, idem)
+async def accept(lot: LotPath, body: schemas.AcceptIn, who: Who, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "accept", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/commit", tags=["bidder"], responses=CMD_RESPONSES, summary="Commit a sealed bid")
-async def commit(
-    lot: LotPath, body: schemas.CommitIn, who: Who, market: MarketDep, idem: IdemHeader = None
-) -> Response:
-    return await answer_typed_command(market, who, "commit", lot, body, idem)
+async def commit(lot: LotPath, body: schemas.CommitIn, who: Who, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "commit", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/reveal", tags=["bidder"], responses=CMD_RESPONSES, summary="Reveal a sealed bid")
-async def reveal(
-    lot: LotPath, body: schemas.RevealIn, who: Who, market: MarketDep, idem: IdemHeader = None
-) -> Response:
-    return await answer_typed_command(market, who, "reveal", lot, body, idem)
+async def reveal(lot: LotPath, body: schemas.RevealIn, who: Who, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "reveal", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/register", tags=["bidder"], responses=CMD_RESPONSES, summary="Register intent (listing)")
 async def register(
     lot: LotPath,
     who: Who,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
     body: Annotated[schemas.EmptyIn | None, Body()] = None,
 ) -> Response:
-    return await answer_typed_command(market, who, "register", lot, body or schemas.EmptyIn(), idem)
+    return await answer_typed_command(market_of(request), who, "register", lot, body or schemas.EmptyIn(), idem)
 
 
 @router.post(
@@ -76,41 +71,43 @@ async def register(
 async def withdraw_registration(
     lot: LotPath,
     who: Who,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
     body: Annotated[schemas.EmptyIn | None, Body()] = None,
 ) -> Response:
-    return await answer_typed_command(market, who, "withdraw_registration", lot, body or schemas.EmptyIn(), idem)
+    return await answer_typed_command(
+        market_of(request), who, "withdraw_registration", lot, body or schemas.EmptyIn(), idem
+    )
 
 
 @router.post("/api/lots/{lot}/objections", tags=["bidder"], responses=CMD_RESPONSES, summary="Lodge an objection")
 async def object_(
-    lot: LotPath, body: schemas.ObjectIn, who: Who, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.ObjectIn, who: Who, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "object", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "object", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/offers", tags=["bidder"], responses=CMD_RESPONSES, summary="Competing offer (agreement)")
-async def offer(lot: LotPath, body: schemas.OfferIn, who: Who, market: MarketDep, idem: IdemHeader = None) -> Response:
-    return await answer_typed_command(market, who, "offer", lot, body, idem)
+async def offer(lot: LotPath, body: schemas.OfferIn, who: Who, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "offer", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/confirm", tags=["bidder"], responses=CMD_RESPONSES, summary="Confirm the deal")
 async def confirm(
     lot: LotPath,
     who: Who,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
     body: Annotated[schemas.EmptyIn | None, Body()] = None,
 ) -> Response:
-    return await answer_typed_command(market, who, "confirm", lot, body or schemas.EmptyIn(), idem)
+    return await answer_typed_command(market_of(request), who, "confirm", lot, body or schemas.EmptyIn(), idem)
 
 
 @router.post("/api/lots/{lot}/payment-plan", tags=["bidder"], responses=CMD_RESPONSES, summary="Choose instalments")
 async def payment_plan(
-    lot: LotPath, body: schemas.PaymentPlanIn, who: Who, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.PaymentPlanIn, who: Who, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "payment_plan", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "payment_plan", lot, body, idem)
 
 
 @router.post(
@@ -119,11 +116,11 @@ async def payment_plan(
 async def accept_offer(
     lot: LotPath,
     who: Who,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
     body: Annotated[schemas.EmptyIn | None, Body()] = None,
 ) -> Response:
-    return await answer_typed_command(market, who, "accept_offer", lot, body or schemas.EmptyIn(), idem)
+    return await answer_typed_command(market_of(request), who, "accept_offer", lot, body or schemas.EmptyIn(), idem)
 
 
 @router.post(
@@ -135,11 +132,11 @@ async def accept_offer(
 async def decline_offer(
     lot: LotPath,
     who: Who,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
     body: Annotated[schemas.EmptyIn | None, Body()] = None,
 ) -> Response:
-    return await answer_typed_command(market, who, "decline_offer", lot, body or schemas.EmptyIn(), idem)
+    return await answer_typed_command(market_of(request), who, "decline_offer", lot, body or schemas.EmptyIn(), idem)
 
 
 # -- operator commands -----------------------------------------------------------------------------
@@ -147,26 +144,26 @@ async def decline_offer(
 
 @router.post("/api/submarkets", tags=["operator"], responses=CMD_RESPONSES, summary="Open a sub-market")
 async def open_submarket(
-    body: schemas.OpenSubmarketIn, who: Operator, market: MarketDep, idem: IdemHeader = None
+    body: schemas.OpenSubmarketIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "open_submarket", None, body, idem)
+    return await answer_typed_command(market_of(request), who, "open_submarket", None, body, idem)
 
 
 @router.post("/api/lots", tags=["operator"], responses=CMD_RESPONSES, summary="Open a lot in any mode")
-async def open_lot(body: schemas.OpenLotIn, who: Operator, market: MarketDep, idem: IdemHeader = None) -> Response:
-    return await answer_typed_command(market, who, "open_lot", body.lot, body, idem)
+async def open_lot(body: schemas.OpenLotIn, who: Operator, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "open_lot", body.lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/deposits", tags=["operator"], responses=CMD_RESPONSES, summary="Record a deposit")
 async def deposit(
-    lot: LotPath, body: schemas.DepositIn, who: Operator, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.DepositIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "deposit", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "deposit", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/payments", tags=["operator"], responses=CMD_RESPONSES, summary="Record a payment")
-async def pay(lot: LotPath, body: schemas.PayIn, who: Operator, market: MarketDep, idem: IdemHeader = None) -> Response:
-    return await answer_typed_command(market, who, "pay", lot, body, idem)
+async def pay(lot: LotPath, body: schemas.PayIn, who: Operator, request: Request, idem: IdemHeader = None) -> Response:
+    return await answer_typed_command(market_of(request), who, "pay", lot, body, idem)
 
 
 @router.post(
@@ -180,32 +177,32 @@ async def resolve_objection(
     objection: Annotated[int, PathParam(ge=0, le=1_000_000)],
     body: schemas.ResolveIn,
     who: Operator,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
 ) -> Response:
     full = schemas.ResolveObjectionIn(objection=objection, upheld=body.upheld)
-    return await answer_typed_command(market, who, "resolve_objection", lot, full, idem)
+    return await answer_typed_command(market_of(request), who, "resolve_objection", lot, full, idem)
 
 
 @router.post("/api/lots/{lot}/relist/approve", tags=["operator"], responses=CMD_RESPONSES, summary="Approve a re-list")
 async def approve_relist(
-    lot: LotPath, body: schemas.ApproveRelistIn, who: Operator, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.ApproveRelistIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "approve_relist", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "approve_relist", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/relist", tags=["operator"], responses=CMD_RESPONSES, summary="Re-list at a price")
 async def relist(
-    lot: LotPath, body: schemas.RelistIn, who: Operator, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.RelistIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "relist", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "relist", lot, body, idem)
 
 
 @router.post("/api/lots/{lot}/withdraw", tags=["operator"], responses=CMD_RESPONSES, summary="Withdraw a lot (撤拍)")
 async def withdraw_lot(
-    lot: LotPath, body: schemas.WithdrawIn, who: Operator, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.WithdrawIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "withdraw_lot", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "withdraw_lot", lot, body, idem)
 
 
 @router.post(
@@ -215,9 +212,9 @@ async def withdraw_lot(
     summary="End the current pricing phase now (lots opened with operator_may_close)",
 )
 async def close_phase(
-    lot: LotPath, body: schemas.WithdrawIn, who: Operator, market: MarketDep, idem: IdemHeader = None
+    lot: LotPath, body: schemas.WithdrawIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    return await answer_typed_command(market, who, "close_phase", lot, body, idem)
+    return await answer_typed_command(market_of(request), who, "close_phase", lot, body, idem)
 
 
 # -- any command, by name --------------------------------------------------------------------------
@@ -234,8 +231,8 @@ async def any_command(
     op: Annotated[str, PathParam(pattern=r"^[a-z][a-z_]{0,39}$")],
     body: schemas.CommandIn,
     who: Who,
-    market: MarketDep,
+    request: Request,
     idem: IdemHeader = None,
 ) -> Response:
     fields, sig = commands.validate(op, dict(body.model_extra or {}))
-    return await answer_command(market, who, op, lot, fields, sig, idem)
+    return await answer_command(market_of(request), who, op, lot, fields, sig, idem)

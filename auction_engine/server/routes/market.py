@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket
+from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import public_log
-from ..dependencies import FeedDep, MarketDep
+from ..dependencies import feed_of, market_of
 from ..responses import JSONAnswer
 from .openapi import HEALTH_RESPONSES
 
@@ -18,14 +19,15 @@ router = APIRouter()
 
 
 @router.get("/api/time", tags=["public"])
-async def server_time(market: MarketDep) -> Response:
+async def server_time(request: Request) -> Response:
     """The server's clock (ms since the epoch): pages count down on it."""
-    return JSONAnswer({"server_time": market.now()})
+    return JSONAnswer({"server_time": market_of(request).now()})
 
 
 @router.get("/api/health", tags=["public"], responses=HEALTH_RESPONSES)
-async def health(market: MarketDep) -> Response:
+async def health(request: Request) -> Response:
     """200 while the market serves; 503 with the reason while its store cannot be written, or once stopped."""
+    market = market_of(request)
     body: dict[str, Any] = {
         "ok": market.healthy,
         "state": "stopped" if market.stopped is not None else "unwritable" if market.failure else "serving",
@@ -39,7 +41,8 @@ async def health(market: MarketDep) -> Response:
 
 
 @router.get("/api/market", tags=["public"])
-async def market_info(market: MarketDep, feed: FeedDep) -> Response:
+async def market_info(request: Request) -> Response:
+    market = market_of(request)
     cp = public_log.checkpoint_json(market)
     return JSONAnswer(
         {
@@ -52,13 +55,13 @@ async def market_info(market: MarketDep, feed: FeedDep) -> Response:
             "commits": market.commits,
             "checkpoint_size": cp["size"] if cp else 0,
             "lots": len(market.engine.lots),
-            "feed_clients": len(feed.clients),
+            "feed_clients": len(feed_of(request).clients),
             "server_time": market.now(),
         }
     )
 
 
 @router.websocket("/api/feed")
-async def feed_ws(ws: WebSocket, feed: FeedDep, since: Annotated[int | None, Query(ge=-1)] = None) -> None:
+async def feed_ws(ws: WebSocket, since: Annotated[int | None, Query(ge=-1)] = None) -> None:
     """The event feed (see auction_engine/server/feed.py for the messages)."""
-    await feed.serve(ws, since)
+    await feed_of(ws).serve(ws, since)

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ledger import LedgerError
 
 from .. import public_log
-from ..dependencies import MarketDep
+from ..dependencies import market_of
 from ..responses import JSONAnswer, problem
 from .openapi import errors
 
@@ -22,8 +23,9 @@ router = APIRouter()
 
 
 @router.get("/log/checkpoint", tags=["public log"], response_class=PlainTextResponse, responses=errors(404))
-async def tlog_checkpoint(market: MarketDep) -> Response:
+async def tlog_checkpoint(request: Request) -> Response:
     """The latest signed checkpoint (C2SP tlog-checkpoint), as tlog-tiles serves it."""
+    market = market_of(request)
     if market.published is None:
         return problem(404, "no_checkpoint", "no checkpoint has been signed yet", market.now())
     return PlainTextResponse(market.published.note, headers={"Cache-Control": public_log.NO_CACHE})
@@ -35,8 +37,9 @@ async def tlog_checkpoint(market: MarketDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 422)},
 )
-async def tlog_tile(path: str, market: MarketDep) -> Response:
+async def tlog_tile(path: str, request: Request) -> Response:
     """C2SP tlog-tiles hash tiles (`<L>/<N>[.p/<W>]`) and entry bundles (`entries/<N>[.p/<W>]`)."""
+    market = market_of(request)
     try:
         level, index, width = public_log.parse_tile_path(path)
         size = public_log.published_size(market)
@@ -51,8 +54,9 @@ async def tlog_tile(path: str, market: MarketDep) -> Response:
 
 
 @router.get("/api/log/checkpoint", tags=["public log"], responses=errors(404))
-async def log_checkpoint(market: MarketDep) -> Response:
+async def log_checkpoint(request: Request) -> Response:
     """The latest signed checkpoint, parsed, with the market's verifier key."""
+    market = market_of(request)
     cp = public_log.checkpoint_json(market)
     if cp is None:
         return problem(404, "no_checkpoint", "no checkpoint has been signed yet", market.now())
@@ -60,18 +64,20 @@ async def log_checkpoint(market: MarketDep) -> Response:
 
 
 @router.get("/api/log/vkey", tags=["public log"], response_class=PlainTextResponse)
-async def log_vkey(market: MarketDep) -> Response:
+async def log_vkey(request: Request) -> Response:
     """The market's verifier key (name+hex8+base64), to check checkpoints and certificates."""
+    market = market_of(request)
     return PlainTextResponse(market.signer.verifier.encode() + "\n")
 
 
 @router.get("/api/log/entries", tags=["public log"], responses=errors(422))
 async def log_entries(
-    market: MarketDep,
+    request: Request,
     start: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Entries start … start+limit-1 within the published checkpoint: base64 bytes, leaf hash, decoded."""
+    market = market_of(request)
     size = public_log.published_size(market)
     raw = await market.read_entries(start, min(size, start + limit))
     items = [{"seq": start + i, **public_log.entry_json(d)} for i, d in enumerate(raw)]
@@ -79,7 +85,8 @@ async def log_entries(
 
 
 @router.get("/api/log/entries/{seq}", tags=["public log"], responses=errors(404, 422))
-async def log_entry(seq: Annotated[int, PathParam(ge=0, le=2**62)], market: MarketDep) -> Response:
+async def log_entry(seq: Annotated[int, PathParam(ge=0, le=2**62)], request: Request) -> Response:
+    market = market_of(request)
     size = public_log.published_size(market)
     if seq >= size:
         message = f"entry {seq} is not covered by the published checkpoint (size {size})"
@@ -94,8 +101,9 @@ async def log_entry(seq: Annotated[int, PathParam(ge=0, le=2**62)], market: Mark
     response_class=PlainTextResponse,
     responses=errors(404, 422),
 )
-async def log_proof(seq: Annotated[int, PathParam(ge=0, le=2**62)], market: MarketDep) -> Response:
+async def log_proof(seq: Annotated[int, PathParam(ge=0, le=2**62)], request: Request) -> Response:
     """A C2SP tlog-proof@v1 for entry `seq` under the latest published checkpoint."""
+    market = market_of(request)
     try:
         return PlainTextResponse(public_log.inclusion_proof(market, seq))
     except LedgerError as exc:
@@ -104,11 +112,12 @@ async def log_proof(seq: Annotated[int, PathParam(ge=0, le=2**62)], market: Mark
 
 @router.get("/api/log/consistency", tags=["public log"], responses=errors(422))
 async def log_consistency(
-    market: MarketDep,
+    request: Request,
     old: Annotated[int, Query(ge=1, le=2**62)],
     new: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
     """The RFC 6962 consistency proof from size `old` to `new` (default: the published size), base64 hashes."""
+    market = market_of(request)
     try:
         proof = public_log.consistency_proof(market, old, new)
     except LedgerError as exc:
