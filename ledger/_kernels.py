@@ -9,6 +9,7 @@ The tests compare the two modules on random and hostile inputs.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import operator
 import threading
@@ -32,6 +33,7 @@ __all__ = [
     "hash_pairs",
     "inclusion_root",
     "is_canonical_entry",
+    "proven_entry_root",
 ]
 
 HASH_SIZE = 32
@@ -247,3 +249,47 @@ def inclusion_root(leaf: Any, index: Any, size: Any, path: Any) -> bytes | None:
         fn >>= 1
         sn >>= 1
     return r if sn == 0 else None  # else shorter than the tree is deep
+
+
+def _canonical_b64(text: str) -> bytes | None:
+    """The bytes whose canonical base64 spelling (RFC 4648 §4, padded, zero pad bits) is `text`, or None."""
+    try:
+        raw = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):  # other characters, misplaced padding, a non-ASCII str
+        return None
+    return raw if binascii.b2a_base64(raw, newline=False) == text.encode("ascii") else None
+
+
+def _hash_lines(text: str) -> bytes | None:
+    """The hashes of a path given one per line ("\\n" between lines), each the canonical base64 of 32
+    bytes, joined; None if any line is not."""
+    hashes = []
+    for line in text.split("\n") if text else ():
+        raw = _canonical_b64(line)
+        if raw is None or len(raw) != HASH_SIZE:
+            return None
+        hashes.append(raw)
+    return b"".join(hashes)
+
+
+def proven_entry_root(text: Any, index: Any, size: Any, path: Any, lines: Any) -> tuple[bytes, bytes, bytes] | None:
+    """A proven entry given in base64: (data, leaf hash, root), or None.
+
+    `data` is the bytes whose canonical base64 spelling is exactly the str `text`, one canonical entry
+    whose seq is `index`; the root is where its inclusion path leads in a tree of `size` leaves. The
+    path is the str `path`: with `lines` false the canonical base64 of its hashes joined, with `lines`
+    true one line per hash, each the canonical base64 of 32 bytes, joined by "\\n" ("" for no hash).
+    """
+    lines = bool(lines)
+    if type(text) is not str or type(path) is not str or type(index) is not int or type(size) is not int:
+        return None
+    joined = _hash_lines(path) if lines else _canonical_b64(path)
+    data = _canonical_b64(text)
+    if joined is None or data is None or not is_canonical_entry(data):
+        return None
+    seq = _unpackb(data).get("seq")
+    if type(seq) is not int or seq != index:
+        return None
+    leaf = _sha256(_ZERO_PREFIX + data).digest()
+    root = inclusion_root(leaf, index, size, joined)
+    return None if root is None else (data, leaf, root)

@@ -31,6 +31,13 @@
  *   inclusion_root(leaf, index, size, path) -> bytes | None
  *       the root an RFC 9162 inclusion path (its 32-byte hashes joined) leads to from `leaf` at `index`
  *       in a tree of `size` < 2**63 leaves; None for anything malformed.
+ *   proven_entry_root(text, index, size, path, lines) -> (data, leaf hash, root) | None
+ *       a proven entry given in base64: `data` the bytes whose canonical base64 spelling (RFC 4648,
+ *       padded, zero pad bits) is exactly the str `text`, one canonical entry whose seq is `index`;
+ *       its leaf hash; the root its inclusion path leads to in a tree of `size`. The path is the str
+ *       `path`: with `lines` false the canonical base64 of its hashes joined, with `lines` true one
+ *       line per hash, each the canonical base64 of 32 bytes, joined by "\n" ("" for no hash).
+ *       None for anything else (the certificate checks then name what is wrong).
  *
  *   MAX_DEPTH, HASH_SIZE, INT_MIN, INT_MAX, VALUE_TYPES (the type names encode_value takes):
  *       what this module supports; a test checks that they are ledger.canonical_form's.
@@ -684,6 +691,36 @@ take_index(PyObject *o, long long *out)
     return 1;
 }
 
+/* The root an RFC 9162 inclusion path of `len` bytes (32-byte hashes joined) leads to from `leaf` at
+ * `index` in a tree of `size` leaves, into `root`; 0 if the path is malformed for that tree. */
+static int
+inclusion(const unsigned char leaf[HASH], long long index, long long size, const unsigned char *path,
+          Py_ssize_t len, unsigned char root[HASH])
+{
+    if (index < 0 || index >= size || len % HASH != 0) return 0;
+    unsigned char pair[2 * HASH];
+    memcpy(root, leaf, HASH);
+    unsigned long long fn = (unsigned long long)index, sn = (unsigned long long)size - 1;
+    for (Py_ssize_t o = 0; o < len; o += HASH) {
+        if (sn == 0) return 0; /* longer than the tree is deep */
+        if ((fn & 1) || fn == sn) {
+            memcpy(pair, path + o, HASH);
+            memcpy(pair + HASH, root, HASH);
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            memcpy(pair, root, HASH);
+            memcpy(pair + HASH, path + o, HASH);
+        }
+        prefixed_hash(1, pair, 2 * HASH, root);
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0; /* else shorter than the tree is deep */
+}
+
 static PyObject *
 sp_inclusion_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -694,32 +731,144 @@ sp_inclusion_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *leaf, *path;
     Py_ssize_t leaf_len, len;
     long long index, size;
+    unsigned char root[HASH];
     if (!take_bytes_object(args[0], &leaf, &leaf_len) || leaf_len != HASH || !take_index(args[1], &index) ||
-        !take_index(args[2], &size) || !take_bytes_object(args[3], &path, &len) || len % HASH != 0 ||
-        index >= size)
+        !take_index(args[2], &size) || !take_bytes_object(args[3], &path, &len) ||
+        !inclusion(leaf, index, size, path, len, root))
         Py_RETURN_NONE;
-    unsigned char node[HASH], pair[2 * HASH];
-    memcpy(node, leaf, HASH);
-    unsigned long long fn = (unsigned long long)index, sn = (unsigned long long)size - 1;
-    for (Py_ssize_t o = 0; o < len; o += HASH) {
-        if (sn == 0) Py_RETURN_NONE; /* longer than the tree is deep */
-        if ((fn & 1) || fn == sn) {
-            memcpy(pair, path + o, HASH);
-            memcpy(pair + HASH, node, HASH);
-            while (!(fn & 1) && fn != 0) {
-                fn >>= 1;
-                sn >>= 1;
-            }
-        } else {
-            memcpy(pair, node, HASH);
-            memcpy(pair + HASH, path + o, HASH);
+    return PyBytes_FromStringAndSize((const char *)root, HASH);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Base64 (RFC 4648 §4) in its canonical spelling, and proven entries given in it
+ */
+
+/* The value of each base64 character, 64 for '=', 255 for any other byte. */
+static unsigned char B64[256];
+
+static void
+init_b64(void)
+{
+    memset(B64, 255, sizeof B64);
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; i++) B64[(unsigned char)alphabet[i]] = (unsigned char)i;
+    B64['='] = 64;
+}
+
+/* Decode the `n` characters at `s` into `out` (room for n / 4 * 3 bytes) if they are the canonical
+ * base64 spelling of some bytes: groups of four from the alphabet, '=' only as the padding of the
+ * last group, zero pad bits. The number of bytes, or -1. */
+static Py_ssize_t
+b64_decode_canonical(const unsigned char *s, Py_ssize_t n, unsigned char *out)
+{
+    if (n % 4 != 0) return -1;
+    Py_ssize_t w = 0;
+    for (Py_ssize_t i = 0; i < n; i += 4) {
+        unsigned a = B64[s[i]], b = B64[s[i + 1]], c = B64[s[i + 2]], d = B64[s[i + 3]];
+        if ((a | b | c | d) < 64) {
+            uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+            out[w++] = (unsigned char)(v >> 16);
+            out[w++] = (unsigned char)(v >> 8);
+            out[w++] = (unsigned char)v;
+            continue;
         }
-        prefixed_hash(1, pair, 2 * HASH, node);
-        fn >>= 1;
-        sn >>= 1;
+        if (i + 4 != n || a >= 64 || b >= 64) return -1; /* padding only ends the last group */
+        if (c == 64 && d == 64) {                         /* one byte: the low 4 bits of b are pad */
+            if (b & 0x0f) return -1;
+            out[w++] = (unsigned char)((a << 2) | (b >> 4));
+        } else if (c < 64 && d == 64) { /* two bytes: the low 2 bits of c are pad */
+            if (c & 0x03) return -1;
+            uint32_t v = (a << 18) | (b << 12) | (c << 6);
+            out[w++] = (unsigned char)(v >> 16);
+            out[w++] = (unsigned char)(v >> 8);
+        } else {
+            return -1;
+        }
     }
-    if (sn != 0) Py_RETURN_NONE; /* shorter than the tree is deep */
-    return PyBytes_FromStringAndSize((const char *)node, HASH);
+    return w;
+}
+
+/* A str's UTF-8 bytes (the str itself when ASCII); 0 (no error set) if `o` is not an exact str. */
+static int
+take_text(PyObject *o, const unsigned char **s, Py_ssize_t *n)
+{
+    if (!PyUnicode_CheckExact(o)) return 0;
+    const char *p = PyUnicode_AsUTF8AndSize(o, n);
+    if (p == NULL) { PyErr_Clear(); return 0; }
+    *s = (const unsigned char *)p;
+    return 1;
+}
+
+/* Decode a path given as one line of base64 per 32-byte hash, lines joined by '\n', into `out` (room
+ * for (n + 1) / 45 * 32 bytes); its length, or -1 unless every line is a canonical 44-character hash. */
+static Py_ssize_t
+b64_hash_lines(const unsigned char *s, Py_ssize_t n, unsigned char *out)
+{
+    if (n == 0) return 0;
+    if ((n + 1) % 45 != 0) return -1;
+    Py_ssize_t w = 0;
+    for (Py_ssize_t i = 0; i < n; i += 45) {
+        if (i + 44 < n && s[i + 44] != '\n') return -1;
+        if (b64_decode_canonical(s + i, 44, out + w) != HASH) return -1;
+        w += HASH;
+    }
+    return w;
+}
+
+#define PATH_STACK (64 * HASH) /* a path of a tree of up to 2**64 leaves */
+
+static PyObject *
+sp_proven_entry_root(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "proven_entry_root(text, index, size, path, lines)");
+        return NULL;
+    }
+    const unsigned char *text, *path_text;
+    Py_ssize_t text_len, path_len;
+    long long index, size;
+    int lines = PyObject_IsTrue(args[4]);
+    if (lines < 0) return NULL;
+    if (!take_text(args[0], &text, &text_len) || !take_index(args[1], &index) || !take_index(args[2], &size) ||
+        !take_text(args[3], &path_text, &path_len))
+        Py_RETURN_NONE;
+    /* the path: at most 64 hashes, so it fits on the stack */
+    unsigned char path[PATH_STACK + 3];
+    Py_ssize_t plen;
+    if (lines) {
+        if (path_len > 64 * 45) Py_RETURN_NONE;
+        plen = b64_hash_lines(path_text, path_len, path);
+    } else {
+        if (path_len > PATH_STACK / 3 * 4) Py_RETURN_NONE;
+        plen = b64_decode_canonical(path_text, path_len, path);
+    }
+    if (plen < 0) Py_RETURN_NONE;
+    /* the entry: decoded straight into the bytes object returned */
+    PyObject *data = PyBytes_FromStringAndSize(NULL, text_len / 4 * 3);
+    if (data == NULL) return NULL;
+    char *d;
+    Py_ssize_t cap;
+    if (PyBytes_AsStringAndSize(data, &d, &cap) < 0) { Py_DECREF(data); return NULL; }
+    Py_ssize_t len = b64_decode_canonical(text, text_len, (unsigned char *)d);
+    field_t f[4];
+    unsigned char leaf[HASH], root[HASH];
+    if (len < 0 || !read_entry((const unsigned char *)d, len, f) || f[F_SEQ].type != T_UINT ||
+        f[F_SEQ].u != (uint64_t)index) {
+        Py_DECREF(data);
+        Py_RETURN_NONE;
+    }
+    prefixed_hash(0, (const unsigned char *)d, (size_t)len, leaf);
+    if (!inclusion(leaf, index, size, path, plen, root)) {
+        Py_DECREF(data);
+        Py_RETURN_NONE;
+    }
+    if (len != cap) { /* padding: the bytes are one or two shorter than the groups; a new exact object */
+        PyObject *exact = PyBytes_FromStringAndSize(d, len);
+        Py_DECREF(data);
+        if (exact == NULL) return NULL;
+        data = exact;
+    }
+    return Py_BuildValue("(Ny#y#)", data, (const char *)leaf, (Py_ssize_t)HASH, (const char *)root, (Py_ssize_t)HASH);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -737,12 +886,15 @@ static PyMethodDef methods[] = {
      "hash_pairs(level, start, stop) -> the interior hashes of the pairs of level[start:stop]"},
     {"inclusion_root", (PyCFunction)(void (*)(void))sp_inclusion_root, METH_FASTCALL,
      "inclusion_root(leaf, index, size, path) -> the root the inclusion path leads to, or None if malformed"},
+    {"proven_entry_root", (PyCFunction)(void (*)(void))sp_proven_entry_root, METH_FASTCALL,
+     "proven_entry_root(text, index, size, path, lines) -> (data, leaf hash, root) of a proven entry in base64, or None"},
     {NULL, NULL, 0, NULL},
 };
 
 static int
 exec_module(PyObject *m)
 {
+    init_b64();
     PyObject *types = Py_BuildValue("(ssssssssss)", "dict", "list", "tuple", "str", "bytes", "bytearray", "memoryview",
                                     "int", "bool", "NoneType");
     if (PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) < 0 || PyModule_AddIntConstant(m, "HASH_SIZE", HASH) < 0 ||

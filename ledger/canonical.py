@@ -33,6 +33,7 @@ __all__ = [
     "encode_entry_and_leaf",
     "encode_value",
     "normalize",
+    "unpack_canonical",
 ]
 
 _packer_options = {"use_bin_type": True, "strict_types": True}
@@ -40,6 +41,9 @@ _encode_value = kernels.encode_value
 _entry_and_leaf = kernels.entry_and_leaf
 _is_canonical_entry = kernels.is_canonical_entry
 _unpackb = msgpack.unpackb
+# Bytes a kernel has already shown canonical (is_canonical_entry, proven_entry_root) decode as msgpack
+# reads them: `decode` without the check made twice.
+unpack_canonical = msgpack.unpackb
 
 
 def _why_not_encodable(value: Any) -> CanonicalError:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import canonical, strictjson
+from ._accel import kernels
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
 from .merkle import HASH_SIZE, ProofError, inclusion_root, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
@@ -357,7 +358,6 @@ def check_trusted(
 # the reference refuses: every check below is the reference's, or implies it (noted where it differs).
 
 _sha256 = hashlib.sha256
-_is_hash = HASH_SIZE.__eq__
 # The printed form of a code (`ledger.txcode`): the only form a certificate may carry.
 _PRINTED = re.compile(r"([A-Z]{2,4})-([0-9]{6})-([A-Z])-(0|[1-9][0-9]*)-([0-9A-Z]{4})-([0-9A-Z]{2})")
 _HASH_MOD = 36**4
@@ -408,6 +408,10 @@ def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
 proven_root_joined = inclusion_root  # a path given as its hashes joined (a proven entry's ``proof``)
 
 
+_proven_entry_root = kernels.proven_entry_root
+_unpackb = canonical.unpack_canonical
+
+
 def proven_entry_b64(
     text: Any, index: int, proof: Any, size: int, root: bytes
 ) -> tuple[bytes, bytes, dict[str, Any]] | None:
@@ -417,26 +421,10 @@ def proven_entry_b64(
     canonical base64 of its inclusion path (hashes joined) leading to `root` in a tree of `size`. None
     means "not shown valid here" (`verify_proven` names what is wrong).
     """
-    data, path = canonical_b64(text), canonical_b64(proof)
-    return None if data is None or path is None else _proven(data, index, path, size, root)
-
-
-def _proven(data: bytes, index: Any, path: bytes, size: Any, root: Any) -> tuple[bytes, bytes, dict[str, Any]] | None:
-    """The pure core of a proven entry: `data` canonical, its seq `index`, its inclusion path (hashes
-    joined) leading to `root` in a tree of `size`; (data, leaf hash, entry), else None."""
-    if type(index) is not int or type(size) is not int or type(root) is not bytes:
+    proven = _proven_entry_root(text, index, size, proof, False)
+    if proven is None or proven[2] != root:
         return None
-    leaf = _sha256(b"\x00" + data).digest()
-    if inclusion_root(leaf, index, size, path) != root:
-        return None
-    try:
-        entry = canonical.decode(data)
-    except canonical.CanonicalError:
-        return None
-    seq = entry.get("seq")
-    if seq != index or type(seq) is not int:
-        return None
-    return data, leaf, entry
+    return proven[0], proven[1], _unpackb(proven[0])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -501,23 +489,16 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
     """
     try:
         code_text, entry64, proof_text = obj["code"], obj["entry"], obj["tlog_proof"]
-        # -- the entry: canonical base64 of canonical bytes
-        data = canonical_b64(entry64)
-        if data is None:
-            return None
         # -- the tlog-proof text: header, "index N", hashes, a blank line, the signed checkpoint
         head, sep, signed = proof_text.partition("\n\n")
-        lines = head.split("\n")
-        if not sep or len(lines) < 2 or lines[0] != PROOF_HEADER or lines[1][:6] != "index ":
+        header, _, rest = head.partition("\n")
+        index_line, _, hash_lines = rest.partition("\n")
+        if not sep or header != PROOF_HEADER or index_line[:6] != "index ":
             return None  # no blank line, another header, an "extra" line...: the reference decides
-        digits = lines[1][6:]
+        digits = index_line[6:]
         if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
             return None
         index = int(digits)
-        proof = [_a2b(h, strict_mode=True) for h in lines[2:]]  # str: ASCII only, like h.encode("ascii")
-        if not all(map(_is_hash, map(len, proof))):
-            return None
-        path = b"".join(proof)
         # -- the checkpoint: exactly one signature by this key, which verifies; the expected origin
         cp, message, sigs, root64 = _signed_parts(signed)
         name = verifier.name
@@ -529,11 +510,14 @@ def check_pinned_clean(obj: Mapping[str, Any], verifier: Verifier, origin: str |
             mine = tuple(s for s in sigs if s.name == name and s.key_id == verifier.key_id)
         if len(mine) != 1 or not verifier.verify(message, mine[0].signature):
             return None
-        # -- inclusion under the checkpoint's root, and the entry's seq
-        proven = _proven(data, index, path, cp.size, cp.root)
-        if proven is None:
+        # -- the entry, canonical base64 of canonical bytes whose seq is the index, under the root.
+        # The hash lines must be canonical base64 here (TlogProof.parse takes any strict spelling:
+        # a proof spelled otherwise goes to the reference, which decides).
+        proven = _proven_entry_root(entry64, index, cp.size, hash_lines, True)
+        if proven is None or proven[2] != cp.root:
             return None
-        data, leaf, entry = proven
+        data, leaf, _ = proven
+        entry = _unpackb(data)
         groups = _code_groups(code_text, index, leaf)
         # -- the code: its printed form, naming this index and this leaf hash, on a real date
         if groups is None:
