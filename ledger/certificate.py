@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from . import canonical, strictjson
 from ._accel import kernels
 from .checkpoint import PROOF_HEADER, Checkpoint, CheckpointError, TlogProof, verify_signed_checkpoint
-from .merkle import HASH_SIZE, ProofError, inclusion_root, root_from_inclusion_proof, verify_consistency
+from .merkle import HASH_SIZE, ProofError, root_from_inclusion_proof, verify_consistency
 from .note import NoteError, Signature, Verifier, split_note
 from .txcode import TxCode, TxCodeError, is_real_date, parse_code
 
@@ -43,17 +43,12 @@ __all__ = [
     "Clean",
     "ProvenEntry",
     "Verified",
-    "canonical_b64",
-    "canonical_b64_leaf",
-    "canonical_tail",
     "check_pinned",
     "check_pinned_clean",
     "check_trusted",
     "load_certificate",
     "parse_consistency",
     "proven_entry_b64",
-    "proven_root",
-    "proven_root_joined",
     "verify_certificate",
     "verify_proven",
 ]
@@ -357,55 +352,10 @@ def check_trusted(
 # then runs the reference, which finds the failure and says exactly what it is. It never accepts what
 # the reference refuses: every check below is the reference's, or implies it (noted where it differs).
 
-_sha256 = hashlib.sha256
 # The printed form of a code (`ledger.txcode`): the only form a certificate may carry.
 _PRINTED = re.compile(r"([A-Z]{2,4})-([0-9]{6})-([A-Z])-(0|[1-9][0-9]*)-([0-9A-Z]{4})-([0-9A-Z]{2})")
 _HASH_MOD = 36**4
 _MODULUS = 1271  # ISO/IEC 7064 MOD 1271-36 (ledger.txcode)
-
-
-def canonical_tail(raw: bytes, text: str) -> bool:
-    """Whether `text`, which strict base64 decoding turned into `raw`, is its canonical spelling.
-
-    Strict decoding still lets through padding after a complete group ("00AA==" reads as "00AA"):
-    the canonical spelling has exactly 4 characters per 3 bytes, rounded up. Beyond that only the last
-    group of four can carry pad bits (when the length is not a multiple of 3): the canonical spelling
-    re-encodes to the same text (`_b64`), and it is enough to re-encode that group.
-    """
-    n = len(raw)
-    if len(text) != (n + 2) // 3 * 4:
-        return False
-    r = n % 3
-    return not r or _b2a(raw[-r:], newline=False).decode() == text[-4:]
-
-
-def canonical_b64(text: Any) -> bytes | None:
-    """The bytes whose canonical base64 spelling is exactly `text`, or None (another spelling, other
-    characters, not a str)."""
-    if type(text) is not str:
-        return None
-    try:
-        data = _a2b(text, strict_mode=True)
-    except (binascii.Error, ValueError):
-        return None
-    return data if canonical_tail(data, text) else None
-
-
-def canonical_b64_leaf(text: Any) -> tuple[bytes, bytes] | None:
-    """`canonical_b64` and the leaf hash of the bytes."""
-    data = canonical_b64(text)
-    return None if data is None else (data, _sha256(b"\x00" + data).digest())
-
-
-def proven_root(leaf: bytes, index: int, size: int, proof: Any) -> bytes | None:
-    """The root an RFC 9162 inclusion path of 32-byte hashes leads to; None if malformed.
-
-    `merkle.root_from_inclusion_proof` without its messages (the caller has checked the hash lengths).
-    """
-    return inclusion_root(leaf, index, size, b"".join(proof))
-
-
-proven_root_joined = inclusion_root  # a path given as its hashes joined (a proven entry's ``proof``)
 
 
 _proven_entry_root = kernels.proven_entry_root
