@@ -96,6 +96,13 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     help="Longest list in a request body, items (422 beyond).",
 )
 @click.option(
+    "--telemetry/--no-telemetry",
+    default=False,
+    show_default=True,
+    help="FastAPI's OpenTelemetry spans and metrics, to the providers configured in the process"
+    " (as opentelemetry-instrument configures them).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -118,6 +125,7 @@ def serve(
     max_depth: int,
     max_string: int,
     max_list: int,
+    telemetry: bool,
     log_level: str,
 ) -> None:
     """Serve the market in ledger DB, signed with KEY, on the wall clock.
@@ -158,6 +166,7 @@ def serve(
             feed_queue=feed_queue,
             heartbeat_s=heartbeat,
             write_timeout=write_timeout,
+            telemetry=telemetry,
             limits=Limits(max_body=max_body, max_depth=max_depth, max_string=max_string, max_list=max_list),
         )
     except ReplayMismatch as exc:

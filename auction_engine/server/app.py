@@ -48,6 +48,10 @@ DESCRIPTION = (
 )
 
 
+_NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's telemetry configuration when `telemetry` is off: no spans, metrics or logs."""
+
+
 def create_app(
     db: str | Store,
     signer: Signer,
@@ -63,6 +67,7 @@ def create_app(
     fast_lane: bool = True,
     limits: Limits | None = None,
     write_timeout: float = WRITE_TIMEOUT_S,
+    telemetry: bool = False,
 ) -> FastAPI:
     """Open the ledger `db` (a path, URL or store), rebuild the market, and build the application.
 
@@ -70,7 +75,9 @@ def create_app(
     opened or fails the start-up check (ledger.startup: WrongKey, IntegrityError).
     `app.state` holds `market` (the LiveMarket), `feed`, `certificates`, `fast_lane` (its LaneStats,
     when it is on) and `new_operator_token`: an operator token generated now (first start without
-    `operator_token`), to be shown once.
+    `operator_token`), to be shown once. `telemetry` turns on FastAPI's OpenTelemetry spans and
+    metrics (reported to the providers configured in the process, as `opentelemetry-instrument` sets
+    them); off, no request pays for asking whether a provider is configured.
     """
     store = open_store(db) if isinstance(db, str) else db
     try:
@@ -110,6 +117,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+        telemetry=None if telemetry else _NO_TELEMETRY,
     )
     app.state.market = market
     app.state.feed = feed

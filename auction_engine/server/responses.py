@@ -14,7 +14,8 @@ part of the server gives it. The functions below build the answers' bodies:
   `Idempotent-Replayed: true`) when an idempotency key answered it again.
 
 JSON here is compact UTF-8 with byte strings as hex (the WebSocket feed writes its messages with
-the same `to_json`).
+the same `to_json`). orjson writes it; what orjson refuses (an integer beyond 64 bits, a key that is
+not a string) the standard library's encoder writes, in the same compact form.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from .live import Outcome, Unavailable
@@ -106,26 +108,38 @@ def _default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON with byte strings as hex."""
-    return _ENCODER.encode(value)
-
-
 def json_bytes(value: Any) -> bytes:
-    """`to_json` as UTF-8 bytes."""
-    return _ENCODER.encode(value).encode("utf-8")
+    """Compact JSON with byte strings as hex, as UTF-8 bytes."""
+    try:
+        return orjson.dumps(value, default=_default)
+    except orjson.JSONEncodeError:  # beyond orjson (a 65-bit integer, an integer key): the standard encoder
+        return _ENCODER.encode(value).encode("utf-8")
+
+
+def to_json(value: Any) -> str:
+    """`json_bytes` as text."""
+    return json_bytes(value).decode("utf-8")
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
 
 
 class JSONAnswer(Response):
-    """A JSON answer: `JSONAnswer(body, status, headers)`; a Starlette response, so also an ASGI app."""
+    """A JSON answer: `JSONAnswer(body, status, headers)`; a Starlette response, so also an ASGI app.
+
+    Its headers are `headers` (lower-cased), then `content-length` and `content-type: application/json`.
+    """
 
     media_type = "application/json"
 
     def __init__(self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(content, status_code, headers)
-
-    def render(self, content: Any) -> bytes:
-        return json_bytes(content)
+        self.status_code = status_code
+        self.background = None
+        self.body = body = json_bytes(content)
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
+        raw.append((b"content-length", b"%d" % len(body)))
+        raw.append(_JSON_TYPE)
+        self.raw_headers = raw
 
 
 # -- the answers -----------------------------------------------------------------------------------
