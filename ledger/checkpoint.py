@@ -25,9 +25,17 @@ class CheckpointError(ValueError):
     """A checkpoint or proof text is malformed; the message names the line."""
 
 
+_UINT64_DIGITS = len(str(2**64 - 1))
+
+
 def _decimal(text: str, what: str) -> int:
+    """A tree size or index: a decimal uint64 without leading zeroes (C2SP tlog-checkpoint, tlog-proof)."""
     if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
-        raise CheckpointError(f"{what} {text!r} is not a decimal number without leading zeroes")
+        shown = repr(text) if len(text) <= 40 else f"{text[:24]!r}… ({len(text)} characters)"
+        raise CheckpointError(f"{what} {shown} is not a decimal number without leading zeroes")
+    if len(text) > _UINT64_DIGITS or int(text) >= 2**64:
+        shown = text if len(text) <= 40 else f"{text[:24]}… ({len(text)} digits)"
+        raise CheckpointError(f"{what} {shown} is larger than 2^64 - 1")
     return int(text)
 
 

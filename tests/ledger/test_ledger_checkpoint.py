@@ -14,6 +14,11 @@ ROOT = bytes(range(32))
 ROOT_B64 = base64.b64encode(ROOT).decode()
 
 
+def test_the_largest_size_is_2_to_the_64_minus_1() -> None:
+    cp = Checkpoint("market.example", 2**64 - 1, ROOT)
+    assert Checkpoint.parse(cp.text()).size == 2**64 - 1
+
+
 def test_checkpoint_text_round_trip() -> None:
     cp = Checkpoint("market.example", 42, ROOT)
     assert cp.text() == f"market.example\n42\n{ROOT_B64}\n"
@@ -35,6 +40,9 @@ def test_checkpoint_text_round_trip() -> None:
         ("o\n1\nnot base64!\n", "line 3 \\(root\\) is not valid base64"),
         (f"o\n1\n{base64.b64encode(bytes(31)).decode()}\n", "31 bytes, not 32"),
         (f"o\n1\n{ROOT_B64}\n\n", "line 4 \\(extension\\) is empty"),
+        (f"o\n{2**64}\n{ROOT_B64}\n", "line 2 \\(size\\) 18446744073709551616 is larger than 2\\^64 - 1"),
+        (f"o\n{'9' * 5000}\n{ROOT_B64}\n", "line 2 \\(size\\) 9{24}… \\(5000 digits\\) is larger than 2\\^64"),
+        (f"o\n{'x' * 5000}\n{ROOT_B64}\n", "line 2 \\(size\\) 'x{24}'… \\(5000 characters\\) is not a decimal"),
     ],
 )
 def test_checkpoint_parse_errors(text: str, message: str) -> None:
@@ -101,6 +109,7 @@ def test_tlog_proof_verification_failures(proof_case: tuple[Signer, MerkleTree, 
         ("c2sp.org/tlog-proof@v1\nextra !!\nindex 0\n\nx", "line 2 \\(extra\\) is not valid base64"),
         ("c2sp.org/tlog-proof@v1\nextra AA==\n\nx", "line 3 must be 'index N'"),
         ("c2sp.org/tlog-proof@v1\nindex 007\n\nx", "line 2 \\(index\\)"),
+        (f"c2sp.org/tlog-proof@v1\nindex {'1' * 5000}\n\nx", "line 2 \\(index\\) 1{24}… \\(5000 digits\\) is larger"),
         ("c2sp.org/tlog-proof@v1\nindex 1\nAAAA\n\nx", "line 3 \\(hash\\) is 3 bytes"),
         (f"c2sp.org/tlog-proof@v1\nindex 1\n{ROOT_B64}\n!\n\nx", "line 4 \\(hash\\) is not valid base64"),
     ],
