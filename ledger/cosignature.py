@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .checkpoint import Checkpoint, CheckpointError
-from .note import ALG_ED25519, NoteError, Signature, Signer, Verifier, _valid_name, generate_signer, split_note
+from .note import ALG_ED25519, NoteError, Signature, Signer, Verifier, generate_signer, split_note, valid_name
 
 __all__ = [
     "ALG_COSIGNATURE_V1",
@@ -80,7 +80,7 @@ def _key_parts(text: str, what: str) -> tuple[str, str, bytes]:
     if len(parts) != 3:
         raise CosignatureError(f"{what} must be name+hex8+base64")
     name, hex8, blob = parts
-    if not _valid_name(name):
+    if not valid_name(name):
         raise CosignatureError(f"{what} name {name!r} is not a valid note key name (no '+', no spaces)")
     if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
         raise CosignatureError(f"{what} key ID must be 8 lower-case hex digits")

@@ -28,6 +28,7 @@ __all__ = [
     "generate_signer",
     "open_note",
     "sign_note",
+    "valid_name",
 ]
 
 ALG_ED25519 = 0x01
@@ -44,7 +45,8 @@ def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
 
 
-def _valid_name(name: str) -> bool:
+def valid_name(name: str) -> bool:
+    """A key name as C2SP signed-note allows it: non-empty, printable, no '+' and no white space."""
     return bool(name) and "+" not in name and not any(c.isspace() for c in name) and name.isprintable()
 
 
@@ -102,7 +104,7 @@ class Verifier:
         if len(parts) != 3:
             raise NoteError("verifier key must be name+hex8+base64")
         name, hex8, blob = parts
-        if not _valid_name(name):
+        if not valid_name(name):
             raise NoteError(f"verifier key name {name!r} is not a valid note key name")
         if len(hex8) != 8 or any(c not in "0123456789abcdef" for c in hex8):
             raise NoteError("verifier key ID must be 8 lower-case hex digits")
@@ -129,7 +131,7 @@ class Signer:
     __slots__ = ("_private", "name", "public_key", "seed")
 
     def __init__(self, name: str, seed: bytes) -> None:
-        if not _valid_name(name):
+        if not valid_name(name):
             raise NoteError(f"signer name {name!r} is not a valid note key name (no '+', no spaces)")
         if len(seed) != 32:
             raise NoteError("an Ed25519 seed is 32 bytes")
@@ -240,7 +242,7 @@ def _split_note(signed: str) -> tuple[str, tuple[Signature, ...]]:
         if not line.startswith(_DASH + " "):
             raise NoteError(f"signature line {n} does not start with '{_DASH} '")
         fields = line[2:].split(" ")
-        if len(fields) != 2 or not _valid_name(fields[0]):
+        if len(fields) != 2 or not valid_name(fields[0]):
             raise NoteError(f"signature line {n} is not '{_DASH} name base64'")
         raw = _b64decode(fields[1], f"signature line {n}")
         if len(raw) < 5:
