@@ -48,3 +48,4 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache
+	find ledger auction_engine -name '*.so' -delete  # the native kernels built in place by the editable install
