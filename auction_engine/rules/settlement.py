@@ -87,9 +87,9 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from ..model import DAY, Command, Fen, Ms, Rejected, apply_bp, percent, yuan
-from ..params import SettlementParams
+from ..model import DAY, Command, Fen, Ms, Rejected, percent, yuan
 from .base import Ctx, Lot, Ranked, arg, at, phase_text
+from .settlement_money import refund, refund_all, revenue_split
 
 __all__ = [
     "COMMANDS",
@@ -137,53 +137,6 @@ class Deal:
     def cash(self) -> Fen:
         """Cash due in total: the price less the deposit credited."""
         return self.price - self.credit
-
-
-# -- money movements ------------------------------------------------------------------------------
-
-
-def _refund_due(ctx: Ctx, lot: Lot) -> Ms:
-    """The instant by which a refund made now must reach the party (`refund_working_days` later)."""
-    s = lot.settlement
-    return s.calendar().add_working_days(ctx.now, s.refund_working_days)
-
-
-def _refund(ctx: Ctx, lot: Lot, party: str, reason: str, due: Ms | None = None) -> None:
-    """Return all `party` still holds on this lot (nothing to write if that is nothing)."""
-    amount = lot.deposits.get(party, 0)
-    if amount:
-        lot.deposits[party] = 0
-        if due is None:
-            due = _refund_due(ctx, lot)
-        ctx.emit("refund", lot=lot.id, party=party, amount=amount, reason=reason, due=due)
-
-
-def _refund_all(ctx: Ctx, lot: Lot, reason: str, keep: frozenset[str] | set[str] = frozenset()) -> None:
-    """Refund every party still holding a deposit but those in `keep`, at once.
-
-    One party: a `refund` entry naming it. Several: one `refund` entry listing them all in party
-    order (`parties`: each `party` and `amount`), with the one reason and due date they share.
-    """
-    deposits = lot.deposits
-    items = [{"party": p, "amount": held} for p, held in sorted(deposits.items()) if held and p not in keep]
-    if not items:
-        return
-    due = _refund_due(ctx, lot)
-    if len(items) == 1:
-        _refund(ctx, lot, items[0]["party"], reason, due)
-        return
-    for item in items:
-        deposits[item["party"]] = 0
-    ctx.emit("refund", lot=lot.id, parties=items, reason=reason, due=due)
-
-
-def revenue_split(price: Fen, s: SettlementParams) -> dict[str, Fen]:
-    """The price divided into fee, inventors, transfer staff and institution; the parts sum to it."""
-    fee = apply_bp(price, s.fee_bp)
-    net = price - fee
-    reward = -(-net * s.inventor_share_bp // 10_000) if s.institutional else 0  # rounded up: a minimum
-    staff = -(-reward * s.transfer_staff_bp // 10_000)
-    return {"fee": fee, "inventors": reward - staff, "transfer_staff": staff, "institution": net - reward}
 
 
 # -- the deal -------------------------------------------------------------------------------------
@@ -246,7 +199,7 @@ def _strike(ctx: Ctx, lot: Lot, buyer: str, price: Fen, rule: str, backups: list
         publication_until=until,
         backups=[b.bidder for b in backups],
     )
-    _refund_all(ctx, lot, "lost", keep={buyer} | {b.bidder for b in backups})
+    refund_all(ctx, lot, "lost", keep={buyer} | {b.bidder for b in backups})
     if until <= now:
         _publish(ctx, lot)
     _progress(ctx, lot)
@@ -261,7 +214,7 @@ def no_sale(ctx: Ctx, lot: Lot, reason: str) -> None:
     """The lot ends without a buyer (流拍): refund every deposit still held."""
     lot.phase = "no_sale"
     ctx.emit("no_sale", lot=lot.id, reason=reason, mode=lot.mode)
-    _refund_all(ctx, lot, "no_sale")
+    refund_all(ctx, lot, "no_sale")
 
 
 def _progress(ctx: Ctx, lot: Lot) -> None:
@@ -273,7 +226,7 @@ def _progress(ctx: Ctx, lot: Lot) -> None:
         _complete(ctx, lot)
     elif deal.backups and deal.paid >= deal.plan[0][1]:  # the first deadline is met: release the backups
         for backup in deal.backups:
-            _refund(ctx, lot, backup.bidder, "buyer_paid")
+            refund(ctx, lot, backup.bidder, "buyer_paid")
         deal.backups = []
 
 
@@ -284,8 +237,8 @@ def _complete(ctx: Ctx, lot: Lot) -> None:
         lot.deposits[deal.buyer] -= deal.credit
         deal.deposit_applied = deal.credit
         ctx.emit("deposit_applied", lot=lot.id, party=deal.buyer, amount=deal.credit)
-    _refund(ctx, lot, deal.buyer, "excess")
-    _refund_all(ctx, lot, "deal_settled")
+    refund(ctx, lot, deal.buyer, "excess")
+    refund_all(ctx, lot, "deal_settled")
     lot.phase = "settled"
     s = lot.settlement
     parts = revenue_split(deal.price, s)
@@ -532,7 +485,7 @@ def _decline_offer(ctx: Ctx, lot: Lot, cmd: Command) -> None:
     """The runner-up declines: their deposit is refunded, the next backup is offered."""
     offer = _offered(ctx, lot, cmd)
     ctx.accept("settlement.decline_offer", party=offer.bidder)
-    _refund(ctx, lot, offer.bidder, "offer_declined")
+    refund(ctx, lot, offer.bidder, "offer_declined")
     _next_offer(ctx, lot)
 
 
@@ -571,7 +524,7 @@ def on_deadline(ctx: Ctx, lot: Lot) -> None:
         if deal.offer is not None and deal.offer_until <= now:
             party = deal.offer.bidder
             ctx.emit("offer_lapsed", lot=lot.id, party=party)
-            _refund(ctx, lot, party, "offer_lapsed")
+            refund(ctx, lot, party, "offer_lapsed")
             _next_offer(ctx, lot)
         return
     if lot.phase in _DEAL_STANDS and not deal.published and deal.publication_until <= now:
