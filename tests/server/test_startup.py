@@ -186,3 +186,17 @@ def test_the_port_is_bound_without_so_reuseport(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert os.path.exists(tmp_path / "ledger.db.lock")
+
+
+@pytest.mark.parametrize("value", ["0", "1000", "fast"])
+def test_a_switch_interval_out_of_range_is_bad_usage_naming_the_option(tmp_path: Path, value: str) -> None:
+    from click.testing import CliRunner
+
+    from auction_engine.cli import main
+
+    result = CliRunner().invoke(
+        main, ["serve", "--db", str(tmp_path / "l.db"), "--key", str(tmp_path / "k"), "--switch-interval-ms", value]
+    )
+    assert result.exit_code == 2
+    assert "--switch-interval-ms" in result.output
+    assert not (tmp_path / "l.db").exists()
