@@ -196,11 +196,16 @@ class ReplayReport:
     unrevealed: bool = False  # stopped at a sealed field not public yet (see ReplayMismatch)
 
 
-def replay(entries: Iterable[bytes]) -> ReplayReport:
-    """Replay a ledger's entries and report (never raises for a divergence)."""
+def replay(entries: Iterable[bytes], vault: Vault | None = None) -> ReplayReport:
+    """Replay a ledger's entries and report (never raises for a divergence).
+
+    `vault` as for `replay_engine`: by default only the sealed fields the ledger has revealed open, so
+    a replay stops (`unrevealed`) at one a rule read on a lot still being priced; the market's own
+    vault opens them all.
+    """
     raw = list(entries)
     try:
-        engine = replay_engine(raw)
+        engine = replay_engine(raw, vault)
     except ReplayMismatch as exc:
         return ReplayReport(False, len(raw), index=exc.index, message=exc.message, unrevealed=exc.unrevealed)
     commands = sum(1 for e in engine.events if "ok" in e.data)

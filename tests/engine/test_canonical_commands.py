@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from auction_engine.market import COMMAND_OPS
 from auction_engine.model import MAX_INT
+from auction_engine.replay import replay
 
 from .harness import Harness
 
@@ -110,4 +111,17 @@ def test_integers_beyond_the_limit_are_refused_before_the_ledger() -> None:
     result = h.submit("open_lot", "operator", lot="BIG", mode="english",
                       params={"start_price": 2**63, "increment": 1})  # fmt: skip
     assert not result.ok and result.code == "bad_param" and "start_price" in (result.message or "")
+    h.assert_replays()
+
+
+def test_a_standing_proxy_on_a_lot_still_priced_replays_with_the_key_and_stops_without_it() -> None:
+    # Found by the property above: a proxy's max is sealed until the lot's pricing ends, so a replay
+    # from the entries alone stops there (unrevealed, not a divergence); the market's vault opens it.
+    h = Harness()
+    h.open_lot("E1", "english", {"A": 10_000}, params={"start_price": 100_000, "increment": 10_000, "proxy": True})
+    placed = h.submit("proxy", "A", lot="E1", max=500_000)
+    assert placed.ok
+    public = replay(h.log.entries())
+    assert not public.ok and public.unrevealed and public.index == placed.seq
+    assert replay(h.log.entries(), h.engine.vault).ok
     h.assert_replays()
