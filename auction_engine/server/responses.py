@@ -121,9 +121,6 @@ def to_json(value: Any) -> str:
     return json_bytes(value).decode("utf-8")
 
 
-_JSON_TYPE = (b"content-type", b"application/json")
-
-
 class JSONAnswer(Response):
     """A JSON answer: `JSONAnswer(body, status, headers)`; a Starlette response, so also an ASGI app.
 
@@ -133,13 +130,10 @@ class JSONAnswer(Response):
     media_type = "application/json"
 
     def __init__(self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        self.status_code = status_code
-        self.background = None
-        self.body = body = json_bytes(content)
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
-        raw.append((b"content-length", b"%d" % len(body)))
-        raw.append(_JSON_TYPE)
-        self.raw_headers = raw
+        super().__init__(content, status_code, headers)
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
 
 
 # -- the answers -----------------------------------------------------------------------------------
