@@ -33,10 +33,12 @@ def _decimal(text: str, what: str) -> int:
     if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
         shown = repr(text) if len(text) <= 40 else f"{text[:24]!r}… ({len(text)} characters)"
         raise CheckpointError(f"{what} {shown} is not a decimal number without leading zeroes")
-    if len(text) > _UINT64_DIGITS or int(text) >= 2**64:
-        shown = text if len(text) <= 40 else f"{text[:24]}… ({len(text)} digits)"
-        raise CheckpointError(f"{what} {shown} is larger than 2^64 - 1")
-    return int(text)
+    if len(text) <= _UINT64_DIGITS:  # int() of a longer text is never a uint64 (and may pass Python's limit)
+        value = int(text)
+        if value < 2**64:
+            return value
+    shown = text if len(text) <= 40 else f"{text[:24]}… ({len(text)} digits)"
+    raise CheckpointError(f"{what} {shown} is larger than 2^64 - 1")
 
 
 _a2b = binascii.a2b_base64
