@@ -30,7 +30,8 @@ __all__ = ["Engine", "Event", "Result"]
 # a ledger recorded under another. 2: batch deposits and refunds, the txcode entry's certificate fields.
 # 3: sealed fields (a proxy's maximum recorded as a commitment, revealed when the lot's pricing ends; no
 # `out.cap`), a sealed-bid lot's refusals withhold amounts, a proxy's maximum is read after its other checks.
-RULES_VERSION = "3"
+# 4: bidder keys bound in the ledger (bind_key, reset_key, require_signed_bids), the genesis names the origin.
+RULES_VERSION = "4"
 MODE_LETTERS = {"agreement": "A", "listing": "L", "english": "E", "dutch": "D", "sealed": "S"}
 _SCALARS = frozenset({int, str, bytes, bool, type(None)})
 
@@ -150,6 +151,7 @@ class Engine:
         self,
         *,
         market: str = "market",
+        origin: str | None = None,
         clock: Clock | None = None,
         log: Log | None = None,
         params: Mapping[str, Any] | None = None,
@@ -162,7 +164,9 @@ class Engine:
     ) -> None:
         self.clock: Clock = clock if clock is not None else SimClock()
         self.recorder = Recorder(log)
-        self.market = Market(market, dict(params or {}), tuple(operators))
+        if origin is None and log is not None:
+            origin = log.origin  # bidders' key statements and signatures name the log's origin
+        self.market = Market(market, dict(params or {}), tuple(operators), origin)
         self.keep_events = keep_events
         self.events: list[Event] = []
         self.on_event = on_event
@@ -193,6 +197,7 @@ class Engine:
                 "open_market",
                 {
                     "market": market,
+                    "origin": self.market.origin,
                     "params": dict(params or {}),
                     "operators": list(operators),
                     "rules_version": RULES_VERSION,

@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from . import bidder_keys
+from .bidder_keys import KeyState
 from .model import Command, Ms, Rejected
 from .params import SettlementParams, field_names, resolve, to_dict
 from .rules import MODES, settlement
@@ -30,9 +32,12 @@ OPERATOR_OPS = frozenset(
         "relist",
         "withdraw_lot",
         "close_phase",
+        "reset_key",
     }
 )
-COMMAND_OPS = frozenset(OPERATOR_OPS.union(*(mode.commands for mode in MODES.values()), settlement.COMMANDS))
+COMMAND_OPS = frozenset(
+    OPERATOR_OPS.union(*(mode.commands for mode in MODES.values()), settlement.COMMANDS, bidder_keys.KEY_OPS)
+)
 """Every command the rules define: a command entry's kind is always one of these, never an event's kind."""
 BIDDING_OPS = frozenset({"bid", "proxy", "accept", "commit", "reveal", "offer", "register"})  # a buyer's acts
 _SETTLEMENT_KEYS = field_names(SettlementParams)
@@ -52,9 +57,11 @@ for _mode in MODES.values():
 class Market:
     """Sub-markets and lots, and the dispatch of each command to the rule that owns it."""
 
-    __slots__ = ("lots", "name", "operators", "params", "submarkets")
+    __slots__ = ("keys", "lots", "name", "operators", "origin", "params", "submarkets")
 
-    def __init__(self, name: str, params: dict[str, Any], operators: tuple[str, ...]) -> None:
+    def __init__(
+        self, name: str, params: dict[str, Any], operators: tuple[str, ...], origin: str | None = None
+    ) -> None:
         try:
             self.check_keys(params, None, " in the market's settings")
         except Rejected as exc:
@@ -64,6 +71,8 @@ class Market:
         self.operators = frozenset(operators)
         self.submarkets: dict[str, dict[str, Any]] = {"main": {"name": name, "params": {}}}
         self.lots: dict[str, Lot] = {}
+        self.origin = origin if origin is not None else name  # what bidders' key statements name
+        self.keys: dict[str, KeyState] = {}  # bidder -> its key in force (auction_engine/bidder_keys.py)
 
     def mode(self, lot: Lot) -> Mode:
         return MODES[lot.mode]
@@ -78,6 +87,12 @@ class Market:
             return None
         if op == "open_lot":
             return self._open_lot(ctx, cmd)
+        if op == "bind_key":
+            bidder_keys.bind_key(ctx, self.keys, self.origin, cmd)
+            return None
+        if op == "reset_key":
+            bidder_keys.reset_key(ctx, self.keys, cmd)
+            return None
         lot_id = cmd.get("lot")
         if type(lot_id) is not str:
             raise Rejected("bad_command", f"the {op} command needs the field 'lot', the id of a lot")
@@ -99,6 +114,8 @@ class Market:
                 raise Rejected("seller_cannot_bid", f"{actor} is the seller of lot {lot.id} and may not bid on it")
             if actor in self.operators:
                 raise Rejected("operator_cannot_bid", f"{actor} is an operator and may not bid (拍卖法 §22)")
+        if op not in OPERATOR_OPS:
+            bidder_keys.check_signed(self.keys, lot, cmd)
         if lot.phase in settlement.PHASES:
             handler = settlement.COMMANDS.get(op)
             if handler is None:

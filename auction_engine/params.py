@@ -38,6 +38,7 @@ class SettlementParams:
     payment_working_days: int = 10  # winner must pay (or pay the down payment) within this
     require_confirmation: bool = False  # the buyer must sign the 成交确认书 by the first payment deadline
     operator_may_close: bool = False  # may the operator end a pricing phase before its timer (close_phase)?
+    require_signed_bids: bool = False  # every bidder command on the lot signed by the bidder's bound key
     instalments: bool = False  # allow payment by instalments
     min_down_payment_bp: BasisPoints = 3_000  # instalments: ≥ 30% down (the buyer's deposit counts)
     max_instalment_days: int = 365  # instalments: paid in full within 1 year (calendar days) of the deal

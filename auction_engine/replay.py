@@ -29,6 +29,7 @@ from ledger import canonical
 from .clock import ManualClock
 from .engine import RULES_VERSION, Engine
 from .model import Ms
+from .signing import check_entries
 from .vault import RevealVault, SealError, Vault
 
 __all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine"]
@@ -151,6 +152,7 @@ def replay_engine(entries: Iterable[bytes], vault: Vault | None = None, **engine
     clock = ManualClock(genesis["t"])
     engine = Engine(
         market=genesis.get("market", "market"),
+        origin=genesis.get("origin"),
         clock=clock,
         params=genesis.get("params") or {},
         operators=tuple(genesis.get("operators") or ("operator",)),
@@ -194,6 +196,8 @@ class ReplayReport:
     index: int | None = None
     message: str | None = None
     unrevealed: bool = False  # stopped at a sealed field not public yet (see ReplayMismatch)
+    signatures_checked: int = 0  # bidder signatures verified against the key in force (auction_engine/signing.py)
+    signatures_pending: int = 0  # bidder signatures over sealed values not revealed yet
 
 
 def replay(entries: Iterable[bytes], vault: Vault | None = None) -> ReplayReport:
@@ -210,4 +214,11 @@ def replay(entries: Iterable[bytes], vault: Vault | None = None) -> ReplayReport
         return ReplayReport(False, len(raw), index=exc.index, message=exc.message, unrevealed=exc.unrevealed)
     commands = sum(1 for e in engine.events if "ok" in e.data)
     deals = [dict(e.data, seq=e.seq, t=e.t) for e in engine.events if e.kind == "deal"]
-    return ReplayReport(True, len(raw), commands, deals)
+    entries_read = [dict(e.data, seq=e.seq, t=e.t, kind=e.kind) for e in engine.events]
+    audit = check_entries(entries_read, engine.market.origin)
+    report = ReplayReport(
+        audit.ok, len(raw), commands, deals, signatures_checked=audit.checked, signatures_pending=audit.pending
+    )
+    if not audit.ok:
+        report.index, report.message = audit.bad_index, audit.bad_message
+    return report

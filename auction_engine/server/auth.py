@@ -6,9 +6,9 @@ SHA-256 (a token has full entropy, so a plain hash is as good as a slow one) and
 the ledger database's `meta` table under the key `server.credentials` (one JSON document), which
 both stores (SQLite, PostgreSQL) provide and which the log, audit and export never read.
 
-A bidder may register an Ed25519 public key (its own). From then on every command it sends must be
-signed with that key (`signing.verify_command`), so a leaked token alone cannot bid for it, and the
-signature goes into the ledger entry, so the operator cannot forge its bids.
+A bidder's Ed25519 key is not a credential: it is bound in the ledger (`auction_engine/bidder_keys.py`,
+a `bind_key` entry with its proof of possession), so a token alone can neither clear it nor replace it,
+and every auditor sees it. An older credentials document's `pubkey` fields are ignored.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class Principal:
 
     actor: str
     role: str  # "operator" or "bidder"
-    pubkey: bytes | None = None  # the bidder's registered Ed25519 key: its commands must be signed
 
     @property
     def is_operator(self) -> bool:
@@ -70,7 +69,7 @@ class Credentials:
 
     operator: str = OPERATOR  # the operator's actor id (one of the market's operators)
     operator_hash: str | None = None
-    bidders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "pubkey"?, "name"?}
+    bidders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "name"?}
     _by_hash: dict[str, Principal] = field(default_factory=dict, repr=False)
     _seen: dict[str, Principal] = field(default_factory=dict, repr=False)  # token -> principal, for the hot path
 
@@ -99,8 +98,7 @@ class Credentials:
         if self.operator_hash:
             index[self.operator_hash] = Principal(self.operator, OPERATOR)
         for bidder, rec in self.bidders.items():
-            key = bytes.fromhex(rec["pubkey"]) if rec.get("pubkey") else None
-            index[rec["hash"]] = Principal(bidder, BIDDER, key)
+            index[rec["hash"]] = Principal(bidder, BIDDER)
         self._by_hash = index
         self._seen = {}
 
@@ -135,33 +133,20 @@ class Credentials:
         self.operator_hash = token_hash(token)
         self._reindex()
 
-    def admit(self, bidder: str, name: str | None = None, pubkey: bytes | None = None) -> str:
+    def admit(self, bidder: str, name: str | None = None) -> str:
         """Create (or replace) a bidder's credential; return its new token."""
         token = make_token("bd")
         rec: dict[str, Any] = {"hash": token_hash(token)}
         if name:
             rec["name"] = name
-        if pubkey is not None:
-            rec["pubkey"] = pubkey.hex()
         old = self.bidders.get(bidder)
-        if old is not None and pubkey is None and old.get("pubkey"):
-            rec["pubkey"] = old["pubkey"]  # a new token keeps the bidder's key
         if old is not None and not name and old.get("name"):
             rec["name"] = old["name"]
         self.bidders[bidder] = rec
         self._reindex()
         return token
 
-    def set_key(self, bidder: str, pubkey: bytes | None) -> None:
-        """Register (or, with None, clear) a bidder's Ed25519 public key."""
-        rec = self.bidders[bidder]
-        if pubkey is None:
-            rec.pop("pubkey", None)
-        else:
-            rec["pubkey"] = pubkey.hex()
-        self._reindex()
-
     def public(self, bidder: str) -> dict[str, Any]:
         """What may be shown of a bidder's credential (never the hash)."""
         rec = self.bidders[bidder]
-        return {"bidder": bidder, "name": rec.get("name"), "pubkey": rec.get("pubkey")}
+        return {"bidder": bidder, "name": rec.get("name")}

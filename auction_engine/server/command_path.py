@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from ledger import canonical
 
 from ..market import OPERATOR_OPS
+from ..signing import verify_command
 from . import commands
 from .auth import Principal
 from .idempotency import IdempotencyConflict
 from .live import LiveMarket, Outcome, Unavailable
 from .responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
-from .signing import verify_command
 
 __all__ = ["BIDDER_OPS", "answer_command", "answer_typed_command", "build_command", "submit_command"]
 
@@ -41,6 +41,7 @@ BIDDER_OPS = frozenset(
         "payment_plan",
         "accept_offer",
         "decline_offer",
+        "bind_key",
     }
 )
 """Commands a bidder may send (as itself); every other command needs the operator."""
@@ -69,21 +70,23 @@ def build_command(
     if lot is not None:
         cmd["lot"] = lot
     cmd.update(fields)
-    if who.pubkey is not None or sig is not None:
-        if who.pubkey is None:
-            raise ApiError(422, "no_key", "a signed command needs a registered key (PUT /api/me/key)", field="sig")
+    state = market.engine.market.keys.get(who.actor)
+    pubkey = state.key if state is not None and op != "bind_key" else None  # a key statement signs itself
+    if pubkey is not None or sig is not None:
+        if pubkey is None:
+            raise ApiError(422, "no_key", "a signed command needs a bound key (PUT /api/me/key)", field="sig")
         if sig is None:
             raise ApiError(
                 403,
                 "signature_required",
-                f"{who.actor} has registered a key: every command must carry 'sig'",
+                f"{who.actor} has a key in force: every command must carry 'sig'",
                 field="sig",
             )
         if idem is None:
             raise ApiError(422, "idempotency_key_required", "a signed command needs an Idempotency-Key header")
         cmd["idem"] = idem
-        cmd["key"] = who.pubkey
-        if not verify_command(market.origin, cmd, bytes.fromhex(sig), who.pubkey):
+        cmd["key"] = pubkey
+        if not verify_command(market.origin, cmd, bytes.fromhex(sig), pubkey):
             raise ApiError(
                 403,
                 "bad_signature",

@@ -98,6 +98,9 @@ SPECS: dict[str, CommandSpec] = {
     "relist": CommandSpec(schemas.RelistIn, lambda b: {"price": b.price}),
     "withdraw_lot": CommandSpec(schemas.WithdrawIn, lambda b: {"grounds": b.grounds}),
     "close_phase": CommandSpec(schemas.WithdrawIn, lambda b: {"grounds": b.grounds}),
+    # bidder keys (routes/bidders.py): not a lot's commands
+    "bind_key": CommandSpec(schemas.KeyIn, lambda b: {"statement": b.statement}, lot_scoped=False),
+    "reset_key": CommandSpec(schemas.KeyResetIn, lambda b: {"reason": b.reason}, lot_scoped=False),
 }
 """op -> its spec, for every command the rules define (checked at import below)."""
 

@@ -304,18 +304,34 @@ class CommandIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+Statement = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=1024,
+        description="a bidder-key statement: a signed note binding the key, signed by it (docs/formats.md §8)",
+    ),
+]
+
+
 class AdmitIn(_In):
-    """Admit a bidder: create its credential (the token is shown once, in the answer)."""
+    """Admit a bidder: create its credential (the token is shown once, in the answer), and bind its key if given."""
 
     bidder: Ident
     name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
-    pubkey: Hex32 | None = Field(default=None, description="the bidder's Ed25519 public key (32 bytes, hex)")
+    statement: Statement | None = Field(default=None, description="the bidder's key with its proof of possession")
 
 
 class KeyIn(_In):
-    """Register (or with null clear) the bidder's own Ed25519 public key."""
+    """Bind the bidder's own Ed25519 key (proof of possession) or rotate it (signed by the old key too)."""
 
-    pubkey: Hex32 | None
+    statement: Statement
+
+
+class KeyResetIn(_In):
+    """The operator clears a bidder's key, for a reason the bidder and every auditor will read."""
+
+    reason: Text
 
 
 # -- answers ----------------------------------------------------------------------------------------
@@ -346,10 +362,12 @@ class Admitted(BaseModel):
     bidder: str
     token: str = Field(description="the bidder's bearer token: shown only now")
     name: str | None = None
-    pubkey: str | None = None
+    pubkey: str | None = Field(None, description="the bidder's key in force (hex), as the ledger binds it")
+    key_epoch: int = Field(0, description="how many bind_key and reset_key entries the bidder has had")
 
 
 class BidderOut(BaseModel):
     bidder: str
     name: str | None = None
-    pubkey: str | None = None
+    pubkey: str | None = Field(None, description="the bidder's key in force (hex), as the ledger binds it")
+    key_epoch: int = Field(0, description="how many bind_key and reset_key entries the bidder has had")

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.testclient import TestClient
 
+from auction_engine.bidder_keys import sign_statement
 from auction_engine.server import create_app
 from ledger import CheckpointPolicy, Signer
 
@@ -75,6 +77,14 @@ class Market:
             r = self.client.post("/api/bidders", json={"bidder": b}, headers=self.op)
             assert r.status_code == 200, r.text
             self.tokens[b] = r.json()["token"]
+
+    def bind_key(
+        self, bidder: str, key: Ed25519PrivateKey, epoch: int = 0, old: Ed25519PrivateKey | None = None
+    ) -> Any:
+        """PUT /api/me/key with a statement binding `key` (a rotation from `old`) for `bidder`; the response."""
+        old_seed = old.private_bytes_raw() if old is not None else None
+        statement = sign_statement(MARKET, bidder, epoch, key.private_bytes_raw(), old_seed)
+        return self.client.put("/api/me/key", json={"statement": statement}, headers=self.auth(bidder))
 
     def open_lot(self, lot: str, mode: str = "english", deposits: dict[str, int] | None = None, **fields: Any) -> None:
         if mode == "english" and "params" not in fields:

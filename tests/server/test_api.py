@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.testclient import TestClient
 
 from auction_engine.rules.sealed import commitment
-from auction_engine.server.signing import command_from_entry, sign_command, verify_command
+from auction_engine.signing import command_from_entry, sign_command, verify_command
 from ledger import canonical
 
 from .conftest import MARKET, Market, english, make_app
@@ -377,7 +377,7 @@ def test_credentials_and_roles(market: Market) -> None:
     problem(m.post("/api/bidders", {"bidder": "mallory"}, who="acme"), 403, "forbidden")
     problem(m.client.get("/api/bidders", headers=m.auth("acme")), 403, "forbidden")
     problem(m.client.get("/api/operator/lots", headers=m.auth("acme")), 403, "forbidden")
-    problem(m.client.put("/api/me/key", json={"pubkey": None}, headers=m.op), 403, "forbidden")
+    problem(m.client.put("/api/me/key", json={"statement": "x\n"}, headers=m.op), 403, "forbidden")
     # A bidder always acts as itself: the actor is never taken from the request.
     problem(m.post("/api/lots/L1/bids", {"amount": 10_000, "actor": "bolt"}, who="acme"), 422, "malformed")
     ack = m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
@@ -542,8 +542,8 @@ def test_signed_bids(market: Market) -> None:
     m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
     priv, pub = _key()
     problem(m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": "00" * 64}, who="acme", idem="s0"), 422, "no_key")
-    r = m.client.put("/api/me/key", json={"pubkey": pub.hex()}, headers=m.auth("acme"))
-    assert r.status_code == 200 and r.json()["pubkey"] == pub.hex()
+    r = m.bind_key("acme", priv)
+    assert r.status_code == 200 and r.json()["pubkey"] == pub.hex() and r.json()["key_epoch"] == 1
     problem(m.post("/api/lots/L1/bids", {"amount": 10_000}, who="acme"), 403, "signature_required")
     cmd = {"op": "bid", "actor": "acme", "lot": "L1", "amount": 10_000, "idem": "s1", "key": pub}
     sig = sign_command(priv, MARKET, cmd)

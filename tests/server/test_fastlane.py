@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.testclient import TestClient
 
 from .conftest import Market, make_app
@@ -46,8 +45,7 @@ def _run(db: Path, fast: bool) -> tuple[list[tuple[int, dict[str, Any], dict[str
         m = Market(client, db, client.app)
         m.admit("acme", "bolt", "carr")
         m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000, "carr": 1000})
-        pub = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        assert client.put("/api/me/key", json={"pubkey": pub.hex()}, headers=m.auth("carr")).status_code == 200
+        assert m.bind_key("carr", Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32)).status_code == 200
         answers = []
         for who, body, idem, lot in SCRIPT:
             headers = {"Content-Type": "application/json"}

@@ -180,7 +180,7 @@ def test_a_bid_sent_to_a_sealed_lot_does_not_publish_its_amount(market: Market) 
 
 
 def test_a_signed_proxy_is_checked_once_its_maximum_is_revealed(market: Market) -> None:
-    from auction_engine.server.signing import command_from_entry, sign_command, verify_command
+    from auction_engine.signing import command_from_entry, sign_command, verify_command
 
     from .conftest import MARKET
     from .test_api import _key
@@ -189,7 +189,7 @@ def test_a_signed_proxy_is_checked_once_its_maximum_is_revealed(market: Market) 
     m.admit("acme")
     m.open_lot("L1", deposits={"acme": 1000}, params=english(free_ms=300, countdown_ms=300))
     priv, pub = _key()
-    assert m.client.put("/api/me/key", json={"pubkey": pub.hex()}, headers=m.auth("acme")).status_code == 200
+    assert m.bind_key("acme", priv).status_code == 200
     cmd = {"op": "proxy", "actor": "acme", "lot": "L1", "max": 12_347, "idem": "sp", "key": pub}
     sig = sign_command(priv, MARKET, cmd)
     ack = m.ok("/api/lots/L1/proxy", {"max": 12_347, "sig": sig.hex()}, who="acme", idem="sp")

@@ -1,4 +1,10 @@
-"""The bidders' credentials: admission by the operator, a bidder's own key, and "who am I"."""
+"""The bidders' credentials and keys: admission by the operator, a bidder's key bound in the ledger, "who am I".
+
+A key is never set directly: `PUT /api/me/key` and the admission's `statement` run the `bind_key`
+command (a statement signed by the new key, and by the old one to rotate, auction_engine/bidder_keys.py),
+and the operator's `POST /api/bidders/{bidder}/key-reset` runs `reset_key` with its reason. Each is a
+ledger entry the bidder and every auditor see.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import schemas
+from ..auth import BIDDER, Principal
+from ..command_path import answer_command, build_command, submit_command
 from ..dependencies import Bidder, Operator, Who, market_of
-from ..responses import ApiError, JSONAnswer
-from .openapi import BODY_RESPONSES, READ_RESPONSES, LotPath
+from ..live import LiveMarket, Unavailable
+from ..responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
+from .openapi import BODY_RESPONSES, READ_RESPONSES, BidderPath, IdemHeader, LotPath
 
 __all__ = ["router"]
 
@@ -24,27 +33,65 @@ async def admit(body: schemas.AdmitIn, who: Operator, request: Request) -> Respo
     market = market_of(request)
     if body.bidder in market.engine.market.operators:
         raise ApiError(422, "malformed", f"{body.bidder!r} is an operator id", field="bidder")
-    pubkey = bytes.fromhex(body.pubkey) if body.pubkey else None
+    if body.statement is not None:  # the key first: a refused statement admits no one
+        refusal = await _bind(market, Principal(body.bidder, BIDDER), body.statement, None)
+        if refusal is not None:
+            return refusal
     creds = market.credentials
-    token = creds.admit(body.bidder, body.name, pubkey)
+    token = creds.admit(body.bidder, body.name)
     await market.save_credentials()
-    return JSONAnswer({"token": token, **creds.public(body.bidder)})
+    return JSONAnswer({"token": token, **bidder_public(market, body.bidder)})
 
 
 @router.get("/api/bidders", tags=["operator"], response_model=list[schemas.BidderOut], responses=READ_RESPONSES)
 async def bidders(who: Operator, request: Request) -> Response:
     market = market_of(request)
-    creds = market.credentials
-    return JSONAnswer([creds.public(b) for b in sorted(creds.bidder_ids())])
+    return JSONAnswer([bidder_public(market, b) for b in sorted(market.credentials.bidder_ids())])
 
 
 @router.put("/api/me/key", tags=["bidder"], response_model=schemas.BidderOut, responses=BODY_RESPONSES)
-async def set_key(body: schemas.KeyIn, who: Bidder, request: Request) -> Response:
-    """Register the bidder's own Ed25519 public key (null clears it); from then on its commands must be signed."""
+async def set_key(body: schemas.KeyIn, who: Bidder, request: Request, idem: IdemHeader = None) -> Response:
+    """Bind the bidder's own Ed25519 key with its proof of possession, or rotate it (signed by the old key too).
+
+    From then on every command it sends must be signed with that key.
+    """
     market = market_of(request)
-    market.credentials.set_key(who.actor, bytes.fromhex(body.pubkey) if body.pubkey else None)
-    await market.save_credentials()
-    return JSONAnswer(market.credentials.public(who.actor))
+    refusal = await _bind(market, who, body.statement, idem)
+    return refusal if refusal is not None else JSONAnswer(bidder_public(market, who.actor))
+
+
+@router.post("/api/bidders/{bidder}/key-reset", tags=["operator"], response_model=schemas.Ack, responses=BODY_RESPONSES)
+async def reset_key(
+    bidder: BidderPath, body: schemas.KeyResetIn, who: Operator, request: Request, idem: IdemHeader = None
+) -> Response:
+    """Clear a bidder's key (a lost or stolen key), for a reason written into the public ledger."""
+    market = market_of(request)
+    return await answer_command(market, who, "reset_key", None, {"bidder": bidder, "reason": body.reason}, None, idem)
+
+
+async def _bind(market: LiveMarket, who: Principal, statement: str, idem: str | None) -> Response | None:
+    """Run `bind_key` for `who`; None once its entry is durable and accepted, else the refusal to answer."""
+    try:
+        cmd = build_command(market, who, "bind_key", None, {"statement": statement}, None, idem)
+        outcome = submit_command(market, cmd, idem)
+    except ApiError as exc:
+        return api_error(exc, market.now())
+    try:
+        await market.durable(outcome.target)
+    except Unavailable as exc:
+        return unavailable(exc, market.now())
+    return None if outcome.ok else outcome_answer(outcome, market.now())
+
+
+def bidder_public(market: LiveMarket, bidder: str) -> dict[str, Any]:
+    """A bidder's credential as it may be shown, with its key in force and key epoch from the ledger."""
+    state = market.engine.market.keys.get(bidder)
+    key = state.key if state is not None else None
+    return {
+        **market.credentials.public(bidder),
+        "pubkey": key.hex() if key is not None else None,
+        "key_epoch": state.epoch if state is not None else 0,
+    }
 
 
 @router.get("/api/me", tags=["bidder"], responses=READ_RESPONSES)
@@ -58,7 +105,7 @@ async def me(who: Who, request: Request) -> Response:
         "server_time": market.now(),
     }
     if not who.is_operator:
-        out.update(market.credentials.public(who.actor))
+        out.update(bidder_public(market, who.actor))
         out["deposits"] = {
             lid: lot.deposits[who.actor] for lid, lot in market.engine.lots.items() if who.actor in lot.deposits
         }

@@ -82,3 +82,6 @@ IdemHeader = Annotated[
     ),
 ]
 LotPath = Annotated[str, PathParam(min_length=1, max_length=64, pattern=schemas.ID_PATTERN, description="the lot id")]
+BidderPath = Annotated[
+    str, PathParam(min_length=1, max_length=64, pattern=schemas.ID_PATTERN, description="the bidder id")
+]

@@ -17,7 +17,8 @@ amount and nonce, cannot be checked from the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -25,9 +26,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ledger import canonical
 
-from ..market import RESULT_FIELDS, SEALED_FIELDS
+from .market import RESULT_FIELDS, SEALED_FIELDS
+from .vault import reveal_kind, reveal_seq_field
 
-__all__ = ["PREFIX", "RESULT_AND_SIG", "command_from_entry", "sign_command", "signed_message", "verify_command"]
+__all__ = [
+    "PREFIX",
+    "RESULT_AND_SIG",
+    "SignatureAudit",
+    "check_entries",
+    "command_from_entry",
+    "sign_command",
+    "signed_message",
+    "verify_command",
+]
 
 PREFIX = b"auction-engine/signed-command/v1\n"
 RESULT_AND_SIG = RESULT_FIELDS | {"sig"}  # what the engine and the ledger add to a command, and the signature
@@ -68,3 +79,55 @@ def command_from_entry(entry: Mapping[str, Any], reveal: Mapping[str, Any] | Non
         out.pop("sealed", None)
         out.update((name, reveal[name]) for name in SEALED_FIELDS.get(out["op"], ()) if name in reveal)
     return out
+
+
+@dataclass
+class SignatureAudit:
+    """Every bidder signature of a ledger checked: how many held, how many cannot be checked yet, the first bad."""
+
+    checked: int = 0
+    pending: int = 0  # sealed commands not revealed yet, refusals that withheld their secret fields
+    bad_index: int | None = None
+    bad_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.bad_index is None
+
+
+def check_entries(entries: Iterable[Mapping[str, Any]], origin: str) -> SignatureAudit:
+    """Check the `sig` of every command entry that carries one against the entry's `key` on `origin`.
+
+    A replay that agreed with the rules has already shown that each entry's `key` is its bidder's key
+    in force at that entry (`bidder_keys.check_signed`), so this checks every signature against the
+    key in force. Stops at the first signature that does not verify.
+    """
+    decoded = list(entries)
+    reveals: dict[int, Mapping[str, Any]] = {}
+    kinds = {reveal_kind(op): reveal_seq_field(op) for op in SEALED_FIELDS}
+    for entry in decoded:
+        seq_field = kinds.get(entry.get("kind", ""))
+        if seq_field is not None and type(entry.get(seq_field)) is int:
+            reveals[entry[seq_field]] = entry
+    audit = SignatureAudit()
+    for entry in decoded:
+        sig, key = entry.get("sig"), entry.get("key")
+        if "ok" not in entry or sig is None:
+            continue
+        sealed = "commitment" in entry
+        reveal = reveals.get(entry.get("seq", -1)) if sealed else None
+        if entry.get("redacted") or (sealed and reveal is None):
+            audit.pending += 1
+            continue
+        good = type(sig) is bytes and type(key) is bytes and type(origin) is str
+        if good and verify_command(origin, command_from_entry(entry, reveal), sig, key):
+            audit.checked += 1
+            continue
+        audit.bad_index = entry.get("seq")
+        shown = key.hex()[:16] if type(key) is bytes else repr(key)
+        audit.bad_message = (
+            f"the {entry.get('kind')} of {entry.get('actor')} carries a signature that does not verify under"
+            f" its key in force ({shown}…) on {origin}"
+        )
+        return audit
+    return audit
