@@ -6,7 +6,7 @@ A bidder's Ed25519 key is part of the market's state, written by entries every r
   signed by the new key under the bidder's id as the key name — the proof of possession — and, when
   a key is in force, also by that old key — the rotation. The note names the market's origin, the
   bidder and the bidder's key epoch, so a statement binds once, on one market, for one bidder.
-- `reset_key` (the operator): clears a bidder's key, with a `reason`; the entry is public, so the
+- `reset_key` (the operator): clears a bidder's key, with its `grounds`; the entry is public, so the
   bidder and every auditor see that the operator, not the bidder, changed the key.
 
 The epoch counts a bidder's `bind_key` and `reset_key` entries so far (0 before the first). The
@@ -170,12 +170,12 @@ def bind_key(ctx: Ctx, keys: dict[str, KeyState], origin: str, cmd: Command) -> 
 
 
 def reset_key(ctx: Ctx, keys: dict[str, KeyState], cmd: Command) -> None:
-    """The rule of `reset_key` (the operator's): the bidder's key is cleared, for a stated reason."""
-    bidder, reason = cmd.get("bidder"), cmd.get("reason")
+    """The rule of `reset_key` (the operator's): the bidder's key is cleared, on stated grounds."""
+    bidder, grounds = cmd.get("bidder"), cmd.get("grounds")
     if type(bidder) is not str or not bidder:
         raise Rejected("bad_command", "the reset_key command needs the field 'bidder', a bidder id")
-    if type(reason) is not str or not reason.strip():
-        raise Rejected("bad_command", "the reset_key command needs the field 'reason', why the key is reset")
+    if type(grounds) is not str or not grounds.strip():
+        raise Rejected("bad_command", "the reset_key command needs the field 'grounds', why the key is reset")
     state = keys.get(bidder, NO_KEY)
     if state.key is None:
         raise Rejected("no_key", f"{bidder} has no key in force to reset")

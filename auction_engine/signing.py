@@ -96,11 +96,12 @@ class SignatureAudit:
 
 
 def check_entries(entries: Iterable[Mapping[str, Any]], origin: str) -> SignatureAudit:
-    """Check the `sig` of every command entry that carries one against the entry's `key` on `origin`.
+    """Check the `sig` of every accepted command entry that carries one against the entry's `key` on `origin`.
 
-    A replay that agreed with the rules has already shown that each entry's `key` is its bidder's key
-    in force at that entry (`bidder_keys.check_signed`), so this checks every signature against the
-    key in force. Stops at the first signature that does not verify.
+    A replay that agreed with the rules has already shown that an accepted entry's `key` is its
+    bidder's key in force at that entry (`bidder_keys.check_signed`), so this checks every accepted
+    command's signature against the key in force. A refused command changed nothing, and its `key`
+    was not necessarily in force: it is not checked. Stops at the first signature that does not verify.
     """
     decoded = list(entries)
     reveals: dict[int, Mapping[str, Any]] = {}
@@ -112,7 +113,7 @@ def check_entries(entries: Iterable[Mapping[str, Any]], origin: str) -> Signatur
     audit = SignatureAudit()
     for entry in decoded:
         sig, key = entry.get("sig"), entry.get("key")
-        if "ok" not in entry or sig is None:
+        if entry.get("ok") is not True or sig is None:
             continue
         sealed = "commitment" in entry
         reveal = reveals.get(entry.get("seq", -1)) if sealed else None

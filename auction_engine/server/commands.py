@@ -100,7 +100,7 @@ SPECS: dict[str, CommandSpec] = {
     "close_phase": CommandSpec(schemas.WithdrawIn, lambda b: {"grounds": b.grounds}),
     # bidder keys (routes/bidders.py): not a lot's commands
     "bind_key": CommandSpec(schemas.KeyIn, lambda b: {"statement": b.statement}, lot_scoped=False),
-    "reset_key": CommandSpec(schemas.KeyResetIn, lambda b: {"reason": b.reason}, lot_scoped=False),
+    "reset_key": CommandSpec(schemas.KeyResetIn, lambda b: {"grounds": b.grounds}, lot_scoped=False),
 }
 """op -> its spec, for every command the rules define (checked at import below)."""
 

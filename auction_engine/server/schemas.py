@@ -329,9 +329,9 @@ class KeyIn(_In):
 
 
 class KeyResetIn(_In):
-    """The operator clears a bidder's key, for a reason the bidder and every auditor will read."""
+    """The operator clears a bidder's key, on grounds the bidder and every auditor will read."""
 
-    reason: Text
+    grounds: Text
 
 
 # -- answers ----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 A key is never set directly: `PUT /api/me/key` and the admission's `statement` run the `bind_key`
 command (a statement signed by the new key, and by the old one to rotate, auction_engine/bidder_keys.py),
-and the operator's `POST /api/bidders/{bidder}/key-reset` runs `reset_key` with its reason. Each is a
+and the operator's `POST /api/bidders/{bidder}/key-reset` runs `reset_key` with its grounds. Each is a
 ledger entry the bidder and every auditor see.
 """
 
@@ -64,9 +64,10 @@ async def set_key(body: schemas.KeyIn, who: Bidder, request: Request, idem: Idem
 async def reset_key(
     bidder: BidderPath, body: schemas.KeyResetIn, who: Operator, request: Request, idem: IdemHeader = None
 ) -> Response:
-    """Clear a bidder's key (a lost or stolen key), for a reason written into the public ledger."""
+    """Clear a bidder's key (a lost or stolen key), on grounds written into the public ledger."""
     market = market_of(request)
-    return await answer_command(market, who, "reset_key", None, {"bidder": bidder, "reason": body.reason}, None, idem)
+    fields = {"bidder": bidder, "grounds": body.grounds}
+    return await answer_command(market, who, "reset_key", None, fields, None, idem)
 
 
 async def _bind(market: LiveMarket, who: Principal, statement: str, idem: str | None) -> Response | None:
