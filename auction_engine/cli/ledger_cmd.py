@@ -1,4 +1,4 @@
-"""`auction-engine ledger …`: verify, export, checkpoint, prove, consistency (pinned commands)."""
+"""`auction-engine ledger …`: verify, replay, export, checkpoint, prove, consistency (pinned commands)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import base64
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import click
 
-from ledger import LedgerError, Log, audit_store, open_store
+from ledger import AuditReport, LedgerError, Log, Verifier, audit_store, canonical, open_store
 from ledger.checkpoint import encode_hashes
 from ledger.store import StoreError
 
+from ..replay import ReplayReport
+from ..replay import replay as replay_entries
+from ..vault import RevealVault
 from .common import EXIT_FAILED, fail_input, load_verifier, open_readonly_log, read_text
 
 
@@ -23,6 +27,24 @@ def _print_from(db: str, text: Callable[[Log], str]) -> None:
         click.echo(text(log), nl=False)
     except LedgerError as exc:
         fail_input(str(exc))
+
+
+def _audit(db: str, verifier: Verifier, trusted: str | None = None, keep: list[bytes] | None = None) -> AuditReport:
+    """Audit ledger DB as `ledger verify` does (exit 2 if it cannot be read); `keep` collects the entries' bytes."""
+    try:
+        store = open_store(db, readonly=True)
+        try:
+            return audit_store(store, verifier, trusted, keep=keep)
+        finally:
+            store.close()
+    except StoreError as exc:
+        fail_input(str(exc))
+
+
+def _echo_problems(report: AuditReport) -> None:
+    for p in report.problems:
+        where = f"entry {p.index}" if p.index is not None else f"checkpoint {p.checkpoint_size}"
+        click.echo(f"  FAIL [{p.code}] {where}: {p.message}")
 
 
 @click.group()
@@ -39,11 +61,7 @@ def verify(db: str, vkey: str, trusted: str | None, as_json: bool) -> None:
     """Audit every entry and checkpoint of DB; exit 1 if any check fails."""
     verifier = load_verifier(vkey)
     trusted_note = read_text(trusted, "trusted checkpoint") if trusted else None
-    try:
-        store = open_store(db, readonly=True)
-        report = audit_store(store, verifier, trusted_note)
-    except StoreError as exc:
-        fail_input(str(exc))
+    report = _audit(db, verifier, trusted_note)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -56,10 +74,97 @@ def verify(db: str, vkey: str, trusted: str | None, as_json: bool) -> None:
         click.echo(f"  checkpoints: {report.checkpoints_verified} verified, latest size {latest}")
         if report.trusted_size is not None:
             click.echo(f"  trusted:     checkpoint of size {report.trusted_size}")
-        for p in report.problems:
-            where = f"entry {p.index}" if p.index is not None else f"checkpoint {p.checkpoint_size}"
-            click.echo(f"  FAIL [{p.code}] {where}: {p.message}")
+        _echo_problems(report)
     if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+def _replayed_prefix(raw: list[bytes], report: ReplayReport) -> ReplayReport:
+    """For a replay stopped at a sealed value not public yet (entry N): the replay of entries 0..N-1.
+
+    The whole replay agreed with every entry before N but counts nothing and checks no bidder signature
+    when it stops; replaying those entries alone (their sealed fields opened by every reveal the ledger
+    holds, as the whole replay opened them) gives the commands, deals and signatures of that part.
+    """
+    vault = RevealVault.from_entries(canonical.decode(data) for data in raw)  # the whole replay built it already
+    return replay_entries(raw[: report.index], vault)
+
+
+def _replay_json(audit: AuditReport, report: ReplayReport | None, complete: bool, ok: bool) -> dict[str, Any]:
+    index, message = (report.index, report.message) if report is not None else (None, None)
+    if report is None:  # the audit failed: its first problem is the verdict's place and message
+        first = audit.problems[0]
+        index, message = first.index, f"the store audit failed: [{first.code}] {first.message}"
+    return {
+        "ok": ok,
+        "complete": complete,
+        "origin": audit.origin,
+        "entries": audit.size,
+        "commands": report.commands if report is not None else 0,
+        "deals": len(report.deals) if report is not None else 0,
+        "signatures_checked": report.signatures_checked if report is not None else 0,
+        "signatures_pending": report.signatures_pending if report is not None else 0,
+        "index": index,
+        "message": message,
+        "audit": audit.to_json(),
+    }
+
+
+@ledger.command("replay")
+@click.argument("db")
+@click.option("--vkey", required=True, help="The market's verifier key, or a file holding it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def replay_cmd(db: str, vkey: str, as_json: bool) -> None:
+    """Audit DB as `ledger verify` does, then replay every entry through the rules; exit 1 if either fails.
+
+    Exit 0 also when the replay stops at a sealed value its lot has not revealed yet: it then says
+    PARTIAL (JSON "complete": false) and how far it replayed.
+    """
+    verifier = load_verifier(vkey)
+    raw: list[bytes] = []
+    audit = _audit(db, verifier, keep=raw)
+    report: ReplayReport | None = None
+    partial_at: int | None = None
+    if audit.ok:
+        report = replay_entries(raw)
+        named = canonical.decode(raw[0]).get("origin") if raw else None
+        if report.ok and named != audit.origin:  # bidders signed for the genesis' origin: it must be this log's
+            report.ok, report.index = False, 0
+            report.message = f"entry 0 names origin {named!r}, but this is the log {audit.origin!r}"
+        if report.unrevealed and report.index:
+            prefix = _replayed_prefix(raw, report)
+            if prefix.ok:  # the entries before N agree, and so do their bidder signatures: a partial replay
+                partial_at = report.index
+                prefix.index, prefix.message, prefix.unrevealed = report.index, report.message, True
+            report = prefix  # or the first of those signatures that does not verify: a failure
+    ok = report is not None and report.ok
+    complete = ok and partial_at is None
+    if as_json:
+        click.echo(json.dumps(_replay_json(audit, report, complete, ok), indent=2, ensure_ascii=False))
+    else:
+        state = "REPLAYED" if complete else "PARTIAL" if ok else "FAILED"
+        click.echo(f"ledger {db}: {state}")
+        click.echo(f"  origin:      {audit.origin}")
+        click.echo(f"  entries:     {audit.size}")
+        if report is None:
+            click.echo("  replay:      not run: the store audit failed")
+            _echo_problems(audit)
+        else:
+            click.echo(f"  commands:    {report.commands} replayed")
+            click.echo(f"  deals:       {len(report.deals)}")
+            click.echo(
+                f"  signatures:  {report.signatures_checked} bidder signatures checked, "
+                f"{report.signatures_pending} pending (sealed, not yet revealed)"
+            )
+            if partial_at is not None:
+                click.echo(
+                    f"PARTIAL: replayed up to entry {partial_at}; entry {partial_at} reads a sealed value that is"
+                    " not public yet (its lot is still being priced)"
+                )
+                click.echo(f"  entry {partial_at}: {report.message}")
+            elif not ok:
+                click.echo(f"  entry {report.index}: {report.message}")
+    if not ok:
         sys.exit(EXIT_FAILED)
 
 
