@@ -9,6 +9,7 @@ from .certificate_cmd import certificate
 from .demo import demo
 from .keygen import keygen
 from .ledger_cmd import ledger
+from .receipt_cmd import receipt
 from .serve_cmd import serve
 from .simulate_cmd import simulate, sweep
 from .verify_cmd import verify
@@ -28,6 +29,7 @@ main.add_command(ledger)
 main.add_command(demo)
 main.add_command(certificate)
 main.add_command(verify)
+main.add_command(receipt)
 main.add_command(serve)
 main.add_command(simulate)
 main.add_command(sweep)

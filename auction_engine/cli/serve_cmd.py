@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from ledger import CheckpointPolicy, LedgerError, StoreError, strictjson
+from ledger.receipt import DEFAULT_WINDOW_MS
 from ledger.startup import IntegrityError, WrongKey
 
 from ..limits import Limits
@@ -67,6 +68,14 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     type=click.FloatRange(0.1, 100.0),
     help="The interpreter's thread switch interval (Python's default is 5 ms): how long the HTTP server's"
     " threads may wait for the interpreter lock while the market's thread runs.",
+)
+@click.option(
+    "--receipt-window-ms",
+    default=DEFAULT_WINDOW_MS,
+    show_default=True,
+    type=click.IntRange(1000, 86_400_000),
+    help="Each answer's signed receipt promises a signed checkpoint covering its entry within this many ms"
+    " of the entry's time (more than --checkpoint-ms).",
 )
 @click.option(
     "--write-timeout",
@@ -129,6 +138,7 @@ def serve(
     server_kind: str,
     runtime_threads: int,
     switch_interval_ms: float,
+    receipt_window_ms: int,
     write_timeout: float,
     max_body: int,
     max_depth: int,
@@ -159,6 +169,11 @@ def serve(
             fail_input(f"--params {params_file}: {exc}")
         if type(params) is not dict:
             fail_input(f"--params {params_file}: must hold a JSON object of parameters")
+    if checkpoint_ms and receipt_window_ms <= checkpoint_ms:
+        fail_input(
+            f"--receipt-window-ms {receipt_window_ms} must be more than --checkpoint-ms {checkpoint_ms}: receipts"
+            " would promise a checkpoint sooner than the market signs one"
+        )
     if operator_token is not None and len(operator_token) < 16:
         fail_input("--operator-token must be at least 16 characters")
     sock = _bind(host, port)  # before the replay: a port in use is refused at once (no SO_REUSEPORT)
@@ -175,6 +190,7 @@ def serve(
             feed_queue=feed_queue,
             heartbeat_s=heartbeat,
             write_timeout=write_timeout,
+            receipt_window_ms=receipt_window_ms,
             telemetry=telemetry,
             limits=Limits(max_body=max_body, max_depth=max_depth, max_string=max_string, max_list=max_list),
         )

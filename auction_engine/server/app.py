@@ -35,6 +35,7 @@ from .fastlane import FastLane, LaneStats
 from .feed import Feed
 from .guard import BodyGuard
 from .live import WRITE_TIMEOUT_S, LiveMarket
+from .receipts import DEFAULT_WINDOW_MS
 from .responses import ApiError, status_for
 from .routes import ROUTERS
 from .routes.pages import static_files
@@ -67,6 +68,7 @@ def create_app(
     fast_lane: bool = True,
     limits: Limits | None = None,
     write_timeout: float = WRITE_TIMEOUT_S,
+    receipt_window_ms: int = DEFAULT_WINDOW_MS,
     telemetry: bool = False,
 ) -> FastAPI:
     """Open the ledger `db` (a path, URL or store), rebuild the market, and build the application.
@@ -90,6 +92,7 @@ def create_app(
             policy=policy,
             tick_ms=tick_ms,
             write_timeout=write_timeout,
+            receipt_window_ms=receipt_window_ms,
         )
     except BaseException:
         if isinstance(db, str):  # opened here: close it (a writer's store holds the ledger's lock)

@@ -3,7 +3,8 @@
 `answer_command` builds the command as the ledger will record it (`build_command`: the actor from
 the credential, the role and signature checks), runs it (`LiveMarket.submit`: idempotency, the
 engine, the ledger entry), waits until its entry is durable and returns the answer
-(`responses.outcome_answer`), or the refusal if a check refused it before the engine ran. Every
+(`responses.outcome_answer`) with the entry's signed receipt (`receipts.py`), or the refusal if a
+check refused it before the engine ran (no entry, no receipt). Every
 command route calls it, and so does the fast lane (`fastlane.py`) for a plain bid, so a bid has the
 same answer, byte for byte, whichever of them takes it, and runs exactly once.
 """
@@ -136,7 +137,7 @@ async def answer_command(
         await market.durable(outcome.target)
     except Unavailable as exc:
         return unavailable(exc, market.now())
-    return outcome_answer(outcome, market.now())
+    return outcome_answer(outcome, market.now(), await market.receipt(outcome))
 
 
 async def answer_typed_command(

@@ -52,6 +52,7 @@ from ..vault import MarketVault
 from .auth import META_KEY, Credentials
 from .committer import STOP_WAIT_S, WRITE_TIMEOUT_S, GroupCommitter, Unavailable
 from .idempotency import IDEM_FIELD, IdempotencyConflict, IdempotencyKeys, fingerprint
+from .receipts import DEFAULT_WINDOW_MS, ReceiptDesk
 
 __all__ = [
     "MAX_COMMAND_BYTES",
@@ -87,6 +88,7 @@ class Outcome:
     rule: str | None
     target: int  # the command's entries are durable once the log's durable size reaches this
     replayed: bool = False  # answered again for its idempotency key, not run
+    t: int | None = None  # the time of the command's entry (None when answered again: read from the entry)
 
 
 class LiveMarket:
@@ -106,6 +108,7 @@ class LiveMarket:
         ring: int = 20_000,
         write_timeout: float = WRITE_TIMEOUT_S,
         check_store: bool = True,
+        receipt_window_ms: int = DEFAULT_WINDOW_MS,
     ) -> None:
         """Open the market on `store`: check it (unless `check_store` is False: benchmarks only), replay it.
 
@@ -164,6 +167,7 @@ class LiveMarket:
             )
         self.operator = operator
         self.clock = WallClock()
+        self.receipts = ReceiptDesk(signer, self.origin, self.log.tree.leaf, receipt_window_ms)
         self.replay_seconds = time.perf_counter() - started
 
     def _restore_indexes(self, raw: list[bytes]) -> None:
@@ -210,6 +214,7 @@ class LiveMarket:
             self._tick_handle.cancel()
         self._closing = True
         await self.committer.stop(wait)
+        self.receipts.close()
 
     def _timer(self, callback: Callable[[], None]) -> None:
         if self.stopped is not None:
@@ -306,7 +311,9 @@ class LiveMarket:
         except EntryTooLarge as exc:  # an entry the rules derived: they are mid-way, the state may diverge
             self.halt(f"an entry of this command was refused by the ledger ({exc}); restart to rebuild from it")
             raise Unavailable(self.unavailable_reason()) from None
-        outcome = Outcome(result.ok, result.seq, result.code, result.message, result.rule, self.log.size)
+        outcome = Outcome(
+            result.ok, result.seq, result.code, result.message, result.rule, self.log.size, t=self.log.last_time
+        )
         if idem is not None:
             withheld = () if result.ok else self.engine.withheld  # what the refusal's entry left out
             remembered = (result.ok, result.seq, result.code, result.message, result.rule, outcome.target)
@@ -370,6 +377,14 @@ class LiveMarket:
     def halt(self, reason: str) -> None:
         """Stop the market until the process is restarted (`GroupCommitter.halt`)."""
         self.committer.halt(reason)
+
+    async def receipt(self, outcome: Outcome) -> str:
+        """The signed receipt of the outcome's entry (durable by now)."""
+        t = outcome.t
+        if t is None:  # answered again for its idempotency key: the time is the recorded entry's
+            raw = await self.read_entries_at([outcome.seq])
+            t = canonical.decode(raw[outcome.seq])["t"]
+        return await self.receipts.receipt(outcome.seq, t)
 
     async def durable(self, target: int) -> None:
         """Return once the log's first `target` entries are durable (`GroupCommitter.durable`)."""

@@ -55,6 +55,8 @@ _FORBIDDEN = frozenset(
         "buyer_cannot_offer",
         "seller_cannot_bid",
         "operator_cannot_bid",
+        "signature_required",
+        "bad_signature",
     }
 )
 _INVALID = frozenset(
@@ -68,6 +70,8 @@ _INVALID = frozenset(
         "bad_amount",
         "unknown_mode",
         "unknown_command",
+        "no_key",
+        "bad_statement",
     }
 )
 
@@ -168,14 +172,15 @@ def internal_error(exc: BaseException, now: int) -> JSONAnswer:
     return problem(500, "internal_error", f"{type(exc).__name__}: {exc}", now)
 
 
-def outcome_answer(outcome: Outcome, now: int) -> JSONAnswer:
-    """The answer to a command the engine ran (or an idempotency key answered again)."""
+def outcome_answer(outcome: Outcome, now: int, receipt: str) -> JSONAnswer:
+    """The answer to a command the engine ran (or an idempotency key answered again), with its entry's receipt."""
     if outcome.ok:
         body: dict[str, Any] = {"ok": True, "seq": outcome.seq, "rule": outcome.rule, "server_time": now}
         status = 200
     else:
         body = {"ok": False, "code": outcome.code, "message": outcome.message, "seq": outcome.seq, "server_time": now}
         status = status_for(outcome.code)
+    body["receipt"] = receipt
     if outcome.replayed:
         body["replayed"] = True
         return JSONAnswer(body, status, {"Idempotent-Replayed": "true"})

@@ -345,6 +345,7 @@ class Ack(BaseModel):
     rule: str | None = Field(description="the rule that accepted the command")
     server_time: int = Field(description="the server's clock, ms since the epoch")
     replayed: bool = Field(False, description="true when answered from an earlier request with this idempotency key")
+    receipt: str = Field(description="the market's signed receipt of the command's entry (docs/formats.md §12.3)")
 
 
 class Problem(BaseModel):
@@ -355,6 +356,7 @@ class Problem(BaseModel):
     message: str
     seq: int | None = Field(None, description="ledger index of the rejection's entry (rules rejections only)")
     field: str | None = Field(None, description="the request field at fault (malformed requests)")
+    receipt: str | None = Field(None, description="the signed receipt of the rejection's entry (rules rejections only)")
     server_time: int
 
 

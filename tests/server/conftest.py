@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from auction_engine.bidder_keys import sign_statement
 from auction_engine.server import create_app
 from ledger import CheckpointPolicy, Signer
+from ledger.receipt import Receipt, open_receipt
 
 OP_TOKEN = "test-operator-token-0123456789"
 SEED = bytes(range(32))
@@ -34,6 +35,13 @@ MARKET = "test.market"
 
 def signer() -> Signer:
     return Signer(MARKET, SEED)
+
+
+def take_receipt(answer: dict[str, Any], signer_: Signer | None = None) -> Receipt:
+    """Pop the answer's receipt, check it is the market's, for the answer's entry; return what it states."""
+    receipt = open_receipt(answer.pop("receipt"), (signer_ or signer()).verifier)
+    assert receipt.index == answer["seq"] and receipt.covered_by == receipt.time + 10_000
+    return receipt
 
 
 def english(**params: Any) -> dict[str, Any]:

@@ -246,7 +246,7 @@ def test_bids_on_one_keep_alive_connection_of_a_real_server(live_server: LiveSer
             status, headers, data = _read_response(sock)
             assert status == 200 and headers["content-type"] == "application/json", data
             ack = json.loads(data)
-            assert list(ack) == ["ok", "seq", "rule", "server_time"] and ack["ok"] is True
+            assert list(ack) == ["ok", "seq", "rule", "server_time", "receipt"] and ack["ok"] is True
             seqs.append(ack["seq"])
         head, body = _raw_bid("L1", token, 20_000, idem="k-1")
         sock.sendall(head + body[:5])  # the body arrives in two pieces

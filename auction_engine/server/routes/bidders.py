@@ -81,7 +81,7 @@ async def _bind(market: LiveMarket, who: Principal, statement: str, idem: str | 
         await market.durable(outcome.target)
     except Unavailable as exc:
         return unavailable(exc, market.now())
-    return None if outcome.ok else outcome_answer(outcome, market.now())
+    return None if outcome.ok else outcome_answer(outcome, market.now(), await market.receipt(outcome))
 
 
 def bidder_public(market: LiveMarket, bidder: str) -> dict[str, Any]:
