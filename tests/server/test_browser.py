@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,13 @@ def browser(tmp_path: Path) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+def _vkey(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/api/log/vkey", timeout=30) as answer:
+        return str(answer.read().decode().strip())
 
 
 def _shot(page: Any, tmp_path: Path, name: str) -> None:
@@ -141,6 +149,18 @@ def test_console_room_and_certificate_pages(live_server: LiveServer, browser: An
     room.wait_for_function("document.querySelector('#price').textContent === '¥100.00'")
     assert "yes" in room.inner_text("#mine")
     room.wait_for_function("document.querySelector('#actions .bidbar button.primary').textContent.includes('¥105.00')")
+    # both answers (the refusal and the bid) left their signed receipts in the room, downloadable
+    room.wait_for_function("document.querySelector('#receipts-count').textContent === '2 receipts'")
+    with room.expect_download() as got:
+        room.locator("#receipts button").first.click()
+    saved = tmp_path / "room-receipt.txt"
+    got.value.save_as(saved)
+    cmd = [sys.executable, "-m", "auction_engine", "receipt", "check", str(saved), "--url", url, "--vkey", _vkey(url)]
+    for _ in range(50):  # the server signs a checkpoint covering it within --checkpoint-ms
+        checked = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if checked.returncode == 0:
+            break
+    assert checked.returncode == 0 and "COVERED" in checked.stdout, checked.stdout + checked.stderr
     _shot(room, tmp_path, "room")
 
     # -- the lot closes on the server's clock; the operator confirms payment; a code is issued ---------

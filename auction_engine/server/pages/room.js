@@ -11,6 +11,44 @@
   let mine = null; // my view of the current lot
   let busy = false;
 
+  // Receipts: kept in this browser per bidder (the newest RECEIPTS_KEPT), downloadable one by one or all at once.
+  const RECEIPTS_KEPT = 5000;
+  function receiptsKey() { return `ae.receipts.${me}`; }
+  function receipts() {
+    try { return JSON.parse(localStorage.getItem(receiptsKey()) || "[]"); } catch (err) { return []; }
+  }
+  function keepReceipt(path, r) {
+    const b = r.body || {};
+    if (typeof b.receipt !== "string" || typeof b.seq !== "number") return;
+    const all = receipts().filter((x) => x.seq !== b.seq);
+    all.push({ seq: b.seq, lot: lotId, op: path, ok: b.ok !== false, code: b.code || null, receipt: b.receipt });
+    localStorage.setItem(receiptsKey(), JSON.stringify(all.slice(-RECEIPTS_KEPT)));
+    renderReceipts();
+  }
+  function download(name, text, type) {
+    const url = URL.createObjectURL(new Blob([text], { type }));
+    const a = el("a", { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  function renderReceipts() {
+    const all = receipts();
+    $("receipts-count").textContent = `${all.length} receipt${all.length === 1 ? "" : "s"}`;
+    const rows = all.slice(-20).reverse().map((x) => {
+      const save = el("button", { type: "button", class: "num" }, `${x.seq} ↓`);
+      save.setAttribute("aria-label", `Download the receipt of entry ${x.seq}`);
+      save.addEventListener("click", () => download(`receipt-${x.seq}.txt`, x.receipt, "text/plain"));
+      return el("tr", {}, el("td", {}, save), el("td", {}, x.lot || ""), el("td", {}, x.op),
+        el("td", {}, x.ok ? "accepted" : `refused ${x.code || ""}`));
+    });
+    $("receipts").replaceChildren(...rows);
+  }
+  $("receipts-download").addEventListener("click", () => {
+    download(`receipts-${me}.json`, JSON.stringify(receipts(), null, 2), "application/json");
+  });
+
   function show(r) {
     const box = $("result");
     box.className = "status " + (r.status === 200 ? "ok" : "err");
@@ -26,6 +64,7 @@
     try {
       const r = await command("POST", `/api/lots/${encodeURIComponent(lotId)}/${path}`, body, token);
       show(r);
+      keepReceipt(path, r);
       await refreshMine();
       return r;
     } finally {
@@ -181,6 +220,7 @@
     $("me").textContent = me;
     $("login").classList.add("hidden");
     $("app").classList.remove("hidden");
+    renderReceipts();
     const l = await api("GET", "/api/lots");
     for (const v of l.body.lots) views.set(v.lot, v);
     if (!lotId || !views.has(lotId)) lotId = [...views.keys()].sort()[0] || null;
