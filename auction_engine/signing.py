@@ -83,7 +83,8 @@ def command_from_entry(entry: Mapping[str, Any], reveal: Mapping[str, Any] | Non
 
 @dataclass
 class SignatureAudit:
-    """Every bidder signature of a ledger checked: how many held, how many cannot be checked yet, the first bad."""
+    """Every bidder signature of a ledger checked: how many held, how many cannot be checked yet, the first bad
+    (`bad_index`: its position among the entries given, which for a whole ledger is its index)."""
 
     checked: int = 0
     pending: int = 0  # sealed commands not revealed yet
@@ -111,7 +112,7 @@ def check_entries(entries: Iterable[Mapping[str, Any]], origin: str) -> Signatur
         if seq_field is not None and type(entry.get(seq_field)) is int:
             reveals[entry[seq_field]] = entry
     audit = SignatureAudit()
-    for entry in decoded:
+    for position, entry in enumerate(decoded):
         sig, key = entry.get("sig"), entry.get("key")
         if entry.get("ok") is not True or sig is None:
             continue
@@ -124,11 +125,11 @@ def check_entries(entries: Iterable[Mapping[str, Any]], origin: str) -> Signatur
         if good and verify_command(origin, command_from_entry(entry, reveal), sig, key):
             audit.checked += 1
             continue
-        audit.bad_index = entry.get("seq")
+        audit.bad_index = position
         shown = key.hex()[:16] if type(key) is bytes else repr(key)
         audit.bad_message = (
-            f"the {entry.get('kind')} of {entry.get('actor')} carries a signature that does not verify under"
-            f" its key in force ({shown}…) on {origin}"
+            f"the {entry.get('kind')} of {entry.get('actor')} (entry {entry.get('seq')}) carries a signature that"
+            f" does not verify under its key in force ({shown}…) on {origin}"
         )
         return audit
     return audit

@@ -93,5 +93,8 @@ def test_a_forged_signature_in_the_transcript_fails_the_replay(tmp_path: Path) -
     cert = issue(forged, forged_code, transcript=True)
     verdict = verify(cert, SIGNER.verifier, replay=True)
     assert not verdict.ok and verdict.reason == "replay"
-    assert "signature" in (verdict.message or "")
+    forged_at = next(
+        i for i, e in enumerate(map(canonical.decode, forged.entries())) if e["kind"] == "bid" and e.get("idem") == "a1"
+    )
+    assert f"entry {forged_at} (bid)" in (verdict.message or "") and "signature" in (verdict.message or "")
     assert base64.b64decode(cert["entry"])  # the certificate itself was issued: only the replay catches it

@@ -162,7 +162,7 @@ def test_a_bid_with_a_bad_bidder_signature_fails_naming_the_entry(tmp_path: Path
     result = run(s.path, "--vkey", vkey)
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines()[0] == f"ledger {s.path}: FAILED"
-    said = f"  entry {bad}: the bid of A carries a signature that does not verify under its key in force"
+    said = f"  entry {bad}: the bid of A (entry {bad}) carries a signature that does not verify under its key in force"
     assert said in result.stdout
     out = report(s.path, "--vkey", vkey)
     assert out["exit_code"] == 1 and out["ok"] is False and out["complete"] is False
@@ -309,7 +309,7 @@ def test_a_bad_signature_before_the_sealed_value_still_fails(tmp_path: Path, vke
     assert bad < s.seqs["proxy_L2"]
     result = run(s.path, "--vkey", vkey)
     assert result.exit_code == 1, result.output
-    assert "PARTIAL" not in result.stdout and f"  entry {bad}: the bid of A carries a signature" in result.stdout
+    assert "PARTIAL" not in result.stdout and f"  entry {bad}: the bid of A (entry {bad}) carries a signature" in result.stdout
     out = report(s.path, "--vkey", vkey)
     assert (out["exit_code"], out["ok"], out["complete"], out["index"]) == (1, False, False, bad)
 
