@@ -36,6 +36,8 @@ REASONS = {
     "no_transcript": "--replay was asked but the certificate carries no transcript",
     "transcript": "the transcript is malformed, not proven under the checkpoint, or lacks the deal",
     "replay": "replaying the transcript through the rules gives a different entry (winner, price, ...)",
+    "quorum": "the checkpoint carries fewer valid witness cosignatures than --quorum requires",
+    "cosignature": "a cosignature line by a given witness does not verify, or the checkpoint cannot be read",
 }
 
 
@@ -196,4 +198,10 @@ def check_transcript(obj: Mapping[str, Any], v: Verified) -> dict[str, Any]:
         else:
             at, where = None, "after the last transcript entry"
         raise fail("replay", f"{where}: {report.message}", at)
-    return {"entries": report.entries, "commands": report.commands, "deals": len(report.deals)}
+    return {
+        "entries": report.entries,
+        "commands": report.commands,
+        "deals": len(report.deals),
+        "signatures_checked": report.signatures_checked,
+        "signatures_pending": report.signatures_pending,
+    }

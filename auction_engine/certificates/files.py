@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.certificate import EXIT_UNREADABLE
+from ledger.cosignature import CosignerVerifier
 from ledger.note import Verifier
 
 from .issuer import Issuer, issue, open_ledger
@@ -84,10 +85,22 @@ def verify_file(
     trusted: str | None = None,
     consistency: Sequence[bytes] | str | None = None,
     origin: str | None = None,
+    witnesses: Sequence[CosignerVerifier] = (),
+    quorum: int = 0,
 ) -> Verdict:
     """Read and verify a ``.cert.json`` file (an unreadable file is a verdict with exit code 2)."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         return Verdict(False, "unreadable", f"cannot read {path}: {exc.strerror or exc}", EXIT_UNREADABLE, str(path))
-    return verify(raw, verifier, replay=replay, trusted=trusted, consistency=consistency, origin=origin, path=str(path))
+    return verify(
+        raw,
+        verifier,
+        replay=replay,
+        trusted=trusted,
+        consistency=consistency,
+        origin=origin,
+        path=str(path),
+        witnesses=witnesses,
+        quorum=quorum,
+    )

@@ -16,6 +16,8 @@ from ledger.certificate import (
     parse_consistency,
     verify_certificate,
 )
+from ledger.checkpoint import CheckpointError, TlogProof
+from ledger.cosignature import CosignatureError, CosignerVerifier, verify_cosignatures
 from ledger.note import Verifier
 
 from .checks import check_code_meaning, check_fields, check_record, check_transcript, fail
@@ -37,6 +39,43 @@ class Verdict:
     facts: dict[str, Any] = field(default_factory=dict)  # read from the signed entries, never the file
 
     @property
+    def established(self) -> list[str]:
+        """What a valid verdict proved, in words (empty for an invalid one)."""
+        if not self.ok:
+            return []
+        f = self.facts
+        out = ["the market's signature on the checkpoint", "the deal entry's inclusion in the signed log",
+               "the transaction code's binding to the deal entry"]  # fmt: skip
+        if "trusted_size" in f:
+            out.append(f"consistency with the checkpoint of size {f['trusted_size']} saved earlier")
+        if "cosignatures" in f:
+            c = f["cosignatures"]
+            out.append(f"{c['count']} witness cosignatures of the checkpoint ({c['quorum']} required)")
+        if "replay" in f:
+            r = f["replay"]
+            out.append("the rules reproduce the transcript: the winner and the price follow from the bids")
+            out.append(f"{r['signatures_checked']} bidder signatures verified against the keys in force")
+        return out
+
+    @property
+    def trusted(self) -> list[str]:
+        """What a valid verdict still takes on trust."""
+        if not self.ok:
+            return []
+        f = self.facts
+        out = ["that the verifier key is the market's (get it through a trusted channel)"]
+        if "trusted_size" not in f and "cosignatures" not in f:
+            out.append(
+                "the completeness of the transcript rests on the operator, unless a witness quorum (--witness,"
+                " --quorum) or a checkpoint saved earlier (--trusted) covers it"
+            )
+        if "replay" not in f:
+            out.append("that the rules produced this winner and price (add --replay to check)")
+        elif f["replay"].get("signatures_pending"):
+            out.append(f"{f['replay']['signatures_pending']} bidder signatures over sealed values not revealed yet")
+        return out
+
+    @property
     def status(self) -> str:
         return "VALID" if self.ok else ("UNREADABLE" if self.exit_code == EXIT_UNREADABLE else "INVALID")
 
@@ -51,6 +90,8 @@ class Verdict:
             "code": self.code,
             "checks": list(self.checks),
             "facts": dict(self.facts),
+            "established": self.established,
+            "trusted": self.trusted,
         }
 
     def lines(self) -> list[str]:
@@ -80,12 +121,23 @@ class Verdict:
         )
         if "trusted_size" in f:
             out.append(f"  trusted:    consistent with the checkpoint of size {f['trusted_size']} saved earlier")
+        if "cosignatures" in f:
+            c = f["cosignatures"]
+            out.append(f"  witnesses:  {c['count']} valid cosignatures of the checkpoint ({c['quorum']} required)")
         if "replay" in f:
             r = f["replay"]
             out.append(
                 f"  replay:     {r['entries']} transcript entries ({r['commands']} commands) reproduced byte for byte"
                 " by the rules: the winner and the price follow from them"
             )
+            out.append(
+                f"  signatures: {r['signatures_checked']} bidder signatures verified against the keys in force"
+                + (f", {r['signatures_pending']} pending" if r.get("signatures_pending") else "")
+            )
+        out.append("  established:")
+        out.extend(f"    - {item}" for item in self.established)
+        out.append("  still trusted:")
+        out.extend(f"    - {item}" for item in self.trusted)
         return out
 
 
@@ -98,14 +150,18 @@ def verify(
     consistency: Sequence[bytes] | str | None = None,
     origin: str | None = None,
     path: str | None = None,
+    witnesses: Sequence[CosignerVerifier] = (),
+    quorum: int = 0,
 ) -> Verdict:
     """Verify a certificate (loaded JSON, or its text) with the market's verifier key; never raises.
 
     `trusted` is a signed checkpoint the auditor saved earlier and `consistency` the consistency
     proof between it and the certificate's checkpoint (hashes, or the text `ledger consistency` prints).
-    A certificate the single pass accepts is valid; any other goes through the checks one by one.
+    `quorum` > 0 demands that many valid cosignatures of the checkpoint by the `witnesses` (their
+    cosigner keys), else the verdict fails with `quorum`. A certificate the single pass accepts is
+    valid; any other goes through the checks one by one.
     """
-    if not replay and trusted is None:
+    if not replay and trusted is None and not quorum:
         clean = verify_clean(obj, verifier, origin)
         if clean is not None:
             return Verdict(True, path=path, code=clean[0], checks=list(ALL_CHECKS), facts=clean[1])
@@ -136,6 +192,9 @@ def verify(
             )
             verdict.facts["trusted_size"] = t.size
             checks.append("consistency")
+        if quorum:
+            verdict.facts["cosignatures"] = _check_quorum(cert, witnesses, quorum)
+            checks.append("cosignatures")
         if replay:
             verdict.facts["replay"] = check_transcript(cert, v)
             checks.append("replay")
@@ -149,3 +208,20 @@ def verify(
         return verdict
     verdict.ok = True
     return verdict
+
+
+def _check_quorum(cert: Mapping[str, Any], witnesses: Sequence[CosignerVerifier], quorum: int) -> dict[str, Any]:
+    """At least `quorum` valid cosignatures of the certificate's checkpoint by the given witnesses."""
+    try:
+        signed = TlogProof.parse(cert["tlog_proof"]).signed_checkpoint
+        found = verify_cosignatures(signed, witnesses)
+    except (CheckpointError, CosignatureError) as exc:
+        raise fail("cosignature", f"the checkpoint's cosignatures: {exc}") from None
+    if len(found) < quorum:
+        names = ", ".join(sorted({c.name for c in found})) or "none"
+        raise fail(
+            "quorum",
+            f"the checkpoint carries {len(found)} valid cosignatures by the {len(witnesses)} witnesses given"
+            f" ({names}); {quorum} are required",
+        )
+    return {"count": len(found), "quorum": quorum, "witnesses": sorted(c.name for c in found)}

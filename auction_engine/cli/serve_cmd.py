@@ -70,6 +70,19 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     " threads may wait for the interpreter lock while the market's thread runs.",
 )
 @click.option(
+    "--witness",
+    "witness_specs",
+    multiple=True,
+    metavar="URL=VKEY",
+    help="A witness (C2SP tlog-witness) to cosign each new checkpoint, and its cosigner verifier key; repeatable.",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(1),
+    help="Publish (at /log/checkpoint) and issue certificates under checkpoints cosigned by at least this many"
+    " of the --witness witnesses (default 1).",
+)
+@click.option(
     "--receipt-window-ms",
     default=DEFAULT_WINDOW_MS,
     show_default=True,
@@ -138,6 +151,8 @@ def serve(
     server_kind: str,
     runtime_threads: int,
     switch_interval_ms: float,
+    witness_specs: tuple[str, ...],
+    quorum: int | None,
     receipt_window_ms: int,
     write_timeout: float,
     max_body: int,
@@ -158,6 +173,7 @@ def serve(
     from ..replay import ReplayMismatch
     from ..server.app import create_app
     from ..server.live import StartError
+    from ..server.witnesses import parse_witness
 
     signer = load_signer(key)
     params = None
@@ -174,6 +190,16 @@ def serve(
             f"--receipt-window-ms {receipt_window_ms} must be more than --checkpoint-ms {checkpoint_ms}: receipts"
             " would promise a checkpoint sooner than the market signs one"
         )
+    witnesses = []
+    for spec in witness_specs:
+        try:
+            witnesses.append(parse_witness(spec))
+        except ValueError as exc:
+            fail_input(str(exc))
+    if quorum is not None and not witnesses:
+        fail_input("--quorum needs at least one --witness")
+    if quorum is not None and quorum > len(witnesses):
+        fail_input(f"--quorum {quorum} is more than the {len(witnesses)} witnesses given")
     if operator_token is not None and len(operator_token) < 16:
         fail_input("--operator-token must be at least 16 characters")
     sock = _bind(host, port)  # before the replay: a port in use is refused at once (no SO_REUSEPORT)
@@ -191,6 +217,8 @@ def serve(
             heartbeat_s=heartbeat,
             write_timeout=write_timeout,
             receipt_window_ms=receipt_window_ms,
+            witnesses=witnesses,
+            quorum=quorum or 1,
             telemetry=telemetry,
             limits=Limits(max_body=max_body, max_depth=max_depth, max_string=max_string, max_list=max_list),
         )

@@ -18,7 +18,7 @@ the fast lane for plain bids (`fastlane.py`, outermost) and the request guard (`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -39,6 +39,7 @@ from .receipts import DEFAULT_WINDOW_MS
 from .responses import ApiError, status_for
 from .routes import ROUTERS
 from .routes.pages import static_files
+from .witnesses import Witness, WitnessPool
 
 __all__ = ["BIDDER_OPS", "ApiError", "create_app", "status_for"]  # BIDDER_OPS, ApiError, status_for: re-exported
 
@@ -69,6 +70,8 @@ def create_app(
     limits: Limits | None = None,
     write_timeout: float = WRITE_TIMEOUT_S,
     receipt_window_ms: int = DEFAULT_WINDOW_MS,
+    witnesses: Sequence[Witness] = (),
+    quorum: int = 1,
     telemetry: bool = False,
 ) -> FastAPI:
     """Open the ledger `db` (a path, URL or store), rebuild the market, and build the application.
@@ -98,12 +101,21 @@ def create_app(
         if isinstance(db, str):  # opened here: close it (a writer's store holds the ledger's lock)
             store.close()
         raise
+    try:
+        pool = WitnessPool(market, witnesses, quorum) if witnesses else None
+    except ValueError:
+        if isinstance(db, str):
+            store.close()
+        raise
+    market.witnesses = pool
     new_token = _set_operator_token(market, operator_token)
     feed = Feed(market, queue_size=feed_queue, heartbeat_s=heartbeat_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await market.start()
+        if pool is not None:
+            pool.start()
         await feed.start()
         started = getattr(app.state, "on_started", None)
         if started is not None:
@@ -112,6 +124,8 @@ def create_app(
             yield
         finally:
             await feed.stop()
+            if pool is not None:
+                await pool.stop()
             await market.stop()
 
     app = FastAPI(

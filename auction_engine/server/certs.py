@@ -84,8 +84,13 @@ class Certificates:
             if found is not None:
                 return found
             market = self.market
-            published = market.published
-            if published is None or published.size <= market.codes_at.get(code, market.log.size):
+            record_at = market.codes_at.get(code, market.log.size)
+            # With witnesses, the newest checkpoint their quorum cosigned, if it covers the code already;
+            # else the market's own (signed now if need be), and not kept: a later request gets the cosigned one.
+            cosigned = market.witnesses.cosigned if market.witnesses is not None else None
+            keep = market.witnesses is None or (cosigned is not None and cosigned.size > record_at)
+            published = cosigned if cosigned is not None and cosigned.size > record_at else market.published
+            if published is None or published.size <= record_at:
                 published = await market.publish()
             # Only what the certificate needs, by the live index: the deal, its txcode record, and the
             # lot's session (genesis, its sub-market's opening, every entry naming the lot).
@@ -112,7 +117,8 @@ class Certificates:
                 )
             except certificates.IssueError as exc:
                 raise CertificateLookupError(409, "not_issuable", exc.message) from None
-            self._cache[code] = cert
+            if keep:
+                self._cache[code] = cert
             return cert
 
     async def verdict(self, cert: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger import CheckpointPolicy, EntryTooLarge, Log, Signer, Store, canonical
 from ledger.log import MAX_ENTRY_BYTES
@@ -53,6 +53,9 @@ from .auth import META_KEY, Credentials
 from .committer import STOP_WAIT_S, WRITE_TIMEOUT_S, GroupCommitter, Unavailable
 from .idempotency import IDEM_FIELD, IdempotencyConflict, IdempotencyKeys, fingerprint
 from .receipts import DEFAULT_WINDOW_MS, ReceiptDesk
+
+if TYPE_CHECKING:
+    from .witnesses import WitnessPool
 
 __all__ = [
     "MAX_COMMAND_BYTES",
@@ -168,6 +171,7 @@ class LiveMarket:
         self.operator = operator
         self.clock = WallClock()
         self.receipts = ReceiptDesk(signer, self.origin, self.log.tree.leaf, receipt_window_ms)
+        self.witnesses: WitnessPool | None = None  # set by create_app with `serve --witness` (witnesses.py)
         self.replay_seconds = time.perf_counter() - started
 
     def _restore_indexes(self, raw: list[bytes]) -> None:

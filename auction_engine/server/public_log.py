@@ -129,6 +129,20 @@ def checkpoint_json(market: LiveMarket) -> dict[str, Any] | None:
         "root": base64.b64encode(body.root).decode(),
         "note": cp.note,
         "vkey": market.signer.verifier.encode(),
+        "cosigned": _cosigned_json(market),
+    }
+
+
+def _cosigned_json(market: LiveMarket) -> dict[str, Any] | None:
+    """With `serve --witness`: the newest checkpoint the witness quorum cosigned (None before it, or without)."""
+    pool = market.witnesses
+    if pool is None or pool.cosigned is None:
+        return None
+    return {
+        "size": pool.cosigned.size,
+        "note": pool.cosigned.note,
+        "quorum": pool.quorum,
+        "witnesses": [{"vkey": w.verifier.encode(), "url": w.url, "size": w.size} for w in pool.witnesses],
     }
 
 

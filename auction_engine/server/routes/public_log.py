@@ -24,8 +24,15 @@ router = APIRouter()
 
 @router.get("/log/checkpoint", tags=["public log"], response_class=PlainTextResponse, responses=errors(404))
 async def tlog_checkpoint(request: Request) -> Response:
-    """The latest signed checkpoint (C2SP tlog-checkpoint), as tlog-tiles serves it."""
+    """The latest signed checkpoint (C2SP tlog-checkpoint), as tlog-tiles serves it; with witnesses, the newest
+    one cosigned by their quorum, with its cosignatures."""
     market = market_of(request)
+    pool = market.witnesses
+    if pool is not None:  # `serve --witness`: the newest checkpoint its witness quorum cosigned
+        if pool.cosigned is None:
+            message = f"no checkpoint has been cosigned by {pool.quorum} of the market's witnesses yet"
+            return problem(404, "no_checkpoint", message, market.now())
+        return PlainTextResponse(pool.cosigned.note, headers={"Cache-Control": public_log.NO_CACHE})
     if market.published is None:
         return problem(404, "no_checkpoint", "no checkpoint has been signed yet", market.now())
     return PlainTextResponse(market.published.note, headers={"Cache-Control": public_log.NO_CACHE})
