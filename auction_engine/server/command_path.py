@@ -18,14 +18,13 @@ from pydantic import BaseModel
 from ledger import canonical
 
 from ..market import OPERATOR_OPS
-from ..signing import verify_command
 from . import commands
 from .auth import Principal
 from .idempotency import IdempotencyConflict
 from .live import LiveMarket, Outcome, Unavailable
 from .responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
 
-__all__ = ["BIDDER_OPS", "answer_command", "answer_typed_command", "build_command", "submit_command"]
+__all__ = ["BIDDER_OPS", "answer_command", "answer_typed_command", "build_command", "check_signature", "submit_command"]
 
 BIDDER_OPS = frozenset(
     {
@@ -57,9 +56,10 @@ def build_command(
     sig: str | None,
     idem: str | None,
 ) -> dict[str, Any]:
-    """The command as the ledger will record it (actor from the credential), after the role and signature checks.
+    """The command as the ledger will record it (actor from the credential), after the role checks.
 
-    Raises ApiError: 403 an operator's command from a bidder, a missing or bad signature; 422 a
+    A signed command gets its `idem`, `key` (the key in force) and `sig`; `check_signature` verifies it.
+    Raises ApiError: 403 an operator's command from a bidder, a missing signature; 422 a
     command no bidder can send, a signature without a registered key or an Idempotency-Key, a field
     the canonical encoding cannot hold.
     """
@@ -87,19 +87,26 @@ def build_command(
             raise ApiError(422, "idempotency_key_required", "a signed command needs an Idempotency-Key header")
         cmd["idem"] = idem
         cmd["key"] = pubkey
-        if not verify_command(market.origin, cmd, bytes.fromhex(sig), pubkey):
-            raise ApiError(
-                403,
-                "bad_signature",
-                f"'sig' is not {who.actor}'s signature over this command on {market.origin}",
-                field="sig",
-            )
-        cmd["sig"] = bytes.fromhex(sig)
+        cmd["sig"] = bytes.fromhex(sig)  # checked by `check_signature` before the command runs
     try:
         canonical.encode(cmd)
     except canonical.CanonicalError as exc:
         raise ApiError(422, "malformed", f"field {exc.path!r}: {exc.reason}", field=exc.path or None) from None
     return cmd
+
+
+async def check_signature(market: LiveMarket, cmd: dict[str, Any]) -> None:
+    """A signed command's signature verified (on the signature desk's thread); 403 bad_signature if not."""
+    sig = cmd.get("sig")
+    if sig is None:
+        return
+    if not await market.signatures.verify(market.origin, cmd, sig, cmd["key"]):
+        raise ApiError(
+            403,
+            "bad_signature",
+            f"'sig' is not {cmd['actor']}'s signature over this command on {market.origin}",
+            field="sig",
+        )
 
 
 def submit_command(market: LiveMarket, cmd: dict[str, Any], idem: str | None) -> Outcome:
@@ -130,6 +137,7 @@ async def answer_command(
     """
     try:
         cmd = build_command(market, who, op, lot, fields, sig, idem)
+        await check_signature(market, cmd)
         outcome = submit_command(market, cmd, idem)
     except ApiError as exc:
         return api_error(exc, market.now())

@@ -52,7 +52,7 @@ from ..vault import MarketVault
 from .auth import META_KEY, Credentials
 from .committer import STOP_WAIT_S, WRITE_TIMEOUT_S, GroupCommitter, Unavailable
 from .idempotency import IDEM_FIELD, IdempotencyConflict, IdempotencyKeys, fingerprint
-from .receipts import DEFAULT_WINDOW_MS, ReceiptDesk
+from .receipts import DEFAULT_WINDOW_MS, ReceiptDesk, SignatureDesk
 
 if TYPE_CHECKING:
     from .witnesses import WitnessPool
@@ -171,6 +171,7 @@ class LiveMarket:
         self.operator = operator
         self.clock = WallClock()
         self.receipts = ReceiptDesk(signer, self.origin, self.log.tree.leaf, receipt_window_ms)
+        self.signatures = SignatureDesk()  # bidders' signatures of commands, checked off the loop
         self.witnesses: WitnessPool | None = None  # set by create_app with `serve --witness` (witnesses.py)
         self.replay_seconds = time.perf_counter() - started
 
@@ -219,6 +220,7 @@ class LiveMarket:
         self._closing = True
         await self.committer.stop(wait)
         self.receipts.close()
+        self.signatures.close()
 
     def _timer(self, callback: Callable[[], None]) -> None:
         if self.stopped is not None:
