@@ -9,7 +9,11 @@ bidder). Each bid is acknowledged only once its ledger entry is durable. It meas
    (`GET /api/time`), at saturation (closed loop) and at the target rate;
 2. bids at the target rate (open loop: each bidder sends on its own schedule, 5,000/s in all by
    default), for the sustained acknowledged rate and p50/p99 latency;
-3. bids at saturation (closed loop: each bidder sends its next bid as soon as the last is answered).
+3. bids at saturation (closed loop: each bidder sends its next bid as soon as the last is answered);
+4. with `--signed`, the same two runs by another 200 bidders who have bound Ed25519 keys
+   (`PUT /api/me/key`): each bid carries the bidder's signature (made in the load generator) and an
+   idempotency key, and the server verifies it before the bid runs. Printed beside the unsigned runs,
+   with the ratio signed / unsigned.
 
 Every figure is also printed as a ratio against the baseline. A bid's amount comes from a
 microsecond clock on the increment grid, so almost every bid outbids the last one on its lot;
@@ -17,7 +21,8 @@ the few that arrive after a higher one are refused by the rules (below the incre
 are durable ledger entries acknowledged with their index too, and are counted separately.
 At the end the server is stopped and the ledger audited: its entry count must cover every ack.
 
-    python bench/live_load.py [--bidders 200] [--rate 5000] [--seconds 10] [--lots 20] [--serve-arg=…] [--json]
+    python bench/live_load.py [--bidders 200] [--rate 5000] [--seconds 10] [--lots 20] [--signed] [--serve-arg=…]
+                               [--json]
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def start_server(directory: Path, extra: list[str] | None = None) -> tuple[subpr
     key = directory / "market.key"
     if not key.exists():
         subprocess.run(
-            [sys.executable, "-m", "auction_engine", "keygen", "--name", "bench.market", "--out", str(key)],
+            [sys.executable, "-m", "auction_engine", "keygen", "--name", ORIGIN, "--out", str(key)],
             check=True,
             capture_output=True,
         )
@@ -111,7 +116,30 @@ def request(port: int, method: str, path: str, body: Any = None, token: str | No
     return data
 
 
-def setup_market(port: int, bidders: int, lots: int) -> list[tuple[str, str]]:
+ORIGIN = "bench.market"
+Bidder = tuple[str, str, str, bytes | None]  # lot, token, bidder id, the seed of its bound key (None: unsigned)
+
+
+def admit_bidders(port: int, bidders: int, lots: int, signed: bool) -> list[Bidder]:
+    """Admit `bidders` bidders, each with a deposit on one of the lots; `signed`: each binds a key first."""
+    from auction_engine.bidder_keys import sign_statement
+
+    out: list[Bidder] = []
+    prefix = "s" if signed else "b"
+    for b in range(bidders):
+        name = f"{prefix}{b:04d}"
+        token = request(port, "POST", "/api/bidders", {"bidder": name})["token"]
+        lot = f"L{b % lots}"
+        request(port, "POST", f"/api/lots/{lot}/deposits", {"party": name, "amount": START_PRICE})
+        seed = None
+        if signed:
+            seed = (b + 1).to_bytes(32, "big")
+            request(port, "PUT", "/api/me/key", {"statement": sign_statement(ORIGIN, name, 0, seed)}, token=token)
+        out.append((lot, token, name, seed))
+    return out
+
+
+def setup_market(port: int, bidders: int, lots: int) -> list[Bidder]:
     """Open `lots` English lots, admit `bidders` bidders, each with a deposit on one lot."""
     params = {
         "start_price": START_PRICE,
@@ -122,14 +150,7 @@ def setup_market(port: int, bidders: int, lots: int) -> list[tuple[str, str]]:
     }
     for i in range(lots):
         request(port, "POST", "/api/lots", {"lot": f"L{i}", "mode": "english", "params": params})
-    out = []
-    for b in range(bidders):
-        name = f"b{b:04d}"
-        token = request(port, "POST", "/api/bidders", {"bidder": name})["token"]
-        lot = f"L{b % lots}"
-        request(port, "POST", f"/api/lots/{lot}/deposits", {"party": name, "amount": START_PRICE})
-        out.append((lot, token))
-    return out
+    return admit_bidders(port, bidders, lots, signed=False)
 
 
 # -- the load generator (runs in its own process) ---------------------------------------------------
@@ -182,15 +203,25 @@ def _bid_request(lot: str, token: str, amount: int) -> bytes:
     ) % (lot.encode(), token.encode(), len(body), body)
 
 
+def _signed_bid_request(lot: str, token: str, name: str, key: Any, public: bytes, amount: int, idem: str) -> bytes:
+    """A bid signed by the bidder's key (auction_engine/signing.py), with its idempotency key."""
+    from auction_engine.signing import sign_command
+
+    cmd = {"op": "bid", "actor": name, "lot": lot, "amount": amount, "idem": idem, "key": public}
+    body = b'{"amount":%d,"sig":"%s"}' % (amount, sign_command(key, ORIGIN, cmd).hex().encode())
+    return (
+        b"POST /api/lots/%s/bids HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer %s\r\nIdempotency-Key: %s\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+    ) % (lot.encode(), token.encode(), idem.encode(), len(body), body)
+
+
 # The origin of bid amounts (µs since the epoch): the bench's start, handed to the spawned load generators
 # through the environment, so amounts rise through every run of one bench and stay far below 10^15 fen.
 BASE_US = int(os.environ.setdefault("LIVE_LOAD_BASE_US", str(time.time_ns() // 1000)))
 TRIVIAL = b"GET /api/time HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
-async def _drive(
-    port: int, kind: str, bidders: list[tuple[str, str]], rate: float | None, seconds: float
-) -> dict[str, Any]:
+async def _drive(port: int, kind: str, bidders: list[Bidder], rate: float | None, seconds: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     conns = []
     for _ in bidders:
@@ -202,8 +233,12 @@ async def _drive(
     stop = t0 + seconds
     base_us = BASE_US
 
-    async def bidder(i: int, conn: _Conn, lot: str, token: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    async def bidder(i: int, conn: _Conn, lot: str, token: str, name: str, seed: bytes | None) -> None:
         n = 0
+        key = Ed25519PrivateKey.from_private_bytes(seed) if seed is not None else None
+        public = key.public_key().public_bytes_raw() if key is not None else b""
         interval = None if rate is None else len(bidders) / rate
         next_at = t0 + (interval * i / len(bidders) if interval else 0.0)
         while True:
@@ -219,15 +254,17 @@ async def _drive(
                 raw = TRIVIAL
             else:
                 k = time.time_ns() // 1000 - base_us  # microseconds: one grid step each
-                raw = _bid_request(lot, token, START_PRICE + INCREMENT * (k * 1000 + i % 1000 + 1))
+                amount = START_PRICE + INCREMENT * (k * 1000 + i % 1000 + 1)
+                if key is None:
+                    raw = _bid_request(lot, token, amount)
+                else:
+                    raw = _signed_bid_request(lot, token, name, key, public, amount, f"{base_us}-{k}-{n}")
             status, _ = await conn.call(raw)
             latencies.append(time.perf_counter() - now)
             statuses[status] = statuses.get(status, 0) + 1
             n += 1
 
-    await asyncio.gather(
-        *(bidder(i, c, lot, tok) for i, (c, (lot, tok)) in enumerate(zip(conns, bidders, strict=True)))
-    )
+    await asyncio.gather(*(bidder(i, c, *who) for i, (c, who) in enumerate(zip(conns, bidders, strict=True))))
     elapsed = time.perf_counter() - t0
     for c in conns:
         if c.transport is not None:
@@ -253,7 +290,7 @@ async def _drive(
     }
 
 
-def _child(port: int, kind: str, bidders: list[tuple[str, str]], rate: float | None, seconds: float, out: Any) -> None:
+def _child(port: int, kind: str, bidders: list[Bidder], rate: float | None, seconds: float, out: Any) -> None:
     try:
         import uvloop
 
@@ -264,7 +301,7 @@ def _child(port: int, kind: str, bidders: list[tuple[str, str]], rate: float | N
     out.close()
 
 
-def drive(port: int, kind: str, bidders: list[tuple[str, str]], rate: float | None, seconds: float) -> dict[str, Any]:
+def drive(port: int, kind: str, bidders: list[Bidder], rate: float | None, seconds: float) -> dict[str, Any]:
     """Run the load generator in a separate process; return its measurements."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
@@ -295,6 +332,7 @@ def main() -> None:
         metavar="ARG",
         help="an extra `auction-engine serve` argument (repeatable), e.g. --serve-arg=--runtime-threads=1",
     )
+    parser.add_argument("--signed", action="store_true", help="also measure bids signed by the bidders' bound keys")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="live-load-") as tmp:
@@ -320,6 +358,15 @@ def main() -> None:
                 commits = request(port, "GET", "/api/market", token=None)["commits"] - commits0
                 run["server_cpu_us_per_request"] = round(cpu / max(1, run["requests"]) * 1e6, 1)
                 run["entries_per_commit"] = round(run["requests"] / max(1, commits), 1)
+            if args.signed:
+                signers = admit_bidders(port, args.bidders, args.lots, signed=True)
+                for name, rate in (("signed_bids_at_rate", args.rate), ("signed_bids_saturation", None)):
+                    cpu0, load0 = _server_cpu(proc.pid), os.getloadavg()[0]
+                    run = runs[name] = drive(port, "bid", signers, rate, args.seconds)
+                    run["load_average"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+                    run["server_cpu_us_per_request"] = round(
+                        (_server_cpu(proc.pid) - cpu0) / max(1, run["requests"]) * 1e6, 1
+                    )
             market = request(port, "GET", "/api/market", token=None)
         finally:
             stop_server(proc)
@@ -328,7 +375,7 @@ def main() -> None:
         store = open_store(str(directory / "ledger.db"), readonly=True)
         entries = store.size()
         store.close()
-    acked = sum(r["requests"] for k, r in runs.items() if k.startswith("bids"))
+    acked = sum(r["requests"] for k, r in runs.items() if "bids" in k)
     base = runs["trivial_saturation"]["per_second"]
     result = {
         "server": args.server,
@@ -339,6 +386,18 @@ def main() -> None:
         "runs": runs,
         "ratio_bids_at_rate_vs_trivial_saturation": round(runs["bids_at_rate"]["per_second"] / base, 3),
         "ratio_bids_saturation_vs_trivial_saturation": round(runs["bids_saturation"]["per_second"] / base, 3),
+        **(
+            {
+                "ratio_signed_vs_unsigned_at_rate": round(
+                    runs["signed_bids_at_rate"]["per_second"] / runs["bids_at_rate"]["per_second"], 3
+                ),
+                "ratio_signed_vs_unsigned_saturation": round(
+                    runs["signed_bids_saturation"]["per_second"] / runs["bids_saturation"]["per_second"], 3
+                ),
+            }
+            if args.signed
+            else {}
+        ),
         "ledger_entries": entries,
         "ledger_covers_every_ack": entries >= acked,
         "market_entries_reported": market["entries"],
@@ -357,6 +416,9 @@ def main() -> None:
         )
     print(f"  ratio bids@rate / trivial saturation:     {result['ratio_bids_at_rate_vs_trivial_saturation']}")
     print(f"  ratio bids saturation / trivial saturation: {result['ratio_bids_saturation_vs_trivial_saturation']}")
+    if args.signed:
+        print(f"  ratio signed / unsigned at rate:            {result['ratio_signed_vs_unsigned_at_rate']}")
+        print(f"  ratio signed / unsigned saturation:         {result['ratio_signed_vs_unsigned_saturation']}")
     print(f"  ledger: {entries} entries, covers every acknowledgement: {result['ledger_covers_every_ack']}")
 
 

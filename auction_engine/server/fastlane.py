@@ -2,7 +2,8 @@
 
 A bid is the one request a live market gets thousands of times a second. This ASGI middleware,
 the outermost of the application, recognises a plain bid — a valid lot id in the path, a JSON body
-of at most 64 bytes that is exactly `{"amount": <int>}` and passes the bid's schema
+of at most 256 bytes that is exactly `{"amount": <int>}` or `{"amount": <int>, "sig": "<128 hex>"}`
+(a signed bid) and passes the bid's schema
 (`schemas.BidIn`), a valid `Idempotency-Key` or none — and answers it itself through the one
 command path the route uses (`dependencies.authenticate`, then `command_path.answer_typed_command`:
 the command built from the credential, run once, answered once durable, by the one answer writer).
@@ -28,8 +29,9 @@ from .responses import ApiError, api_error
 
 __all__ = ["FastLane", "LaneStats"]
 
-PLAIN_MAX = 64
-"""Bytes: the longest body the lane reads (a plain bid's is shorter); a longer one goes to the guard."""
+PLAIN_MAX = 256
+"""Bytes: the longest body the lane reads (a plain bid's is shorter, a signed one included); a longer one
+goes to the guard."""
 _LOT = re.compile(schemas.ID_PATTERN)
 _IDEM = re.compile(schemas.IDEMPOTENCY_KEY_PATTERN.encode("ascii"))
 _PREFIX = "/api/lots/"
@@ -143,11 +145,15 @@ class FastLane:
 
 
 def _plain_bid(body: bytes) -> schemas.BidIn | None:
-    """The bid of a plain bid body (exactly `{"amount": <int>}`, valid for the bid's schema); else None."""
+    """The bid of a plain bid body (exactly `{"amount": <int>}` or `{"amount": <int>, "sig": "<hex>"}`, valid
+    for the bid's schema); else None."""
     plain = PLAIN_BID.match(body)
     if plain is None:
         return None
+    fields: dict[str, object] = {"amount": int(plain.group(1))}
+    if plain.group(2) is not None:
+        fields["sig"] = plain.group(2).decode("ascii")
     try:
-        return schemas.BidIn.model_validate({"amount": int(plain.group(1))})
+        return schemas.BidIn.model_validate(fields)
     except ValidationError:  # out of the schema's range: the route names the field
         return None

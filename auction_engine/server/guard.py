@@ -26,8 +26,11 @@ from .responses import refusal
 
 __all__ = ["PLAIN_BID", "BodyGuard", "Limits", "check_document", "replaying"]
 
-PLAIN_BID = re.compile(rb'^\s*\{\s*"amount"\s*:\s*(0|[1-9][0-9]{0,15})\s*\}\s*$')
-"""A plain bid body, whole: one key, a non-negative integer of at most 16 digits (the rules bound it)."""
+PLAIN_BID = re.compile(
+    rb'^\s*\{\s*"amount"\s*:\s*(0|[1-9][0-9]{0,15})\s*(?:,\s*"sig"\s*:\s*"([0-9a-fA-F]{128})"\s*)?\}\s*$'
+)
+"""A plain bid body, whole: `amount`, a non-negative integer of at most 16 digits (the rules bound it), and
+optionally `sig`, a bidder's signature in 128 hex digits, in that order."""
 
 _TOKENS = re.compile(rb'"(?:[^"\\]+|\\.)*"|[\[\]{},:]')
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

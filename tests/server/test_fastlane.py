@@ -116,3 +116,27 @@ def test_a_plain_bid_runs_once_accepted_or_refused(tmp_path: Path) -> None:
                 entry = market.log.entry(size)
                 assert entry["ok"] is False and entry["amount"] == amount and r.json()["seq"] == size
         assert client.app.state.fast_lane.served == 4
+
+
+def test_the_lane_answers_a_signed_bid_once_and_checks_its_signature(tmp_path: Path) -> None:
+    """A signed plain bid (`{"amount", "sig"}`) is the lane's too: verified, run once, answered like the route."""
+    from auction_engine.signing import sign_command
+
+    from .conftest import MARKET
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
+    with TestClient(make_app(tmp_path / "l.db")) as client:
+        m = Market(client, tmp_path / "l.db", client.app)
+        m.admit("acme")
+        m.open_lot("L1", deposits={"acme": 1000})
+        assert m.bind_key("acme", key).status_code == 200
+        cmd = {"op": "bid", "actor": "acme", "lot": "L1", "amount": 10_000, "idem": "s1"}
+        cmd["key"] = key.public_key().public_bytes_raw()
+        sig = sign_command(key, MARKET, cmd).hex()
+        served = client.app.state.fast_lane.served
+        bad = m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": "00" * 64}, who="acme", idem="s1")
+        assert bad.status_code == 403 and bad.json()["code"] == "bad_signature"
+        good = m.post("/api/lots/L1/bids", {"amount": 10_000, "sig": sig}, who="acme", idem="s1")
+        assert good.status_code == 200 and take_receipt(good.json()).index == good.json()["seq"]
+        assert client.app.state.fast_lane.served == served + 2
+        assert client.app.state.market.log.entry(good.json()["seq"])["sig"] == bytes.fromhex(sig)
