@@ -24,7 +24,15 @@ from .idempotency import IdempotencyConflict
 from .live import LiveMarket, Outcome, Unavailable
 from .responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
 
-__all__ = ["BIDDER_OPS", "answer_command", "answer_typed_command", "build_command", "check_signature", "submit_command"]
+__all__ = [
+    "BIDDER_OPS",
+    "answer_command",
+    "answer_typed_command",
+    "build_command",
+    "check_signature",
+    "run_command",
+    "submit_command",
+]
 
 BIDDER_OPS = frozenset(
     {
@@ -121,7 +129,7 @@ def submit_command(market: LiveMarket, cmd: dict[str, Any], idem: str | None) ->
         raise ApiError(422, "bad_command", str(exc)) from None
 
 
-async def answer_command(
+async def run_command(
     market: LiveMarket,
     who: Principal,
     op: str,
@@ -129,8 +137,8 @@ async def answer_command(
     fields: dict[str, Any],
     sig: str | None,
     idem: str | None,
-) -> JSONAnswer:
-    """Build, run and answer one command once its ledger entry is durable (the refusal if a check refused it).
+) -> Outcome | JSONAnswer:
+    """Build and run one command; its outcome once its ledger entry is durable, or the refusal to answer.
 
     A 503 while waiting means the command ran but its entry is not durable yet: a retry with the same
     Idempotency-Key learns its outcome.
@@ -145,6 +153,22 @@ async def answer_command(
         await market.durable(outcome.target)
     except Unavailable as exc:
         return unavailable(exc, market.now())
+    return outcome
+
+
+async def answer_command(
+    market: LiveMarket,
+    who: Principal,
+    op: str,
+    lot: str | None,
+    fields: dict[str, Any],
+    sig: str | None,
+    idem: str | None,
+) -> JSONAnswer:
+    """`run_command`, answered: the outcome with its entry's signed receipt, or the refusal."""
+    outcome = await run_command(market, who, op, lot, fields, sig, idem)
+    if isinstance(outcome, JSONAnswer):
+        return outcome
     return outcome_answer(outcome, market.now(), await market.receipt(outcome))
 
 

@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from .. import schemas
 from ..auth import BIDDER, Principal
-from ..command_path import answer_command, build_command, submit_command
+from ..command_path import answer_command, run_command
 from ..dependencies import Bidder, Operator, Who, market_of
-from ..live import LiveMarket, Unavailable
-from ..responses import ApiError, JSONAnswer, api_error, outcome_answer, unavailable
+from ..live import LiveMarket
+from ..responses import ApiError, JSONAnswer, outcome_answer
 from .openapi import BODY_RESPONSES, READ_RESPONSES, BidderPath, IdemHeader, LotPath
 
 __all__ = ["router"]
@@ -72,15 +72,9 @@ async def reset_key(
 
 async def _bind(market: LiveMarket, who: Principal, statement: str, idem: str | None) -> Response | None:
     """Run `bind_key` for `who`; None once its entry is durable and accepted, else the refusal to answer."""
-    try:
-        cmd = build_command(market, who, "bind_key", None, {"statement": statement}, None, idem)
-        outcome = submit_command(market, cmd, idem)
-    except ApiError as exc:
-        return api_error(exc, market.now())
-    try:
-        await market.durable(outcome.target)
-    except Unavailable as exc:
-        return unavailable(exc, market.now())
+    outcome = await run_command(market, who, "bind_key", None, {"statement": statement}, None, idem)
+    if isinstance(outcome, JSONAnswer):
+        return outcome
     return None if outcome.ok else outcome_answer(outcome, market.now(), await market.receipt(outcome))
 
 
