@@ -9,6 +9,7 @@ from .certificate_cmd import certificate
 from .demo import demo
 from .keygen import keygen
 from .ledger_cmd import ledger
+from .monitor_cmd import monitor
 from .receipt_cmd import receipt
 from .serve_cmd import serve
 from .simulate_cmd import simulate, sweep
@@ -34,3 +35,4 @@ main.add_command(serve)
 main.add_command(simulate)
 main.add_command(sweep)
 main.add_command(witness)
+main.add_command(monitor)
