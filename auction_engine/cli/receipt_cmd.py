@@ -188,6 +188,10 @@ _TITLES = {
 
 
 def _emit(stated: Receipt, state: str, message: str, code: int, as_json: bool, signed: int | None = None) -> None:
+    established = ["the market's signature on the receipt"] if state != "not_the_markets" else []
+    if code == EXIT_OK:
+        established.append("the entry's inclusion, byte for byte, under a checkpoint signed by the market")
+    trusted = ["that the verifier key is the market's (compare it with the key the market published)"]
     if as_json:
         out: dict[str, Any] = {
             "ok": code == EXIT_OK,
@@ -198,8 +202,8 @@ def _emit(stated: Receipt, state: str, message: str, code: int, as_json: bool, s
             "covered_by": stated.covered_by,
             "checkpoint_size": signed,
             "message": message,
-            "established": ["market signature", "inclusion under a signed checkpoint"] if code == EXIT_OK else [],
-            "trusted": "that the market's key is the market's (compare it with the published verifier key)",
+            "established": established,
+            "trusted": trusted,
         }
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
     else:
@@ -207,4 +211,6 @@ def _emit(stated: Receipt, state: str, message: str, code: int, as_json: bool, s
         click.echo(f"  entry time:  {_local(stated.time)}")
         click.echo(f"  promised by: {_local(stated.covered_by)}")
         click.echo(f"  {message}")
+        click.echo("  established: " + ("; ".join(established) or "nothing"))
+        click.echo("  still trusted: " + "; ".join(trusted))
     sys.exit(code)
