@@ -83,7 +83,39 @@
     render();
   }
 
-  function nonceKey() { return `ae.sealed.${me}.${lotId}`; }
+  // Sealed bids: every one this browser sealed on a lot is kept (amount, nonce, hash), before it is sent and
+  // whatever the answer, and never replaced; at reveal the one whose hash the market holds is offered.
+  function sealedKey() { return `ae.sealed.${me}.${lotId}`; }
+  function sealedBids() {
+    let kept = null;
+    try { kept = JSON.parse(localStorage.getItem(sealedKey()) || "null"); } catch (err) { kept = null; }
+    if (kept && !Array.isArray(kept)) kept = [kept]; // one bid, as earlier versions of this page kept it
+    return Array.isArray(kept) ? kept : [];
+  }
+  function keepSealed(bid) {
+    localStorage.setItem(sealedKey(), JSON.stringify([...sealedBids(), bid]));
+  }
+  function heldSealed() {
+    const held = mine && mine.my_commitment;
+    if (!held) return null;
+    return sealedBids().find((b) => b.hash === held.hash) || null;
+  }
+  function slip(bid) {
+    return ["auction-engine sealed bid slip · 密封报价单", `market lot: ${lotId}`, `bidder: ${me}`,
+      `amount (fen): ${bid.amount}`, `nonce (hex): ${bid.nonce}`, `commitment (SHA-256, hex): ${bid.hash}`,
+      "Keep this slip: revealing needs the amount and the nonce exactly.", ""].join("\n");
+  }
+  function slipButton(bid) {
+    return button(`Download the slip of the sealed bid of ${yuan(bid.amount)}`,
+      () => download(`sealed-bid-${lotId}-${bid.hash.slice(0, 12)}.txt`, slip(bid), "text/plain"));
+  }
+  function revealForm() {
+    const amount = el("input", { type: "number", min: "0", step: "1", size: 14, "aria-label": "Amount (fen) from the slip" });
+    const nonce = el("input", { size: 34, "aria-label": "Nonce (hex) from the slip" });
+    return el("form", { onsubmit: (ev) => { ev.preventDefault(); send("reveal", { amount: Number(amount.value), nonce: nonce.value.trim() }); } },
+      el("label", {}, "Amount (fen) from the slip", amount), el("label", {}, "Nonce (hex) from the slip", nonce),
+      el("button", { type: "submit", disabled: busy }, "Reveal from the slip"));
+  }
 
   function renderMine(v) {
     const dl = $("mine");
@@ -127,15 +159,26 @@
       parts.push(amountForm("Seal a bid", async (a) => {
         const nonce = crypto.getRandomValues(new Uint8Array(16));
         const h = await commitment(lotId, me, a, nonce);
-        localStorage.setItem(nonceKey(), JSON.stringify({ amount: a, nonce: hex(nonce) }));
+        keepSealed({ amount: a, nonce: hex(nonce), hash: h }); // kept before it is sent, whatever the answer
         send("commit", { hash: h });
       }));
-      parts.push(el("div", { class: "muted" }, "Only the hash is sent; the amount and nonce stay in this browser until you reveal."));
+      parts.push(el("div", { class: "muted" }, "Only the hash is sent; the amount and nonce stay in this browser until you reveal. Download the slip and keep it."));
+      const held = heldSealed();
+      if (held) parts.push(el("div", { class: "bidbar" }, slipButton(held)));
     } else if (v.mode === "sealed" && v.phase === "reveal") {
-      const saved = JSON.parse(localStorage.getItem(nonceKey()) || "null");
-      parts.push(saved
-        ? button(`Reveal my bid of ${yuan(saved.amount)}`, () => send("reveal", { amount: saved.amount, nonce: saved.nonce }), true)
-        : el("div", { class: "muted" }, "No sealed bid of yours is stored in this browser."));
+      const held = mine && mine.my_commitment;
+      const saved = heldSealed();
+      if (held && held.revealed) {
+        parts.push(el("div", { class: "muted" }, "Your sealed bid is revealed."));
+      } else if (saved) {
+        parts.push(el("div", { class: "bidbar" },
+          button(`Reveal my bid of ${yuan(saved.amount)}`, () => send("reveal", { amount: saved.amount, nonce: saved.nonce }), true),
+          slipButton(saved)));
+      } else if (held) {
+        parts.push(el("div", { class: "muted" }, `The market holds your sealed bid (hash ${held.hash.slice(0, 12)}…), but this browser does not keep it: reveal it from your slip.`), revealForm());
+      } else {
+        parts.push(el("div", { class: "muted" }, "You sealed no bid on this lot."));
+      }
     } else if (v.mode === "listing" && v.phase === "listing") {
       parts.push(el("div", { class: "bidbar" }, button("Register intent", () => send("register", {}), true),
         button("Withdraw registration", () => send("withdraw-registration", {}))));
