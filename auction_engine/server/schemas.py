@@ -7,9 +7,11 @@ Byte strings travel as lowercase or uppercase hex (`hash`, `nonce`, `pubkey`, `s
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -67,6 +69,30 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
 """An Idempotency-Key header: 1-128 printable ASCII characters."""
 Ident = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Text = Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+
+# Unicode categories a name must not hold: controls, format characters (zero-width and direction
+# marks), line and paragraph separators, private use, unassigned code points and lone surrogates.
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+
+
+def _display_name(value: str) -> str:
+    """A person's or an institution's name as shown (浙江大学, 计量拍): NFC, printable, no invisible characters."""
+    name = unicodedata.normalize("NFC", value)
+    if name != name.strip():
+        raise ValueError("a name must not begin or end with white space")
+    for at, char in enumerate(name):
+        category = unicodedata.category(char)
+        if category in _NOT_IN_NAMES or (category == "Zs" and char != " "):
+            raise ValueError(f"character {at + 1} (U+{ord(char):04X}) may not be part of a name")
+    return name
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_display_name)]
+"""A name people read (浙江大学, 计量拍): Unicode, NFC-normalised, 1-200 characters, no control or invisible
+characters. Ids that must be ASCII (lots, bidders, parties, sub-markets) are `Ident`."""
+Title = Annotated[StrictStr, Field(min_length=1, max_length=500), AfterValidator(_display_name)]
+"""A lot's title: as `Name`, up to 500 characters."""
+
 Hex32 = Annotated[StrictStr, Field(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")]
 Sig = Annotated[
     StrictStr,
@@ -211,7 +237,7 @@ class EmptyIn(_Signed):
 
 class OpenSubmarketIn(_In):
     submarket: Ident
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    name: Name | None = None
     params: Params = Field(default_factory=dict)
 
 
@@ -219,8 +245,10 @@ class OpenLotFields(_In):
     """Open a lot (its id comes from the path on the generic command endpoint)."""
 
     mode: Literal["english", "dutch", "sealed", "agreement", "listing"]
-    title: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = None
-    seller: Ident | None = None
+    title: Title | None = None
+    seller: Name | None = Field(
+        default=None, description="the seller's name as people read it (浙江大学); Unicode, NFC-normalised"
+    )
     submarket: Ident | None = None
     appraisal: Positive | None = None
     params: Params = Field(default_factory=dict)
@@ -318,7 +346,7 @@ class AdmitIn(_In):
     """Admit a bidder: create its credential (the token is shown once, in the answer), and bind its key if given."""
 
     bidder: Ident
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    name: Name | None = None
     statement: Statement | None = Field(default=None, description="the bidder's key with its proof of possession")
 
 

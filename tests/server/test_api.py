@@ -634,3 +634,19 @@ def test_fast_lane_answers_exactly_like_the_framework_route(tmp_path: Any) -> No
             lanes.append(client.app.state.fast_lane.served if fast else None)
     assert answers[0] == answers[1]
     assert lanes[0] >= 4  # the plain bids were answered by the fast lane
+
+
+def test_names_are_names_and_ids_stay_ascii(market: Market) -> None:
+    """A seller, a title, a sub-market's and a bidder's name take Chinese (NFC-normalised); ids stay ASCII."""
+    m = market
+    m.ok("/api/lots", {"lot": "Z1", "mode": "english", "seller": "浙江大学", "title": "一种低损耗光纤",
+                       "params": english()})  # fmt: skip
+    assert m.view("Z1")["seller"] == "浙江大学"
+    m.ok("/api/lots", {"lot": "Z2", "mode": "english", "seller": "e\u0301cole", "params": english()})
+    assert m.view("Z2")["seller"] == "\u00e9cole"  # NFC
+    for seller, said in [("a\u200bb", "U+200B"), (" 浙大", "white space"), ("x\u0000", "U+0000"), ("x" * 201, "200")]:
+        body = problem(m.post("/api/lots", {"lot": "Z3", "mode": "english", "seller": seller}), 422, "malformed")
+        assert body["field"] == "seller" and said in body["message"], body
+    problem(m.post("/api/lots", {"lot": "浙大", "mode": "english"}), 422, "malformed")  # an id: ASCII
+    r = m.client.post("/api/bidders", json={"bidder": "zju", "name": "浙江大学技术转移中心"}, headers=m.op)
+    assert r.status_code == 200 and r.json()["name"] == "浙江大学技术转移中心"
