@@ -24,6 +24,7 @@ from typing import Any
 
 from ledger import LedgerError, canonical
 from ledger.checkpoint import Checkpoint
+from ledger.tiles_client import encode_index  # the one tlog-tiles index encoder (the monitor reads with it)
 
 from .live import LiveMarket
 
@@ -43,18 +44,6 @@ class TileError(ValueError):
         self.status = status
         self.code = code
         self.message = message
-
-
-def encode_index(n: int) -> str:
-    """A tile index as tlog-tiles path groups: 1234067 → 'x001/x234/067'."""
-    groups = []
-    while True:
-        groups.append(f"{n % 1000:03d}")
-        n //= 1000
-        if n == 0:
-            break
-    groups.reverse()
-    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
 
 
 def parse_tile_path(path: str) -> tuple[str, int, int | None]:
