@@ -383,8 +383,14 @@ class Log:
         for cp in self._checkpoints:
             if cp.size == size:
                 return cp
-        sizes = ", ".join(str(c.size) for c in self._checkpoints[-5:])
-        raise LedgerError(f"no signed checkpoint of size {size} (latest sizes: {sizes})")
+        raise LedgerError(f"no signed checkpoint of size {size} ({self._nearest_sizes(size)})")
+
+    def _nearest_sizes(self, size: int) -> str:
+        """The signed sizes next to `size` and how many there are, for the message of a size never signed."""
+        sizes = sorted({c.size for c in self._checkpoints})
+        near = [s for s in sizes if s < size][-1:] + [s for s in sizes if s > size][:1]
+        which = "sizes are" if len(near) == 2 else "size is"
+        return f"the nearest signed {which} {' and '.join(map(str, near))}, of {len(sizes)} signed checkpoints"
 
     def covering_checkpoint(self, seq: int) -> StoredCheckpoint:
         """The latest signed checkpoint that covers entry `seq`."""

@@ -1,4 +1,4 @@
-"""`auction-engine ledger …`: verify, replay, export, checkpoint, prove, consistency (pinned commands)."""
+"""`auction-engine ledger …`: verify, replay, export, checkpoint(s), prove, consistency (pinned commands)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,30 @@ from typing import Any
 import click
 
 from ledger import AuditReport, LedgerError, Log, Verifier, audit_store, canonical, open_store
-from ledger.checkpoint import encode_hashes
+from ledger.checkpoint import Checkpoint, CheckpointError, encode_hashes
+from ledger.note import NoteError, split_note
 from ledger.store import StoreError
 
 from ..replay import ReplayReport
 from ..replay import replay as replay_entries
 from ..vault import RevealVault
 from .common import EXIT_FAILED, fail_input, load_verifier, open_readonly_log, read_text
+from .display import market_offset, market_time
 
 
-def _print_from(db: str, text: Callable[[Log], str]) -> None:
-    """Print what `text` reads from ledger DB, as it is (exit 2 if DB or what it asks cannot be read)."""
+def _sizes_hint(db: str) -> str:
+    """What to run to see the sizes that exist, for the message of a --size never signed."""
+    return f"`auction-engine ledger checkpoints {db}` lists the sizes signed"
+
+
+def _print_from(db: str, text: Callable[[Log], str], hint: str = "") -> None:
+    """Print what `text` reads from ledger DB, as it is (exit 2 if DB or what it asks cannot be read;
+    the message then ends with `hint`, if given)."""
     log = open_readonly_log(db)
     try:
         click.echo(text(log), nl=False)
     except LedgerError as exc:
-        fail_input(str(exc))
+        fail_input(f"{exc}{'; ' + hint if hint else ''}")
 
 
 def _audit(db: str, verifier: Verifier, trusted: str | None = None, keep: list[bytes] | None = None) -> AuditReport:
@@ -182,8 +190,76 @@ def export(db: str) -> None:
 @click.argument("db")
 @click.option("--size", type=int, help="The checkpoint of exactly this many entries (default: latest).")
 def checkpoint(db: str, size: int | None) -> None:
-    """Print a signed checkpoint note."""
-    _print_from(db, lambda log: log.checkpoint(size).note)
+    """Print a signed checkpoint note (exit 2 for a size never signed, naming the nearest signed ones)."""
+    _print_from(db, lambda log: log.checkpoint(size).note, _sizes_hint(db) if size is not None else "")
+
+
+def _checkpoint_rows(log: Log) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each stored checkpoint's size, root and last covered entry's time (JSON fields), and what cannot be read.
+
+    Reads what is stored, as `checkpoint` prints it: signatures are `ledger verify`'s to check.
+    """
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for stored in log.checkpoints:
+        row: dict[str, Any] = {"size": stored.size, "root": None, "last_entry_t": None}
+        try:
+            row["root"] = base64.b64encode(Checkpoint.parse(split_note(stored.note)[0]).root).decode()
+        except (NoteError, CheckpointError) as exc:
+            problems.append(f"the checkpoint stored for size {stored.size} is not a checkpoint note: {exc}")
+        if 0 < stored.size <= log.size:
+            try:
+                t = canonical.decode(log.entry_bytes(stored.size - 1)).get("t")
+                row["last_entry_t"] = t if type(t) is int else None
+            except (ValueError, LedgerError) as exc:  # ValueError: CanonicalError too
+                problems.append(f"entry {stored.size - 1}, the last of checkpoint {stored.size}, cannot be read: {exc}")
+        elif stored.size > log.size:
+            problems.append(f"checkpoint {stored.size} covers more entries than the ledger holds ({log.size})")
+        rows.append(row)
+    return rows, problems
+
+
+def _genesis(log: Log) -> dict[str, Any] | None:
+    """Entry 0, decoded (None if the ledger is empty or the entry unreadable: `ledger verify` reports that)."""
+    try:
+        entry = canonical.decode(log.entry_bytes(0)) if log.size else None
+    except (ValueError, LedgerError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+@ledger.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def checkpoints(db: str, as_json: bool) -> None:
+    """List the signed checkpoints stored in DB: size, the time of the last entry each covers, root.
+
+    These are the sizes `checkpoint --size`, `prove --size` and `verify --trusted` can use. It lists what
+    is stored; `ledger verify` checks the signatures. Exit 1 if a stored checkpoint cannot be read.
+    """
+    log = open_readonly_log(db)
+    rows, problems = _checkpoint_rows(log)
+    if as_json:
+        click.echo(json.dumps({"origin": log.origin, "entries": log.size, "checkpoints": rows}, indent=2))
+    else:
+        offset = market_offset(_genesis(log))
+        click.echo(f"ledger {db}: {len(rows)} signed checkpoints of its {log.size} entries")
+        table = [("size", "covers entries", "last entry at", "root")] + [
+            (
+                str(r["size"]),
+                f"0–{r['size'] - 1}" if r["size"] else "none",
+                market_time(r["last_entry_t"], offset) if r["last_entry_t"] is not None else "–",
+                r["root"] or "–",
+            )
+            for r in rows
+        ]
+        widths = [max(len(line[i]) for line in table) for i in range(3)]
+        for line in table if rows else []:
+            click.echo(f"  {line[0]:>{widths[0]}}  {line[1]:<{widths[1]}}  {line[2]:<{widths[2]}}  {line[3]}")
+        for problem in problems:
+            click.echo(f"  FAIL {problem}")
+    if problems:
+        sys.exit(EXIT_FAILED)
 
 
 @ledger.command()
@@ -192,7 +268,7 @@ def checkpoint(db: str, size: int | None) -> None:
 @click.option("--size", type=int, help="Prove under the checkpoint of this size (default: latest).")
 def prove(db: str, index: int, size: int | None) -> None:
     """Print a C2SP tlog-proof@v1 for entry INDEX."""
-    _print_from(db, lambda log: log.prove(index, size).text())
+    _print_from(db, lambda log: log.prove(index, size).text(), _sizes_hint(db) if size is not None else "")
 
 
 @ledger.command()
