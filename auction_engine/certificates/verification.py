@@ -20,6 +20,7 @@ from ledger.checkpoint import CheckpointError, TlogProof
 from ledger.cosignature import CosignatureError, CosignerVerifier, verify_cosignatures
 from ledger.note import Verifier
 
+from ..display import iso_for_people
 from .checks import check_code_meaning, check_fields, check_record, check_transcript, fail
 from .fields import FORMAT, MODE_NAMES
 from .single_pass import ALL_CHECKS, verify_clean
@@ -110,11 +111,11 @@ class Verdict:
             f"  deal:       lot {deal.get('lot')}" + (f" «{title}»" if title and title != deal.get("lot") else "")
         )
         out.append(f"  mode:       {MODE_NAMES.get(deal.get('mode'), deal.get('mode'))} (rule {deal.get('rule')})")
-        out.append(f"  price:      {deal.get('price_text')} ({deal.get('price_fen')} fen)")
+        out.append(f"  price:      {deal.get('price_text')}")  # yuan for people; --json keeps price_fen
         out.append(f"  seller:     {deal.get('seller')}")
         out.append(f"  buyer:      {deal.get('buyer')}")
-        out.append(f"  deal time:  {deal.get('deal_time')}")
-        out.append(f"  issued:     {deal.get('issued')}")
+        out.append(f"  deal time:  {iso_for_people(deal.get('deal_time'))}")
+        out.append(f"  issued:     {iso_for_people(deal.get('issued'))}")
         out.append(
             f"  ledger:     entry {f.get('index')} in the log {f.get('origin')}, under a checkpoint of size"
             f" {f.get('checkpoint_size')} signed by {f.get('key')}"

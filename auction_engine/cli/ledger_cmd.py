@@ -15,11 +15,11 @@ from ledger.checkpoint import Checkpoint, CheckpointError, encode_hashes
 from ledger.note import NoteError, split_note
 from ledger.store import StoreError
 
+from ..display import market_offset, market_time
 from ..replay import ReplayReport
 from ..replay import replay as replay_entries
 from ..vault import RevealVault
 from .common import EXIT_FAILED, fail_input, load_verifier, open_readonly_log, read_text
-from .display import market_offset, market_time
 
 
 def _sizes_hint(db: str) -> str:

@@ -22,23 +22,22 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import click
 
-from ledger import LedgerError, NoteError, Verifier, open_note
+from ledger import LedgerError, Log, NoteError, Verifier, canonical, open_note
 from ledger.checkpoint import Checkpoint, CheckpointError, TlogProof
 from ledger.note import split_note
 from ledger.receipt import MAX_RECEIPT, Receipt, ReceiptError
 
+from ..display import DEFAULT_OFFSET_MS, market_offset, market_time
 from .common import EXIT_FAILED, EXIT_OK, fail_input, load_verifier, open_readonly_log, read_text
 
 __all__ = ["receipt"]
 
 MAX_ANSWER = 1 << 20  # bytes read from the server for a proof or a checkpoint
 TIMEOUT_S = 10.0
-MARKET_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # how times are shown (the market's zone)
 
 
 @dataclass
@@ -50,12 +49,16 @@ class Found:
     why: str  # what the log answered, for the verdict's message
 
 
-def _local(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(MARKET_TIME).isoformat(timespec="seconds")
+def _db_offset(log: Log) -> int:
+    """The market's UTC offset, from the ledger's genesis entry (the default if it cannot be read)."""
+    try:
+        genesis = canonical.decode(log.entry_bytes(0)) if log.size else None
+    except (ValueError, LedgerError):  # ValueError: CanonicalError too; `ledger verify` reports it
+        genesis = None
+    return market_offset(genesis if isinstance(genesis, dict) else None)
 
 
-def _from_db(db: str, index: int) -> Found:
-    log = open_readonly_log(db)
+def _from_db(log: Log, index: int) -> Found:
     try:
         signed = log.checkpoint().size
     except LedgerError:
@@ -107,8 +110,8 @@ def _problem_message(body: bytes) -> str | None:
     return message if isinstance(message, str) else None
 
 
-def _verdict(receipt: Receipt, found: Found, verifier: Verifier, now: int) -> tuple[str, str, int]:
-    """(state, message, exit code) for a receipt whose signature already verified."""
+def _verdict(receipt: Receipt, found: Found, verifier: Verifier, now: int, offset: int) -> tuple[str, str, int]:
+    """(state, message, exit code) for a receipt whose signature already verified (times at UTC `offset`)."""
     if found.proof is not None:
         if found.proof.index != receipt.index:
             return "different", f"the log proved entry {found.proof.index}, not entry {receipt.index}", EXIT_FAILED
@@ -125,17 +128,18 @@ def _verdict(receipt: Receipt, found: Found, verifier: Verifier, now: int) -> tu
     signed = (
         "no signed checkpoint" if found.signed_size is None else f"its signed checkpoint of size {found.signed_size}"
     )
+    promised = market_time(receipt.covered_by, offset)
     if now > receipt.covered_by:
         return (
             "overdue",
-            f"the market promised a signed checkpoint covering entry {receipt.index} by {_local(receipt.covered_by)},"
+            f"the market promised a signed checkpoint covering entry {receipt.index} by {promised},"
             f" but the log has {signed} ({found.why}): this receipt is evidence that the entry was dropped",
             EXIT_FAILED,
         )
     return (
         "pending",
-        f"entry {receipt.index} is not covered yet ({found.why}); the market promised it by"
-        f" {_local(receipt.covered_by)}: check again after that",
+        f"entry {receipt.index} is not covered yet ({found.why}); the market promised it by {promised}:"
+        " check again after that",
         EXIT_FAILED,
     )
 
@@ -167,15 +171,18 @@ def check(receipt_file: str, vkey: str, db: str | None, url: str | None, now_ms:
     except (NoteError, ReceiptError) as exc:
         fail_input(f"receipt {receipt_file!r}: {exc}")
     now = now_ms if now_ms is not None else int(time.time() * 1000)
+    log = open_readonly_log(db) if db is not None else None
+    offset = _db_offset(log) if log is not None else DEFAULT_OFFSET_MS  # a server: the default zone
     try:
         open_note(text, verifier)
         if stated.origin != verifier.name:
             raise NoteError(f"the receipt is for the log {stated.origin!r}, not {verifier.name!r}")
     except NoteError as exc:
-        _emit(stated, "not_the_markets", f"the receipt's signature is not the market's: {exc}", EXIT_FAILED, as_json)
-    found = _from_db(db, stated.index) if db is not None else _from_url(url or "", stated.index, verifier)
-    state, message, code = _verdict(stated, found, verifier, now)
-    _emit(stated, state, message, code, as_json, found.signed_size)
+        message = f"the receipt's signature is not the market's: {exc}"
+        _emit(stated, "not_the_markets", message, EXIT_FAILED, as_json, offset)
+    found = _from_db(log, stated.index) if log is not None else _from_url(url or "", stated.index, verifier)
+    state, message, code = _verdict(stated, found, verifier, now, offset)
+    _emit(stated, state, message, code, as_json, offset, found.signed_size)
 
 
 _TITLES = {
@@ -187,7 +194,10 @@ _TITLES = {
 }
 
 
-def _emit(stated: Receipt, state: str, message: str, code: int, as_json: bool, signed: int | None = None) -> None:
+def _emit(
+    stated: Receipt, state: str, message: str, code: int, as_json: bool, offset: int, signed: int | None = None
+) -> None:
+    """Print the verdict (readable times at UTC `offset`; JSON keeps ms) and exit with `code`."""
     established = ["the market's signature on the receipt"] if state != "not_the_markets" else []
     if code == EXIT_OK:
         established.append("the entry's inclusion, byte for byte, under a checkpoint signed by the market")
@@ -208,8 +218,8 @@ def _emit(stated: Receipt, state: str, message: str, code: int, as_json: bool, s
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         click.echo(f"receipt {stated.origin} entry {stated.index}: {_TITLES[state]}")
-        click.echo(f"  entry time:  {_local(stated.time)}")
-        click.echo(f"  promised by: {_local(stated.covered_by)}")
+        click.echo(f"  entry time:  {market_time(stated.time, offset)}")
+        click.echo(f"  promised by: {market_time(stated.covered_by, offset)}")
         click.echo(f"  {message}")
         click.echo("  established: " + ("; ".join(established) or "nothing"))
         click.echo("  still trusted: " + "; ".join(trusted))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auction_engine.cli.display import for_people, iso_for_people, market_offset, market_time
+from auction_engine.display import for_people, iso_for_people, market_offset, market_time
 from auction_engine.model import HOUR, MINUTE
 
 

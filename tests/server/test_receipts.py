@@ -9,6 +9,7 @@ receipt is not the market's; 2 for unreadable input.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,11 @@ def test_receipt_check_against_the_database(market: Market, tmp_path: Path) -> N
     code, out = check(str(path), "--db", str(m.db))
     assert code == 0 and out["state"] == "covered" and out["index"] == answer["seq"], out
     human = CliRunner().invoke(main, ["receipt", "check", str(path), "--db", str(m.db), "--vkey", VKEY])
-    assert human.exit_code == 0 and "COVERED" in human.output and "+08:00" in human.output
+    assert human.exit_code == 0 and "COVERED" in human.output
+    # times in the market's zone as people read them (the JSON keeps ms: out["time"] is an integer)
+    local = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})? \+08:00"
+    assert re.search(rf"entry time:  {local}\n  promised by: {local}\n", human.output), human.output
+    assert type(out["time"]) is int and type(out["covered_by"]) is int
 
 
 def test_a_changed_or_dropped_entry_fails_the_check(market: Market, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""How the command line shows times and money to people: the market's local time with its offset, yuan.
+"""How readable lines (the command line's, a verdict's) show people times and money: local time, yuan.
 
 Only for the readable lines: `--json` output keeps its machine fields (integer ms since the epoch,
 integer fen), which are a contract. A time reads `2026-12-07 15:04:05 +08:00` — the market's zone
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import HOUR, yuan
+from .model import HOUR, yuan
 
 __all__ = ["DEFAULT_OFFSET_MS", "for_people", "iso_for_people", "market_offset", "market_time"]
 
