@@ -1,22 +1,31 @@
-"""`auction-engine demo`: the showcase that `make demo` runs (pinned: see docs/operator.md)."""
+"""`auction-engine demo`: the showcase that `make demo` runs (pinned: see docs/operator.md).
+
+It ends with the commands that check what it wrote, printed so that they run as printed from the
+directory it was run in: `make demo` installs the program in .venv/bin, which is not on PATH, so the
+commands name it by its path unless PATH finds this very program.
+"""
 
 from __future__ import annotations
 
 import base64
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ledger import CheckpointPolicy, Log, Signer, SQLiteStore, audit_store, generate_signer
 
 from ..certificates import issue_all, verify_file
+from ..display import for_people, market_time
 from ..engine import Engine
 from ..model import HOUR, yuan
 from ..replay import replay
-from ..showcase import MARKET, run_showcase
+from ..showcase import MARKET, START, run_showcase
 from .common import EXIT_FAILED, load_signer, write_signer
 
 
@@ -28,6 +37,46 @@ def _signer(directory: Path) -> Signer:
     signer = generate_signer(MARKET)
     write_signer(key_file, signer)
     return signer
+
+
+def program() -> str:
+    """How to run `auction-engine` from the working directory, as a person types it.
+
+    The bare name when PATH finds this very program (an activated venv, a system install); else the
+    path of the script beside this interpreter (relative when it lies under the working directory:
+    `.venv/bin/auction-engine` after `make demo`); else `python -m auction_engine` with this interpreter.
+    """
+    beside = Path(sys.executable).with_name("auction-engine")
+    found = shutil.which("auction-engine")
+    if beside.is_file():
+        if found and Path(found).resolve() == beside.resolve():
+            return "auction-engine"
+        return shlex.quote(_shown(beside))
+    if found:
+        return "auction-engine"
+    return f"{shlex.quote(sys.executable)} -m auction_engine"
+
+
+def _shown(path: Path) -> str:
+    """`path` as typed from the working directory: relative when under it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def next_commands(db: Path, vkey: Path, certificate: Path | None) -> list[str]:
+    """The commands that check the demo's ledger and a certificate, each runnable as printed (exit 0)."""
+    run, q = program(), shlex.quote
+    lines = [
+        f"{run} ledger verify {q(str(db))} --vkey {q(str(vkey))}",
+        f"{run} ledger replay {q(str(db))} --vkey {q(str(vkey))}",
+        f"{run} ledger checkpoints {q(str(db))}",
+    ]
+    if certificate is not None:
+        lines.append(f"{run} verify {q(str(certificate))} --vkey {q(str(vkey))} --replay")
+    return lines
 
 
 @click.command()
@@ -59,7 +108,7 @@ def demo(out: str) -> None:
     log.commit()
     engine = show.engine
 
-    table = Table(title=f"{MARKET}: the showcase session (simulated clock from 2021-03-01 09:00 CST)")
+    table = Table(title=f"{MARKET}: the showcase session (simulated clock from {market_time(START)})")
     for column in ("lot", "sub-market", "mode", "outcome", "buyer", "price", "transaction code"):
         table.add_column(column)
     codes = {lot: code for code, lot in engine.codes.items()}
@@ -83,7 +132,7 @@ def demo(out: str) -> None:
     console.print(table)
     console.print(f"Refused commands (each is a ledger entry with its reason): {len(show.rejections)}")
     for _, result in show.rejections:
-        console.print(f"  entry {result.seq}: [bold]{result.code}[/bold] — {result.message}")
+        console.print(f"  entry {result.seq}: [bold]{result.code}[/bold] — {escape(for_people(result.message))}")
 
     report = audit_store(SQLiteStore(db, readonly=True), signer.verifier)
     replayed = replay(log.entries())
@@ -106,10 +155,9 @@ def demo(out: str) -> None:
         if not verdict.ok:
             console.print(f"  INVALID {verdict.path}: [{verdict.reason}] {verdict.message}")
     console.print(f"  verifier key ({directory / 'market.vkey'}): {signer.verifier.encode()}")
-    console.print("Check it yourself:")
-    console.print(f"  auction-engine ledger verify {db} --vkey {directory / 'market.vkey'}")
-    if certificates:
-        console.print(f"  auction-engine verify {certificates[0]} --vkey {directory / 'market.vkey'} --replay")
+    console.print("Check it yourself (from this directory; each exits 0):")
+    for line in next_commands(db, directory / "market.vkey", certificates[0] if certificates else None):
+        click.echo(f"  {line}")  # not through rich: no wrapping and no markup, so it runs as printed
     if not (report.ok and replayed.ok and valid == len(certificates)):
         for p in report.problems:
             console.print(f"  FAIL [{p.code}] {p.message}")
