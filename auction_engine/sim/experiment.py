@@ -54,7 +54,7 @@ __all__ = [
     "run_batch",
 ]
 
-SIM_VERSION = "2"
+SIM_VERSION = "3"
 """Bumped whenever the simulator's behaviour changes for the same spec (invalidates resumed results)."""
 
 

@@ -39,6 +39,7 @@ class LotRecord:
     values: np.ndarray  # true values (normalised)
     seller_value: float
     opening_price: int = 0  # fen: starting / minimum / list / agreed price as opened
+    premium_base: int = 0  # fen: the opening price the seller set (0: the simulator filled it in; mechanism.py)
     arrived: int = 0
     opened: int | None = None
     outcome: str | None = None  # deal, no_sale, failed (negotiation), open (unfinished)
@@ -163,6 +164,8 @@ class LotAgent:
         lot = self.lot
         self.rec.opened = self.m.now
         self.rec.opening_price = MODES[lot.mode].opening_price(lot.params)
+        key = self.terms.premium_key
+        self.rec.premium_base = (getattr(lot.params, key, None) or 0) if key is not None else 0
         self.deposit = required_deposit(lot, self.rec.opening_price)
         return True
 

@@ -48,6 +48,10 @@ class LotTerms:
 
     `unit` is fen per normalised value unit for this lot (lot scale × scenario scale); `reserve`
     and `floor` (the lowest admissible amount: starting, minimum or floor price) are normalised.
+    `premium_key` names the rule parameter holding the opening price the seller set, which the
+    `premium` metric divides by (metrics.py); None when the simulator filled the opening price in to
+    satisfy the rules (a sealed lot's 1-fen minimum, an English start of one increment, a Dutch start
+    at the top of the value distribution): a ratio to such a price says nothing about the market.
     """
 
     mode: str
@@ -56,6 +60,7 @@ class LotTerms:
     reserve: float
     floor: float
     list_price: float | None = None
+    premium_key: str | None = None
 
 
 def to_fen(x: float, unit: float) -> int:
@@ -117,17 +122,22 @@ def lot_terms(
         reserve = float(p["reserve"])
     floor = 0.0
     list_price = None
+    premium_key: str | None = None
     if mode == "english":
+        premium_key = "start_price"
         if "start_price" not in p:
             rule = seller.get("start")
+            increment = float(p["increment"])
             if rule is None:
-                start = max(reserve or 0.0, float(p["increment"]))
+                start = max(reserve or 0.0, increment)
             elif rule["rule"] == "fixed":
                 start = float(rule["value"])
             elif rule["rule"] == "reserve":
-                start = reserve if reserve else float(p["increment"])
+                start = reserve if reserve else increment
             else:
                 start = float(rule["factor"]) * appraisal
+            if (rule is None or rule["rule"] == "reserve") and not (reserve and reserve >= increment):
+                premium_key = None  # one increment: the lowest start the rules take, not the seller's price
             if rule is not None:
                 start *= noise.get("start", 1.0)
             p["start_price"] = start
@@ -135,6 +145,7 @@ def lot_terms(
             p["reserve"] = reserve
         floor = float(p["start_price"])
     elif mode == "dutch":
+        premium_key = "start_price" if "start_price" in p else None  # else the top of the value distribution
         if "start_price" not in p:
             top = make_dist(scenario["values"]["bidder"]).hi
             if not math.isfinite(top):
@@ -145,6 +156,8 @@ def lot_terms(
     elif mode == "sealed":
         if reserve:
             p["reserve"] = reserve
+        # the seller's minimum price, or else its reserve; a minimum of one fen is the simulator's
+        premium_key = "min_price" if "min_price" in p else "reserve" if reserve else None
         floor = float(p["min_price"]) if "min_price" in p else 1.0 / unit
         if "min_price" not in p:
             p["min_price"] = floor
@@ -163,9 +176,11 @@ def lot_terms(
             p["list_price"] = price * noise.get("list_price", 1.0)
         list_price = float(p["list_price"])
         floor = list_price
+        premium_key = "list_price"
     elif mode == "agreement":
         p.setdefault("price", 1.0 / unit)  # set per lot by the negotiation; a placeholder for the checks
         p.setdefault("buyer", "b0")
+        premium_key = "price"  # the negotiated price the lot opens at (the placeholder is replaced)
     params = _convert(p, unit)
     # The engine's own checks (the lot's layer merged over the market's, as the engine resolves them).
     merged = {**market_params(scenario), **params}
@@ -173,4 +188,4 @@ def lot_terms(
     where = f" for {lot_kind(mode)}"
     from_dict(MODES[mode].params, {k: v for k, v in merged.items() if k in mode_fields}, where)
     from_dict(SettlementParams, {k: v for k, v in merged.items() if k in _SETTLEMENT}, where)
-    return LotTerms(mode, params, unit, reserve or 0.0, floor, list_price)
+    return LotTerms(mode, params, unit, reserve or 0.0, floor, list_price, premium_key)

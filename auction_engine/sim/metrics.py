@@ -24,7 +24,11 @@ __all__ = ["METRICS", "describe", "run_row", "summarise", "t_quantile"]
 METRICS: dict[str, str] = {
     "revenue": "seller revenue per lot offered: Σ deal prices ÷ lots (value units); with settlement simulated, "
     "only settled deals count",
-    "premium": "mean over deals of price ÷ opening price − 1 (opening: starting, minimum, list or agreed price)",
+    "premium": "mean over the deals whose lot opened at a price the seller set (starting, minimum, list or "
+    "agreed price, or a sealed lot's reserve) of price ÷ that price − 1; deals whose opening price the simulator "
+    "filled in (a sealed lot's 1-fen minimum, an English start of one increment, a Dutch start at the top of "
+    "the value distribution) are left out: a ratio to it is meaningless. A Dutch clock's is ≤ 0",
+    "premium_share": "share of deals the premium is measured over (their opening price was the seller's)",
     "efficiency": "allocative efficiency: Σ over deals (winner's value − seller's value) ÷ Σ over lots "
     "max(0, highest value − seller's value)",
     "efficient_share": "share of deals won by the bidder with the highest value",
@@ -84,8 +88,8 @@ def run_row(records: Iterable[LotRecord], scale: float, settle: bool, modes: Seq
             surplus_s += price - r.seller_value
             welfare += winner - r.seller_value
             efficient += winner >= top
-            if r.opening_price:
-                premiums.append(r.price / r.opening_price - 1.0)
+            if r.premium_base > 0:
+                premiums.append(r.price / r.premium_base - 1.0)
             if r.deal_t is not None:
                 times.append((r.deal_t - r.arrived) / 3_600_000)
             if len(v) >= 2 and ranked is None:
@@ -106,6 +110,7 @@ def run_row(records: Iterable[LotRecord], scale: float, settle: bool, modes: Seq
         "revenue_total": revenue,
         "revenue_yuan": revenue * scale / 100,
         "premium": _mean(premiums),
+        "premium_share": len(premiums) / deals if deals else math.nan,
         "efficiency": welfare / best if best > 0 else math.nan,
         "efficient_share": efficient / deals if deals else math.nan,
         "bidder_surplus": surplus_b / n,

@@ -37,6 +37,30 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def _premium_note(groups: Sequence[dict[str, Any]]) -> list[str]:
+    """What the premium column is, when it is left blank, and which mechanisms it covers only in part.
+
+    A ratio to an opening price the simulator filled in (a sealed lot's 1-fen minimum) would read as a
+    premium of hundreds of thousands: the metric leaves such deals out (metrics.py), and this says so.
+    """
+    text = (
+        "**premium**: price ÷ opening price − 1, over the deals whose opening price the seller set (starting, "
+        "minimum, list or agreed price, or a sealed lot's reserve; ≤ 0 for a Dutch clock, which only falls). "
+        "Deals at an opening price the simulator filled in to satisfy the rules — a sealed lot's 1-fen minimum, "
+        "an English start of one increment, a Dutch start at the top of the value distribution — are left out, "
+        "since a ratio to it means nothing; `–`: no deal had a seller's opening price."
+    )
+    partial = []
+    for g in groups:
+        share = g["metrics"].get("premium_share", {}).get("mean")
+        if share is not None and 0 < share < 0.995:  # none at all shows as `–` already
+            where = "" if g["cell"] == "base" else f" [{g['cell']}]"
+            partial.append(f"{g['mechanism']}{where} {share:.0%}")
+    if partial:
+        text += " Share of deals it covers, where not all: " + ", ".join(partial) + "."
+    return [text, ""]
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -194,6 +218,8 @@ def write_report(
             cells.append(f"{_fmt(d.get('mean'))} ± {_fmt(d.get('se'), 2)}" if d.get("mean") is not None else "–")
         lines.append(f"| {g['cell']} | {g['mechanism']} | {g['runs']} | " + " | ".join(cells) + " |")
     lines.append("")
+    if "premium" in metrics:
+        lines += _premium_note(summary["groups"])
     diffs = [g for g in summary["groups"] if "versus" in g]
     if diffs:
         lines += [
