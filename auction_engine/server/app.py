@@ -27,6 +27,7 @@ from ledger import CheckpointPolicy, Signer, Store, open_store
 
 from .. import __version__
 from ..limits import Limits
+from .api_docs import add_api_docs
 from .auth import META_KEY, make_token
 from .certs import Certificates
 from .command_path import BIDDER_OPS
@@ -134,6 +135,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+        docs_url=None,  # /docs and /redoc come from api_docs.py, with local assets (FastAPI's load a CDN's)
+        redoc_url=None,
         telemetry=None if telemetry else _NO_TELEMETRY,
     )
     app.state.market = market
@@ -145,6 +148,7 @@ def create_app(
         # request through a wrapper per included router, route by route.
         app.router.routes.extend(router.routes)
     app.mount("/static", static_files(), name="static")
+    add_api_docs(app)
     app.state.route_methods = method_table(app.router.routes)
 
     app.add_middleware(BodyGuard, limits=limits or Limits(), now=market.now)  # every body, before the routes
