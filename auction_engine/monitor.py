@@ -36,6 +36,7 @@ from ledger.merkle import MerkleTree, leaf_hash
 from ledger.note import NoteError, Verifier
 from ledger.tiles_client import TilesError
 
+from .display import market_time
 from .monitor_state import MonitorState, StateError
 from .replay import ReplayReport, replay
 from .vault import RevealVault
@@ -208,8 +209,11 @@ def check_entry_fields(entries: Sequence[bytes], start: int, prev_leaf: bytes, l
             problem = f"entry {i} carries seq {entry.get('seq')!r}, not its index {i}"
         elif entry.get("prev") != prev_leaf:
             problem = f"entry {i}'s prev is not the leaf hash of entry {i - 1}" if i else "entry 0's prev is not zeros"
-        elif type(entry.get("t")) is not int or entry["t"] < last_t:
-            problem = f"entry {i}'s time {entry.get('t')!r} is not an integer at or after the previous {last_t}"
+        elif type(entry.get("t")) is not int:
+            problem = f"entry {i}'s time {entry.get('t')!r} is not an integer (ms since the epoch)"
+        elif entry["t"] < last_t:  # in the default market zone, UTC+08:00 (the new entries may not hold the genesis)
+            shown = market_time(entry["t"]), market_time(last_t)
+            problem = f"entry {i}'s time {shown[0]} is before the previous entry's, {shown[1]}"
         elif type(entry.get("kind")) is not str or not entry["kind"]:
             problem = f"entry {i} has no kind"
         if problem:
