@@ -135,7 +135,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        docs_url=None,  # /docs and /redoc come from api_docs.py, with local assets (FastAPI's load a CDN's)
+        docs_url=None,  # /docs comes from api_docs.py, with local assets (FastAPI's loads a CDN's); no /redoc
         redoc_url=None,
         telemetry=None if telemetry else _NO_TELEMETRY,
     )
