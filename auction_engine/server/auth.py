@@ -29,6 +29,7 @@ __all__ = [
     "META_KEY",
     "Credentials",
     "Principal",
+    "format_number",
     "make_token",
     "token_hash",
 ]
@@ -39,6 +40,14 @@ BIDDER_ID = re.compile(ID_PATTERN)
 
 OPERATOR = "operator"
 BIDDER = "bidder"
+
+
+NUMBER_DIGITS = 4
+
+
+def format_number(n: int) -> str:
+    """A bidder number as shown and as a generated bidder id: at least four digits ("0007")."""
+    return str(n).zfill(NUMBER_DIGITS)
 
 
 def make_token(prefix: str) -> str:
@@ -69,11 +78,15 @@ class Credentials:
 
     operator: str = OPERATOR  # the operator's actor id (one of the market's operators)
     operator_hash: str | None = None
-    bidders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "name"?}
+    bidders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "number", "name"?}
     _by_hash: dict[str, Principal] = field(default_factory=dict, repr=False)
     _seen: dict[str, Principal] = field(default_factory=dict, repr=False)  # token -> principal, for the hot path
+    numbers: dict[str, str] = field(default_factory=dict, repr=False)  # bidder id -> bidder number (竞买号)
 
     def __post_init__(self) -> None:
+        # An older document has no bidder numbers: number its bidders in id order, after the numbered ones.
+        for bidder in sorted(b for b, rec in self.bidders.items() if not rec.get("number")):
+            self.bidders[bidder]["number"] = self._next_number()
         self._reindex()
 
     # -- persistence ----------------------------------------------------------------------------
@@ -93,13 +106,24 @@ class Credentials:
             bidders=dict(doc.get("bidders") or {}),
         )
 
+    def _next_number(self) -> str:
+        """The next bidder number: one more than the highest given, skipping any that is already a bidder id."""
+        used = {int(rec["number"]) for rec in self.bidders.values() if str(rec.get("number", "")).isdigit()}
+        n = max(used, default=0) + 1
+        while format_number(n) in self.bidders:
+            n += 1
+        return format_number(n)
+
     def _reindex(self) -> None:
         index: dict[str, Principal] = {}
+        numbers: dict[str, str] = {}
         if self.operator_hash:
             index[self.operator_hash] = Principal(self.operator, OPERATOR)
         for bidder, rec in self.bidders.items():
             index[rec["hash"]] = Principal(bidder, BIDDER)
+            numbers[bidder] = rec["number"]
         self._by_hash = index
+        self.numbers = numbers
         self._seen = {}
 
     # -- lookups ----------------------------------------------------------------------------------
@@ -133,14 +157,22 @@ class Credentials:
         self.operator_hash = token_hash(token)
         self._reindex()
 
+    def new_bidder_id(self) -> str:
+        """The id of a bidder admitted without one: its bidder number, so the ledger names it by number only."""
+        return self._next_number()
+
     def admit(self, bidder: str, name: str | None = None) -> str:
-        """Create (or replace) a bidder's credential; return its new token."""
+        """Create (or replace) a bidder's credential; return its new token.
+
+        A new bidder gets the next bidder number (竞买号), which it keeps when its token is replaced.
+        """
         token = make_token("bd")
-        rec: dict[str, Any] = {"hash": token_hash(token)}
+        old = self.bidders.get(bidder)
+        number = old["number"] if old is not None else self._next_number()
+        rec: dict[str, Any] = {"hash": token_hash(token), "number": number}
         if name:
             rec["name"] = name
-        old = self.bidders.get(bidder)
-        if old is not None and not name and old.get("name"):
+        elif old is not None and old.get("name"):
             rec["name"] = old["name"]
         self.bidders[bidder] = rec
         self._reindex()
@@ -149,4 +181,4 @@ class Credentials:
     def public(self, bidder: str) -> dict[str, Any]:
         """What may be shown of a bidder's credential (never the hash)."""
         rec = self.bidders[bidder]
-        return {"bidder": bidder, "name": rec.get("name")}
+        return {"bidder": bidder, "number": rec["number"], "name": rec.get("name")}

@@ -49,6 +49,7 @@ from ..engine import Engine, Event
 from ..market import SEALED_FIELDS
 from ..replay import command_of, replay_engine
 from ..vault import MarketVault
+from . import privacy
 from .auth import META_KEY, Credentials
 from .committer import STOP_WAIT_S, WRITE_TIMEOUT_S, GroupCommitter, Unavailable
 from .idempotency import IDEM_FIELD, IdempotencyConflict, IdempotencyKeys, fingerprint
@@ -145,6 +146,7 @@ class LiveMarket:
         self._tick_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self.timezone = "Asia/Shanghai"  # the IANA zone people read times in (create_app sets it)
         self.credentials = Credentials.loads(store.get_meta(META_KEY), operator)
         self.restored = self.log.size
         # Seals the proxies' maxima live and opens them on a restart: its secret is derived from the signer's key.
@@ -425,7 +427,8 @@ class LiveMarket:
         return list(self.engine.lots)
 
     def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
-        return self.engine.view(lot_id, viewer)
+        """The lot as the public (or the bidder `viewer`) may see it: bidders by number (server/privacy.py)."""
+        return privacy.public_view(self.engine.view(lot_id, viewer), self.credentials.numbers, viewer)
 
     def operator_view(self, lot_id: str) -> dict[str, Any]:
         """The public view plus what only the operator needs: deposits, objections, registrations."""

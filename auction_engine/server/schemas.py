@@ -343,9 +343,12 @@ Statement = Annotated[
 
 
 class AdmitIn(_In):
-    """Admit a bidder: create its credential (the token is shown once, in the answer), and bind its key if given."""
+    """Admit a bidder: create its credential (the token is shown once, in the answer), and bind its key if given.
 
-    bidder: Ident
+    Without `bidder`, the bidder's id is its new bidder number (竞买号), so the ledger names it by number only.
+    """
+
+    bidder: Ident | None = Field(default=None, description="the bidder's id; omitted: its bidder number")
     name: Name | None = None
     statement: Statement | None = Field(default=None, description="the bidder's key with its proof of possession")
 
@@ -390,6 +393,7 @@ class Problem(BaseModel):
 
 class Admitted(BaseModel):
     bidder: str
+    number: str = Field(description="the bidder number (竞买号): how other bidders and the public see it")
     token: str = Field(description="the bidder's bearer token: shown only now")
     name: str | None = None
     pubkey: str | None = Field(None, description="the bidder's key in force (hex), as the ledger binds it")
@@ -398,6 +402,7 @@ class Admitted(BaseModel):
 
 class BidderOut(BaseModel):
     bidder: str
+    number: str = Field(description="the bidder number (竞买号): how other bidders and the public see it")
     name: str | None = None
     pubkey: str | None = Field(None, description="the bidder's key in force (hex), as the ledger binds it")
     key_epoch: int = Field(0, description="how many bind_key and reset_key entries the bidder has had")

@@ -128,7 +128,7 @@ def test_once_follows_a_growing_log(live_server: LiveServer, tmp_path: Path, mon
     while http_json("GET", f"{url}/api/lots/E1")[1]["view"]["phase"] != "awaiting_payment":
         assert time.monotonic() < deadline, "no deal"
         time.sleep(0.1)
-    deal = http_json("GET", f"{url}/api/lots/E1")[1]["view"]
+    deal = next(v for v in http_json("GET", f"{url}/api/operator/lots")[1]["lots"] if v["lot"] == "E1")
     assert http_json("POST", f"{url}/api/lots/E1/payments", {"amount": deal["cash"]})[0] == 200
     second = settle(server, first + 3)
     fetched.clear()

@@ -59,6 +59,7 @@ class Market:
     db: Path
     app: Any
     tokens: dict[str, str] = field(default_factory=dict)
+    numbers: dict[str, str] = field(default_factory=dict)  # bidder id -> bidder number, as the public sees it
 
     @property
     def op(self) -> dict[str, str]:
@@ -85,6 +86,7 @@ class Market:
             r = self.client.post("/api/bidders", json={"bidder": b}, headers=self.op)
             assert r.status_code == 200, r.text
             self.tokens[b] = r.json()["token"]
+            self.numbers[b] = r.json()["number"]
 
     def bind_key(
         self, bidder: str, key: Ed25519PrivateKey, epoch: int = 0, old: Ed25519PrivateKey | None = None

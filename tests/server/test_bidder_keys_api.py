@@ -295,7 +295,7 @@ def test_hostile_statements_answer_a_clean_4xx(tmp_path: Path) -> None:
             )
             problem(r, status, code)
         assert m.client.get("/api/bidders", headers=m.op).json() == [
-            {"bidder": "acme", "name": None, "pubkey": None, "key_epoch": 0}
+            {"bidder": "acme", "number": "0001", "name": None, "pubkey": None, "key_epoch": 0}
         ]
         health = m.client.get("/api/health").json()
         assert health["ok"] is True and health["state"] == "serving"

@@ -9,7 +9,7 @@ import socket
 import time
 from typing import Any
 
-from .conftest import LiveServer, Market, english, http_json
+from .conftest import OP_TOKEN, LiveServer, Market, english, http_json
 
 
 def _drain(ws: Any, until: Any, limit: int = 500) -> list[dict[str, Any]]:
@@ -34,15 +34,20 @@ def test_snapshot_events_and_resume(market: Market) -> None:
         ack = m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="acme")
         msgs = _drain(ws, lambda msg: msg["type"] == "lot")
         events = [x for x in msgs if x["type"] == "event"]
-        assert events[-1]["seq"] == ack["seq"] and events[-1]["kind"] == "bid" and events[-1]["data"]["actor"] == "acme"
+        assert (
+            events[-1]["seq"] == ack["seq"]
+            and events[-1]["kind"] == "bid"
+            and events[-1]["data"]["actor"] == m.numbers["acme"]
+        )
         assert all(isinstance(x["server_time"], int) for x in msgs)
         lot = msgs[-1]
-        assert lot["lot"] == "L1" and lot["view"]["price"] == 10_000 and lot["view"]["leader"] == "acme"
+        assert lot["lot"] == "L1" and lot["view"]["price"] == 10_000 and lot["view"]["leader"] == m.numbers["acme"]
         beat = _drain(ws, lambda msg: msg["type"] == "heartbeat")[-1]
         assert beat["next"] >= ack["seq"] + 1 and isinstance(beat["server_time"], int)
     # more happens while we are away
     acks = [m.ok("/api/lots/L1/bids", {"amount": 10_100 + 100 * i}, who=("bolt", "acme")[i % 2]) for i in range(5)]
-    with m.client.websocket_connect(f"/api/feed?since={ack['seq']}") as ws:
+    operator = ["ae.feed", f"ae.bearer.{OP_TOKEN}"]  # the whole ledger: the public's feed leaves refusals out
+    with m.client.websocket_connect(f"/api/feed?since={ack['seq']}", subprotocols=operator) as ws:
         snap = ws.receive_json()
         assert snap["type"] == "snapshot" and snap["next"] > acks[-1]["seq"]
         missed = [ws.receive_json() for _ in range(snap["next"] - ack["seq"] - 1)]
@@ -51,7 +56,7 @@ def test_snapshot_events_and_resume(market: Market) -> None:
         assert [a["seq"] for a in acks] == [x["seq"] for x in missed if x["kind"] == "bid"]
     assert first_next <= ack["seq"]
     # resuming from before the in-memory ring reads the ledger
-    with m.client.websocket_connect("/api/feed?since=-1") as ws:
+    with m.client.websocket_connect("/api/feed?since=-1", subprotocols=operator) as ws:
         snap = ws.receive_json()
         history = [ws.receive_json() for _ in range(snap["next"])]
         assert [x["seq"] for x in history] == list(range(snap["next"]))
@@ -154,7 +159,8 @@ def test_feed_over_a_real_server_with_resume(live_server: LiveServer) -> None:
     http_json("POST", f"{url}/api/lots", {"lot": "L1", "mode": "english", "params": english()})
 
     async def run() -> None:
-        async with websockets.connect(f"{live_server.ws_url}/api/feed") as ws:
+        operator = ["ae.feed", f"ae.bearer.{OP_TOKEN}"]  # deposits are the operator's to see, not the public's
+        async with websockets.connect(f"{live_server.ws_url}/api/feed", subprotocols=operator) as ws:
             snap = json.loads(await ws.recv())
             assert snap["type"] == "snapshot" and snap["lots"][0]["lot"] == "L1"
             status, body = await asyncio.to_thread(

@@ -22,7 +22,7 @@ from auction_engine.replay import replay
 from auction_engine.rules.sealed import commitment
 from ledger import canonical
 
-from .conftest import Market, english, make_app
+from .conftest import OP_TOKEN, Market, english, make_app
 from .test_api import entry_at, problem
 
 SECRETS = [12_347, 12_300, 11_047, 11_000]  # acme's maximum, its cap, and a refused lower one with its cap
@@ -70,7 +70,8 @@ def test_an_open_lots_proxy_maximum_is_in_no_public_place(market: Market) -> Non
     m = market
     m.admit("acme", "bolt", "cirrus")
     m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000, "cirrus": 1000})
-    with m.client.websocket_connect("/api/feed") as ws:
+    # the operator's feed, which carries the refusals too: not even the operator sees a maximum
+    with m.client.websocket_connect("/api/feed", subprotocols=["ae.feed", f"ae.bearer.{OP_TOKEN}"]) as ws:
         ws.receive_json()
         m.ok("/api/lots/L1/bids", {"amount": 10_000}, who="bolt")
         proxy = m.ok("/api/lots/L1/proxy", {"max": 12_347}, who="acme")  # acme answers at 10 100
@@ -123,15 +124,15 @@ def test_a_restart_reopens_the_proxies_and_keeps_their_keys(tmp_path: Any) -> No
         m.admit("acme", "bolt")
         m.open_lot("L1", deposits={"acme": 1000, "bolt": 1000})
         first = m.ok("/api/lots/L1/proxy", {"max": 12_347}, who="acme", idem="p-1")
-        tokens = dict(m.tokens)
+        tokens, numbers = dict(m.tokens), dict(m.numbers)
     with TestClient(make_app(db)) as client:
-        m = Market(client, db, None, tokens)
+        m = Market(client, db, None, tokens, numbers)
         assert m.view("L1", "acme")["my_proxy"] == 12_300  # rebuilt with the market's key
         again = m.post("/api/lots/L1/proxy", {"max": 12_347}, who="acme", idem="p-1")
         assert again.status_code == 200 and again.json()["seq"] == first["seq"] and again.json()["replayed"]
         problem(m.post("/api/lots/L1/proxy", {"max": 13_047}, who="acme", idem="p-1"), 422, "idempotency_key_reused")
         m.ok("/api/lots/L1/bids", {"amount": 10_100}, who="bolt")
-        assert m.view("L1")["leader"] == "acme" and m.view("L1")["price"] == 10_200  # the proxy still bids
+        assert m.view("L1")["leader"] == numbers["acme"] and m.view("L1")["price"] == 10_200  # the proxy still bids
 
 
 # -- idempotency: a refusal is never the key's permanent answer --------------------------------------------

@@ -102,7 +102,7 @@ def test_checkpoints_are_cosigned_off_the_bid_path(tmp_path: Path, witness: Mark
         _wait(lambda: _cosigned_size(server, wkey) > late["seq"], "the witness to catch up")
         # the deal: the lot closes, the operator records the payment, a code is issued
         _wait(lambda: http_json("GET", f"{url}/api/lots/E1")[1]["view"]["phase"] == "awaiting_payment", "the deal")
-        deal = http_json("GET", f"{url}/api/lots/E1")[1]["view"]
+        deal = next(v for v in http_json("GET", f"{url}/api/operator/lots")[1]["lots"] if v["lot"] == "E1")
         assert http_json("POST", f"{url}/api/lots/E1/payments", {"amount": deal["cash"]})[0] == 200, deal
         codes = _wait(lambda: http_json("GET", f"{url}/api/certificates")[1].get("codes"), "a transaction code")
         code = next(iter(codes))

@@ -31,16 +31,20 @@ router = APIRouter()
 async def admit(body: schemas.AdmitIn, who: Operator, request: Request) -> Response:
     """Admit a bidder: create (or replace) its credential. The token is in this answer only."""
     market = market_of(request)
-    if body.bidder in market.engine.market.operators:
-        raise ApiError(422, "malformed", f"{body.bidder!r} is an operator id", field="bidder")
+    creds = market.credentials
+    if body.bidder is None and body.statement is not None:
+        message = "a key statement names its bidder: give 'bidder' with it, or bind the key later (PUT /api/me/key)"
+        raise ApiError(422, "malformed", message, field="bidder")
+    bidder = body.bidder if body.bidder is not None else creds.new_bidder_id()
+    if bidder in market.engine.market.operators:
+        raise ApiError(422, "malformed", f"{bidder!r} is an operator id", field="bidder")
     if body.statement is not None:  # the key first: a refused statement admits no one
-        refusal = await _bind(market, Principal(body.bidder, BIDDER), body.statement, None)
+        refusal = await _bind(market, Principal(bidder, BIDDER), body.statement, None)
         if refusal is not None:
             return refusal
-    creds = market.credentials
-    token = creds.admit(body.bidder, body.name)
+    token = creds.admit(bidder, body.name)
     await market.save_credentials()
-    return JSONAnswer({"token": token, **bidder_public(market, body.bidder)})
+    return JSONAnswer({"token": token, **bidder_public(market, bidder)})
 
 
 @router.get("/api/bidders", tags=["operator"], response_model=list[schemas.BidderOut], responses=READ_RESPONSES)
