@@ -7,8 +7,9 @@ OUT ?= demo-out
 
 .PHONY: demo test test-pure lint bench soak serve clean
 
-$(STAMP): pyproject.toml setup.py ledger/_speedups.c
+$(STAMP): pyproject.toml setup.py ledger/_speedups.c auction_engine/server/pages/vendor/package-lock.json
 	bash scripts/install-build-deps.sh
+	bash scripts/install-js.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'

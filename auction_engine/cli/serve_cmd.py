@@ -83,6 +83,13 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     " of the --witness witnesses (default 1).",
 )
 @click.option(
+    "--timezone",
+    default=None,
+    metavar="ZONE",
+    help="The IANA time zone the pages show the market's times in [default: Asia/Shanghai for a market on"
+    " UTC+08:00, the rules' utc_offset_ms]",
+)
+@click.option(
     "--receipt-window-ms",
     default=DEFAULT_WINDOW_MS,
     show_default=True,
@@ -154,6 +161,7 @@ def serve(
     witness_specs: tuple[str, ...],
     quorum: int | None,
     receipt_window_ms: int,
+    timezone: str | None,
     write_timeout: float,
     max_body: int,
     max_depth: int,
@@ -217,6 +225,7 @@ def serve(
             heartbeat_s=heartbeat,
             write_timeout=write_timeout,
             receipt_window_ms=receipt_window_ms,
+            timezone=timezone,
             witnesses=witnesses,
             quorum=quorum or 1,
             telemetry=telemetry,
@@ -235,6 +244,8 @@ def serve(
     except (StoreError, LedgerError) as exc:
         fail_input(f"cannot open ledger {db}: {exc}")
     except StartError as exc:
+        fail_input(str(exc))
+    except ValueError as exc:  # --timezone, the witness quorum
         fail_input(str(exc))
     market = app.state.market
     # The restored market is long-lived: keep the collector from rescanning it, and collect the young

@@ -35,6 +35,7 @@ from .errors import EXCEPTION_HANDLERS, method_table
 from .fastlane import FastLane, LaneStats
 from .feed import Feed
 from .guard import BodyGuard
+from .i18n import market_timezone
 from .live import WRITE_TIMEOUT_S, LiveMarket
 from .receipts import DEFAULT_WINDOW_MS
 from .responses import ApiError, status_for
@@ -74,6 +75,7 @@ def create_app(
     witnesses: Sequence[Witness] = (),
     quorum: int = 1,
     telemetry: bool = False,
+    timezone: str | None = None,
 ) -> FastAPI:
     """Open the ledger `db` (a path, URL or store), rebuild the market, and build the application.
 
@@ -83,7 +85,9 @@ def create_app(
     when it is on) and `new_operator_token`: an operator token generated now (first start without
     `operator_token`), to be shown once. `telemetry` turns on FastAPI's OpenTelemetry spans and
     metrics (reported to the providers configured in the process, as `opentelemetry-instrument` sets
-    them); off, no request pays for asking whether a provider is configured.
+    them); off, no request pays for asking whether a provider is configured. `timezone` is the IANA time
+    zone people read the market's times in (default: the one of the market's `utc_offset_ms`, Asia/Shanghai
+    for UTC+08:00); the rules keep counting working days on `utc_offset_ms`.
     """
     store = open_store(db) if isinstance(db, str) else db
     try:
@@ -109,6 +113,12 @@ def create_app(
             store.close()
         raise
     market.witnesses = pool
+    try:
+        market.timezone = market_timezone(market, timezone)
+    except ValueError:
+        if isinstance(db, str):
+            store.close()
+        raise
     new_token = _set_operator_token(market, operator_token)
     feed = Feed(market, queue_size=feed_queue, heartbeat_s=heartbeat_s)
 

@@ -1,14 +1,38 @@
 // Shared by the operator console, the bidder room and the certificate page (no build step).
 // Server time: every feed message carries server_time; countdowns use serverNow(), never the browser's clock.
+// Words: every string a person reads comes from the page's message catalogue (t), in the page's language.
+// Money: people type and read yuan; fen exist only inside (parseYuan / yuan). Times: the market's time zone.
 "use strict";
 
 const AE = (() => {
+  const MESSAGES = JSON.parse(document.getElementById("ae-i18n").textContent);
+  const LOCALE = document.documentElement.lang || "zh-CN";
+  const TIMEZONE = document.documentElement.dataset.timezone || "Asia/Shanghai";
+  const MAX_FEN = 10n ** 15n; // the rules' largest amount
+
+  // The message `key` with its {placeholders} filled; a missing key shows as itself (and the i18n test fails).
+  function t(key, params = {}) {
+    const text = MESSAGES[key];
+    if (text === undefined) {
+      console.error("no message", key);
+      return key;
+    }
+    return text.replace(/\{(\w+)\}/g, (m, name) => (params[name] === undefined ? m : String(params[name])));
+  }
+
+  // A message for a value the server names (a phase, a mode, a refusal's code, a field): `group.value`,
+  // or the value itself when the catalogue has no word for it.
+  function tv(group, value, params = {}) {
+    const key = `${group}.${value}`;
+    return MESSAGES[key] === undefined ? String(value) : t(key, params);
+  }
+
   let offset = 0; // server_time - Date.now(), from the latest message
   let offsetKnown = false;
 
-  function noteServerTime(t) {
-    if (typeof t !== "number") return;
-    const o = t - Date.now();
+  function noteServerTime(ts) {
+    if (typeof ts !== "number") return;
+    const o = ts - Date.now();
     // Take the smallest observed lag drift smoothly: a message that took long to arrive looks "older".
     offset = offsetKnown ? Math.max(o, offset - 50) : o;
     offsetKnown = true;
@@ -18,12 +42,62 @@ const AE = (() => {
     return Date.now() + offset;
   }
 
+  // Fen as yuan: ¥13,000.00 (exact: integer arithmetic only).
   function yuan(fen) {
     if (fen === null || fen === undefined) return "—";
     const neg = fen < 0;
     const a = Math.abs(fen);
     const whole = Math.floor(a / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     return (neg ? "-" : "") + "¥" + whole + "." + String(a % 100).padStart(2, "0");
+  }
+
+  // What a person typed, in yuan ("13000", "13,000.50", "¥13 000", or with 万 / 万元 when wan is allowed),
+  // as fen: {fen} or {error: message}. Exact: digits are read as text, never as a float.
+  function parseYuan(text, wan = true) {
+    let s = String(text ?? "").trim().replace(/[,，\s\u00a0_]/g, "").replace(/^[¥￥]/, "");
+    let unitDigits = 2; // decimals of a yuan that are whole fen
+    let scale = 100n;
+    if (wan && /万元?$/.test(s)) {
+      s = s.replace(/万元?$/, "");
+      unitDigits = 6;
+      scale = 1000000n;
+    } else {
+      s = s.replace(/元$/, "");
+    }
+    if (s === "") return { error: t("amount.empty") };
+    if (!/^\d+(\.\d*)?$/.test(s)) return { error: t("amount.invalid", { text: String(text).slice(0, 40) }) };
+    const [whole, frac = ""] = s.split(".");
+    if (frac.length > unitDigits) return { error: t(unitDigits === 2 ? "amount.too_precise" : "amount.too_precise_wan") };
+    const fen = BigInt(whole) * scale + BigInt(frac.padEnd(unitDigits, "0") || "0");
+    if (fen > MAX_FEN) return { error: t("amount.too_large") };
+    return { fen: Number(fen) };
+  }
+
+  // A yuan amount field: a text input (decimal keyboard on phones) that shows what it reads as, below it.
+  function amountField(label, opts = {}) {
+    const id = opts.id || "amt-" + Math.random().toString(36).slice(2, 9);
+    const input = el("input", { id, name: opts.name || null, type: "text", inputmode: "decimal", autocomplete: "off",
+      size: opts.size || 14, required: opts.required ? true : null, value: opts.fen === undefined || opts.fen === null ? "" : plainYuan(opts.fen),
+      "aria-describedby": id + "-read" });
+    const read = el("output", { id: id + "-read", class: "amount-read", for: id, "aria-live": "polite" }, "");
+    const update = () => {
+      const r = parseYuan(input.value, opts.wan !== false);
+      read.textContent = input.value.trim() === "" ? t("amount.hint") : r.error ? r.error : "= " + yuan(r.fen);
+      read.classList.toggle("bad", !!r.error && input.value.trim() !== "");
+    };
+    input.addEventListener("input", update);
+    update();
+    const box = el("label", { for: id }, label, input, read);
+    box.amount = () => parseYuan(input.value, opts.wan !== false);
+    box.input = input;
+    return box;
+  }
+
+  // Fen as the plain yuan a person would type back: 13000 or 13000.5
+  function plainYuan(fen) {
+    const whole = Math.floor(fen / 100);
+    const cents = fen % 100;
+    return cents ? `${whole}.${String(cents).padStart(2, "0").replace(/0$/, "")}` : String(whole);
   }
 
   function duration(ms) {
@@ -34,14 +108,46 @@ const AE = (() => {
     const h = Math.floor((s % 86400) / 3600);
     const m = Math.floor((s % 3600) / 60);
     const sec = String(s % 60).padStart(2, "0");
-    if (d > 0) return `${d}d ${h}h ${m}m`;
+    if (d > 0) return t("time.days", { d, h, m });
     if (h > 0) return `${h}:${String(m).padStart(2, "0")}:${sec}`;
     return `${m}:${sec}`;
   }
 
-  function clockTime(ms) {
+  // A duration people set (a form field): whole minutes, hours or days in words.
+  function spanWords(ms) {
+    if (ms % 86400000 === 0 && ms >= 86400000) return t("span.days", { n: ms / 86400000 });
+    if (ms % 3600000 === 0 && ms >= 3600000) return t("span.hours", { n: ms / 3600000 });
+    if (ms % 60000 === 0 && ms >= 60000) return t("span.minutes", { n: ms / 60000 });
+    return t("span.seconds", { n: ms / 1000 });
+  }
+
+  const PARTS = new Intl.DateTimeFormat("en-CA", { timeZone: TIMEZONE, year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  function parts(ms) {
+    const out = {};
+    for (const p of PARTS.formatToParts(new Date(ms))) out[p.type] = p.value;
+    return out;
+  }
+  function zoneOffset(ms) {
+    const f = new Intl.DateTimeFormat("en-US", { timeZone: TIMEZONE, timeZoneName: "longOffset" });
+    const name = (f.formatToParts(new Date(ms)).find((p) => p.type === "timeZoneName") || {}).value || "GMT";
+    return name === "GMT" ? "UTC+00:00" : name.replace("GMT", "UTC");
+  }
+  // The zone's name as people say it: 北京时间 / Beijing time for Asia/Shanghai, else the IANA name.
+  function zoneName() {
+    return TIMEZONE === "Asia/Shanghai" ? t("time.beijing") : TIMEZONE;
+  }
+  // A moment in the market's time zone: 2026-12-07 15:04:05 (date and time), or only the time of day.
+  function clockTime(ms, timeOnly = false) {
     if (!ms) return "—";
-    return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    const p = parts(ms);
+    const time = `${p.hour}:${p.minute}:${p.second}`;
+    return timeOnly ? time : `${p.year}-${p.month}-${p.day} ${time}`;
+  }
+  // A moment with its zone, for lines that stand alone: 2026-12-07 15:04:05 北京时间 (UTC+08:00)
+  function zonedTime(ms) {
+    if (!ms) return "—";
+    return t("time.zoned", { time: clockTime(ms), zone: zoneName(), offset: zoneOffset(ms) });
   }
 
   function newKey() {
@@ -58,7 +164,7 @@ const AE = (() => {
     try {
       resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
-      return { status: 0, body: { ok: false, code: "network", message: "the server cannot be reached: " + err } };
+      return { status: 0, body: { ok: false, code: "network", message: String(err) } };
     }
     let data = null;
     const text = await resp.text();
@@ -82,12 +188,43 @@ const AE = (() => {
     return r;
   }
 
-  function describe(r) {
+  // An answer in words: accepted (and its ledger entry), or the refusal from its code and field. The server's
+  // own sentence (English, for the record) is added in English only, without its fen figures.
+  function describe(r, context = {}) {
     const b = r.body || {};
-    if (r.status === 200 && b.ok !== false) return `accepted (ledger entry ${b.seq}${b.rule ? ", rule " + b.rule : ""})`;
-    const where = b.field ? ` [field ${b.field}]` : "";
-    const seq = b.seq !== undefined && b.seq !== null ? ` (recorded as entry ${b.seq})` : "";
-    return `refused ${r.status} ${b.code || ""}: ${b.message || ""}${where}${seq}`;
+    if (r.status === 200 && b.ok !== false) return b.seq !== undefined ? t("result.accepted", { seq: b.seq }) : t("result.done");
+    if (r.status === 0) return t("result.network");
+    const code = b.code || (r.status === 404 ? "not_found" : "unknown");
+    const reason = MESSAGES["reason." + code] !== undefined ? t("reason." + code, context) : t("reason.other", { code });
+    const lines = [t("result.refused", { reason })];
+    if (b.field) lines.push(t("result.field", { field: tv("field", String(b.field).split(".").pop()) }));
+    if (b.seq !== undefined && b.seq !== null) lines.push(t("result.recorded", { seq: b.seq }));
+    if (LOCALE === "en" && b.message) lines.push(String(b.message).replace(/\s*\(\d+ fen\)/g, ""));
+    return lines.join("\n");
+  }
+
+  // The status box of an answer: its class and words; a network failure is marked so recovery can clear it.
+  function showAnswer(box, r, context = {}) {
+    box.className = "status " + (r.status === 200 && (r.body || {}).ok !== false ? "ok" : r.status === 0 ? "warn" : "err");
+    box.dataset.network = r.status === 0 ? "1" : "";
+    box.textContent = describe(r, context);
+  }
+
+  // The feed came back after the server could not be reached: a stale "cannot reach the server" goes.
+  function clearNetwork(box) {
+    if (box && box.dataset.network === "1") {
+      box.dataset.network = "";
+      box.className = "status info";
+      box.textContent = t("result.recovered");
+    }
+  }
+
+  // Say something to screen-reader users now (an assertive live region kept on every page).
+  function announce(text) {
+    const box = document.getElementById("announce");
+    if (!box) return;
+    box.textContent = "";
+    setTimeout(() => { box.textContent = text; }, 30);
   }
 
   // The live feed: snapshot, events, lot views, heartbeats; reconnects and resumes from the last seq.
@@ -102,7 +239,9 @@ const AE = (() => {
     start() {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
       const since = this.last === null ? "" : `?since=${this.last}`;
-      const ws = new WebSocket(`${proto}//${location.host}/api/feed${since}`);
+      // The operator's token rides in a subprotocol (a browser cannot set headers on a WebSocket).
+      const protocols = this.h.token ? ["ae.feed", "ae.bearer." + this.h.token] : [];
+      const ws = new WebSocket(`${proto}//${location.host}/api/feed${since}`, protocols);
       this.ws = ws;
       ws.onopen = () => {
         this.retry = 250;
@@ -125,7 +264,7 @@ const AE = (() => {
       };
       ws.onclose = (ev) => {
         if (this.closed) return;
-        this.h.status && this.h.status(ev.code === 4001 ? "too slow: resuming" : "reconnecting");
+        this.h.status && this.h.status(ev.code === 4001 ? "slow" : "reconnecting");
         setTimeout(() => this.start(), this.retry);
         this.retry = Math.min(this.retry * 2, 5000);
       };
@@ -135,19 +274,22 @@ const AE = (() => {
   // What a lot's countdown counts to, and what it is called.
   function deadlineOf(v) {
     if (!v) return [null, ""];
-    switch (v.phase) {
-      case "free": return [v.deadline, "free bidding ends"];
-      case "timed": return [v.deadline, "countdown"];
-      case "clock": return [v.deadline, "clock ends"];
-      case "commit": return [v.commit_until, "commitments close"];
-      case "reveal": return [v.reveal_until, "reveals close"];
-      case "notice": return [v.notice_end, "notice ends"];
-      case "listing": return [v.listing_end, "listing ends"];
-      case "awaiting_payment": return [v.due, "payment due"];
-      case "second_chance": return [v.offer ? v.offer.until : null, "offer open until"];
-      default: return [null, ""];
+    const due = {
+      free: v.deadline, timed: v.deadline, clock: v.deadline, commit: v.commit_until, reveal: v.reveal_until,
+      notice: v.notice_end, listing: v.listing_end, awaiting_payment: v.due, second_chance: v.offer ? v.offer.until : null,
+    }[v.phase];
+    return due === undefined ? [null, ""] : [due, t("deadline." + v.phase)];
+  }
+
+  // The language switch: keep the page's other query parameters (the lot, the code) when switching.
+  function bindLanguageSwitch() {
+    for (const a of document.querySelectorAll("nav.lang a[hreflang]")) {
+      const q = new URLSearchParams(location.search);
+      q.set("lang", a.getAttribute("hreflang"));
+      a.href = "?" + q.toString();
     }
   }
+  bindLanguageSwitch();
 
   // The Dutch clock price at server time t (the same formula as rules/dutch.py price_at).
   function dutchPrice(v, t) {
@@ -195,6 +337,7 @@ const AE = (() => {
     return hex(new Uint8Array(digest));
   }
 
-  return { api, command, describe, Feed, serverNow, noteServerTime, yuan, duration, clockTime, deadlineOf, priceOf,
-    dutchPrice, el, hex, commitment, newKey };
+  return { api, command, describe, showAnswer, clearNetwork, announce, Feed, serverNow, noteServerTime, yuan, parseYuan,
+    plainYuan, amountField, duration, spanWords, clockTime, zonedTime, zoneName, deadlineOf, priceOf, dutchPrice, el, hex,
+    commitment, newKey, t, tv, LOCALE, TIMEZONE };
 })();

@@ -55,6 +55,7 @@ async def market_info(request: Request) -> Response:
             "commits": market.commits,
             "checkpoint_size": cp["size"] if cp else 0,
             "lots": len(market.engine.lots),
+            "timezone": market.timezone,
             "feed_clients": len(feed_of(request).clients),
             "server_time": market.now(),
         }

@@ -1,0 +1,173 @@
+"""The pages' languages: Chinese first (zh-CN), English second (en), from one message catalogue per locale.
+
+Every string a person reads on a page comes from `pages/i18n/<locale>/*.json` (flat maps of key to text,
+with `{name}` placeholders; a key is defined once across a locale's files, and every locale has the same
+keys — tests/server/test_i18n.py fails on a missing, extra or unused key). The server renders a page's
+`{{key}}` placeholders (HTML-escaped) in the reader's locale, sets `lang` on `<html>`, and embeds the
+catalogue for the page's script (`AE.t`). The locale is, in order: the `?lang=` of the request (which
+also sets the `ae_lang` cookie, so the choice persists), the `ae_lang` cookie, the best `Accept-Language`
+match, and else Chinese.
+
+The market's time zone is here too: people read every time in it (`market_timezone`).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import re
+import zoneinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .live import LiveMarket
+
+__all__ = [
+    "COOKIE",
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "CatalogueError",
+    "catalogue",
+    "locale_of",
+    "market_timezone",
+    "negotiate",
+    "render_page",
+]
+
+LOCALES = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
+COOKIE = "ae_lang"
+CATALOGUES = Path(__file__).resolve().parent / "pages" / "i18n"
+PLACEHOLDER = re.compile(r"\{\{([A-Za-z0-9_.@-]+)\}\}")
+_ALIASES = {"zh": "zh-CN", "zh-cn": "zh-CN", "zh-hans": "zh-CN", "zh-sg": "zh-CN", "en": "en"}
+_MAX_ACCEPT = 512  # an Accept-Language longer than this is read only this far
+DEFAULT_TIMEZONES = {8 * 3_600_000: "Asia/Shanghai"}
+"""The zone named for a market whose rules count local time at this UTC offset, unless `serve --timezone`."""
+
+
+class CatalogueError(ValueError):
+    """A message catalogue that cannot be used (a bad file, a key defined twice)."""
+
+
+def locale_of(tag: str) -> str | None:
+    tag = tag.strip().lower()
+    if tag in _ALIASES:
+        return _ALIASES[tag]
+    base = tag.split("-", 1)[0]
+    if base == "zh":
+        return "zh-CN"  # every Chinese variant reads the simplified catalogue before the English one
+    return _ALIASES.get(base)
+
+
+def _accept_language(header: str) -> str | None:
+    """The best supported locale of an Accept-Language header (RFC 9110 §12.5.4), or None."""
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(header[:_MAX_ACCEPT].split(",")):
+        tag, _, params = part.partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                continue
+        locale = locale_of(tag)
+        if locale is None or not 0 < quality <= 1:
+            continue
+        key = (quality, -position, locale)
+        if best is None or key > best:
+            best = key
+    return best[2] if best is not None else None
+
+
+def negotiate(query_lang: str | None, cookie: str | None, accept: str | None) -> str:
+    """The reader's locale from the request's `?lang=`, its `ae_lang` cookie and its Accept-Language."""
+    for given in (query_lang, cookie):
+        if given:
+            locale = locale_of(given)
+            if locale is not None:
+                return locale
+    if accept:
+        locale = _accept_language(accept)
+        if locale is not None:
+            return locale
+    return DEFAULT_LOCALE
+
+
+@functools.cache
+def catalogue(locale: str) -> dict[str, str]:
+    """Every message of `locale`, from its files; CatalogueError names the file and key of a problem."""
+    if locale not in LOCALES:
+        raise CatalogueError(f"there is no catalogue for locale {locale!r} (the locales are {', '.join(LOCALES)})")
+    merged: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for path in sorted((CATALOGUES / locale).glob("*.json")):
+        try:
+            doc = json.loads(path.read_text("utf-8"), object_pairs_hook=_no_duplicates)
+        except (OSError, ValueError) as exc:
+            raise CatalogueError(f"{path}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise CatalogueError(f"{path}: a catalogue file is one JSON object of key to text")
+        for key, text in doc.items():
+            if not isinstance(text, str):
+                raise CatalogueError(f"{path}: {key!r} must be text")
+            if key in merged:
+                raise CatalogueError(f"{path}: {key!r} is defined already in {where[key]}")
+            merged[key] = text
+            where[key] = path.name
+    return merged
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice")
+        out[key] = value
+    return out
+
+
+@functools.cache
+def _template(path: Path) -> str:
+    return path.read_text("utf-8")
+
+
+def render_page(path: Path, locale: str, timezone: str) -> str:
+    """The page at `path` in `locale`: its `{{key}}` placeholders filled, `{{@lang}}`, `{{@timezone}}` and
+    `{{@catalogue}}` set."""
+    messages = catalogue(locale)
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key == "@lang":
+            return locale
+        if key == "@timezone":
+            return html.escape(timezone)
+        if key == "@catalogue":  # inside <script type="application/json">: no "</" may appear
+            return json.dumps(messages, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
+        try:
+            return html.escape(messages[key])
+        except KeyError:
+            raise CatalogueError(f"{path.name}: no message {key!r} in the {locale} catalogue") from None
+
+    return PLACEHOLDER.sub(fill, _template(path))
+
+
+def market_timezone(market: LiveMarket, name: str | None) -> str:
+    """The IANA time zone the market's times are shown in: `name`, else the one of its `utc_offset_ms`.
+
+    ValueError when the zone is unknown, or (with no name) when no zone is known for the market's offset.
+    """
+    offset = (market.engine.market.params or {}).get("utc_offset_ms", 8 * 3_600_000)
+    if name is None:
+        zone = DEFAULT_TIMEZONES.get(offset)
+        if zone is None:
+            raise ValueError(f"the market counts local time at UTC offset {offset} ms: name its zone with --timezone")
+        return zone
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--timezone {name!r} is not a time zone this machine knows (e.g. Asia/Shanghai)") from None
+    return name
