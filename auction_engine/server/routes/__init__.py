@@ -6,6 +6,7 @@
 - `lots`: the lots' views;
 - `public_log`: the signed checkpoint, tlog-tiles, entries and proofs;
 - `certificates`: transaction codes, certificates and their files;
+- `params_schema`: the rules' parameters described for forms (kinds, units, defaults, bounds);
 - `pages`: the web pages (not in the OpenAPI document); their assets are mounted by `create_app`.
 
 What they share is declared in `openapi` (parameters, documented answers); what they need from
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import bidders, certificates, commands, lots, market, pages, public_log
+from . import bidders, certificates, commands, lots, market, pages, params_schema, public_log
 
 __all__ = ["ROUTERS"]
 
@@ -27,5 +28,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     lots.router,
     public_log.router,
     certificates.router,
+    params_schema.router,
     pages.router,
 )
