@@ -90,11 +90,13 @@ class Pages:
 
     def watch(self, page: Any) -> Any:
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))
-        page.on(
-            "console",
-            lambda msg: self.errors.append(f"{page.url}: console {msg.text}") if msg.type == "error" else None,
-        )
+        page.on("console", lambda msg: self._console(page, msg))
         return page
+
+    def _console(self, page: Any, msg: Any) -> None:
+        # A refused command's 4xx (and a request the test made fail) is logged by Chromium itself: not the page's
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.errors.append(f"{page.url}: console {msg.text}")
 
     def look(self, page: Any, name: str) -> None:
         """At 390 px and at 1280 px: a screenshot, no sideways scrolling, axe-core's serious/critical findings."""

@@ -61,7 +61,8 @@
   function hintOf(r) {
     const b = r.body || {};
     const v = views.get(lotId) || {};
-    return b.code === "below_increment" && v.next_bid ? "\n" + t("result.hint_next", { amount: yuan(v.next_bid) }) : "";
+    const about = ["below_increment", "not_increment_multiple", "below_start"].includes(b.code);
+    return about && v.next_bid ? "\n" + t("result.hint_next", { amount: yuan(v.next_bid) }) : "";
   }
 
   async function send(path, body) {
