@@ -390,3 +390,52 @@ def _certificate(url: str, pages: Pages, context: Any, numbers: list[str]) -> No
     page.goto(f"{url}/")
     page.wait_for_selector("#lots tr")
     pages.look(page, "index")
+
+
+def test_the_room_warns_before_a_sealed_window_closes(
+    tmp_path: Path,
+    playwright_chromium: tuple[Any, str],  # noqa: F811 - the fixture
+) -> None:
+    """Within five minutes of the commit window's end: the unsaved slip, then the unsent bid; of the reveal
+    window's end: the unrevealed bid — each shown, and said once in the live region. (Closing the commit
+    phase early keeps the reveal window's end where the schedule put it: 4 min + 50 s here.)"""
+    words = WORDS["zh-CN"]
+    catalogue = __import__("auction_engine.server.i18n", fromlist=["catalogue"]).catalogue("zh-CN")
+    pages = Pages("zh-CN")
+    server = LiveServer(tmp_path / "server")
+    server.directory.mkdir()
+    server.start()
+    try:
+        url = server.url
+        sealed = {"price_rule": "first", "min_price": 10_000, "bid_ms": 240_000, "reveal_ms": 50_000,
+                  "operator_may_close": True}  # fmt: skip
+        assert http_json("POST", f"{url}/api/lots", {"lot": "S9", "mode": "sealed", "params": sealed})[0] == 200
+        status, admitted = http_json("POST", f"{url}/api/bidders", {"name": "杭州智造有限公司"})
+        assert status == 200
+        assert (
+            http_json("POST", f"{url}/api/lots/S9/deposits", {"party": admitted["bidder"], "amount": 5_000})[0] == 200
+        )
+        context = open_context(playwright_chromium, tmp_path / "bidder", "zh-CN", 390)
+        room = _room(pages, context, url, admitted["token"], "S9", words)
+
+        def warning_is(key: str) -> None:
+            head = catalogue[key].split("{left}")[0]
+            _wait_text(room, "#warning", head)
+            _wait_text(room, "#announce", head)
+
+        _make_sealed(room, "150")
+        warning_is("warn.slip_not_saved")
+        pages.look(room, "room-sealed-warning")
+        with room.expect_download():
+            room.click("#slip-buttons button >> nth=0")
+        warning_is("warn.not_sent")
+        assert words["accepted"] in _press(room, "#actions button.primary", words)
+        room.wait_for_selector("#warning.hidden", state="attached")
+        assert http_json("POST", f"{url}/api/lots/S9/close-phase", {"grounds": "测试"})[0] == 200
+        warning_is("warn.not_revealed")
+        assert words["accepted"] in _press(room, "#actions button.primary", words)
+        room.wait_for_selector("#warning.hidden", state="attached")
+        context.close()
+    finally:
+        server.stop()
+    pages.check()

@@ -382,7 +382,8 @@
     const who = d.actor || d.bidder || d.party || d.buyer || "";
     const what = d.amount !== undefined ? yuan(d.amount) : d.price !== undefined ? yuan(d.price) : "";
     const whoText = who && who !== "operator" ? t("room.bidder_no", { number: who }) : who ? t("room.operator") : "";
-    const text = `#${m.seq} ${clockTime(m.t, true)} ${tv("kind", m.kind)} ${whoText} ${what}`;
+    const phase = m.kind === "phase" && d.phase ? `→ ${tv("phase", d.phase)}` : "";
+    const text = `#${m.seq} ${clockTime(m.t, true)} ${tv("kind", m.kind)} ${phase} ${whoText} ${what}`;
     const box = $("events");
     box.prepend(el("div", {}, text.replace(/\s+/g, " ").trim()));
     while (box.childElementCount > 100) box.lastChild.remove();
