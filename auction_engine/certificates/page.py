@@ -14,6 +14,7 @@ from ledger import canonical
 from ledger.checkpoint import Checkpoint
 from ledger.merkle import leaf_hash
 
+from ..messages import catalogue
 from .fields import MODE_NAMES, b64, describe, signing_key_label
 
 
@@ -73,48 +74,56 @@ def render_html(cert: Mapping[str, Any], *, base_url: str | None = None) -> str:
     link = qr_text(cert, base_url)
     svg = segno.make(link, error="m").svg_inline(scale=3, title=f"QR: {cert['code']}")
     e = html.escape
+    zh, en = catalogue("zh-CN"), catalogue("en")
+
+    def words(key: str, **values: Any) -> str:
+        """The label in Chinese, then in English (marked as English), escaped."""
+        return f'{e(zh[key].format(**values))} <span lang="en">{e(en[key].format(**values))}</span>'
+
     rows = [
-        ("标的 Lot", f"{d['lot']} — {d['title']}" if d["title"] != d["lot"] else d["lot"]),
-        ("转让方 Seller", d["seller"]),
-        ("受让方 Buyer", d["buyer"]),
-        ("定价方式 Mode", f"{MODE_NAMES.get(d['mode'], d['mode'])} ({d['rule']})"),
-        ("成交价 Price", f"{d['price_text']} = {d['price_fen']} fen"),
-        ("成交时间 Deal time", d["deal_time"]),
-        ("付款期限 Payment due", d["payment_due"]),
-        ("公示截止 Publication until", d["publication_until"]),
-        ("发码时间 Code issued", d["issued"]),
-        ("分市场 Sub-market", d["submarket"]),
+        ("print.lot", f"{d['lot']} — {d['title']}" if d["title"] != d["lot"] else d["lot"]),
+        ("print.seller", d["seller"]),
+        ("print.buyer", d["buyer"]),
+        ("print.mode", f"{MODE_NAMES.get(d['mode'], d['mode'])} ({d['rule']})"),
+        ("print.price", d["price_text"]),
+        ("print.deal_time", d["deal_time"]),
+        ("print.payment_due", d["payment_due"]),
+        ("print.publication_until", d["publication_until"]),
+        ("print.issued", d["issued"]),
+        ("print.submarket", d["submarket"]),
     ]
     evidence = [
-        ("市场 Market", f"{record.get('market')} (log {cp.origin})"),
-        ("验证密钥 Verifier key", cert.get("key") or ""),
-        ("账本位置 Ledger entry", f"{deal_entry.get('seq')} of a checkpoint of {cp.size} entries"),
-        ("叶哈希 Leaf hash", b64(leaf)),
-        ("树根 Checkpoint root", b64(cp.root)),
+        ("print.market", words("print.market_value", market=record.get("market"), log=cp.origin)),
+        ("print.key", e(cert.get("key") or "")),
+        ("print.entry", words("print.entry_value", seq=deal_entry.get("seq"), size=cp.size)),
+        ("print.leaf", e(b64(leaf))),
+        ("print.root", e(b64(cp.root))),
     ]
 
-    def table(items: Iterable[tuple[str, Any]]) -> str:
-        return "\n".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in items)
+    def table(items: Iterable[tuple[str, Any]], escaped: bool = False) -> str:
+        return "\n".join(f"<tr><th>{words(k)}</th><td>{v if escaped else e(str(v))}</td></tr>" for k, v in items)
 
     code = e(cert["code"])
+    file = f'<span class="mono">{code}.cert.json</span>'
+    note = f'{e(zh["print.note"]).format(file=file)} <span lang="en">{e(en["print.note"]).format(file=file)}</span>'
+    more = f'{e(zh["print.note_more"])} <span lang="en">{e(en["print.note_more"])}</span>'
     return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>技术交易凭证 {code}</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{e(zh["print.title"])} {code}</title>
 <style>{_CSS}</style></head>
 <body>
 <div class="qr">{svg}<br><span class="mono">{e(link)}</span></div>
-<h1>技术交易凭证 · Transaction certificate</h1>
-<p class="sub">技术交易码 Transaction code</p>
+<h1>{words("print.title")}</h1>
+<p class="sub">{words("print.code")}</p>
 <div class="code">{code}</div>
 <table>
 {table(rows)}
 </table>
-<h2 style="font-size:1.05rem;margin-top:1.4rem">存证 Ledger evidence</h2>
+<h2 style="font-size:1.05rem;margin-top:1.4rem">{words("print.evidence")}</h2>
 <table class="mono">
-{table(evidence)}
+{table(evidence, escaped=True)}
 </table>
-<p class="note">This page is a rendering for people; the evidence is the file
-<span class="mono">{code}.cert.json</span>. Verify it offline with nothing but the market's verifier key:
+<p class="note">{note}
 <span class="mono">auction-engine verify {code}.cert.json --vkey market.vkey --replay</span>
-(see docs/auditor.md and docs/certificates.md; any implementation of RFC 6962 and C2SP tlog-proof can check it).</p>
+{more}</p>
 </body></html>
 """

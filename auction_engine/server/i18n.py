@@ -19,7 +19,9 @@ import json
 import re
 import zoneinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..messages import DEFAULT_LOCALE, LOCALES, CatalogueError, catalogue
 
 if TYPE_CHECKING:
     from .live import LiveMarket
@@ -36,19 +38,12 @@ __all__ = [
     "render_page",
 ]
 
-LOCALES = ("zh-CN", "en")
-DEFAULT_LOCALE = "zh-CN"
 COOKIE = "ae_lang"
-CATALOGUES = Path(__file__).resolve().parent / "pages" / "i18n"
 PLACEHOLDER = re.compile(r"\{\{([A-Za-z0-9_.@-]+)\}\}")
 _ALIASES = {"zh": "zh-CN", "zh-cn": "zh-CN", "zh-hans": "zh-CN", "zh-sg": "zh-CN", "en": "en"}
 _MAX_ACCEPT = 512  # an Accept-Language longer than this is read only this far
 DEFAULT_TIMEZONES = {8 * 3_600_000: "Asia/Shanghai"}
 """The zone named for a market whose rules count local time at this UTC offset, unless `serve --timezone`."""
-
-
-class CatalogueError(ValueError):
-    """A message catalogue that cannot be used (a bad file, a key defined twice)."""
 
 
 def locale_of(tag: str) -> str | None:
@@ -94,39 +89,6 @@ def negotiate(query_lang: str | None, cookie: str | None, accept: str | None) ->
         if locale is not None:
             return locale
     return DEFAULT_LOCALE
-
-
-@functools.cache
-def catalogue(locale: str) -> dict[str, str]:
-    """Every message of `locale`, from its files; CatalogueError names the file and key of a problem."""
-    if locale not in LOCALES:
-        raise CatalogueError(f"there is no catalogue for locale {locale!r} (the locales are {', '.join(LOCALES)})")
-    merged: dict[str, str] = {}
-    where: dict[str, str] = {}
-    for path in sorted((CATALOGUES / locale).glob("*.json")):
-        try:
-            doc = json.loads(path.read_text("utf-8"), object_pairs_hook=_no_duplicates)
-        except (OSError, ValueError) as exc:
-            raise CatalogueError(f"{path}: {exc}") from None
-        if not isinstance(doc, dict):
-            raise CatalogueError(f"{path}: a catalogue file is one JSON object of key to text")
-        for key, text in doc.items():
-            if not isinstance(text, str):
-                raise CatalogueError(f"{path}: {key!r} must be text")
-            if key in merged:
-                raise CatalogueError(f"{path}: {key!r} is defined already in {where[key]}")
-            merged[key] = text
-            where[key] = path.name
-    return merged
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} appears twice")
-        out[key] = value
-    return out
 
 
 @functools.cache

@@ -248,6 +248,8 @@ def test_html_page_shows_the_deal_escaped_with_a_qr_code(market: Built) -> None:
     assert cert["code"] in page and "<svg" in page and "技术交易凭证" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; sensors" in page
     assert "Institute &quot;X&quot;" in page and "¥2,400.00" in page
+    assert " fen" not in page  # people read yuan; the fen are in the evidence file
+    assert '<span lang="en">Transaction certificate</span>' in page  # both languages, each marked
     link = qr_text(cert)
     assert re.fullmatch(
         rf"https://test\.market/certificates/{cert['code']}\.cert\.json#leaf=[A-Za-z0-9_-]{{43}}&key=test\.market%2B[0-9a-f]{{8}}",

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auction_engine import messages
 from auction_engine.rules import MODES
 from auction_engine.server import i18n
 from auction_engine.server.routes.pages import PAGES
@@ -31,8 +32,11 @@ TV_CALL = re.compile(r"""\btv\(\s*["']([a-z_]+)["']""")
 DYNAMIC_GROUPS = {"phase", "mode", "reason", "field", "kind", "deadline", "check", "verdict", "op", "objection", "feed"}
 
 
+PRINTED = ROOT / "auction_engine" / "certificates" / "page.py"  # the printable certificate, in both languages
+
+
 def _page_sources() -> str:
-    return "\n".join(p.read_text("utf-8") for p in [*TEMPLATES, *SCRIPTS])
+    return "\n".join(p.read_text("utf-8") for p in [*TEMPLATES, *SCRIPTS, PRINTED])
 
 
 def _phases() -> set[str]:
@@ -208,7 +212,7 @@ def test_a_catalogue_file_with_a_key_twice_is_refused(tmp_path: Path, monkeypatc
     for locale in i18n.LOCALES:
         (tmp_path / locale).mkdir()
         (tmp_path / locale / "a.json").write_text('{"x.y": "1", "x.y": "2"}', "utf-8")
-    monkeypatch.setattr(i18n, "CATALOGUES", tmp_path)
+    monkeypatch.setattr(messages, "CATALOGUES", tmp_path)
     i18n.catalogue.cache_clear()
     try:
         with pytest.raises(i18n.CatalogueError, match="appears twice"):
