@@ -19,6 +19,7 @@ from auction_engine.server import privacy
 from auction_engine.server.auth import Credentials
 
 from .conftest import OP_TOKEN, Market, english, make_app
+from .test_secrecy import _drain
 
 NAMES = {"acme": "杭州智造有限公司", "bolt": "宁波电气", "cove": "温州电子"}
 
@@ -31,16 +32,6 @@ def _admit_named(market: Market) -> dict[str, str]:
         market.tokens[bidder] = r.json()["token"]
         numbers[bidder] = r.json()["number"]
     return numbers
-
-
-def _drain(ws: Any, until: Any, limit: int = 400) -> list[dict[str, Any]]:
-    out = []
-    for _ in range(limit):
-        msg = ws.receive_json()
-        out.append(msg)
-        if until(msg):
-            return out
-    raise AssertionError(f"no matching message in {limit}")
 
 
 def _run_english(market: Market) -> None:
