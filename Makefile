@@ -48,5 +48,5 @@ serve: $(STAMP)
 	$(VENV)/bin/auction-engine serve --db market.db --key market.key
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache auction_engine/server/pages/vendor/node_modules
 	find ledger auction_engine -name '*.so' -delete  # the native kernels built in place by the editable install
