@@ -6,13 +6,14 @@
 (() => {
   const { api, command, showAnswer, clearNetwork, announce, Feed, serverNow, yuan, plainYuan, amountField, duration,
     spanWords, clockTime, zonedTime, zoneName, deadlineOf, priceOf, el, t, tv } = AE;
+  const { paramLabel, ParamSet } = AEParams;
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "ae.operator.token";
-  const MAX = 10n ** 15n; // the rules' largest number
   let token = sessionStorage.getItem(TOKEN_KEY) || "";
   const lots = new Map(); // lot id -> operator view (public view plus deposits etc.)
   const bidders = new Map(); // bidder id -> {bidder, number, name, pubkey, key_epoch}
   let submarkets = {}; // sub-market id -> {name, params}
+  const { whyWord, OBJECTION_WORDS, VERDICT_WORDS, partyLabel, infoOf, eventLine } = AEConsoleWords({ bidders, submarkets: () => submarkets });
   let schema = null; // GET /api/params-schema
   let selected = null;
   let events = 0;
@@ -21,67 +22,6 @@
     "awaiting_approval", "awaiting_payment", "second_chance", "settled", "no_sale", "cancelled", "closed"];
   const OPERATOR_EXTRAS = ["deposits", "objection_list", "registrations", "committed", "codes"]; // GET /api/operator/lots
   const SETTLEMENT = new Set(["awaiting_payment", "second_chance", "settled", "no_sale", "cancelled"]);
-
-  // -- words --------------------------------------------------------------------------------------------------
-  // Kinds of ledger entries the common catalogue has no word for (commands and events named here).
-  const KIND_WORDS = {
-    withdraw_lot: "console.kind.withdraw_lot", withdrawn: "console.kind.withdrawn",
-    phase_closed: "console.kind.phase_closed", objection_lapsed: "console.kind.objection_lapsed",
-    offer_lapsed: "console.kind.offer_lapsed", repay: "console.kind.repay",
-  };
-  function kindWord(kind) {
-    return KIND_WORDS[kind] ? t(KIND_WORDS[kind]) : tv("kind", kind);
-  }
-  // Why a lot ended without a sale, why a deposit went back or was kept (event reasons, not refusals).
-  const WHY_WORDS = {
-    no_acceptance: "console.why.no_acceptance", no_bids: "console.why.no_bids", no_buyer: "console.why.no_buyer",
-    no_valid_bids: "console.why.no_valid_bids", objection_upheld: "console.why.objection_upheld",
-    price_exhausted: "console.why.price_exhausted", relist_rejected: "console.why.relist_rejected",
-    reserve_not_met: "console.why.reserve_not_met", rounds_exhausted: "console.why.rounds_exhausted",
-    withdrawn: "console.why.withdrawn", buyer_default: "console.why.buyer_default", buyer_paid: "console.why.buyer_paid",
-    deal_settled: "console.why.deal_settled", excess: "console.why.excess", lost: "console.why.lost",
-    no_sale: "console.why.no_sale", not_qualified: "console.why.not_qualified", offer_declined: "console.why.offer_declined",
-    offer_lapsed: "console.why.offer_lapsed", converted: "console.why.converted", payment_default: "console.why.payment_default",
-    unrevealed: "console.why.unrevealed", below_min_price: "console.why.below_min_price",
-    not_confirmed: "console.why.not_confirmed", unpaid: "console.why.unpaid", default: "console.why.default",
-  };
-  function whyWord(code) {
-    return WHY_WORDS[code] ? t(WHY_WORDS[code]) : tv("reason", code);
-  }
-  const OBJECTION_WORDS = { pending: "console.objection.pending", upheld: "console.objection.upheld",
-    dismissed: "console.objection.dismissed", lapsed: "console.objection.lapsed" };
-  const VERDICT_WORDS = { VALID: "console.verdict.valid", INVALID: "console.verdict.invalid",
-    UNREADABLE: "console.verdict.unreadable" };
-  function yesNo(b) {
-    return b ? t("console.yes") : t("console.no");
-  }
-  // Basis points as a percent, exactly: 1000 -> "10", 1250 -> "12.5", 1 -> "0.01".
-  function plainPercent(bp) {
-    const neg = bp < 0;
-    const a = Math.abs(bp);
-    const rest = a % 100;
-    const text = rest ? `${Math.floor(a / 100)}.${String(rest).padStart(2, "0").replace(/0$/, "")}` : String(Math.floor(a / 100));
-    return (neg ? "-" : "") + text;
-  }
-  function percent(bp) {
-    return t("console.percent", { n: plainPercent(bp) });
-  }
-  // A party as the operator reads it: bidder number, name, and the id when it differs from the number.
-  function partyLabel(id) {
-    if (id === null || id === undefined) return "—";
-    const b = bidders.get(id);
-    if (!b) return String(id);
-    const bits = [t("console.number_of", { number: b.number })];
-    if (b.name) bits.push(b.name);
-    if (b.bidder !== b.number) bits.push(`(${b.bidder})`);
-    return bits.join(" ");
-  }
-  function paramLabel(name) {
-    return t(`param.${name}`);
-  }
-  function choiceWord(name, value) {
-    return tv(`param.${name}`, value);
-  }
 
   // -- status ---------------------------------------------------------------------------------------------
   function answer(r, what) {
@@ -101,237 +41,6 @@
     box.textContent = t("result.sending");
   }
 
-  // -- exact conversions of what people type --------------------------------------------------------------
-  const UNITS = [["day", 86400000], ["hour", 3600000], ["minute", 60000], ["second", 1000]];
-  const UNIT_WORDS = { day: "console.unit.day", hour: "console.unit.hour", minute: "console.unit.minute",
-    second: "console.unit.second" };
-
-  // "1.5" hours -> 5400000 ms: digits read as text, integer arithmetic only.
-  function parseSpan(text, unitMs, negative) {
-    let s = String(text ?? "").trim().replace(/[,，\s_]/g, "");
-    let neg = false;
-    if (negative && /^[-−]/.test(s)) { neg = true; s = s.slice(1); }
-    if (s === "") return { empty: true };
-    if (!/^\d+(\.\d+)?$/.test(s)) return { error: t("console.err.number", { text: String(text).slice(0, 40) }) };
-    const [whole, frac = ""] = s.split(".");
-    const scale = 10n ** BigInt(frac.length);
-    const scaled = (BigInt(whole) * scale + BigInt(frac || "0")) * BigInt(unitMs);
-    if (scaled % scale !== 0n) return { error: t("console.err.span_precise") };
-    const ms = scaled / scale;
-    if (ms > MAX) return { error: t("console.err.too_large") };
-    return { value: Number(neg ? -ms : ms) };
-  }
-  // A span as the number and unit a person would type: the largest unit that holds it whole.
-  function splitSpan(ms, fallbackUnit = "minute") {
-    if (ms === null || ms === undefined) return ["", fallbackUnit];
-    const a = Math.abs(ms);
-    const sign = ms < 0 ? "-" : "";
-    if (a === 0) return ["0", fallbackUnit];
-    for (const [unit, size] of UNITS) if (a % size === 0) return [sign + String(a / size), unit];
-    const frac = String(a % 1000).padStart(3, "0").replace(/0+$/, "");
-    return [`${sign}${Math.floor(a / 1000)}.${frac}`, "second"];
-  }
-  // "12.5" % -> 1250 basis points, exactly; at most two decimals of a percent.
-  function parsePercent(text) {
-    const s = String(text ?? "").trim().replace(/[%％\s]/g, "");
-    if (s === "") return { empty: true };
-    if (!/^\d+(\.\d{1,2})?$/.test(s)) return { error: t("console.err.percent", { text: String(text).slice(0, 40) }) };
-    const [whole, frac = ""] = s.split(".");
-    const bp = BigInt(whole) * 100n + BigInt(frac.padEnd(2, "0") || "0");
-    if (bp > MAX) return { error: t("console.err.too_large") };
-    return { value: Number(bp) };
-  }
-  function parseInteger(text, negative) {
-    const s = String(text ?? "").trim().replace(/[,，\s_]/g, "");
-    if (s === "") return { empty: true };
-    if (!(negative ? /^-?\d+$/ : /^\d+$/).test(s)) return { error: t("console.err.integer", { text: String(text).slice(0, 40) }) };
-    const n = BigInt(s);
-    if (n > MAX || n < -MAX) return { error: t("console.err.too_large") };
-    return { value: Number(n) };
-  }
-  function isDate(s) {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return false;
-    const d = new Date(s + "T00:00:00Z");
-    return !isNaN(d) && d.toISOString().slice(0, 10) === s;
-  }
-  function parseDates(text) {
-    const items = String(text ?? "").split(/[\s,，;；、]+/).filter((x) => x);
-    for (const x of items) if (!isDate(x)) return { error: t("console.err.date", { text: x.slice(0, 20) }) };
-    return { value: items };
-  }
-  // A value of `kind` in words (bounds, the detail, the events).
-  function valueWords(kind, v) {
-    if (v === null || v === undefined) return "—";
-    if (kind === "money") return yuan(v);
-    if (kind === "duration") return v < 0 ? "-" + spanWords(-v) : spanWords(v);
-    if (kind === "basis_points") return percent(v);
-    if (kind === "boolean") return yesNo(v);
-    if (kind === "dates") return v.length ? v.join(t("list.sep")) : t("console.none");
-    return String(v);
-  }
-  function boundsWords(spec) {
-    if (spec.min === undefined) return "";
-    const top = spec.max !== undefined && spec.max < 1e15;
-    const low = spec.min !== 0;
-    const w = (v) => valueWords(spec.kind, v);
-    if (spec.kind === "duration" && spec.min === 1 && !top) return t("console.range.positive");
-    if (low && top) return t("console.range.between", { min: w(spec.min), max: w(spec.max) });
-    if (low) return t("console.range.min", { min: w(spec.min) });
-    if (top) return t("console.range.max", { max: w(spec.max) });
-    return "";
-  }
-
-  // -- parameter fields, from the schema -------------------------------------------------------------------
-  let uid = 0;
-  // One parameter's input: {node, spec, read() -> {value} | {empty} | {error}, show(value), touched}.
-  function paramField(spec, where) {
-    const id = `${where}-${spec.name}-${++uid}`;
-    const name = `param.${spec.name}`;
-    const helpId = id + "-help";
-    const help = el("small", { id: helpId, class: "help" }, t(`param.${spec.name}.help`));
-    const range = boundsWords(spec);
-    if (range) help.append(el("span", { class: "range" }, range));
-    const error = el("small", { id: id + "-err", class: "field-err", role: "alert" }, "");
-    const label = spec.required ? t("console.required_label", { label: paramLabel(spec.name) }) : paramLabel(spec.name);
-    const f = { spec, touched: false, error };
-    const node = el("div", { class: "param", "data-param": spec.name, "data-kind": spec.kind });
-    const described = (extra = "") => [extra, helpId, id + "-err"].filter((x) => x).join(" ");
-    const touch = () => { f.touched = true; f.mark(""); };
-    if (spec.kind === "money") {
-      const box = amountField(label, { name, id, required: spec.required });
-      box.input.setAttribute("aria-describedby", described(id + "-read"));
-      box.input.addEventListener("input", touch);
-      node.append(box, help, error);
-      f.input = box.input;
-      f.read = () => (box.input.value.trim() === "" ? { empty: true } : box.amount().error ? { error: box.amount().error } : { value: box.amount().fen });
-      f.show = (v) => { box.input.value = v === null || v === undefined ? "" : plainYuan(v); box.input.dispatchEvent(new Event("input")); f.touched = false; };
-    } else if (spec.kind === "duration") {
-      const input = el("input", { id, name, type: "text", inputmode: spec.min < 0 ? "text" : "decimal", autocomplete: "off", size: 8,
-        required: spec.required, "aria-describedby": described(id + "-read") });
-      const unit = el("select", { name: `unit.${spec.name}`, "aria-label": t("console.unit_of", { label: paramLabel(spec.name) }) },
-        ...UNITS.map(([u]) => el("option", { value: u }, t(UNIT_WORDS[u]))));
-      const read = el("output", { id: id + "-read", class: "amount-read", for: id, "aria-live": "polite" }, "");
-      const sizeOf = () => UNITS.find(([u]) => u === unit.value)[1];
-      const update = () => {
-        const r = parseSpan(input.value, sizeOf(), spec.min < 0);
-        read.textContent = r.empty ? (spec.nullable ? t("console.not_set") : "") : r.error ? r.error : "= " + spanWords(r.value);
-        read.classList.toggle("bad", !!r.error);
-      };
-      input.addEventListener("input", () => { touch(); update(); });
-      unit.addEventListener("change", () => { touch(); update(); });
-      node.append(el("label", { for: id }, label), el("span", { class: "span-input" }, input, unit), read, help, error);
-      f.input = input;
-      f.unit = unit;
-      f.read = () => parseSpan(input.value, sizeOf(), spec.min < 0);
-      f.show = (v) => { const [n, u] = splitSpan(v); input.value = n; unit.value = u; update(); f.touched = false; };
-    } else if (spec.kind === "basis_points") {
-      const input = el("input", { id, name, type: "text", inputmode: "decimal", autocomplete: "off", size: 7,
-        pattern: "\\d+(\\.\\d{1,2})?", required: spec.required, "aria-describedby": described(id + "-unit") });
-      input.addEventListener("input", touch);
-      node.append(el("label", { for: id }, label),
-        el("span", { class: "span-input" }, input, el("span", { id: id + "-unit", class: "unit" }, t("console.percent_sign"))), help, error);
-      f.input = input;
-      f.read = () => parsePercent(input.value);
-      f.show = (v) => { input.value = v === null || v === undefined ? "" : plainPercent(v); f.touched = false; };
-    } else if (spec.kind === "integer") {
-      const input = el("input", { id, name, type: "number", step: 1, min: spec.min, max: spec.max < 1e15 ? spec.max : null,
-        inputmode: "numeric", size: 8, required: spec.required, "aria-describedby": described() });
-      input.addEventListener("input", touch);
-      node.append(el("label", { for: id }, label), input, help, error);
-      f.input = input;
-      f.read = () => parseInteger(input.value, spec.min < 0);
-      f.show = (v) => { input.value = v === null || v === undefined ? "" : String(v); f.touched = false; };
-    } else if (spec.kind === "boolean") {
-      const input = el("input", { id, name, type: "checkbox", "aria-describedby": described() });
-      input.addEventListener("change", touch);
-      node.classList.add("check");
-      node.append(el("label", { for: id }, input, " ", label), help, error);
-      f.input = input;
-      f.read = () => ({ value: input.checked });
-      f.show = (v) => { input.checked = !!v; f.touched = false; };
-    } else if (spec.kind === "choice") {
-      const options = spec.choices.map((c) => el("option", { value: c }, choiceWord(spec.name, c)));
-      if (spec.required || spec.nullable) options.unshift(el("option", { value: "" }, t("console.choose")));
-      const input = el("select", { id, name, required: spec.required, "aria-describedby": described() }, ...options);
-      input.addEventListener("change", touch);
-      node.append(el("label", { for: id }, label), input, help, error);
-      f.input = input;
-      f.read = () => (input.value === "" ? { empty: true } : { value: input.value });
-      f.show = (v) => { input.value = v === null || v === undefined ? "" : v; f.touched = false; };
-    } else if (spec.kind === "dates") {
-      const input = el("input", { id, name, type: "text", autocomplete: "off", size: 24, placeholder: t("console.dates_placeholder"),
-        "aria-describedby": described() });
-      input.addEventListener("input", touch);
-      node.append(el("label", { for: id }, label), input, help, error);
-      f.input = input;
-      f.read = () => parseDates(input.value);
-      f.show = (v) => { input.value = (v || []).join(", "); f.touched = false; };
-    } else { // text, and any kind this page does not know yet
-      const input = el("input", { id, name, type: "text", autocomplete: "off", size: 16, required: spec.required,
-        "aria-describedby": described() });
-      input.addEventListener("input", touch);
-      node.append(el("label", { for: id }, label), input, help, error);
-      f.input = input;
-      f.read = () => (input.value.trim() === "" ? { empty: true } : { value: input.value.trim() });
-      f.show = (v) => { input.value = v === null || v === undefined ? "" : String(v); f.touched = false; };
-    }
-    f.node = node;
-    f.mark = (text) => {
-      // An amount's own reading already says why it is not an amount: say it once.
-      error.textContent = spec.kind === "money" && text && f.input.value.trim() !== "" ? "" : text;
-      if (text) f.input.setAttribute("aria-invalid", "true");
-      else f.input.removeAttribute("aria-invalid");
-    };
-    return f;
-  }
-
-  // A field's value, checked against its spec: {value, send} or {error}. `base` is what applies when it is not sent.
-  function collect(f, base) {
-    const spec = f.spec;
-    const r = f.read();
-    if (r.error) return { error: r.error };
-    if (r.empty) {
-      if (spec.required) return { error: t("console.err.required") };
-      if (spec.nullable) return { value: null, send: base !== null && base !== undefined };
-      if (spec.kind === "text") return { value: "", send: false };
-      return { error: t("console.err.required") };
-    }
-    const v = r.value;
-    if (spec.min !== undefined && typeof v === "number") {
-      const range = boundsWords(spec) || t("console.range.min", { min: valueWords(spec.kind, spec.min) });
-      if (v < spec.min || v > spec.max) return { error: t("console.err.range", { range }) };
-    }
-    const same = JSON.stringify(v) === JSON.stringify(base === undefined ? null : base);
-    return { value: v, send: spec.required || !same };
-  }
-
-  // A set of parameter fields (one mode's, or settlement's) with the layers their defaults come from.
-  class ParamSet {
-    constructor(specs, where) {
-      this.fields = specs.map((s) => paramField(s, where));
-      this.layers = () => [];
-    }
-    base(spec) { // the value a lot gets when the form does not send this field
-      let v = spec.default;
-      for (const layer of this.layers()) if (layer && Object.prototype.hasOwnProperty.call(layer, spec.name)) v = layer[spec.name];
-      return v;
-    }
-    fill(all = false) { // show every untouched field's value from the layers (all: every field)
-      for (const f of this.fields) if (all || !f.touched) f.show(this.base(f.spec));
-    }
-    // {params} of the fields to send, or {errors: [[field, message]]}.
-    values() {
-      const params = {};
-      const errors = [];
-      for (const f of this.fields) {
-        const c = collect(f, this.base(f.spec));
-        f.mark(c.error || "");
-        if (c.error) errors.push([f, c.error]);
-        else if (c.send) params[f.spec.name] = c.value;
-      }
-      return errors.length ? { errors } : { params };
-    }
-  }
   function reportErrors(errors) {
     problem(t("console.err.fields", { fields: errors.map(([f]) => paramLabel(f.spec.name)).join(t("list.sep")) }));
     errors[0][0].input.focus();
@@ -555,79 +264,6 @@
     tick();
   }
 
-  // -- the selected lot -------------------------------------------------------------------------------------
-  const MONEY = new Set(["price", "next_bid", "increment", "start_price", "step", "floor", "min_price", "deposit", "pending_price",
-    "min_offer", "deposit_credit", "cash", "paid", "reserve", "list_price", "amount"]);
-  const MOMENTS = new Set(["deadline", "starts_at", "floor_at", "next_drop", "commit_until", "reveal_until", "listing_end",
-    "notice_end", "due", "until", "t"]);
-  const FLAGS = new Set(["started", "competing_offers", "confirmed", "published", "final"]);
-  const PARTIES = new Set(["leader", "buyer", "party", "bidder"]);
-  const FIELD_WORDS = {
-    title: "console.f.title", seller: "console.f.seller", submarket: "console.f.submarket", mode: "console.f.mode",
-    phase: "console.f.phase", price: "console.f.price", leader: "console.f.leader", next_bid: "console.f.next_bid",
-    increment: "console.f.increment", deadline: "console.f.deadline", bids: "console.f.bids", extensions: "console.f.extensions",
-    start_price: "console.f.start_price", step: "console.f.step", step_ms: "console.f.step_ms", floor: "console.f.floor",
-    starts_at: "console.f.starts_at", floor_at: "console.f.floor_at", next_drop: "console.f.next_drop", started: "console.f.started",
-    price_rule: "console.f.price_rule", min_price: "console.f.min_price", commit_until: "console.f.commit_until",
-    reveal_until: "console.f.reveal_until", commitments: "console.f.commitments", revealed: "console.f.revealed",
-    round: "console.f.round", max_rounds: "console.f.max_rounds", listing_end: "console.f.listing_end",
-    deposit: "console.f.deposit", pending_price: "console.f.pending_price", buyer: "console.f.buyer",
-    notice_end: "console.f.notice_end", objections: "console.f.objections", pending_objections: "console.f.pending_objections",
-    competing_offers: "console.f.competing_offers", min_offer: "console.f.min_offer", deposit_credit: "console.f.deposit_credit",
-    cash: "console.f.cash", paid: "console.f.paid", due: "console.f.due", confirmed: "console.f.confirmed",
-    published: "console.f.published", final: "console.f.final",
-  };
-  const DETAIL_SKIP = new Set(["lot", "deposits", "objection_list", "registrations", "committed", "codes", "plan", "offer"]);
-  const FIRST = ["title", "seller", "submarket", "mode", "phase"];
-
-  function fieldValue(k, val) {
-    if (val === null || val === undefined) return "—";
-    if (k === "mode") return tv("mode", val);
-    if (k === "phase") return tv("phase", val);
-    if (k === "price_rule") return choiceWord("price_rule", val);
-    if (k === "submarket") return submarkets[val] && submarkets[val].name && submarkets[val].name !== val ? `${submarkets[val].name} (${val})` : String(val);
-    if (MONEY.has(k) && typeof val === "number") return yuan(val);
-    if (MOMENTS.has(k) && typeof val === "number") return zonedTime(val);
-    if (k.endsWith("_ms") && typeof val === "number") return spanWords(val);
-    if (k.endsWith("_bp") && typeof val === "number") return percent(val);
-    if (FLAGS.has(k) || typeof val === "boolean") return yesNo(val);
-    if (PARTIES.has(k) && typeof val === "string") return partyLabel(val);
-    if (Array.isArray(val)) return val.map((x) => (typeof x === "object" ? "…" : String(x))).join(t("list.sep"));
-    if (typeof val === "object") return Object.entries(val).map(([a, b]) => `${a} ${typeof b === "object" ? "…" : b}`).join(t("list.sep"));
-    return String(val);
-  }
-
-  function infoOf(v) {
-    const parts = [];
-    const dl = el("dl", { class: "kv" });
-    const keys = [...FIRST.filter((k) => k in v), ...Object.keys(v).filter((k) => !FIRST.includes(k))];
-    for (const k of keys) {
-      if (DETAIL_SKIP.has(k) || k.startsWith("my_")) continue;
-      const word = FIELD_WORDS[k] ? t(FIELD_WORDS[k]) : k;
-      dl.append(el("dt", FIELD_WORDS[k] ? {} : { class: "mono" }, word), el("dd", {}, fieldValue(k, v[k])));
-    }
-    parts.push(dl);
-    if (v.offer) {
-      parts.push(el("h3", {}, t("console.offer")), el("p", {}, t("console.offer_line",
-        { party: partyLabel(v.offer.party), price: yuan(v.offer.price), until: zonedTime(v.offer.until) })));
-    }
-    if (Array.isArray(v.plan) && v.plan.length) {
-      parts.push(el("h3", {}, t("console.plan")), el("div", { class: "scroll" }, el("table", {},
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("console.plan_due")), el("th", { scope: "col" }, t("console.plan_total")))),
-        el("tbody", {}, ...v.plan.map(([due, cum]) => el("tr", {}, el("td", {}, zonedTime(due)), el("td", { class: "num" }, yuan(cum))))))));
-    }
-    const deps = Object.entries(v.deposits || {});
-    parts.push(el("h3", {}, t("console.deposits")), deps.length
-      ? el("div", { class: "scroll" }, el("table", {},
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("console.party")), el("th", { scope: "col" }, t("console.amount")))),
-        el("tbody", {}, ...deps.map(([p, a]) => el("tr", {}, el("td", {}, partyLabel(p)), el("td", { class: "num" }, yuan(a)))))))
-      : el("p", { class: "muted" }, t("console.none")));
-    if (v.registrations) parts.push(el("p", {}, t("console.registered", { parties: v.registrations.map(partyLabel).join(t("list.sep")) || t("console.none") })));
-    if (v.committed) parts.push(el("p", {}, t("console.committed", { parties: v.committed.map(partyLabel).join(t("list.sep")) || t("console.none") })));
-    return parts;
-  }
-
-  // A form in the detail that sends one command and says what came of it.
   function commandForm(id, legend, controls, button, send) {
     const form = el("form", { id, class: "cmd" }, el("span", { class: "cmd-title" }, legend), ...controls,
       el("button", { type: "submit" }, button));
@@ -640,6 +276,7 @@
     });
     return form;
   }
+  let uid = 0; // numbers the command forms' fields, for their ids
   function textControl(name, label, required = true) {
     const id = `d-${name}-${++uid}`;
     const input = el("input", { id, name, type: "text", size: 24, required, autocomplete: "off" });
@@ -799,57 +436,6 @@
     }
   }
 
-  // -- the event stream -------------------------------------------------------------------------------------
-  const EVENT_KEYS = ["actor", "bidder", "party", "buyer", "leader", "mode", "to", "phase", "amount", "price", "max", "deposit",
-    "cash", "paid", "required", "remaining", "deposit_applied", "fee", "inventors", "transfer_staff", "institution", "until", "due",
-    "publication_until", "round", "bids", "commitments", "objection", "objections", "upheld",
-    "approved", "grounds", "code", "title", "seller", "submarket", "name", "reason"];
-  const EVENT_WORDS = {
-    actor: "console.ev.actor", bidder: "console.ev.bidder", party: "console.ev.party", buyer: "console.ev.buyer",
-    leader: "console.ev.leader", to: "console.ev.to", amount: "console.ev.amount", price: "console.ev.price", max: "console.ev.max",
-    deposit: "console.ev.deposit", cash: "console.ev.cash", paid: "console.ev.paid", required: "console.ev.required",
-    remaining: "console.ev.remaining", deposit_applied: "console.ev.deposit_applied", fee: "console.ev.fee",
-    inventors: "console.ev.inventors", transfer_staff: "console.ev.transfer_staff", institution: "console.ev.institution",
-    publication_until: "console.ev.publication_until", until: "console.ev.until", due: "console.ev.due", round: "console.ev.round",
-    bids: "console.ev.bids", commitments: "console.ev.commitments", objection: "console.ev.objection",
-    objections: "console.ev.objections", upheld: "console.ev.upheld", approved: "console.ev.approved",
-    grounds: "console.ev.grounds", code: "console.ev.code", title: "console.ev.title", seller: "console.ev.seller",
-    submarket: "console.ev.submarket", name: "console.ev.name", reason: "console.ev.reason",
-  };
-  const EVENT_MONEY = new Set(["max", "required", "remaining", "deposit_applied", "fee", "inventors", "transfer_staff", "institution"]);
-  function eventValue(k, val) {
-    if (val === null || val === undefined) return null;
-    if (k === "mode" || k === "to") return tv("mode", val);
-    if (k === "phase") return tv("phase", val);
-    if (k === "reason") return whyWord(val);
-    if (k === "objection" && typeof val === "number") return String(val + 1);
-    if (["actor", "bidder", "party", "buyer", "leader"].includes(k)) return typeof val === "string" ? partyLabel(val) : null;
-    if (MONEY.has(k) || EVENT_MONEY.has(k)) return typeof val === "number" ? yuan(val) : null;
-    if (MOMENTS.has(k) || k === "publication_until") return typeof val === "number" ? clockTime(val) : null;
-    if (typeof val === "boolean") return yesNo(val);
-    if (typeof val === "object") return null;
-    return String(val);
-  }
-  function eventLine(m) {
-    const d = m.data || {};
-    const refused = d.ok === false;
-    const bits = [];
-    for (const k of EVENT_KEYS) {
-      if (!(k in d) || (refused && k === "reason")) continue;
-      const text = eventValue(k, d[k]);
-      if (text === null) continue;
-      bits.push(["mode", "to", "phase"].includes(k) ? text : t("console.ev.pair", { key: t(EVENT_WORDS[k] || "console.ev.value"), value: text }));
-    }
-    if (!refused && d.out && typeof d.out === "object" && typeof d.out.remaining === "number") {
-      bits.push(t("console.ev.pair", { key: t("console.ev.remaining"), value: yuan(d.out.remaining) }));
-    }
-    const head = `#${m.seq} ${clockTime(m.t, true)} ${kindWord(m.kind)}` + (d.lot ? ` ${d.lot}` : "");
-    const line = el("div", { class: refused ? "rej" : "" }, el("span", { class: "ev-head" }, head));
-    if (bits.length) line.append(" · " + bits.join(" · "));
-    if (refused) line.append(el("strong", {}, " — " + t("console.ev.refused", { reason: tv("reason", d.reason || "other") })));
-    return line;
-  }
-  // What changed in the market, said to screen-reader users: the messages of one moment are said together.
   let sayQueue = [];
   function say(text) {
     if (!sayQueue.includes(text)) sayQueue.push(text);
