@@ -435,6 +435,7 @@ class LiveMarket:
         lot = self.engine.lot(lot_id)
         out = self.engine.view(lot_id, None)
         out["deposits"] = dict(lot.deposits)
+        out["operator_may_close"] = lot.settlement.operator_may_close  # may the console offer "end this phase"?
         state = lot.state
         objections = getattr(state, "objections", None)
         if isinstance(objections, list) and lot.mode == "agreement":

@@ -71,6 +71,7 @@ def test_the_public_views_name_bidders_by_number_only(market: Market) -> None:
         assert f'"{bidder}"' not in listing and name not in listing
     operator = market.client.get("/api/operator/lots", headers=market.op).json()["lots"][0]
     assert operator["leader"] == "bolt" and operator["deposits"]["acme"] == 1_000
+    assert operator["operator_may_close"] is False  # the console offers "end this phase" only when it may
 
 
 def test_the_public_feed_shows_numbers_and_no_refusal_or_money(market: Market) -> None:

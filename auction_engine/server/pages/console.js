@@ -20,7 +20,7 @@
   const lastPhase = new Map(); // lot -> phase, to announce what changed
   const PHASE_ORDER = ["timed", "free", "clock", "commit", "reveal", "notice", "objection_pending", "listing",
     "awaiting_approval", "awaiting_payment", "second_chance", "settled", "no_sale", "cancelled", "closed"];
-  const OPERATOR_EXTRAS = ["deposits", "objection_list", "registrations", "committed", "codes"]; // GET /api/operator/lots
+  const OPERATOR_EXTRAS = ["deposits", "objection_list", "registrations", "committed", "codes", "operator_may_close"]; // GET /api/operator/lots
   const SETTLEMENT = new Set(["awaiting_payment", "second_chance", "settled", "no_sale", "cancelled"]);
 
   // -- status ---------------------------------------------------------------------------------------------
@@ -360,7 +360,7 @@
         return true;
       }));
       const [due] = deadlineOf(v);
-      if (mode && mode.closable && due) {
+      if (mode && mode.closable && due && v.operator_may_close !== false) {
         const [box2, why] = textControl("grounds", t("console.grounds"));
         out.push(commandForm("detail-close-phase", t("console.cmd.close_phase", { phase: tv("phase", v.phase) }), [box2],
           t("console.cmd.close_phase_button"), async () => {

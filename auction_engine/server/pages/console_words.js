@@ -69,7 +69,8 @@ const AEConsoleWords = (state) => {
     cash: "console.f.cash", paid: "console.f.paid", due: "console.f.due", confirmed: "console.f.confirmed",
     published: "console.f.published", final: "console.f.final",
   };
-  const DETAIL_SKIP = new Set(["lot", "deposits", "objection_list", "registrations", "committed", "codes", "plan", "offer"]);
+  const DETAIL_SKIP = new Set(["lot", "deposits", "objection_list", "registrations", "committed", "codes", "plan", "offer",
+    "operator_may_close"]);
   const FIRST = ["title", "seller", "submarket", "mode", "phase"];
 
   function fieldValue(k, val) {
