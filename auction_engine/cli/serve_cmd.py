@@ -180,6 +180,7 @@ def serve(
     """
     from ..replay import ReplayMismatch
     from ..server.app import create_app
+    from ..server.i18n import known_zone
     from ..server.live import StartError
     from ..server.witnesses import parse_witness
 
@@ -193,6 +194,11 @@ def serve(
             fail_input(f"--params {params_file}: {exc}")
         if type(params) is not dict:
             fail_input(f"--params {params_file}: must hold a JSON object of parameters")
+    if timezone is not None:  # before the store is opened: a bad zone leaves no new ledger file behind
+        try:
+            known_zone(timezone)
+        except ValueError as exc:
+            fail_input(str(exc))
     if checkpoint_ms and receipt_window_ms <= checkpoint_ms:
         fail_input(
             f"--receipt-window-ms {receipt_window_ms} must be more than --checkpoint-ms {checkpoint_ms}: receipts"

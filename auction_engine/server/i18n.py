@@ -32,6 +32,7 @@ __all__ = [
     "LOCALES",
     "CatalogueError",
     "catalogue",
+    "known_zone",
     "locale_of",
     "market_timezone",
     "negotiate",
@@ -128,6 +129,11 @@ def market_timezone(market: LiveMarket, name: str | None) -> str:
         if zone is None:
             raise ValueError(f"the market counts local time at UTC offset {offset} ms: name its zone with --timezone")
         return zone
+    return known_zone(name)
+
+
+def known_zone(name: str) -> str:
+    """`name` if this machine knows the IANA time zone, else ValueError saying so (for `serve --timezone`)."""
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -200,3 +200,11 @@ def test_a_switch_interval_out_of_range_is_bad_usage_naming_the_option(tmp_path:
     assert result.exit_code == 2
     assert "--switch-interval-ms" in result.output
     assert not (tmp_path / "l.db").exists()
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", ""])
+def test_an_unknown_time_zone_is_one_line_and_no_ledger_is_made(tmp_path: Path, zone: str) -> None:
+    key = write_key(tmp_path, signer())
+    done = serve(tmp_path / "new.db", key, "--timezone", zone)
+    assert_refused(done, "--timezone", "is not a time zone")
+    assert not (tmp_path / "new.db").exists()
