@@ -94,8 +94,10 @@ class Pages:
         return page
 
     def _console(self, page: Any, msg: Any) -> None:
-        # A refused command's 4xx (and a request the test made fail) is logged by Chromium itself: not the page's
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+        # A refused command's 4xx, a request the test made fail and a feed reconnecting to a server that is down
+        # are logged by Chromium itself: they are not the page's errors
+        network = msg.text.startswith(("Failed to load resource", "WebSocket connection to"))
+        if msg.type == "error" and not network:
             self.errors.append(f"{page.url}: console {msg.text}")
 
     def look(self, page: Any, name: str) -> None:

@@ -439,3 +439,45 @@ def test_the_room_warns_before_a_sealed_window_closes(
     finally:
         server.stop()
     pages.check()
+
+
+def test_a_bid_while_the_server_is_down_says_so_and_the_message_goes_when_it_is_back(
+    tmp_path: Path,
+    playwright_chromium: tuple[Any, str],  # noqa: F811 - the fixture
+) -> None:
+    """kill -9 mid-auction: a bid sent then is said not to have arrived (not "refused"); once the server is
+    back on its port and the feed reconnects, that message is replaced, and the bid goes through."""
+    import socket
+
+    words = WORDS["en"]
+    catalogue = __import__("auction_engine.server.i18n", fromlist=["catalogue"]).catalogue("en")
+    pages = Pages("en")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = LiveServer(tmp_path / "server", extra=["--port", str(port)])
+    server.directory.mkdir()
+    server.start()
+    try:
+        url = server.url
+        params = {"start_price": 10_000, "increment": 500, "free_ms": 600_000, "countdown_ms": 60_000}
+        assert http_json("POST", f"{url}/api/lots", {"lot": "E1", "mode": "english", "params": params})[0] == 200
+        status, admitted = http_json("POST", f"{url}/api/bidders", {"name": "Acme"})
+        assert status == 200
+        assert (
+            http_json("POST", f"{url}/api/lots/E1/deposits", {"party": admitted["bidder"], "amount": 5_000})[0] == 200
+        )
+        context = open_context(playwright_chromium, tmp_path / "bidder", "en", 390)
+        room = _room(pages, context, url, admitted["token"], "E1", words)
+        server.kill()
+        room.click("#actions .bidbar button.primary")
+        _wait_text(room, "#result", catalogue["result.network"].split(":")[0], timeout=30_000)
+        assert words["refused"] not in room.inner_text("#result")
+        pages.look(room, "room-server-down")
+        server.start()
+        _wait_text(room, "#result", catalogue["result.recovered"], timeout=30_000)
+        assert words["accepted"] in _press(room, "#actions .bidbar button.primary", words)
+        context.close()
+    finally:
+        server.stop()
+    pages.check()
