@@ -102,6 +102,19 @@ def _from_url(base: str, index: int, verifier: Verifier) -> Found:
         fail_input(f"{base}/api/log/proof/{index} is not a tlog-proof: {exc}")
 
 
+def _url_offset(base: str) -> int:
+    """The market's UTC offset from the genesis entry its server publishes (`/api/log/entries/0`), for showing
+    times; the default zone when the server does not publish it (another tlog-tiles server) or it cannot be read."""
+    request = urllib.request.Request(f"{base.rstrip('/')}/api/log/entries/0", headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
+            doc = json.loads(answer.read(MAX_ANSWER))
+    except (OSError, ValueError):  # shown times only: the verdict does not depend on them
+        return DEFAULT_OFFSET_MS
+    entry = doc.get("entry", doc) if isinstance(doc, dict) else None
+    return market_offset(entry if isinstance(entry, dict) else None)
+
+
 def _problem_message(body: bytes) -> str | None:
     try:
         message = json.loads(body).get("message")
@@ -172,7 +185,7 @@ def check(receipt_file: str, vkey: str, db: str | None, url: str | None, now_ms:
         fail_input(f"receipt {receipt_file!r}: {exc}")
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     log = open_readonly_log(db) if db is not None else None
-    offset = _db_offset(log) if log is not None else DEFAULT_OFFSET_MS  # a server: the default zone
+    offset = _db_offset(log) if log is not None else _url_offset(url or "")
     try:
         open_note(text, verifier)
         if stated.origin != verifier.name:

@@ -43,7 +43,7 @@ COOKIE = "ae_lang"
 PLACEHOLDER = re.compile(r"\{\{([A-Za-z0-9_.@-]+)\}\}")
 _ALIASES = {"zh": "zh-CN", "zh-cn": "zh-CN", "zh-hans": "zh-CN", "zh-sg": "zh-CN", "en": "en"}
 _MAX_ACCEPT = 512  # an Accept-Language longer than this is read only this far
-DEFAULT_TIMEZONES = {8 * 3_600_000: "Asia/Shanghai"}
+DEFAULT_TIMEZONES = {8 * 3_600_000: "Asia/Shanghai", 0: "UTC"}
 """The zone named for a market whose rules count local time at this UTC offset, unless `serve --timezone`."""
 
 

@@ -26,7 +26,7 @@ from ledger.merkle import leaf_hash
 from ledger.receipt import Receipt, ReceiptError, open_receipt
 
 from ..certificates.market import rebuild
-from .conftest import MARKET, Market, http_json, signer, take_receipt
+from .conftest import MARKET, LiveServer, Market, http_json, signer, take_receipt
 from .test_api import problem
 
 VKEY = signer().verifier.encode()
@@ -143,6 +143,36 @@ def test_receipt_check_against_the_live_server(live_server: Any, tmp_path: Path)
         if done.returncode == 0:
             break
     assert done.returncode == 0 and "COVERED" in done.stdout, done.stdout + done.stderr
+    assert re.search(r"entry time: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})? \+08:00", done.stdout), done.stdout
+
+
+def test_receipt_check_over_the_url_shows_the_markets_own_offset(tmp_path: Path) -> None:
+    """The times read in the market's zone as its genesis states it (here UTC), from the server's log."""
+    params = tmp_path / "params.json"
+    params.write_text('{"utc_offset_ms": 0}', encoding="utf-8")
+    server = LiveServer(tmp_path / "server", extra=["--params", str(params), "--timezone", "UTC"])
+    server.directory.mkdir()
+    server.start()
+    try:
+        status, admitted = http_json("POST", f"{server.url}/api/bidders", {"bidder": "acme"})
+        assert status == 200 and http_json("GET", f"{server.url}/api/market")[1]["timezone"] == "UTC"
+        path = tmp_path / "receipt.txt"
+        path.write_text(admitted_receipt(server.url, admitted["token"]), encoding="utf-8")
+        cmd = [sys.executable, "-m", "auction_engine", "receipt", "check", str(path), "--url", server.url]
+        done = subprocess.run([*cmd, "--vkey", VKEY], capture_output=True, text=True, timeout=60)
+        assert re.search(r"entry time: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{3})? \+00:00", done.stdout), done.stdout
+    finally:
+        server.stop()
+
+
+def admitted_receipt(url: str, token: str) -> str:
+    """A receipt of one accepted bid on a new English lot."""
+    lot = {"lot": "L1", "mode": "english", "params": {"start_price": 10_000, "increment": 100}}
+    assert http_json("POST", f"{url}/api/lots", lot)[0] == 200
+    assert http_json("POST", f"{url}/api/lots/L1/deposits", {"party": "acme", "amount": 1000})[0] == 200
+    status, ack = http_json("POST", f"{url}/api/lots/L1/bids", {"amount": 10_000}, token=token)
+    assert status == 200, ack
+    return str(ack["receipt"])
 
 
 RECEIPTS = st.builds(
