@@ -481,3 +481,69 @@ def test_a_bid_while_the_server_is_down_says_so_and_the_message_goes_when_it_is_
     finally:
         server.stop()
     pages.check()
+
+
+def test_a_dutch_clock_and_an_agreement_notice_in_the_rooms(
+    tmp_path: Path,
+    playwright_chromium: tuple[Any, str],  # noqa: F811 - the fixture
+) -> None:
+    """The two other modes, from the bidders' side: a Dutch clock whose price falls on the server's clock and is
+    accepted at the price shown; an agreement notice where one bidder objects (the operator dismisses it in the
+    console) and another makes a competing offer, which turns the lot into an English auction."""
+    words = WORDS["zh-CN"]
+    pages = Pages("zh-CN")
+    server = LiveServer(tmp_path / "server")
+    server.directory.mkdir()
+    server.start()
+    try:
+        url = server.url
+        tokens, numbers = [], []
+        for name in BIDDERS:
+            status, admitted = http_json("POST", f"{url}/api/bidders", {"name": name})
+            assert status == 200
+            tokens.append(admitted["token"])
+            numbers.append(admitted["number"])
+        dutch = {"start_price": 10_000, "step": 500, "floor": 5_000, "step_ms": 1_500}
+        agreement = {"price": 10_000, "buyer": numbers[0], "competing_offers": True}
+        for lot, mode, params in (("D1", "dutch", dutch), ("A1", "agreement", agreement)):
+            body = {"lot": lot, "mode": mode, "title": "测试标的", "seller": "浙江大学", "params": params}
+            assert http_json("POST", f"{url}/api/lots", body)[0] == 200
+            for number in numbers:
+                assert http_json("POST", f"{url}/api/lots/{lot}/deposits", {"party": number, "amount": 2_000})[0] == 200
+        contexts = [
+            open_context(playwright_chromium, tmp_path / f"b{i}", "zh-CN", (1280, 390, 390)[i]) for i in range(3)
+        ]
+        dutch_room = _room(pages, contexts[0], url, tokens[0], "D1", words)
+        dutch_room.wait_for_function("document.querySelector('#price').textContent !== '¥100.00'", timeout=20_000)
+        pages.look(dutch_room, "room-dutch-clock")
+        assert words["accepted"] in _press(dutch_room, "#actions .bidbar button.primary", words)
+        view = http_json("GET", f"{url}/api/lots/D1")[1]["view"]
+        assert view["buyer"] == numbers[0] and 5_000 <= view["price"] < 10_000
+        objector = _room(pages, contexts[1], url, tokens[1], "A1", words)
+        objector.fill("#objection-grounds", "协议价格明显低于评估价")
+        assert words["accepted"] in _press(objector, "#actions form:has(#objection-grounds) button[type=submit]", words)
+        pages.look(objector, "room-agreement-objection")
+        operator = open_context(playwright_chromium, tmp_path / "operator", "zh-CN", 1280)
+        console = pages.watch(operator.new_page())
+        _sign_in_console(console, url)
+        console.locator("#lots button[data-pick][data-lot=A1], #lots [data-lot=A1] button").first.focus()
+        console.keyboard.press("Enter")
+        console.locator("#detail .objection button").first.click()  # dismiss
+        _status_ok(console, words)
+        pages.look(console, "console-agreement-objection-resolved")
+        offeror = _room(pages, contexts[2], url, tokens[2], "A1", words)
+        offeror.wait_for_selector("#actions form input")
+        offeror.locator("#actions form:not(:has(#objection-grounds)) input").fill("105")
+        assert words["accepted"] in _press(
+            offeror, "#actions form:not(:has(#objection-grounds)) button[type=submit]", words
+        )
+        _until(
+            "the agreement's conversion", lambda: http_json("GET", f"{url}/api/lots/A1")[1]["view"]["mode"] == "english"
+        )
+        offeror.wait_for_selector("#actions .status.ok, #actions .bidbar", timeout=20_000)
+        pages.look(offeror, "room-agreement-converted")
+        for ctx in (*contexts, operator):
+            ctx.close()
+    finally:
+        server.stop()
+    pages.check()

@@ -263,7 +263,7 @@
       parts.push(el("form", { onsubmit: (ev) => { ev.preventDefault(); send("objections", { grounds: grounds.value }); } },
         el("label", { for: "objection-grounds" }, t("room.objection_grounds"), grounds), el("button", { type: "submit", disabled: busy }, t("room.lodge_objection"))));
       if (v.competing_offers) parts.push(amountForm(t("room.offer_amount"), t("room.make_offer"), (a) => send("offers", { amount: a }), v.min_offer));
-    } else if (v.phase === "awaiting_payment" && v.buyer === myNo) {
+    } else if (v.phase === "awaiting_payment" && v.buyer === myNo && !v.confirmed) {
       parts.push(el("div", { class: "bidbar" }, button(t("room.confirm_deal"), () => send("confirm", {}), true)));
     } else if (v.phase === "second_chance" && v.offer && v.offer.party === myNo) {
       parts.push(el("div", { class: "bidbar" }, button(t("room.accept_offer", { amount: yuan(v.offer.price) }), () => send("accept-offer", {}), true),
