@@ -20,11 +20,13 @@ neither scroll sideways nor show a serious or critical axe-core violation. No pa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,26 @@ def _until(what: str, predicate: Any, timeout: float = 60.0) -> Any:
             return found
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, *extra: str) -> Iterator[LiveServer]:
+    """A live server of the test's own, stopped afterwards whatever happens."""
+    server = LiveServer(tmp_path / "server", extra=list(extra))
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _admit_with_deposit(url: str, name: str, lot: str, fen: int) -> dict[str, Any]:
+    """Admit a bidder by name (its id is its number) and record its deposit on `lot`; the admission answer."""
+    status, admitted = http_json("POST", f"{url}/api/bidders", {"name": name})
+    assert status == 200, admitted
+    assert http_json("POST", f"{url}/api/lots/{lot}/deposits", {"party": admitted["bidder"], "amount": fen})[0] == 200
+    return dict(admitted)
 
 
 # -- the operator's console ---------------------------------------------------------------------------
@@ -208,13 +230,8 @@ def test_an_operator_and_three_bidders_run_three_auctions(
 ) -> None:
     words = WORDS[locale]
     pages = Pages(locale)
-    server = LiveServer(tmp_path / "server")
-    server.directory.mkdir()
-    server.start()
-    try:
+    with _serving(tmp_path) as server:
         _run(server.url, locale, words, pages, tmp_path, playwright_chromium)
-    finally:
-        server.stop()
     pages.check()
 
 
@@ -402,19 +419,12 @@ def test_the_room_warns_before_a_sealed_window_closes(
     words = WORDS["zh-CN"]
     catalogue = __import__("auction_engine.server.i18n", fromlist=["catalogue"]).catalogue("zh-CN")
     pages = Pages("zh-CN")
-    server = LiveServer(tmp_path / "server")
-    server.directory.mkdir()
-    server.start()
-    try:
+    with _serving(tmp_path) as server:
         url = server.url
         sealed = {"price_rule": "first", "min_price": 10_000, "bid_ms": 240_000, "reveal_ms": 50_000,
                   "operator_may_close": True}  # fmt: skip
         assert http_json("POST", f"{url}/api/lots", {"lot": "S9", "mode": "sealed", "params": sealed})[0] == 200
-        status, admitted = http_json("POST", f"{url}/api/bidders", {"name": "杭州智造有限公司"})
-        assert status == 200
-        assert (
-            http_json("POST", f"{url}/api/lots/S9/deposits", {"party": admitted["bidder"], "amount": 5_000})[0] == 200
-        )
+        admitted = _admit_with_deposit(url, "杭州智造有限公司", "S9", 5_000)
         context = open_context(playwright_chromium, tmp_path / "bidder", "zh-CN", 390)
         room = _room(pages, context, url, admitted["token"], "S9", words)
 
@@ -436,8 +446,6 @@ def test_the_room_warns_before_a_sealed_window_closes(
         assert words["accepted"] in _press(room, "#actions button.primary", words)
         room.wait_for_selector("#warning.hidden", state="attached")
         context.close()
-    finally:
-        server.stop()
     pages.check()
 
 
@@ -455,18 +463,11 @@ def test_a_bid_while_the_server_is_down_says_so_and_the_message_goes_when_it_is_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = LiveServer(tmp_path / "server", extra=["--port", str(port)])
-    server.directory.mkdir()
-    server.start()
-    try:
+    with _serving(tmp_path, "--port", str(port)) as server:
         url = server.url
         params = {"start_price": 10_000, "increment": 500, "free_ms": 600_000, "countdown_ms": 60_000}
         assert http_json("POST", f"{url}/api/lots", {"lot": "E1", "mode": "english", "params": params})[0] == 200
-        status, admitted = http_json("POST", f"{url}/api/bidders", {"name": "Acme"})
-        assert status == 200
-        assert (
-            http_json("POST", f"{url}/api/lots/E1/deposits", {"party": admitted["bidder"], "amount": 5_000})[0] == 200
-        )
+        admitted = _admit_with_deposit(url, "Acme", "E1", 5_000)
         context = open_context(playwright_chromium, tmp_path / "bidder", "en", 390)
         room = _room(pages, context, url, admitted["token"], "E1", words)
         server.kill()
@@ -478,8 +479,6 @@ def test_a_bid_while_the_server_is_down_says_so_and_the_message_goes_when_it_is_
         _wait_text(room, "#result", catalogue["result.recovered"], timeout=30_000)
         assert words["accepted"] in _press(room, "#actions .bidbar button.primary", words)
         context.close()
-    finally:
-        server.stop()
     pages.check()
 
 
@@ -492,10 +491,7 @@ def test_a_dutch_clock_and_an_agreement_notice_in_the_rooms(
     console) and another makes a competing offer, which turns the lot into an English auction."""
     words = WORDS["zh-CN"]
     pages = Pages("zh-CN")
-    server = LiveServer(tmp_path / "server")
-    server.directory.mkdir()
-    server.start()
-    try:
+    with _serving(tmp_path) as server:
         url = server.url
         tokens, numbers = [], []
         for name in BIDDERS:
@@ -544,6 +540,4 @@ def test_a_dutch_clock_and_an_agreement_notice_in_the_rooms(
         pages.look(offeror, "room-agreement-converted")
         for ctx in (*contexts, operator):
             ctx.close()
-    finally:
-        server.stop()
     pages.check()
