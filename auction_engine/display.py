@@ -8,17 +8,15 @@ sets another), never raw milliseconds or UTC.
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from .model import HOUR, yuan
+from .model import HOUR, local_datetime, yuan
 
 __all__ = ["DEFAULT_OFFSET_MS", "for_people", "iso_for_people", "market_offset", "market_time"]
 
 DEFAULT_OFFSET_MS = 8 * HOUR  # Asia/Shanghai, the market's zone when its genesis sets none
-_EPOCH = _dt.datetime(1970, 1, 1)
 
 
 def market_time(ms: int, offset_ms: int = DEFAULT_OFFSET_MS) -> str:
@@ -27,9 +25,8 @@ def market_time(ms: int, offset_ms: int = DEFAULT_OFFSET_MS) -> str:
     Integer arithmetic only; milliseconds are shown when not zero ('15:04:05.250'). An instant outside
     the years 1-9999 cannot be a date: it is shown as its millisecond count, saying so.
     """
-    try:
-        t = _EPOCH + _dt.timedelta(milliseconds=ms + offset_ms)
-    except OverflowError:
+    t = local_datetime(ms, offset_ms)
+    if t is None:
         return f"{ms} ms after 1970-01-01 00:00:00 UTC (not a calendar date)"
     text = f"{t:%Y-%m-%d %H:%M:%S}"
     if t.microsecond:

@@ -25,6 +25,7 @@ __all__ = [
     "Rejected",
     "apply_bp",
     "duration",
+    "local_datetime",
     "local_time",
     "percent",
     "yuan",
@@ -88,6 +89,15 @@ def percent(bp: BasisPoints) -> str:
 _EPOCH = _dt.datetime(1970, 1, 1)
 
 
+def local_datetime(ms: Ms, utc_offset_ms: Ms) -> _dt.datetime | None:
+    """The instant `ms` as a naive local date and time at `utc_offset_ms`, by integer arithmetic from the
+    epoch; None outside the years 1-9999."""
+    try:
+        return _EPOCH + _dt.timedelta(milliseconds=ms + utc_offset_ms)
+    except OverflowError:
+        return None
+
+
 def local_time(ms: Ms, utc_offset_ms: Ms = 8 * HOUR) -> str:
     """Format an instant for people, in the given local time: '2021-03-01 10:00 (UTC+08:00)'.
 
@@ -95,9 +105,8 @@ def local_time(ms: Ms, utc_offset_ms: Ms = 8 * HOUR) -> str:
     milliseconds are shown only when they are not zero, so the text is exact. An instant outside the
     years 1-9999 is shown as its raw millisecond count.
     """
-    try:
-        t = _EPOCH + _dt.timedelta(milliseconds=ms + utc_offset_ms)
-    except OverflowError:
+    t = local_datetime(ms, utc_offset_ms)
+    if t is None:
         return f"{ms} ms after 1970-01-01 00:00 UTC"
     text = f"{t:%Y-%m-%d %H:%M}"
     if t.second or t.microsecond:
