@@ -97,6 +97,7 @@ def _template(path: Path) -> str:
     return path.read_text("utf-8")
 
 
+@functools.cache  # a page is the same bytes for a locale and zone: rendered once, not on every request
 def render_page(path: Path, locale: str, timezone: str) -> str:
     """The page at `path` in `locale`: its `{{key}}` placeholders filled, `{{@lang}}`, `{{@timezone}}` and
     `{{@catalogue}}` set."""
