@@ -1,4 +1,5 @@
-"""Credentials and roles of the live server: one operator token, one token per admitted bidder.
+"""Credentials and roles of the live server: one operator token, one token per admitted bidder, and
+auditor tokens, which read the whole log and nothing else.
 
 Tokens are 256-bit random strings shown once, when they are made; the server keeps only their
 SHA-256 (a token has full entropy, so a plain hash is as good as a slow one) and looks a request's
@@ -79,9 +80,11 @@ class Credentials:
     operator: str = OPERATOR  # the operator's actor id (one of the market's operators)
     operator_hash: str | None = None
     bidders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "number", "name"?}
+    auditors: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"hash", "name"?}
     _by_hash: dict[str, Principal] = field(default_factory=dict, repr=False)
     _seen: dict[str, Principal] = field(default_factory=dict, repr=False)  # token -> principal, for the hot path
     numbers: dict[str, str] = field(default_factory=dict, repr=False)  # bidder id -> bidder number (竞买号)
+    _auditor_by_hash: dict[str, str] = field(default_factory=dict, repr=False)  # token hash -> auditor id
 
     def __post_init__(self) -> None:
         # An older document has no bidder numbers: number its bidders in id order, after the numbered ones.
@@ -92,7 +95,13 @@ class Credentials:
     # -- persistence ----------------------------------------------------------------------------
 
     def dumps(self) -> str:
-        doc = {"version": 1, "operator": self.operator, "operator_hash": self.operator_hash, "bidders": self.bidders}
+        doc = {
+            "version": 1,
+            "operator": self.operator,
+            "operator_hash": self.operator_hash,
+            "bidders": self.bidders,
+            "auditors": self.auditors,
+        }
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -104,6 +113,7 @@ class Credentials:
             operator=doc.get("operator") or operator,
             operator_hash=doc.get("operator_hash"),
             bidders=dict(doc.get("bidders") or {}),
+            auditors=dict(doc.get("auditors") or {}),
         )
 
     def _next_number(self) -> str:
@@ -124,6 +134,7 @@ class Credentials:
             numbers[bidder] = rec["number"]
         self._by_hash = index
         self.numbers = numbers
+        self._auditor_by_hash = {rec["hash"]: auditor for auditor, rec in self.auditors.items()}
         self._seen = {}
 
     # -- lookups ----------------------------------------------------------------------------------
@@ -146,6 +157,15 @@ class Credentials:
             return None
         if len(self._seen) < 100_000:
             self._seen[token] = found
+        return found
+
+    def auditor(self, token: str) -> str | None:
+        """The auditor a bearer token stands for (None if unknown). Auditors are not principals: no route that
+        acts or reads as a party accepts their tokens, only the log's (`dependencies.LogReader`)."""
+        digest = token_hash(token)
+        found = self._auditor_by_hash.get(digest)
+        if found is None or not hmac.compare_digest(self.auditors[found]["hash"], digest):
+            return None
         return found
 
     def bidder_ids(self) -> Iterable[str]:
@@ -177,6 +197,32 @@ class Credentials:
         self.bidders[bidder] = rec
         self._reindex()
         return token
+
+    def new_auditor_id(self) -> str:
+        """`auditor-N`: one more than the highest such id given."""
+        used = [int(a[8:]) for a in self.auditors if a.startswith("auditor-") and a[8:].isdigit()]
+        return f"auditor-{max(used, default=0) + 1}"
+
+    def add_auditor(self, auditor: str, name: str | None = None) -> str:
+        """Create (or replace) an auditor's credential; return its new token (the old one stops working)."""
+        token = make_token("au")
+        rec: dict[str, Any] = {"hash": token_hash(token)}
+        old = self.auditors.get(auditor)
+        if name or (old is not None and old.get("name")):
+            rec["name"] = name or old["name"]  # type: ignore[index]
+        self.auditors[auditor] = rec
+        self._reindex()
+        return token
+
+    def remove_auditor(self, auditor: str) -> bool:
+        """Revoke an auditor's token; False if there is no such auditor."""
+        if self.auditors.pop(auditor, None) is None:
+            return False
+        self._reindex()
+        return True
+
+    def auditor_public(self, auditor: str) -> dict[str, Any]:
+        return {"auditor": auditor, "name": self.auditors[auditor].get("name")}
 
     def public(self, bidder: str) -> dict[str, Any]:
         """What may be shown of a bidder's credential (never the hash)."""

@@ -4,8 +4,9 @@
 WebSocket feed, `certificates`: the certificate lookup); a route takes the `Request` (or the
 `WebSocket`) and reads them through the typed accessors `market_of`, `feed_of` and
 `certificates_of`. The caller's credential is a FastAPI dependency, as a route parameter: `Who`
-(any known token), `Operator` (the operator's), `Bidder` (a bidder's); a refused credential is a
-401 or 403 `ApiError`. The fast lane authenticates with the same `authenticate`.
+(any known token), `Operator` (the operator's), `Bidder` (a bidder's), `LogReader` (whether the caller
+may read the whole log: the operator or an auditor); a refused credential is a 401 or 403 `ApiError`.
+The fast lane authenticates with the same `authenticate`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .responses import ApiError
 
 __all__ = [
     "Bidder",
+    "LogReader",
     "Operator",
     "Who",
     "authenticate",
@@ -94,6 +96,26 @@ async def _bidder_only(who: Annotated[Principal, Depends(_principal)]) -> Princi
     return who
 
 
+async def _log_reader(
+    conn: HTTPConnection, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> bool:
+    """True for the operator's or an auditor's token (the whole log), False without a token (the public's
+    view of it); 401 for a token this market does not know, or a bidder's (a bidder reads the public log
+    without one: its own entries are in its answers and receipts)."""
+    if bearer is None:
+        return False
+    credentials = market_of(conn).credentials
+    if credentials.auditor(bearer.credentials) is not None:
+        return True
+    found = credentials.principal(bearer.credentials)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "the bearer token is not known to this market")
+    if not found.is_operator:
+        raise ApiError(403, "forbidden", "the whole log is for the operator and the market's auditors; send no token")
+    return True
+
+
 Who = Annotated[Principal, Depends(_principal)]
 Operator = Annotated[Principal, Depends(_operator_only)]
 Bidder = Annotated[Principal, Depends(_bidder_only)]
+LogReader = Annotated[bool, Depends(_log_reader)]

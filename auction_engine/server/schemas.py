@@ -406,3 +406,19 @@ class BidderOut(BaseModel):
     name: str | None = None
     pubkey: str | None = Field(None, description="the bidder's key in force (hex), as the ledger binds it")
     key_epoch: int = Field(0, description="how many bind_key and reset_key entries the bidder has had")
+
+
+class AuditorIn(_In):
+    """Give an auditor a token that reads the whole log (entry bundles, every entry's bytes), and nothing else."""
+
+    auditor: Ident | None = Field(default=None, description="the auditor's id; omitted: auditor-N")
+    name: Name | None = None
+
+
+class AuditorOut(BaseModel):
+    auditor: str
+    name: str | None = None
+
+
+class AuditorAdmitted(AuditorOut):
+    token: str = Field(description="the auditor's bearer token: shown only now")

@@ -2,6 +2,7 @@
 
 - `commands`: every command of the rules (typed routes, and any command by name);
 - `bidders`: admission, a bidder's key, `/api/me`;
+- `auditors`: the auditors' tokens, which read the whole log;
 - `market`: the clock, health, the market's summary, the WebSocket feed;
 - `lots`: the lots' views;
 - `public_log`: the signed checkpoint, tlog-tiles, entries and proofs;
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import bidders, certificates, commands, lots, market, pages, params_schema, public_log
+from . import auditors, bidders, certificates, commands, lots, market, pages, params_schema, public_log
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     bidders.router,
+    auditors.router,
     market.router,
     lots.router,
     public_log.router,
