@@ -34,7 +34,7 @@ from ledger.checkpoint import Checkpoint, CheckpointError, verify_signed_checkpo
 from ledger.cosignature import CosignatureError, CosignerVerifier, verify_cosignatures
 from ledger.merkle import MerkleTree, leaf_hash
 from ledger.note import NoteError, Verifier
-from ledger.tiles_client import TilesError
+from ledger.tiles_client import TilesError, TilesHTTPError
 
 from .display import market_time
 from .monitor_state import MonitorState, StateError
@@ -364,6 +364,9 @@ class Monitor:
             return []
         try:
             new = self.source.entries(state.size, cp.size)
+        except TilesHTTPError as exc:
+            hint = "; give --token-file with an auditor's token (the operator makes one: POST /api/auditors)"
+            raise MonitorError(str(exc) + (hint if exc.status in (401, 403) else "")) from None
         except TilesError as exc:
             raise MonitorError(str(exc)) from None
         outcome.new_entries = len(new)

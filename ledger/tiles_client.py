@@ -123,12 +123,13 @@ def _problem(body: bytes) -> str:
 class TilesClient:
     """A tlog-tiles reader for the log published at `base_url` (http or https)."""
 
-    def __init__(self, base_url: str, *, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, base_url: str, *, timeout: float = TIMEOUT_S, token: str | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{base_url!r} is not an http:// or https:// URL")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token  # a bearer token (an auditor's): a market serves its entry bundles only with one
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/log/{path}"
@@ -136,7 +137,10 @@ class TilesClient:
     def fetch(self, path: str, limit: int) -> bytes:
         """GET `<base>/log/<path>`: at most `limit` bytes (TilesMalformed for a longer answer)."""
         url = self.url(path)
-        request = urllib.request.Request(url, headers={"Accept": "text/plain, application/octet-stream"})
+        headers = {"Accept": "text/plain, application/octet-stream"}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 data = answer.read(limit + 1)

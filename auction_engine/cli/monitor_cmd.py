@@ -1,5 +1,6 @@
-"""`auction-engine monitor URL --vkey VKEY --state DIR [--witness VKEY ...] [--quorum K] [--once]
-[--interval SECONDS] [--json]`: follow a market's public log over C2SP tlog-tiles (pinned).
+"""`auction-engine monitor URL --vkey VKEY --state DIR [--witness VKEY ...] [--quorum K] [--token-file FILE]
+[--once] [--interval SECONDS] [--json]`: follow a market's log over C2SP tlog-tiles (pinned). The market
+serves its entry bundles only to the operator and its auditors: `--token-file` holds an auditor's token.
 
 Each poll checks the server's signed checkpoint (and, with `--witness`, its cosignatures), that it
 extends what the monitor checked before (no truncation, no fork), that the new entries it fetches from
@@ -45,6 +46,19 @@ def _witness_key(text: str) -> CosignerVerifier:
         fail_input(f"--witness {text!r}: {exc}")
 
 
+def _token(path: str | None) -> str | None:
+    """The bearer token in `path` (one line), or None without the option; exit 2 if unreadable or empty."""
+    if path is None:
+        return None
+    try:
+        token = file_text(path, "--token-file").strip()
+    except ValueError as exc:
+        fail_input(str(exc))
+    if not token or any(c.isspace() or not c.isprintable() for c in token):
+        fail_input(f"--token-file {path!r} does not hold one bearer token on one line")
+    return token
+
+
 def _emit(outcome: Outcome, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(outcome.to_json(), ensure_ascii=False))
@@ -76,6 +90,12 @@ def _emit(outcome: Outcome, as_json: bool) -> None:
     type=click.IntRange(1),
     help="How many of the --witness keys must have cosigned each checkpoint (default: all of them).",
 )
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="A file holding an auditor's bearer token (the operator gives one: POST /api/auditors). The market"
+    " serves its entry bundles only to its auditors; without one the monitor cannot re-hash the entries.",
+)
 @click.option("--once", is_flag=True, help="Check the current checkpoint once and exit.")
 @click.option(
     "--interval",
@@ -91,6 +111,7 @@ def monitor(
     state_dir: str,
     witness_keys: tuple[str, ...],
     quorum: int | None,
+    token_file: str | None,
     once: bool,
     interval: float,
     as_json: bool,
@@ -108,7 +129,7 @@ def monitor(
     if quorum is not None and quorum > len(witnesses):
         fail_input(f"--quorum {quorum} is more than the {len(witnesses)} --witness keys given")
     try:
-        client = TilesClient(url)
+        client = TilesClient(url, token=_token(token_file))
     except ValueError as exc:
         fail_input(str(exc))
     try:

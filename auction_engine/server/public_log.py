@@ -1,15 +1,19 @@
-"""The public log over HTTP: signed checkpoint, C2SP tlog-tiles, entries, proofs, certificates.
+"""The market's log over HTTP: signed checkpoint, C2SP tlog-tiles, entries, proofs.
 
-Anyone can monitor the market's log with nothing but the market's verifier key:
+Two audiences read it:
 
-- `GET /log/checkpoint` — the latest signed checkpoint (C2SP tlog-checkpoint signed note), text.
-- `GET /log/tile/<L>/<N>[.p/<W>]` — hash tiles (C2SP tlog-tiles: height 8, 256 hashes of 32 bytes,
-  level L holds the hashes of subtrees of 256^L leaves; N in 3-digit path groups, `x`-prefixed but
-  the last: 1234067 → `x001/x234/067`; `.p/W` a partial tile of W hashes).
-- `GET /log/tile/entries/<N>[.p/<W>]` — entry bundles: each entry's canonical bytes with a
-  big-endian uint16 length prefix, 256 entries to a full bundle.
-- `GET /api/log/...` — JSON conveniences: the checkpoint parsed, entries (base64 and decoded),
-  tlog-proof@v1 inclusion proofs, consistency proofs, the verifier key.
+- **Anyone**, with nothing but the market's verifier key, checks the tree: `GET /log/checkpoint` — the
+  latest signed checkpoint (C2SP tlog-checkpoint signed note, text); `GET /log/tile/<L>/<N>[.p/<W>]` —
+  hash tiles (C2SP tlog-tiles: height 8, 256 hashes of 32 bytes, level L holds the hashes of subtrees of
+  256^L leaves; N in 3-digit path groups, `x`-prefixed but the last: 1234067 → `x001/x234/067`; `.p/W`
+  a partial tile of W hashes); `GET /api/log/proof/N` and `/api/log/consistency` — inclusion and
+  consistency proofs; `GET /api/log/entries` — the entries as the public may see them
+  (`public_entry_json`: bidders by bidder number, a refusal or a party's money withheld, see privacy.py).
+  Witnesses, receipts and certificates need no more than this.
+- **The operator and the market's auditors** (`Authorization: Bearer <auditor token>`) read the whole
+  log: `GET /log/tile/entries/<N>[.p/<W>]` — entry bundles, each entry's canonical bytes with a
+  big-endian uint16 length prefix, 256 entries to a full bundle — and `/api/log/entries` with every
+  entry's bytes, to re-hash every leaf and replay the rules (`auction-engine monitor --token-file`).
 
 Everything served lies within the latest *durable* signed checkpoint, so every tile, entry and proof
 can be checked against a checkpoint the server has published and can never take back. Full tiles
@@ -19,16 +23,28 @@ never change and are served as immutable; partial tiles and the checkpoint are n
 from __future__ import annotations
 
 import base64
+import hashlib
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 from ledger import LedgerError, canonical
 from ledger.checkpoint import Checkpoint
 from ledger.tiles_client import encode_index  # the one tlog-tiles index encoder (the monitor reads with it)
 
+from . import privacy
 from .live import LiveMarket
 
-__all__ = ["TILE_HEIGHT", "TILE_WIDTH", "TileError", "encode_index", "hash_tile", "parse_tile_path"]
+__all__ = [
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "TileError",
+    "encode_index",
+    "entry_json",
+    "hash_tile",
+    "parse_tile_path",
+    "public_entry_json",
+]
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -135,15 +151,36 @@ def _cosigned_json(market: LiveMarket) -> dict[str, Any] | None:
     }
 
 
-def entry_json(data: bytes) -> dict[str, Any]:
-    """An entry for JSON: its canonical bytes (base64), leaf hash (hex) and decoded fields (bytes as hex)."""
-    import hashlib
+_HEADER = ("seq", "prev", "t", "kind")
 
-    return {
-        "data": base64.b64encode(data).decode(),
-        "leaf": hashlib.sha256(b"\x00" + data).hexdigest(),
-        "entry": canonical.decode(data),
-    }
+
+def _leaf_hex(data: bytes) -> str:
+    return hashlib.sha256(b"\x00" + data).hexdigest()
+
+
+def entry_json(data: bytes) -> dict[str, Any]:
+    """An entry for the operator and auditors: its canonical bytes (base64), leaf hash (hex) and decoded
+    fields (bytes as hex)."""
+    return {"data": base64.b64encode(data).decode(), "leaf": _leaf_hex(data), "entry": canonical.decode(data)}
+
+
+def public_entry_json(data: bytes, numbers: Mapping[str, str]) -> dict[str, Any]:
+    """An entry as the public may see it, by the rule the feed follows (`privacy.public_event`).
+
+    A refusal or a party's money is withheld: only its leaf hash is shown (`withheld: true`), which the
+    level-0 hash tile holds anyway. Any other entry is shown with bidders by number; its canonical bytes
+    (`data`) too when nothing was hidden, so anyone can re-hash that leaf.
+    """
+    entry = canonical.decode(data)
+    leaf = _leaf_hex(data)
+    shown = privacy.public_event(entry["kind"], {k: v for k, v in entry.items() if k not in _HEADER}, numbers)
+    if shown is None:
+        return {"leaf": leaf, "withheld": True}
+    public = {k: entry[k] for k in _HEADER if k in entry} | shown
+    out: dict[str, Any] = {"leaf": leaf, "withheld": False, "entry": public}
+    if public == entry:
+        out["data"] = base64.b64encode(data).decode()
+    return out
 
 
 def inclusion_proof(market: LiveMarket, index: int) -> str:

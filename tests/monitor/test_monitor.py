@@ -52,16 +52,41 @@ FAST_LOT = {"start_price": 10_000, "increment": 500, "free_ms": 1500, "countdown
             "publication_working_days": 0}  # fmt: skip
 
 
-def monitor(url: str, state: Path, *args: Any, vkey: str = VKEY) -> tuple[int, Any, str]:
-    """`monitor URL --vkey --state DIR --once --json ARGS` in-process: (exit code, the JSON line or None, stderr)."""
+_TOKEN_FILES: dict[tuple[str, Path], Path] = {}
+
+
+def auditor_token(url: str, directory: Path) -> list[str]:
+    """`--token-file FILE` with an auditor's token from the market at `url` (made once per server), or no
+    arguments when `url` is no market of ours (unreachable, or another tlog-tiles server). One per test (its
+    `directory`), as a later test's server may listen on the same port."""
+    key = (url, directory)
+    if key not in _TOKEN_FILES:
+        try:
+            status, made = http_json("POST", f"{url}/api/auditors", {"name": "monitor"})
+        except OSError:
+            return []
+        if status != 200:
+            return []
+        path = directory / f"auditor-{len(_TOKEN_FILES)}.token"
+        path.write_text(made["token"] + "\n")
+        _TOKEN_FILES[key] = path
+    return ["--token-file", str(_TOKEN_FILES[key])]
+
+
+def monitor(url: str, state: Path, *args: Any, vkey: str = VKEY, token: bool = True) -> tuple[int, Any, str]:
+    """`monitor URL --vkey --state DIR --once --json [--token-file F] ARGS` in-process, as the market's auditor
+    (token=False: as the public): (exit code, the JSON line or None, stderr)."""
     argv = ["monitor", url, "--vkey", vkey, "--state", str(state), "--once", "--json", *(str(a) for a in args)]
+    if token:
+        argv += auditor_token(url, state.parent)
     result = CliRunner().invoke(main, argv)
     line = result.stdout.strip()
     return result.exit_code, json.loads(line) if line else None, result.stderr
 
 
 def human(url: str, state: Path, *args: Any) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["monitor", url, "--vkey", VKEY, "--state", str(state), "--once", *args])
+    argv = ["monitor", url, "--vkey", VKEY, "--state", str(state), "--once", *args, *auditor_token(url, state.parent)]
+    result = CliRunner().invoke(main, argv)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -115,6 +140,8 @@ def test_once_follows_a_growing_log(live_server: LiveServer, tmp_path: Path, mon
         tokens[bidder] = admitted["token"]
     deposits(server, "E1", ["acme", "bolt"])
     first = settle(server, 4)
+    code, out, err = monitor(url, tmp_path / "public", token=False)  # the entry bundles are the auditors'
+    assert code == 2 and out is None and "HTTP 401" in err and "--token-file" in err, err
     fetched = record_fetches(monkeypatch)
     code, out, err = monitor(url, state)
     assert code == 0, err
@@ -161,7 +188,7 @@ def test_a_log_rewritten_under_the_same_key(live_server: LiveServer, tmp_path: P
         assert out["violation"]["index"] == out["size"] < seen
         # the continuous monitor stops at a violation too: exit 1, on stderr and as a JSON line
         cmd = [sys.executable, "-m", "auction_engine", "monitor", other.url, "--vkey", VKEY, "--state", str(state),
-               "--interval", "0.2", "--json"]  # fmt: skip
+               "--interval", "0.2", "--json", *auditor_token(other.url, tmp_path)]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert done.returncode == 1 and "FAILED: truncation:" in done.stderr, done.stderr
         assert json.loads(done.stdout)["violation"]["kind"] == "truncation"
@@ -248,7 +275,8 @@ def test_continuous_mode_until_sigterm(live_server: LiveServer, tmp_path: Path) 
     server = live_server
     first = settle(server)
     cmd = [sys.executable, "-m", "auction_engine", "monitor", server.url, "--vkey", VKEY,
-           "--state", str(tmp_path / "state"), "--interval", "0.2", "--json"]  # fmt: skip
+           "--state", str(tmp_path / "state"), "--interval", "0.2", "--json",
+           *auditor_token(server.url, tmp_path)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = _lines(proc)
     try:

@@ -19,7 +19,7 @@ from auction_engine.server import privacy
 from auction_engine.server.auth import Credentials
 
 from .conftest import OP_TOKEN, Market, english, make_app
-from .test_secrecy import _drain
+from .test_secrecy import _drain, _published
 
 NAMES = {"acme": "杭州智造有限公司", "bolt": "宁波电气", "cove": "温州电子"}
 
@@ -89,6 +89,56 @@ def test_the_public_feed_shows_numbers_and_no_refusal_or_money(market: Market) -
     assert not [m for m in events if m["kind"] == "deposit"], "a deposit reached the public"
     bids = [m["data"]["actor"] for m in events if m["kind"] == "bid"]
     assert bids == [numbers["acme"], numbers["bolt"]]
+
+
+def test_the_public_log_shows_numbers_and_withholds_refusals_and_money(market: Market) -> None:
+    numbers = _admit_named(market)
+    _run_english(market)
+    size = market.client.get("/api/market").json()["entries"]
+    _published(market, size)
+    public = market.client.get("/api/log/entries", params={"limit": 1000}).json()
+    assert public["audience"] == "public" and len(public["entries"]) >= size
+    text = json.dumps(public, ensure_ascii=False)
+    for bidder, name in NAMES.items():
+        assert f'"{bidder}"' not in text and name not in text
+    whole = market.client.get("/api/log/entries", params={"limit": 1000}, headers=market.auditor).json()
+    assert whole["audience"] == "auditor"
+    leaves = market.client.get(f"/log/tile/0/000.p/{public['size']}").content
+    for shown, entry in zip(public["entries"], whole["entries"], strict=True):
+        assert shown["seq"] == entry["seq"] and shown["leaf"] == entry["leaf"]
+        assert bytes.fromhex(shown["leaf"]) == leaves[32 * shown["seq"] : 32 * shown["seq"] + 32]
+        private = entry["entry"]["kind"] in privacy.PRIVATE_KINDS or entry["entry"].get("ok") is False
+        assert shown["withheld"] is private, entry
+        if private:
+            assert set(shown) == {"seq", "leaf", "withheld"}
+            continue
+        assert ("data" in shown) is (shown["entry"] == entry["entry"])  # bytes only where nothing was hidden
+        if "data" in shown:
+            assert shown["data"] == entry["data"]
+    kinds = [e["entry"]["kind"] for e in whole["entries"]]
+    assert "deposit" in kinds and any(e["entry"].get("ok") is False for e in whole["entries"])
+    bids = [e["entry"]["actor"] for e in public["entries"] if not e["withheld"] and e["entry"]["kind"] == "bid"]
+    assert bids == [numbers["acme"], numbers["bolt"]]
+    one = market.client.get(f"/api/log/entries/{bids and public['entries'][-1]['seq']}").json()
+    assert one["audience"] == "public" and "acme" not in json.dumps(one)
+
+
+def test_only_the_operator_gives_and_revokes_auditor_tokens(market: Market) -> None:
+    market.admit("acme")
+    assert market.client.post("/api/auditors", json={}, headers=market.auth("acme")).status_code == 403
+    made = market.client.post("/api/auditors", json={"name": "浙江省审计厅"}, headers=market.op).json()
+    assert made["auditor"] == "auditor-1" and made["name"] == "浙江省审计厅" and made["token"].startswith("au_")
+    headers = {"Authorization": f"Bearer {made['token']}"}
+    assert market.client.get("/log/tile/entries/000.p/1", headers=headers).status_code == 200
+    # an auditor reads; it is nobody who acts
+    assert market.client.get("/api/me", headers=headers).status_code == 401
+    assert market.client.post("/api/lots/E1/bids", json={"amount": 1}, headers=headers).status_code == 401
+    assert market.client.post("/api/auditors", json={}, headers=headers).status_code == 401
+    listed = market.client.get("/api/auditors", headers=market.op).json()
+    assert listed == [{"auditor": "auditor-1", "name": "浙江省审计厅"}]
+    assert market.client.delete("/api/auditors/auditor-1", headers=market.op).status_code == 200
+    assert market.client.get("/log/tile/entries/000.p/1", headers=headers).status_code == 401
+    assert market.client.delete("/api/auditors/auditor-1", headers=market.op).json()["code"] == "unknown_auditor"
 
 
 def test_the_operator_feed_is_the_ledger_whole(market: Market) -> None:

@@ -81,7 +81,14 @@ def test_checkpoint_tiles_and_entry_bundles_rebuild_the_root(market: Market) -> 
         sub = MerkleTree(leaves[i : i + 32] for i in range(k * 256 * 32, (k + 1) * 256 * 32, 32))
         assert r.content[k * 32 : (k + 1) * 32] == sub.root()
     # entry bundles: uint16 length-prefixed canonical entries whose hashes are the leaves
-    r = m.client.get("/log/tile/entries/000")
+    r = m.client.get("/log/tile/entries/000")  # the public: hash tiles only
+    assert r.status_code == 401 and r.json()["code"] == "auditors_only", r.text
+    assert r.headers["www-authenticate"] == "Bearer"
+    bidder = m.client.get("/log/tile/entries/000", headers=m.auth("acme"))
+    assert bidder.status_code == 403 and bidder.json()["code"] == "forbidden"
+    unknown = m.client.get("/log/tile/entries/000", headers={"Authorization": "Bearer au_nobody"})
+    assert unknown.status_code == 401 and unknown.json()["code"] == "unauthenticated"
+    r = m.client.get("/log/tile/entries/000", headers=m.auditor)
     assert r.status_code == 200
     data, at, seq = r.content, 0, 0
     while at < len(data):
@@ -91,7 +98,7 @@ def test_checkpoint_tiles_and_entry_bundles_rebuild_the_root(market: Market) -> 
         assert canonical.decode(entry)["seq"] == seq
         at, seq = at + 2 + n, seq + 1
     assert seq == 256
-    assert m.client.get("/log/tile/entries/x999/999").status_code == 404
+    assert m.client.get("/log/tile/entries/x999/999", headers=m.auditor).status_code == 404
     assert m.client.get("/log/tile/0/abc").json()["code"] == "bad_tile_path"
 
 
@@ -105,19 +112,20 @@ def test_entries_inclusion_and_consistency_proofs(market: Market) -> None:
     assert _fill_more
     second, _ = _checkpoint(m, first.size + 30)
     # entries, decoded, and their leaf hashes
-    page = m.client.get("/api/log/entries", params={"start": 0, "limit": 5}).json()
-    assert page["size"] == second.size and [e["seq"] for e in page["entries"]] == [0, 1, 2, 3, 4]
+    page = m.client.get("/api/log/entries", params={"start": 0, "limit": 5}, headers=m.auditor).json()
+    assert page["size"] == second.size and page["audience"] == "auditor"
+    assert [e["seq"] for e in page["entries"]] == [0, 1, 2, 3, 4]
     raw = base64.b64decode(page["entries"][1]["data"])
     assert hashlib.sha256(b"\x00" + raw).hexdigest() == page["entries"][1]["leaf"]
     assert page["entries"][0]["entry"]["kind"] == "open_market"
-    one = m.client.get("/api/log/entries/3").json()
+    one = m.client.get("/api/log/entries/3", headers=m.auditor).json()
     assert one["seq"] == 3 and one["entry"]["seq"] == 3
     assert m.client.get(f"/api/log/entries/{second.size + 1000}").status_code == 404
     # inclusion: a tlog-proof@v1 verified with the key alone
     for seq in (0, 7, second.size - 1):
         text = m.client.get(f"/api/log/proof/{seq}").text
         proof = TlogProof.parse(text)
-        data = base64.b64decode(m.client.get(f"/api/log/entries/{seq}").json()["data"])
+        data = base64.b64decode(m.client.get(f"/api/log/entries/{seq}", headers=m.op).json()["data"])
         verified = proof.verify(hashlib.sha256(b"\x00" + data).digest(), vkey, vkey.name)
         assert verified.size >= second.size
     assert m.client.get(f"/api/log/proof/{10**6}").status_code == 404

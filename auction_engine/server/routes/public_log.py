@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
@@ -13,13 +13,19 @@ from starlette.responses import Response
 from ledger import LedgerError
 
 from .. import public_log
-from ..dependencies import market_of
+from ..dependencies import LogReader, market_of
+from ..live import LiveMarket
 from ..responses import JSONAnswer, problem
 from .openapi import errors
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+AUDITORS_ONLY = (
+    "entry bundles hold every party's refusals and money: they are served to the operator and the market's"
+    " auditors ('Authorization: Bearer <auditor token>'); the public reads /api/log/entries, where those are withheld"
+)
 
 
 @router.get("/log/checkpoint", tags=["public log"], response_class=PlainTextResponse, responses=errors(404))
@@ -44,13 +50,16 @@ async def tlog_checkpoint(request: Request) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, **errors(404, 422)},
 )
-async def tlog_tile(path: str, request: Request) -> Response:
-    """C2SP tlog-tiles hash tiles (`<L>/<N>[.p/<W>]`) and entry bundles (`entries/<N>[.p/<W>]`)."""
+async def tlog_tile(path: str, request: Request, whole: LogReader) -> Response:
+    """C2SP tlog-tiles hash tiles (`<L>/<N>[.p/<W>]`, public) and entry bundles (`entries/<N>[.p/<W>]`, for
+    the operator and the market's auditors: bearer token)."""
     market = market_of(request)
     try:
         level, index, width = public_log.parse_tile_path(path)
         size = public_log.published_size(market)
         if level == "entries":
+            if not whole:
+                return problem(401, "auditors_only", AUDITORS_ONLY, market.now(), {"WWW-Authenticate": "Bearer"})
             data = await public_log.entry_bundle(market, index, width, size)
         else:
             data = public_log.hash_tile(market, int(level), index, width, size)
@@ -77,29 +86,43 @@ async def log_vkey(request: Request) -> Response:
     return PlainTextResponse(market.signer.verifier.encode() + "\n")
 
 
-@router.get("/api/log/entries", tags=["public log"], responses=errors(422))
+def _entry(market: LiveMarket, data: bytes, whole: bool) -> dict[str, Any]:
+    if whole:
+        return public_log.entry_json(data)
+    return public_log.public_entry_json(data, market.credentials.numbers)
+
+
+def _audience(whole: bool) -> str:
+    return "auditor" if whole else "public"
+
+
+@router.get("/api/log/entries", tags=["public log"], responses=errors(401, 403, 422))
 async def log_entries(
     request: Request,
+    whole: LogReader,
     start: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """Entries start … start+limit-1 within the published checkpoint: base64 bytes, leaf hash, decoded."""
+    """Entries start … start+limit-1 within the published checkpoint. The public sees each as the feed shows
+    it (bidders by number; a refusal or a party's money withheld, its leaf hash only); the operator and the
+    market's auditors (bearer token) see every entry's base64 bytes, leaf hash and decoded fields."""
     market = market_of(request)
     size = public_log.published_size(market)
     raw = await market.read_entries(start, min(size, start + limit))
-    items = [{"seq": start + i, **public_log.entry_json(d)} for i, d in enumerate(raw)]
-    return JSONAnswer({"size": size, "entries": items})
+    items = [{"seq": start + i, **_entry(market, d, whole)} for i, d in enumerate(raw)]
+    return JSONAnswer({"size": size, "audience": _audience(whole), "entries": items})
 
 
-@router.get("/api/log/entries/{seq}", tags=["public log"], responses=errors(404, 422))
-async def log_entry(seq: Annotated[int, PathParam(ge=0, le=2**62)], request: Request) -> Response:
+@router.get("/api/log/entries/{seq}", tags=["public log"], responses=errors(401, 403, 404, 422))
+async def log_entry(seq: Annotated[int, PathParam(ge=0, le=2**62)], request: Request, whole: LogReader) -> Response:
+    """One entry, as `/api/log/entries` shows it to the caller."""
     market = market_of(request)
     size = public_log.published_size(market)
     if seq >= size:
         message = f"entry {seq} is not covered by the published checkpoint (size {size})"
         return problem(404, "not_published", message, market.now())
     raw = await market.read_entries(seq, seq + 1)
-    return JSONAnswer({"seq": seq, **public_log.entry_json(raw[0])})
+    return JSONAnswer({"seq": seq, "audience": _audience(whole), **_entry(market, raw[0], whole)})
 
 
 @router.get(
