@@ -28,6 +28,7 @@ __all__ = [
     "Bidder",
     "LogReader",
     "Operator",
+    "ReadsWhole",
     "Who",
     "authenticate",
     "bearer_token",
@@ -115,7 +116,22 @@ async def _log_reader(
     return True
 
 
+async def _reads_whole(
+    conn: HTTPConnection, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> bool:
+    """True for the operator's or an auditor's token, False for any other caller (never a refusal): for
+    routes everyone may read, of which these two see more (a certificate's transcript)."""
+    if bearer is None:
+        return False
+    credentials = market_of(conn).credentials
+    if credentials.auditor(bearer.credentials) is not None:
+        return True
+    found = credentials.principal(bearer.credentials)
+    return found is not None and found.is_operator
+
+
 Who = Annotated[Principal, Depends(_principal)]
 Operator = Annotated[Principal, Depends(_operator_only)]
 Bidder = Annotated[Principal, Depends(_bidder_only)]
 LogReader = Annotated[bool, Depends(_log_reader)]
+ReadsWhole = Annotated[bool, Depends(_reads_whole)]

@@ -517,13 +517,18 @@ def test_the_server_issues_from_its_index_what_the_whole_ledger_gives(tmp_path: 
             m.ok(f"/api/lots/{lot}/payments", {"amount": 10_100 - 1000})  # the price less the deposit held
         m.wait_for(lambda: len(m.client.get("/api/certificates").json()["codes"]) == 2, what="two codes")
         codes = sorted(m.client.get("/api/certificates").json()["codes"])
-        first = m.client.get(f"/api/certificates/{codes[0]}").json()["certificate"]
+        first = m.client.get(f"/api/certificates/{codes[0]}", headers=m.auditor).json()["certificate"]
         assert first == _issued_from_the_whole_ledger(db, first)
+        public = m.client.get(f"/api/certificates/{codes[0]}").json()  # the public: no transcript
+        assert public["certificate"] == {k: v for k, v in first.items() if k != "transcript"}
+        assert public["verdict"]["ok"] is True, public["verdict"]
+        as_file = m.client.get(f"/certificates/{codes[0]}.cert.json", headers=m.auth("acme")).json()
+        assert "transcript" not in as_file and as_file == public["certificate"]
         tokens = dict(m.tokens)
     with TestClient(make_app(db)) as client:  # restarted: the index is rebuilt from the ledger
         m = Market(client, db, None, tokens)
         for code in codes:
-            cert = m.client.get(f"/api/certificates/{code}").json()["certificate"]
+            cert = m.client.get(f"/api/certificates/{code}", headers=m.op).json()["certificate"]
             assert cert == _issued_from_the_whole_ledger(db, cert)
             assert any(item["index"] > 0 for item in cert["transcript"])
 
