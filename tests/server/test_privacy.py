@@ -194,6 +194,20 @@ def test_numbers_survive_a_restart(tmp_path: Any) -> None:
     assert {b["bidder"]: b["number"] for b in listed} == {"zed": "0001", "amy": "0002"}
 
 
+def test_auditor_tokens_survive_a_restart_and_revocation_does_too(tmp_path: Any) -> None:
+    db = tmp_path / "ledger.db"
+    op = {"Authorization": f"Bearer {OP_TOKEN}"}
+    with TestClient(make_app(db)) as client:
+        kept = client.post("/api/auditors", json={"auditor": "kept"}, headers=op).json()["token"]
+        gone = client.post("/api/auditors", json={"auditor": "gone"}, headers=op).json()["token"]
+        assert client.delete("/api/auditors/gone", headers=op).status_code == 200
+    with TestClient(make_app(db)) as client:
+        for token, status in ((kept, 200), (gone, 401)):
+            r = client.get("/api/log/entries/0", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == status, r.text
+        assert client.get("/api/auditors", headers=op).json() == [{"auditor": "kept", "name": None}]
+
+
 def test_an_older_credentials_document_gets_numbers_in_id_order() -> None:
     doc = json.dumps(
         {"version": 1, "operator": "operator", "bidders": {"b": {"hash": "1" * 64}, "a": {"hash": "2" * 64}}}
