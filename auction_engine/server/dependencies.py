@@ -97,23 +97,32 @@ async def _bidder_only(who: Annotated[Principal, Depends(_principal)]) -> Princi
     return who
 
 
+def _reader(conn: HTTPConnection, bearer: HTTPAuthorizationCredentials | None) -> str:
+    """Who reads the log: "whole" (the operator's or an auditor's token), "public" (no token), "bidder"
+    (a bidder's token) or "unknown" (a token this market does not know)."""
+    if bearer is None:
+        return "public"
+    credentials = market_of(conn).credentials
+    if credentials.auditor(bearer.credentials) is not None:
+        return "whole"
+    found = credentials.principal(bearer.credentials)
+    if found is None:
+        return "unknown"
+    return "whole" if found.is_operator else "bidder"
+
+
 async def _log_reader(
     conn: HTTPConnection, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> bool:
     """True for the operator's or an auditor's token (the whole log), False without a token (the public's
-    view of it); 401 for a token this market does not know, or a bidder's (a bidder reads the public log
-    without one: its own entries are in its answers and receipts)."""
-    if bearer is None:
-        return False
-    credentials = market_of(conn).credentials
-    if credentials.auditor(bearer.credentials) is not None:
-        return True
-    found = credentials.principal(bearer.credentials)
-    if found is None:
+    view of it); 401 for a token this market does not know, 403 for a bidder's (a bidder reads the public
+    log without one: its own entries are in its answers and receipts)."""
+    reader = _reader(conn, bearer)
+    if reader == "unknown":
         raise ApiError(401, "unauthenticated", "the bearer token is not known to this market")
-    if not found.is_operator:
+    if reader == "bidder":
         raise ApiError(403, "forbidden", "the whole log is for the operator and the market's auditors; send no token")
-    return True
+    return reader == "whole"
 
 
 async def _reads_whole(
@@ -121,13 +130,7 @@ async def _reads_whole(
 ) -> bool:
     """True for the operator's or an auditor's token, False for any other caller (never a refusal): for
     routes everyone may read, of which these two see more (a certificate's transcript)."""
-    if bearer is None:
-        return False
-    credentials = market_of(conn).credentials
-    if credentials.auditor(bearer.credentials) is not None:
-        return True
-    found = credentials.principal(bearer.credentials)
-    return found is not None and found.is_operator
+    return _reader(conn, bearer) == "whole"
 
 
 Who = Annotated[Principal, Depends(_principal)]
