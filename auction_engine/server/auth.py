@@ -162,11 +162,7 @@ class Credentials:
     def auditor(self, token: str) -> str | None:
         """The auditor a bearer token stands for (None if unknown). Auditors are not principals: no route that
         acts or reads as a party accepts their tokens, only the log's (`dependencies.LogReader`)."""
-        digest = token_hash(token)
-        found = self._auditor_by_hash.get(digest)
-        if found is None or not hmac.compare_digest(self.auditors[found]["hash"], digest):
-            return None
-        return found
+        return self._auditor_by_hash.get(token_hash(token))
 
     def bidder_ids(self) -> Iterable[str]:
         return self.bidders.keys()
@@ -207,19 +203,17 @@ class Credentials:
         """Create (or replace) an auditor's credential; return its new token (the old one stops working)."""
         token = make_token("au")
         rec: dict[str, Any] = {"hash": token_hash(token)}
-        old = self.auditors.get(auditor)
-        if name or (old is not None and old.get("name")):
-            rec["name"] = name or old["name"]  # type: ignore[index]
+        name = name or self.auditors.get(auditor, {}).get("name")
+        if name:
+            rec["name"] = name
         self.auditors[auditor] = rec
         self._reindex()
         return token
 
-    def remove_auditor(self, auditor: str) -> bool:
-        """Revoke an auditor's token; False if there is no such auditor."""
-        if self.auditors.pop(auditor, None) is None:
-            return False
+    def remove_auditor(self, auditor: str) -> None:
+        """Revoke an auditor's token (KeyError if there is no such auditor)."""
+        del self.auditors[auditor]
         self._reindex()
-        return True
 
     def auditor_public(self, auditor: str) -> dict[str, Any]:
         return {"auditor": auditor, "name": self.auditors[auditor].get("name")}

@@ -48,7 +48,6 @@ UNKNOWN_TOKEN_CLOSE_CODE = 4401
 SUBPROTOCOL = "ae.feed"
 BEARER_PREFIX = "ae.bearer."
 MAX_BACKLOG = 100_000
-_HEADER = ("seq", "prev", "t", "kind")
 
 
 class _Client:
@@ -262,9 +261,8 @@ class Feed:
                 return
             for data in chunk:
                 entry = canonical.decode(data)
-                event = Event(
-                    entry["seq"], entry["t"], entry["kind"], {k: v for k, v in entry.items() if k not in _HEADER}
-                )
+                payload = {k: v for k, v in entry.items() if k not in privacy.ENTRY_HEADER}
+                event = Event(entry["seq"], entry["t"], entry["kind"], payload)
                 text = self.event_message(event, now, backlog=True, operator=operator)
                 if text is not None:
                     await ws.send_text(text)

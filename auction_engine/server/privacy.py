@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PARTY_FIELDS", "PRIVATE_KINDS", "public_event", "public_view"]
+__all__ = ["ENTRY_HEADER", "PARTY_FIELDS", "PRIVATE_KINDS", "public_entry", "public_event", "public_view"]
+
+ENTRY_HEADER = ("seq", "prev", "t", "kind")
+"""The fields the log writes into every entry; the rest is the event's payload."""
 
 PARTY_FIELDS = frozenset(
     {"actor", "bidder", "buyer", "party", "leader", "backups", "qualified", "unrevealed", "revealed", "out", "params"}
@@ -53,6 +56,15 @@ def public_event(kind: str, data: Mapping[str, Any], numbers: Mapping[str, str])
         for k in _DEAL_MONEY:
             out.pop(k, None)
     return out
+
+
+def public_entry(entry: Mapping[str, Any], numbers: Mapping[str, str]) -> dict[str, Any] | None:
+    """A decoded ledger entry as the public may see it (its header and `public_event` of its payload), or None."""
+    payload = {k: v for k, v in entry.items() if k not in ENTRY_HEADER}
+    shown = public_event(entry["kind"], payload, numbers)
+    if shown is None:
+        return None
+    return {k: entry[k] for k in ENTRY_HEADER if k in entry} | shown
 
 
 def public_view(view: Mapping[str, Any], numbers: Mapping[str, str], viewer: str | None = None) -> dict[str, Any]:

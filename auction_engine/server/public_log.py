@@ -23,13 +23,13 @@ never change and are served as immutable; partial tiles and the checkpoint are n
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 from collections.abc import Mapping
 from typing import Any
 
 from ledger import LedgerError, canonical
 from ledger.checkpoint import Checkpoint
+from ledger.merkle import leaf_hash
 from ledger.tiles_client import encode_index  # the one tlog-tiles index encoder (the monitor reads with it)
 
 from . import privacy
@@ -151,17 +151,10 @@ def _cosigned_json(market: LiveMarket) -> dict[str, Any] | None:
     }
 
 
-_HEADER = ("seq", "prev", "t", "kind")
-
-
-def _leaf_hex(data: bytes) -> str:
-    return hashlib.sha256(b"\x00" + data).hexdigest()
-
-
 def entry_json(data: bytes) -> dict[str, Any]:
     """An entry for the operator and auditors: its canonical bytes (base64), leaf hash (hex) and decoded
     fields (bytes as hex)."""
-    return {"data": base64.b64encode(data).decode(), "leaf": _leaf_hex(data), "entry": canonical.decode(data)}
+    return {"data": base64.b64encode(data).decode(), "leaf": leaf_hash(data).hex(), "entry": canonical.decode(data)}
 
 
 def public_entry_json(data: bytes, numbers: Mapping[str, str]) -> dict[str, Any]:
@@ -172,11 +165,10 @@ def public_entry_json(data: bytes, numbers: Mapping[str, str]) -> dict[str, Any]
     (`data`) too when nothing was hidden, so anyone can re-hash that leaf.
     """
     entry = canonical.decode(data)
-    leaf = _leaf_hex(data)
-    shown = privacy.public_event(entry["kind"], {k: v for k, v in entry.items() if k not in _HEADER}, numbers)
-    if shown is None:
+    leaf = leaf_hash(data).hex()
+    public = privacy.public_entry(entry, numbers)
+    if public is None:
         return {"leaf": leaf, "withheld": True}
-    public = {k: entry[k] for k in _HEADER if k in entry} | shown
     out: dict[str, Any] = {"leaf": leaf, "withheld": False, "entry": public}
     if public == entry:
         out["data"] = base64.b64encode(data).decode()
