@@ -3,6 +3,10 @@
 A store knows nothing of Merkle trees or signatures; it keeps rows durable and atomic. `commit`
 writes a batch of entries and, optionally, the checkpoint covering them in one atomic, durable
 transaction: when it returns, everything in it survives a crash, and nothing half-written does.
+
+A store also keeps a few snapshots for its user (the market engine's state at some ledger size):
+opaque blobs beside the ledger, not part of it (not signed, not chained, not audited); losing one
+costs only the replay it would have saved.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["Row", "Store", "StoreError", "StoredCheckpoint"]
+__all__ = ["Row", "Store", "StoreError", "StoredCheckpoint", "check_snapshot_args"]
 
 
 class StoreError(RuntimeError):
@@ -30,6 +34,16 @@ class StoredCheckpoint(NamedTuple):
 
     size: int
     note: str
+
+
+def check_snapshot_args(size: int, root: bytes, data: bytes, keep: int) -> None:
+    """Refuse arguments of `put_snapshot` that no store could keep meaningfully (ValueError, nothing written)."""
+    if type(size) is not int or size < 0:
+        raise ValueError(f"a snapshot's size must be a non-negative integer, not {size!r}")
+    if not isinstance(root, bytes) or not isinstance(data, bytes):
+        raise ValueError("a snapshot's root and data must be bytes")
+    if type(keep) is not int or keep < 1:
+        raise ValueError(f"keep must be a positive integer (the snapshot just put is one of them), not {keep!r}")
 
 
 @runtime_checkable
@@ -62,6 +76,20 @@ class Store(Protocol):
 
     def quarantine(self, start: int, reason: str) -> int:
         """Move rows with seq >= start aside (never deleted); return how many were moved."""
+        ...
+
+    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
+        """Store an opaque snapshot blob taken at ledger size `size` with tree root `root`, atomically and durably;
+        then keep only the `keep` newest (largest size) snapshots, deleting older ones.
+        Replaces one of the same size."""
+        ...
+
+    def snapshots(self) -> list[tuple[int, bytes]]:
+        """(size, root) of every stored snapshot, by increasing size (empty for a store that has none)."""
+        ...
+
+    def get_snapshot(self, size: int) -> bytes | None:
+        """The blob of the snapshot at `size`, or None."""
         ...
 
     def close(self) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from .base import Row, StoredCheckpoint
+from .base import Row, StoredCheckpoint, check_snapshot_args
 
 __all__ = ["MemoryStore"]
 
@@ -17,6 +17,7 @@ class MemoryStore:
         self._leaves: list[bytes] = []
         self._checkpoints: list[StoredCheckpoint] = []
         self._meta: dict[str, str] = {}
+        self._snapshots: dict[int, tuple[bytes, bytes]] = {}  # size -> (root, data)
         self.quarantined: list[tuple[Row, str]] = []
 
     def size(self) -> int:
@@ -52,6 +53,19 @@ class MemoryStore:
         self.quarantined.extend((row, reason) for row in moved)
         del self._data[start:], self._leaves[start:]
         return len(moved)
+
+    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
+        check_snapshot_args(size, root, data, keep)
+        self._snapshots[size] = (bytes(root), bytes(data))
+        for old in sorted(self._snapshots)[:-keep]:
+            del self._snapshots[old]
+
+    def snapshots(self) -> list[tuple[int, bytes]]:
+        return [(size, self._snapshots[size][0]) for size in sorted(self._snapshots)]
+
+    def get_snapshot(self, size: int) -> bytes | None:
+        got = self._snapshots.get(size)
+        return None if got is None else got[1]
 
     def close(self) -> None:
         pass

@@ -1,12 +1,13 @@
 """The PostgreSQL store, for operators who outgrow one SQLite file (`--db postgresql://…`).
 
 Same tables and the same semantics as `SQLiteStore`: `entries (seq, data, leaf)`, `checkpoints
-(size, note)`, `meta (key, value)` and `quarantine`, in the connection's current schema (choose
-another one with `?options=-csearch_path%3Dname` in the URL). `commit` writes a whole batch in one
-transaction — the entries by binary `COPY`, the checkpoints by a pipelined `executemany` — with
-`synchronous_commit=on`, so when it returns the batch is flushed to the server's WAL and survives a
-crash of this process, of the server or of its machine; a batch torn by a crash is rolled back by
-the server. Everything else runs in autocommit, one statement per transaction, like SQLite's.
+(size, note)`, `meta (key, value)`, `quarantine` and `snapshots (size, root, data)`, in the
+connection's current schema (choose another one with `?options=-csearch_path%3Dname` in the URL).
+`commit` writes a whole batch in one transaction — the entries by binary `COPY`, the checkpoints by
+a pipelined `executemany` — with `synchronous_commit=on`, so when it returns the batch is flushed
+to the server's WAL and survives a crash of this process, of the server or of its machine; a batch
+torn by a crash is rolled back by the server. Everything else runs in autocommit, one statement
+per transaction, like SQLite's.
 
 The log is the single writer. A writable store holds a session-level advisory lock
 (`pg_try_advisory_lock`, keyed by the schema) for as long as it is open, so a second writer on the
@@ -27,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .base import Row, StoredCheckpoint, StoreError
+from .base import Row, StoredCheckpoint, StoreError, check_snapshot_args
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,6 +43,7 @@ TABLES: dict[str, str] = {
     "quarantine": (
         "CREATE TABLE quarantine (seq bigint NOT NULL, data bytea NOT NULL, leaf bytea NOT NULL, reason text NOT NULL)"
     ),
+    "snapshots": "CREATE TABLE snapshots (size bigint PRIMARY KEY, root bytea NOT NULL, data bytea NOT NULL)",
 }
 SCHEMA = ";\n".join(TABLES.values()) + ";\n"
 
@@ -51,7 +53,11 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "checkpoints": [("size", "bigint"), ("note", "text")],
     "meta": [("key", "text"), ("value", "text")],
     "quarantine": [("seq", "bigint"), ("data", "bytea"), ("leaf", "bytea"), ("reason", "text")],
+    "snapshots": [("size", "bigint"), ("root", "bytea"), ("data", "bytea")],
 }
+# Tables added after the first release: a writer creates them on an older database; a read-only
+# store does without them (an older database simply has no snapshots).
+OPTIONAL_TABLES = frozenset({"snapshots"})
 
 APPLICATION_NAME = "auction-engine-ledger"
 LOCK_NAME = "auction-engine ledger writer"
@@ -227,8 +233,10 @@ class PostgresStore:
                     f" it has columns ({_columns(have)}), a ledger's has ({_columns(expected)})"
                 )
         missing = [t for t in EXPECTED_COLUMNS if t not in found]
-        if require_all and missing:
-            what = "no ledger tables" if len(missing) == len(EXPECTED_COLUMNS) else f"no table {', '.join(missing)}"
+        required = [t for t in missing if t not in OPTIONAL_TABLES]
+        if require_all and required:
+            none = len(required) == len(EXPECTED_COLUMNS) - len(OPTIONAL_TABLES)
+            what = "no ledger tables" if none else f"no table {', '.join(required)}"
             raise StoreError(f"{self.url}: not a ledger database ({what} in schema {self.schema!r})")
         return missing
 
@@ -320,6 +328,58 @@ class PostgresStore:
             (start, reason),
         )
         return max(cur.rowcount, 0)
+
+    # -- snapshots: blobs beside the ledger, not part of it ------------------------------------------
+
+    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
+        check_snapshot_args(size, root, data, keep)
+        pg = _psycopg()
+        with self._mutex:
+            db = self._conn()
+            try:
+                with db.transaction(), db.cursor(binary=True) as cur:
+                    cur.execute(
+                        "INSERT INTO snapshots (size, root, data) VALUES (%s, %s, %s)"
+                        " ON CONFLICT (size) DO UPDATE SET root = EXCLUDED.root, data = EXCLUDED.data",
+                        (size, root, data),
+                    )
+                    cur.execute(
+                        "DELETE FROM snapshots WHERE size NOT IN"
+                        " (SELECT size FROM snapshots ORDER BY size DESC LIMIT %s)",
+                        (keep,),
+                    )
+            except pg.Error as exc:
+                if db.broken:
+                    raise StoreError(
+                        f"{self.url}: the connection was lost while storing the snapshot of size {size}; whether it"
+                        f" was stored is unknown ({_reason(exc)})"
+                    ) from None
+                raise StoreError(
+                    f"{self.url}: storing the snapshot of size {size} failed, nothing written ({_reason(exc)})"
+                ) from None
+
+    def snapshots(self) -> list[tuple[int, bytes]]:
+        got = self._fetch_snapshots("snapshots", "SELECT size, root FROM snapshots ORDER BY size", ())
+        return [(size, bytes(root)) for size, root in got]
+
+    def get_snapshot(self, size: int) -> bytes | None:
+        got = self._fetch_snapshots(
+            f"reading the snapshot of size {size}", "SELECT data FROM snapshots WHERE size = %s", (size,)
+        )
+        return bytes(got[0][0]) if got else None
+
+    def _fetch_snapshots(self, what: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of the snapshots table; none for a read-only store on a database without the table."""
+        pg = _psycopg()
+        with self._mutex:
+            try:
+                return self._conn().cursor(binary=True).execute(sql, params).fetchall()
+            except pg.errors.UndefinedTable:
+                if self.readonly:
+                    return []
+                raise StoreError(f"{self.url}: {what} failed (the table {self.schema}.snapshots is missing)") from None
+            except pg.Error as exc:
+                raise StoreError(f"{self.url}: {what} failed ({_reason(exc)})") from None
 
     def close(self) -> None:
         """Close the connection (ending the session releases the writer's advisory lock)."""

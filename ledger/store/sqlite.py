@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import quote
 
-from .base import Row, StoredCheckpoint, StoreError
+from .base import Row, StoredCheckpoint, StoreError, check_snapshot_args
 
 __all__ = ["SQLiteStore", "lock_path"]
 
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER NOT NULL, data BLOB NOT NULL, leaf BLOB NOT NULL, reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS snapshots (size INTEGER PRIMARY KEY, root BLOB NOT NULL, data BLOB NOT NULL);
 """
 
 _CHUNK = 4096
@@ -260,6 +261,57 @@ class SQLiteStore:
                 self._failed(f"moving entries from {start} to quarantine", exc)
             raise
         return moved
+
+    # -- snapshots: blobs beside the ledger, not part of it ------------------------------------------
+
+    def _no_snapshots_table(self, exc: sqlite3.Error) -> bool:
+        """A read-only store on a database written before snapshots existed: it simply has none."""
+        return self.readonly and "no such table: snapshots" in str(exc)
+
+    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
+        check_snapshot_args(size, root, data, keep)
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._failed(f"storing the snapshot of size {size} (nothing written)", exc)
+        try:
+            db.execute("INSERT OR REPLACE INTO snapshots (size, root, data) VALUES (?, ?, ?)", (size, root, data))
+            db.execute(
+                "DELETE FROM snapshots WHERE size NOT IN (SELECT size FROM snapshots ORDER BY size DESC LIMIT ?)",
+                (keep,),
+            )
+            db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                self._failed(f"storing the snapshot of size {size} (nothing written)", exc)
+            raise
+
+    def snapshots(self) -> list[tuple[int, bytes]]:
+        try:
+            got = self._db.execute("SELECT size, CAST(root AS BLOB) FROM snapshots ORDER BY size").fetchall()
+        except sqlite3.Error as exc:
+            if self._no_snapshots_table(exc):
+                return []
+            self._failed("reading the snapshots", exc)
+        for size, root in got:
+            if type(size) is not int or root is None:
+                raise StoreError(f"{self.path}: the stored snapshot of size {size!r} has no root; damaged")
+        return [(size, bytes(root)) for size, root in got]
+
+    def get_snapshot(self, size: int) -> bytes | None:
+        try:
+            row = self._db.execute("SELECT CAST(data AS BLOB) FROM snapshots WHERE size = ?", (size,)).fetchone()
+        except sqlite3.Error as exc:
+            if self._no_snapshots_table(exc):
+                return None
+            self._failed(f"reading the snapshot of size {size}", exc)
+        if row is None:
+            return None
+        if row[0] is None:
+            raise StoreError(f"{self.path}: the stored snapshot of size {size} has no data; damaged")
+        return bytes(row[0])
 
     def close(self) -> None:
         """Close the database, then release the writer's lock (a reader holds none)."""

@@ -43,7 +43,7 @@ def test_open_store_takes_postgresql_urls(postgres_server: PgCluster, ledger_pat
     tables = postgres_server.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", dbname=plain
     )
-    assert [t for (t,) in tables] == ["checkpoints", "entries", "meta", "quarantine"]
+    assert [t for (t,) in tables] == ["checkpoints", "entries", "meta", "quarantine", "snapshots"]
 
 
 def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCluster) -> None:
@@ -67,6 +67,9 @@ def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCl
         ("quarantine", "data", "bytea", "NO"),
         ("quarantine", "leaf", "bytea", "NO"),
         ("quarantine", "reason", "text", "NO"),
+        ("snapshots", "size", "bigint", "NO"),
+        ("snapshots", "root", "bytea", "NO"),
+        ("snapshots", "data", "bytea", "NO"),
     ]
     keys = postgres_server.sql(
         "SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc"
@@ -74,7 +77,7 @@ def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCl
         " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s ORDER BY 1",
         (schema,),
     )
-    assert keys == [("checkpoints", "size"), ("entries", "seq"), ("meta", "key")]
+    assert keys == [("checkpoints", "size"), ("entries", "seq"), ("meta", "key"), ("snapshots", "size")]
 
 
 def test_roles_with_only_the_documented_privileges(postgres_server: PgCluster) -> None:
