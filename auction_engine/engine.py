@@ -209,6 +209,11 @@ class Engine:
     # -- time and timers ------------------------------------------------------------------------
 
     @property
+    def last_time(self) -> Ms:
+        """The time of the last entry written (or replayed)."""
+        return self._last_t
+
+    @property
     def now(self) -> Ms:
         """The market's time: inside a rule, the instant being handled (a timer's own deadline)."""
         if self._in_rule:
@@ -457,16 +462,91 @@ class Engine:
             t,
         )
 
+    def expect_entries(self, expect: Callable[[str, dict[str, Any], Ms], bytes | None]) -> None:
+        """Replay from here on: compare every entry written with `expect` (auction_engine/replay.py)."""
+        self._expect = expect
+
     def attach(self, clock: Clock, log: Log | None) -> None:
         """After a replay: continue live on `clock`, appending to `log` (which holds the replayed entries)."""
         if log is not None and log.size != self.recorder.size:
             raise RuntimeError(f"log has {log.size} entries but the engine replayed {self.recorder.size}")
         self._expect = None
         self.recorder = Recorder(log)
+        self.set_clock(clock)
+
+    def set_clock(self, clock: Clock) -> None:
+        """Run on `clock` from now on: it wakes the engine at the earliest pending deadline."""
         self.clock = clock
         self._wakes = []
         if self._heap:
             self._ensure_wake(self._heap[0][0])
+
+    # -- state (a snapshot's, auction_engine/snapshot.py) ------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What the engine carries from one entry to the next, as plain data (the market's state, the
+        timers, the codes and the sealed commands read): equal for the live engine and for a replay of
+        the same entries, so a snapshot of it can be checked against the ledger.
+
+        The timers are each lot's armed deadline, in the order they fire: the heap also holds entries
+        left by deadlines that moved, which fire nothing, and which a live engine pops at other moments
+        than a replay does; what fires, and in which order, is the armed entries'.
+        """
+        market, lots = self.market, self.market.lots
+        armed: dict[str, tuple[Ms, int]] = {}
+        for due, n, lot_id in self._heap:
+            if lots[lot_id].armed == due and n < armed.get(lot_id, (due, n + 1))[1]:
+                armed[lot_id] = (due, n)
+        timers = [(due, lot_id) for lot_id, (due, _) in sorted(armed.items(), key=lambda item: item[1])]
+        return {
+            "market": {
+                "name": market.name,
+                "origin": market.origin,
+                "params": market.params,
+                "operators": market.operators,
+                "submarkets": market.submarkets,
+                "lots": lots,
+                "keys": market.keys,
+            },
+            "last_t": self._last_t,
+            "code_prefix": self.code_prefix,
+            "timers": timers,
+            "deal_entries": self._deal_entries,
+            "codes": self.codes,
+            "lot_seq": self._lot_seq,
+            "sealed_read": self._sealed.state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], size: int, *, log: Log | None, clock: Clock, vault: Vault) -> Engine:
+        """An engine that continues from `state()` taken after `size` entries (appending to `log`, if given)."""
+        m = state["market"]
+        engine = cls.__new__(cls)
+        engine.recorder = Recorder(log)
+        engine.recorder.size = size
+        market = Market.__new__(Market)
+        market.name, market.origin, market.params = m["name"], m["origin"], m["params"]
+        market.operators, market.submarkets, market.lots, market.keys = (
+            m["operators"],
+            m["submarkets"],
+            m["lots"],
+            m["keys"],
+        )
+        engine.market = market
+        engine.keep_events, engine.events, engine.on_event = False, [], None
+        engine._heap = [(due, n, lot_id) for n, (due, lot_id) in enumerate(state["timers"], 1)]  # sorted: a heap
+        engine._n = len(engine._heap)
+        engine._wakes = []
+        engine._last_t = state["last_t"]
+        engine._current, engine._accepted, engine._t, engine._in_rule, engine._rule = None, False, 0, False, None
+        engine._expect = None
+        engine.code_prefix = state["code_prefix"]
+        engine._deal_entries, engine.codes, engine._lot_seq = state["deal_entries"], state["codes"], state["lot_seq"]
+        engine._sealed = SealedCommands(vault)
+        engine._sealed.restore(state["sealed_read"])
+        engine.withheld = ()
+        engine.set_clock(clock)
+        return engine
 
     # -- reading ---------------------------------------------------------------------------------
 

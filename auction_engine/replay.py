@@ -32,7 +32,7 @@ from .model import Ms
 from .signing import check_entries
 from .vault import RevealVault, SealError, Vault
 
-__all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine"]
+__all__ = ["ReplayMismatch", "ReplayReport", "command_of", "replay", "replay_engine", "replay_onto"]
 
 _NOTHING: dict[str, Any] = {}
 _RESULT = ("seq", "prev", "t", "kind", "ok", "rule", "reason", "message", "out", "redacted", "lot_seq")
@@ -125,15 +125,7 @@ def replay_engine(entries: Iterable[bytes], vault: Vault | None = None, **engine
     raw = list(entries)
     if not raw:
         raise ReplayMismatch(0, "the ledger is empty")
-    decoded = []
-    for i, data in enumerate(raw):
-        try:
-            decoded.append(canonical.decode(data))
-        except canonical.CanonicalError as exc:
-            raise ReplayMismatch(i, f"not a canonical entry: {exc}") from None
-        seq = decoded[-1].get("seq")
-        if type(seq) is not int or (i and seq <= decoded[-2]["seq"]):
-            raise ReplayMismatch(i, f"seq {seq!r} is not an index after the previous entry's")
+    decoded = _decoded(raw)
     genesis = decoded[0]
     if genesis.get("kind") != "open_market":
         raise ReplayMismatch(0, "the first entry is not open_market")
@@ -149,8 +141,8 @@ def replay_engine(entries: Iterable[bytes], vault: Vault | None = None, **engine
             vault = RevealVault.from_entries(decoded)
         except SealError as exc:
             raise ReplayMismatch(exc.index, exc.message) from None
-    expect = _Expectation(raw, decoded)
     clock = ManualClock(genesis["t"])
+    expect = _Expectation(raw, decoded)
     engine = Engine(
         market=genesis.get("market", "market"),
         origin=genesis.get("origin"),
@@ -162,6 +154,43 @@ def replay_engine(entries: Iterable[bytes], vault: Vault | None = None, **engine
         vault=vault,
         **engine_options,
     )
+    _feed(engine, clock, raw, decoded, expect)
+    return engine
+
+
+def replay_onto(engine: Engine, entries: Iterable[bytes]) -> Engine:
+    """Continue `engine` (rebuilt from a snapshot of the entries before these) over `entries`, checking
+    every one as `replay_engine` does; the engine is left detached, to `attach` to a clock and a log."""
+    raw = list(entries)
+    if not raw:
+        return engine
+    decoded = _decoded(raw)
+    clock = ManualClock(engine.last_time)
+    engine.set_clock(clock)
+    expect = _Expectation(raw, decoded)
+    engine.expect_entries(expect)
+    _feed(engine, clock, raw, decoded, expect)
+    return engine
+
+
+def _decoded(raw: list[bytes]) -> list[dict[str, Any]]:
+    """The entries decoded, each checked to be canonical and to follow the previous one's seq."""
+    decoded: list[dict[str, Any]] = []
+    for i, data in enumerate(raw):
+        try:
+            decoded.append(canonical.decode(data))
+        except canonical.CanonicalError as exc:
+            raise ReplayMismatch(i, f"not a canonical entry: {exc}") from None
+        seq = decoded[-1].get("seq")
+        if type(seq) is not int or (i and seq <= decoded[-2]["seq"]):
+            raise ReplayMismatch(i, f"seq {seq!r} is not an index after the previous entry's")
+    return decoded
+
+
+def _feed(
+    engine: Engine, clock: ManualClock, raw: list[bytes], decoded: list[dict[str, Any]], expect: _Expectation
+) -> None:
+    """Submit every command entry at its time and demand that the engine write exactly `raw`."""
     engine.recorder = _LedgerNumbering(expect)  # type: ignore[assignment]
     for i, entry in enumerate(decoded):
         if "ok" not in entry:
@@ -183,7 +212,6 @@ def replay_engine(entries: Iterable[bytes], vault: Vault | None = None, **engine
     if expect.at != len(raw):
         extra = _describe(decoded[expect.at])
         raise ReplayMismatch(expect.at, f"the ledger holds [{extra}] that the rules do not produce")
-    return engine
 
 
 @dataclass

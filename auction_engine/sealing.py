@@ -35,6 +35,13 @@ class SealedCommands:
         self._read = False
         self._unrevealed: dict[str, list[Read]] = {}  # lot id -> what rules read on it, in ledger order
 
+    def state(self) -> dict[str, list[Read]]:
+        """What outlasts the current command: per lot, the sealed commands its rules have read."""
+        return self._unrevealed
+
+    def restore(self, unrevealed: dict[str, list[Read]]) -> None:
+        self._unrevealed = unrevealed
+
     def without(self) -> None:
         """The current command has no sealed fields."""
         self._opened = None

@@ -69,6 +69,7 @@ NONCE_LABEL = b"auction-engine/sealed-nonce/v1\n"
 COMMITMENT_LABEL = b"auction-engine/sealed-field/v1\n"
 KEY_LABEL = b"auction-engine/sealed-key/v1"
 IV_LABEL = b"auction-engine/sealed-iv/v1\n"
+SNAPSHOT_KEY_LABEL = b"auction-engine/snapshot-key/v1"
 IV_BYTES = 12  # AES-GCM's standard IV length
 PAD_BLOCK = 128  # the plaintext is padded to a multiple of this: every integer maximum seals to the same length
 
@@ -132,6 +133,10 @@ class MarketVault:
         """The vault of a market that signs its ledger with `signer` (same key, same secret)."""
         hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SECRET_INFO + signer.name.encode())
         return cls(hkdf.derive(signer.seed))
+
+    def snapshot_cipher(self) -> AESGCM:
+        """The AEAD that seals the market's snapshots (auction_engine/snapshot.py): its own key from the secret."""
+        return AESGCM(hmac.digest(self._secret, SNAPSHOT_KEY_LABEL, "sha256"))
 
     @classmethod
     def simulation(cls, market: str) -> MarketVault:

@@ -36,9 +36,11 @@ from .fastlane import FastLane, LaneStats
 from .feed import Feed
 from .guard import BodyGuard
 from .i18n import market_timezone
+from .idempotency import DEFAULT_WINDOW_MS as IDEMPOTENCY_WINDOW_MS
 from .live import WRITE_TIMEOUT_S, LiveMarket
 from .receipts import DEFAULT_WINDOW_MS
 from .responses import ApiError, status_for
+from .restore import reader_of
 from .routes import ROUTERS
 from .routes.pages import static_files
 from .witnesses import Witness, WitnessPool
@@ -76,6 +78,9 @@ def create_app(
     quorum: int = 1,
     telemetry: bool = False,
     timezone: str | None = None,
+    snapshot_every_entries: int | None = 100_000,
+    snapshot_every_ms: int | None = 10 * 60 * 1000,
+    idempotency_window_ms: int = IDEMPOTENCY_WINDOW_MS,
 ) -> FastAPI:
     """Open the ledger `db` (a path, URL or store), rebuild the market, and build the application.
 
@@ -87,7 +92,9 @@ def create_app(
     metrics (reported to the providers configured in the process, as `opentelemetry-instrument` sets
     them); off, no request pays for asking whether a provider is configured. `timezone` is the IANA time
     zone people read the market's times in (default: the one of the market's `utc_offset_ms`, Asia/Shanghai
-    for UTC+08:00); the rules keep counting working days on `utc_offset_ms`.
+    for UTC+08:00); the rules keep counting working days on `utc_offset_ms`. The market is snapshotted every
+    `snapshot_every_entries` entries and `snapshot_every_ms` (docs/formats.md §14); idempotency keys are
+    remembered for `idempotency_window_ms` of ledger time.
     """
     store = open_store(db) if isinstance(db, str) else db
     try:
@@ -101,6 +108,10 @@ def create_app(
             tick_ms=tick_ms,
             write_timeout=write_timeout,
             receipt_window_ms=receipt_window_ms,
+            open_reader=reader_of(db),
+            snapshot_every_entries=snapshot_every_entries,
+            snapshot_every_ms=snapshot_every_ms,
+            idempotency_window_ms=idempotency_window_ms,
         )
     except BaseException:
         if isinstance(db, str):  # opened here: close it (a writer's store holds the ledger's lock)

@@ -32,7 +32,6 @@ import collections
 import contextlib
 import logging
 import time
-from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,17 +42,18 @@ from ledger.log import MAX_ENTRY_BYTES
 from ledger.startup import check_signer, verify_stored
 from ledger.store import StoredCheckpoint
 
-from ..certificates import index_entry, new_session_index
 from ..clock import WallClock
 from ..engine import Engine, Event
-from ..market import SEALED_FIELDS
-from ..replay import command_of, replay_engine
 from ..vault import MarketVault
 from . import privacy
 from .auth import META_KEY, Credentials
 from .committer import STOP_WAIT_S, WRITE_TIMEOUT_S, GroupCommitter, Unavailable
-from .idempotency import IDEM_FIELD, IdempotencyConflict, IdempotencyKeys, fingerprint
+from .idempotency import DEFAULT_WINDOW_MS as IDEMPOTENCY_WINDOW_MS
+from .idempotency import IDEM_FIELD, IdempotencyConflict, fingerprint
+from .indexes import MarketIndexes
 from .receipts import DEFAULT_WINDOW_MS, ReceiptDesk, SignatureDesk
+from .restore import BackgroundAudit, check_recent, restore, snapshot_to_use
+from .snapshots import SnapshotTaker
 
 if TYPE_CHECKING:
     from .witnesses import WitnessPool
@@ -113,8 +113,17 @@ class LiveMarket:
         write_timeout: float = WRITE_TIMEOUT_S,
         check_store: bool = True,
         receipt_window_ms: int = DEFAULT_WINDOW_MS,
+        open_reader: Callable[[], Store] | None = None,
+        snapshot_every_entries: int | None = 100_000,
+        snapshot_every_ms: int | None = 10 * 60 * 1000,
+        idempotency_window_ms: int = IDEMPOTENCY_WINDOW_MS,
     ) -> None:
         """Open the market on `store`: check it (unless `check_store` is False: benchmarks only), replay it.
+
+        `open_reader` opens a second, read-only store on the same ledger: with it, a start from a snapshot
+        audits the history in the background (`restore.py`); without it the whole store is audited first.
+        A snapshot is taken every `snapshot_every_entries` entries or `snapshot_every_ms` of wall time
+        (None: never, by that measure); idempotency keys are kept `idempotency_window_ms` of ledger time.
 
         Raises WrongKey / IntegrityError (ledger.startup) when the signer or the stored bytes do not
         match the signed checkpoints, StoreError when the store cannot be read, ReplayMismatch when
@@ -123,10 +132,18 @@ class LiveMarket:
         started = time.perf_counter()
         self.store = store
         self.signer = signer
+        self.snapshot_every_entries = snapshot_every_entries
+        self.snapshot_every_ms = snapshot_every_ms
         raw: list[bytes] | None = None
         if check_store:
             check_signer(store, signer)
-            raw = verify_stored(store, signer)
+            # A snapshot spares reading the history before serving when a second, read-only connection can
+            # audit it in the background; otherwise the whole store is audited first, as always.
+            snapshot = snapshot_to_use(store) if open_reader is not None else None
+            if snapshot is None:
+                raw = verify_stored(store, signer)
+            else:
+                check_recent(store, signer, snapshot)
         self.check_seconds = time.perf_counter() - started
         self.log = Log(store, signer, policy=policy or CheckpointPolicy(every_entries=1000, every_ms=1000))
         if raw is not None and len(raw) != self.log.size:  # the store changed under us: no single writer
@@ -134,11 +151,6 @@ class LiveMarket:
         self.origin = self.log.origin
         self.tick_ms = tick_ms
         self.committer = GroupCommitter(store, self.log, write_timeout=write_timeout, on_durable=self._publish)
-        self.keys = IdempotencyKeys()
-        self.codes_at: dict[str, int] = {}  # transaction code -> index of its txcode entry
-        # Every entry naming a lot, by lot, and the sub-market openings: a lot's session (what its
-        # certificate's transcript holds) is then read from the store without reading the whole ledger.
-        self.sessions = new_session_index(lambda: array("q"))
         self._unpublished: list[Event] = []
         # recent durable events as (seq, t, kind, data) tuples (untracked by the GC when their data is plain)
         self.ring: collections.deque[tuple[int, int, str, dict[str, Any]]] = collections.deque(maxlen=ring)
@@ -151,15 +163,22 @@ class LiveMarket:
         self.restored = self.log.size
         # Seals the proxies' maxima live and opens them on a restart: its secret is derived from the signer's key.
         self.vault = MarketVault.from_signer(signer)
+        self.restored_from: int | None = None  # the snapshot's size, when start-up used one
+        self.background_audit: BackgroundAudit | None = None
         if self.log.size:
-            if raw is None:
-                raw = list(self.log.entries())
-            self.engine = replay_engine(raw, vault=self.vault, keep_events=False)  # raises ReplayMismatch
-            self._restore_indexes(raw)
+            rebuilt = restore(self.log, self.vault, raw, idempotency_window_ms)  # raises ReplayMismatch
+            self.engine, self.indexes = rebuilt.engine, rebuilt.indexes
+            self.restored_from, self.replayed = rebuilt.snapshot, rebuilt.replayed
+            if rebuilt.snapshot is not None and check_store and open_reader is not None:
+                self.background_audit = BackgroundAudit(open_reader, signer, self._history_problem)
+            elif raw is None and check_store:  # every snapshot was skipped: check the whole store after all
+                verify_stored(store, signer)
             if operator not in self.engine.market.operators:
                 known = ", ".join(sorted(self.engine.market.operators))
                 raise StartError(f"--operator {operator!r} is not an operator of this ledger (it has: {known})")
         else:
+            self.indexes = MarketIndexes(idempotency_window_ms)
+            self.replayed = 0
             self.engine = Engine(
                 market=market or self.origin,
                 clock=WallClock(),
@@ -170,28 +189,28 @@ class LiveMarket:
                 keep_events=False,
                 vault=self.vault,
             )
+        self.keys = self.indexes.keys
+        self.codes_at = self.indexes.codes_at  # transaction code -> index of its txcode entry
+        # Every entry naming a lot, by lot, and the sub-market openings: a lot's session (what its
+        # certificate's transcript holds) is then read from the store without reading the whole ledger.
+        self.sessions = self.indexes.sessions
         self.operator = operator
         self.clock = WallClock()
         self.receipts = ReceiptDesk(signer, self.origin, self.log.tree.leaf, receipt_window_ms)
         self.signatures = SignatureDesk()  # bidders' signatures of commands, checked off the loop
         self.witnesses: WitnessPool | None = None  # set by create_app with `serve --witness` (witnesses.py)
+        self.snapshots = SnapshotTaker(self)
         self.replay_seconds = time.perf_counter() - started
 
-    def _restore_indexes(self, raw: list[bytes]) -> None:
-        """What the live market keeps beside the engine, from the ledger: each lot's entries, the codes'
-        records, the idempotency keys' outcomes."""
-        for data in raw:
-            entry = canonical.decode(data)
-            index_entry(self.sessions, entry["seq"], entry["kind"], entry)
-            if entry["kind"] == "txcode":
-                self.codes_at[entry["code"]] = entry["seq"]
-            if "ok" not in entry or IDEM_FIELD not in entry:
-                continue
-            cmd = command_of(entry)
-            if entry["kind"] in SEALED_FIELDS and "commitment" in cmd:  # the command as sent: its sealed fields opened
-                fields, _ = self.vault.open(entry["seq"], cmd) or ({}, b"")
-                cmd = {k: v for k, v in cmd.items() if k not in ("commitment", "sealed")} | fields
-            self.keys.restore(entry, cmd)
+    def _history_problem(self, message: str) -> None:
+        """The background audit found the history not as signed (called from its thread): stop serving."""
+        log.error("%s; the market stops", message)
+        loop = self._loop
+        reason = f"{message}; restore the ledger from a backup"
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.halt, reason)
+        else:
+            self.halt(reason)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -210,6 +229,8 @@ class LiveMarket:
         if self.log.size > (self.published.size if self.published else 0):
             self.log.sign_checkpoint(self.clock.now())  # the public log covers everything restored
         self.committer.start()
+        if self.background_audit is not None:
+            self.background_audit.start()
         self._tick_handle = loop.call_later(self.tick_ms / 1000, self._tick)
         # Unwritable from the start: the market serves unhealthy (503) and resumes when a write succeeds.
         with contextlib.suppress(Unavailable):
@@ -220,6 +241,10 @@ class LiveMarket:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
         self._closing = True
+        try:
+            await asyncio.wait_for(self.snapshots.final(), wait)
+        except Exception as exc:  # a snapshot is a cache: stopping goes on without it
+            log.warning("no snapshot on stop: %r", exc)
         await self.committer.stop(wait)
         self.receipts.close()
         self.signatures.close()
@@ -241,6 +266,8 @@ class LiveMarket:
             self.log.tick(self.clock.now())
             if self.stopped is None:
                 self.engine.fire_due(self.clock.now())
+                self.keys.prune(self.log.last_time)
+                self.snapshots.maybe_take()
         except EntryTooLarge as exc:
             self.halt(f"a deadline's entry was refused by the ledger ({exc}); restart to rebuild from the ledger")
         finally:
@@ -252,9 +279,7 @@ class LiveMarket:
 
     def _on_event(self, event: Event) -> None:
         self._unpublished.append(event)
-        index_entry(self.sessions, event.seq, event.kind, event.data)
-        if event.kind == "txcode":
-            self.codes_at[event.data["code"]] = event.seq
+        self.indexes.add(event.seq, event.kind, event.data)
         self.committer.kick()
 
     def _publish(self, durable: int) -> None:
@@ -325,7 +350,7 @@ class LiveMarket:
         if idem is not None:
             withheld = () if result.ok else self.engine.withheld  # what the refusal's entry left out
             remembered = (result.ok, result.seq, result.code, result.message, result.rule, outcome.target)
-            self.keys.remember(cmd["actor"], idem, cmd, remembered, withheld, fp)
+            self.keys.remember(cmd["actor"], idem, cmd, remembered, outcome.t or 0, withheld, fp)
         return outcome
 
     def fire_due(self) -> None:
