@@ -18,8 +18,9 @@ from ledger.store import StoreError
 from ..display import market_offset, market_time
 from ..replay import ReplayReport
 from ..replay import replay as replay_entries
+from ..snapshot import SnapshotCheck
 from ..vault import RevealVault
-from .common import EXIT_FAILED, fail_input, load_verifier, open_readonly_log, read_text
+from .common import EXIT_FAILED, fail_input, load_signer, load_verifier, open_readonly_log, read_text
 
 
 def _sizes_hint(db: str) -> str:
@@ -122,11 +123,18 @@ def _replay_json(audit: AuditReport, report: ReplayReport | None, complete: bool
 @click.argument("db")
 @click.option("--vkey", required=True, help="The market's verifier key, or a file holding it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-def replay_cmd(db: str, vkey: str, as_json: bool) -> None:
+@click.option(
+    "--key",
+    "key_path",
+    default=None,
+    help="The market's signer key file: also check every stored snapshot against the fold of its prefix.",
+)
+def replay_cmd(db: str, vkey: str, as_json: bool, key_path: str | None) -> None:
     """Audit DB as `ledger verify` does, then replay every entry through the rules; exit 1 if either fails.
 
     Exit 0 also when the replay stops at a sealed value its lot has not revealed yet: it then says
-    PARTIAL (JSON "complete": false) and how far it replayed.
+    PARTIAL (JSON "complete": false) and how far it replayed. With --key (the market's own key, which
+    seals its snapshots), every stored snapshot must equal the state a replay of its prefix folds.
     """
     verifier = load_verifier(vkey)
     raw: list[bytes] = []
@@ -147,8 +155,12 @@ def replay_cmd(db: str, vkey: str, as_json: bool) -> None:
             report = prefix  # or the first of those signatures that does not verify: a failure
     ok = report is not None and report.ok
     complete = ok and partial_at is None
+    snapshots = _check_snapshots(db, key_path, raw, audit) if key_path is not None and audit.ok else []
+    ok = ok and all(check.ok for check in snapshots)
     if as_json:
-        click.echo(json.dumps(_replay_json(audit, report, complete, ok), indent=2, ensure_ascii=False))
+        verdict = _replay_json(audit, report, complete, ok)
+        verdict["snapshots"] = [{"size": c.size, "ok": c.ok, "message": c.message} for c in snapshots]
+        click.echo(json.dumps(verdict, indent=2, ensure_ascii=False))
     else:
         state = "REPLAYED" if complete else "PARTIAL" if ok else "FAILED"
         click.echo(f"ledger {db}: {state}")
@@ -170,10 +182,37 @@ def replay_cmd(db: str, vkey: str, as_json: bool) -> None:
                     " not public yet (its lot is still being priced)"
                 )
                 click.echo(f"  entry {partial_at}: {report.message}")
-            elif not ok:
+            elif not report.ok:
                 click.echo(f"  entry {report.index}: {report.message}")
+        for check in snapshots:
+            click.echo(f"  snapshot at {check.size}: {'OK' if check.ok else 'FAILED'}: {check.message}")
     if not ok:
         sys.exit(EXIT_FAILED)
+
+
+def _check_snapshots(db: str, key_path: str, raw: list[bytes], audit: AuditReport) -> list[SnapshotCheck]:
+    """Every stored snapshot against the fold of the prefix it claims (the market's key opens them)."""
+    from ledger.merkle import MerkleTree, leaf_hash
+
+    from ..snapshot import check_snapshot
+    from ..vault import MarketVault
+
+    signer = load_signer(key_path)
+    vault = MarketVault.from_signer(signer)
+    try:
+        store = open_store(db, readonly=True)
+        try:
+            stored = [(size, root, store.get_snapshot(size) or b"") for size, root in store.snapshots()]
+        finally:
+            store.close()
+    except StoreError as exc:
+        fail_input(str(exc))
+    checks = []
+    for size, root, blob in stored:
+        prefix = raw[:size]
+        prefix_root = MerkleTree(map(leaf_hash, prefix)).root()
+        checks.append(check_snapshot(vault, audit.origin or signer.name, size, root, blob, prefix, prefix_root))
+    return checks
 
 
 @ledger.command()

@@ -90,6 +90,27 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     " UTC+08:00, the rules' utc_offset_ms]",
 )
 @click.option(
+    "--snapshot-every",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(100, 10**9),
+    help="Snapshot the market every this many entries (docs/formats.md §14), so a restart replays only the rest.",
+)
+@click.option(
+    "--snapshot-minutes",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Also snapshot the market this many minutes after the last snapshot, if anything was appended.",
+)
+@click.option(
+    "--idempotency-hours",
+    default=24,
+    show_default=True,
+    type=click.IntRange(1, 24 * 365),
+    help="Remember each Idempotency-Key for this many hours of ledger time after its last use, also across restarts.",
+)
+@click.option(
     "--receipt-window-ms",
     default=DEFAULT_WINDOW_MS,
     show_default=True,
@@ -161,6 +182,9 @@ def serve(
     witness_specs: tuple[str, ...],
     quorum: int | None,
     receipt_window_ms: int,
+    snapshot_every: int,
+    snapshot_minutes: int,
+    idempotency_hours: int,
     timezone: str | None,
     write_timeout: float,
     max_body: int,
@@ -231,6 +255,9 @@ def serve(
             heartbeat_s=heartbeat,
             write_timeout=write_timeout,
             receipt_window_ms=receipt_window_ms,
+            snapshot_every_entries=snapshot_every,
+            snapshot_every_ms=snapshot_minutes * 60_000,
+            idempotency_window_ms=idempotency_hours * 3_600_000,
             timezone=timezone,
             witnesses=witnesses,
             quorum=quorum or 1,

@@ -203,3 +203,21 @@ def test_an_entry_altered_before_the_snapshot_stops_the_market_once_the_backgrou
         m = Market(client, db, client.app, tokens=tokens)
         r = m.post("/api/lots/L0/bids", {"amount": 12_000}, who="acme")
         assert r.status_code == 503
+
+
+def test_ledger_replay_with_the_key_checks_every_snapshot_and_fails_on_a_damaged_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from auction_engine.cli import main
+
+    db = tmp_path / "ledger.db"
+    with TestClient(make_app(db)) as client:
+        trade(Market(client, db, client.app), lots=1)
+    key = tmp_path / "market.key"
+    key.write_text(signer().encode() + "\n")
+    args = ["ledger", "replay", str(db), "--vkey", signer().verifier.encode(), "--key", str(key)]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0 and "OK: equals the fold" in done.output, done.output
+    _flip_snapshot_byte(db)
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 1 and "FAILED: the snapshot at" in done.output, done.output
