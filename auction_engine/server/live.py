@@ -7,22 +7,21 @@ thread and wakes each request whose entries a batch held, so a request is answer
 command entry (and everything the command caused) is durable, and the answer carries the entry's
 index. Events are published to the feed at the same moment, never before.
 
-Crash safety: on start with a non-empty ledger the market is rebuilt by replaying every entry
-(`replay_engine`, which checks each one) and the engine is attached to the wall clock, which
-re-arms every deadline still pending (those already past fire at once, stamped with the deadline
-as in simulation). The idempotency keys' answers are rebuilt from the ledger too
-(`idempotency.py`), so a retried request after a crash gets the answer the first one would have had.
+Crash safety: on start with a non-empty ledger the market is rebuilt from the latest snapshot that
+matches the ledger and the entries after it, or, without one, by replaying every entry (`restore.py`,
+`replay_engine`, which checks each one); the engine is then attached to the wall clock, which re-arms
+every deadline still pending (those already past fire at once, stamped with the deadline as in
+simulation). The idempotency keys' answers come back with it (`indexes.py`), so a retried request
+after a crash gets the answer the first one would have had.
 
-Start-up checks what it serves: before the replay, the whole store is audited against the signer's
-verifier key (`ledger.startup`: the signer is the key that signed the stored checkpoints; every leaf
-hash recomputed, the seq/prev chain, every checkpoint's signature and root), and the market refuses
-to start on a mismatch, naming the entry. The audit reads each entry once and hands its bytes to the
-replay.
+Start-up checks what it serves: the signer is the key that signed the stored checkpoints; without a
+snapshot the whole store is audited before the replay (`ledger.startup`), with one the entries after
+it (and after the latest checkpoint) are re-hashed before serving and the rest in the background,
+which stops the market (`halt`) on a mismatch. A snapshot is taken every N entries and T minutes and
+on a clean stop (`snapshots.py`).
 
 Health (see `committer.py`): serving, *unwritable* until a write succeeds again, or *stopped* by
 `halt` until a restart; while not serving, new commands are refused with Unavailable (HTTP 503).
-(Re-hashing, in the background, history the start-up did not read — once snapshots exist — is to
-call `halt` on a mismatch; it is not built yet.)
 """
 
 from __future__ import annotations
