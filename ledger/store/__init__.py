@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Row, Store, StoredCheckpoint, StoreError
+from .base import Row, Store, StoredCheckpoint, StoreError, Tile
 from .memory import MemoryStore
 from .postgres import PostgresStore
 from .sqlite import SQLiteStore
@@ -15,6 +15,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredCheckpoint",
+    "Tile",
     "open_store",
 ]
 

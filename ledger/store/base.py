@@ -1,8 +1,15 @@
-"""The storage interface behind the log: ordered entry bytes, their leaf hashes, signed checkpoints.
+"""The storage interface behind the log: ordered entry bytes, their leaf hashes, signed checkpoints, tiles.
 
 A store knows nothing of Merkle trees or signatures; it keeps rows durable and atomic. `commit`
-writes a batch of entries and, optionally, the checkpoint covering them in one atomic, durable
-transaction: when it returns, everything in it survives a crash, and nothing half-written does.
+writes a batch of entries and, optionally, the checkpoint covering them and the hash tiles they
+complete in one atomic, durable transaction: when it returns, everything in it survives a crash,
+and nothing half-written does.
+
+Tiles (C2SP tlog-tiles, height 8) are the log's Merkle tree kept in storage so that opening the log
+need not rehash every entry: the tile at level L ≥ 1, index N holds the hashes of the complete
+aligned subtrees of 256**L leaves numbered 256·N … 256·N+255 (fewer in the partial tile at the
+right edge, which is rewritten as it grows). Level 0 is the entries' own `leaf` column. The store
+only keeps them; `ledger.stored_tree` computes and reads them, and an audit recomputes them.
 
 A store also keeps a few snapshots for its user (the market engine's state at some ledger size):
 opaque blobs beside the ledger, not part of it (not signed, not chained, not audited); losing one
@@ -14,7 +21,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["Row", "Store", "StoreError", "StoredCheckpoint", "check_snapshot_args"]
+__all__ = [
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "Row",
+    "Store",
+    "StoreError",
+    "StoredCheckpoint",
+    "Tile",
+    "check_snapshot_args",
+    "hashes_at_level",
+]
+
+TILE_HEIGHT = 8  # levels of the tree per tile: a tile's hashes are 2**8 = 256 subtrees wide
+TILE_WIDTH = 1 << TILE_HEIGHT
 
 
 class StoreError(RuntimeError):
@@ -36,6 +56,19 @@ class StoredCheckpoint(NamedTuple):
     note: str
 
 
+class Tile(NamedTuple):
+    """A stored hash tile: `level` >= 1, index `idx`, and its (1 to 256) 32-byte hashes joined."""
+
+    level: int
+    idx: int
+    hashes: bytes
+
+
+def hashes_at_level(size: int, level: int) -> int:
+    """How many hashes tile level `level` has in a tree of `size` leaves: its complete subtrees of 256**level leaves."""
+    return size >> (TILE_HEIGHT * level)
+
+
 def check_snapshot_args(size: int, root: bytes, data: bytes, keep: int) -> None:
     """Refuse arguments of `put_snapshot` that no store could keep meaningfully (ValueError, nothing written)."""
     if type(size) is not int or size < 0:
@@ -54,8 +87,11 @@ class Store(Protocol):
         """Number of stored entries."""
         ...
 
-    def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
-        """Append rows (and checkpoints) atomically and durably."""
+    def commit(
+        self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = (), tiles: Sequence[Tile] = ()
+    ) -> None:
+        """Append rows (and checkpoints) and write tiles (replacing those of the same level and index),
+        atomically and durably."""
         ...
 
     def rows(self, start: int = 0, end: int | None = None) -> Iterator[Row]:
@@ -64,6 +100,21 @@ class Store(Protocol):
 
     def leaf_hashes(self) -> Iterator[bytes]:
         """Every stored leaf hash, in seq order (to rebuild the tree on open)."""
+        ...
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes of the entries with start <= seq < end, in seq order (without their bytes)."""
+        ...
+
+    def tiles(self, level: int, start: int = 0, end: int | None = None) -> Iterator[Tile]:
+        """The stored tiles of `level` with start <= idx < end, by idx (none for a store that has none).
+
+        The hashes are returned as stored, whatever their length: the reader checks them."""
+        ...
+
+    def cut_tiles(self, size: int) -> None:
+        """Cut the stored tiles to a tree of `size` leaves: drop every hash of a subtree that reaches an
+        entry at index >= size (a tile left empty is deleted), in one atomic step."""
         ...
 
     def checkpoints(self) -> list[StoredCheckpoint]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from .base import Row, StoredCheckpoint, check_snapshot_args
+from .base import TILE_HEIGHT, Row, StoredCheckpoint, Tile, check_snapshot_args
 
 __all__ = ["MemoryStore"]
 
@@ -18,18 +18,24 @@ class MemoryStore:
         self._checkpoints: list[StoredCheckpoint] = []
         self._meta: dict[str, str] = {}
         self._snapshots: dict[int, tuple[bytes, bytes]] = {}  # size -> (root, data)
+        self._tiles: dict[tuple[int, int], bytes] = {}  # (level, idx) -> hashes
         self.quarantined: list[tuple[Row, str]] = []
 
     def size(self) -> int:
         return len(self._data)
 
-    def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
+    def commit(
+        self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = (), tiles: Sequence[Tile] = ()
+    ) -> None:
+        for i, row in enumerate(rows):  # checked first, so that a refused batch changes nothing
+            if row.seq != len(self._data) + i:
+                raise ValueError(f"row seq {row.seq} does not follow the stored size {len(self._data) + i}")
         for row in rows:
-            if row.seq != len(self._data):
-                raise ValueError(f"row seq {row.seq} does not follow the stored size {len(self._data)}")
             self._data.append(row.data)
             self._leaves.append(row.leaf)
         self._checkpoints.extend(checkpoints)
+        for level, idx, hashes in tiles:
+            self._tiles[level, idx] = bytes(hashes)
 
     def rows(self, start: int = 0, end: int | None = None) -> Iterator[Row]:
         end = len(self._data) if end is None else min(end, len(self._data))
@@ -38,6 +44,25 @@ class MemoryStore:
 
     def leaf_hashes(self) -> Iterator[bytes]:
         return iter(list(self._leaves))
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        return self._leaves[max(start, 0) : max(end, 0)]
+
+    def tiles(self, level: int, start: int = 0, end: int | None = None) -> Iterator[Tile]:
+        tiles = self._tiles
+        if end is not None and end - start <= 4096:  # a short range (a proof's lookups): by key
+            found = [i for i in range(start, end) if (level, i) in tiles]
+        else:
+            found = sorted(i for (lv, i) in tiles if lv == level and i >= start and (end is None or i < end))
+        return iter([Tile(level, i, tiles[level, i]) for i in found])
+
+    def cut_tiles(self, size: int) -> None:
+        for level, idx in list(self._tiles):
+            keep = (size >> (TILE_HEIGHT * level)) - (idx << TILE_HEIGHT)  # hashes of this tile still complete
+            if keep <= 0:
+                del self._tiles[level, idx]
+            else:
+                self._tiles[level, idx] = self._tiles[level, idx][: keep * 32]
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         return sorted(self._checkpoints)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .base import Row, StoredCheckpoint, StoreError, check_snapshot_args
+from .base import TILE_HEIGHT, Row, StoredCheckpoint, StoreError, Tile, check_snapshot_args
 
 if TYPE_CHECKING:
     import psycopg
@@ -44,6 +44,10 @@ TABLES: dict[str, str] = {
         "CREATE TABLE quarantine (seq bigint NOT NULL, data bytea NOT NULL, leaf bytea NOT NULL, reason text NOT NULL)"
     ),
     "snapshots": "CREATE TABLE snapshots (size bigint PRIMARY KEY, root bytea NOT NULL, data bytea NOT NULL)",
+    "tiles": (
+        "CREATE TABLE tiles"
+        " (level bigint NOT NULL, idx bigint NOT NULL, hashes bytea NOT NULL, PRIMARY KEY (level, idx))"
+    ),
 }
 SCHEMA = ";\n".join(TABLES.values()) + ";\n"
 
@@ -54,15 +58,18 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "meta": [("key", "text"), ("value", "text")],
     "quarantine": [("seq", "bigint"), ("data", "bytea"), ("leaf", "bytea"), ("reason", "text")],
     "snapshots": [("size", "bigint"), ("root", "bytea"), ("data", "bytea")],
+    "tiles": [("level", "bigint"), ("idx", "bigint"), ("hashes", "bytea")],
 }
 # Tables added after the first release: a writer creates them on an older database; a read-only
-# store does without them (an older database simply has no snapshots).
-OPTIONAL_TABLES = frozenset({"snapshots"})
+# store does without them (an older database simply has no snapshots, and no tiles: a read-only
+# log then builds its tree in memory).
+OPTIONAL_TABLES = frozenset({"snapshots", "tiles"})
 
 APPLICATION_NAME = "auction-engine-ledger"
 LOCK_NAME = "auction-engine ledger writer"
 _CHUNK = 4096  # rows per round trip in rows()
 _LEAF_CHUNK = 65536  # leaf hashes per round trip in leaf_hashes()
+_TILE_CHUNK = 256  # tiles (up to 8 KiB each) per round trip in tiles()
 _END = 1 << 62
 _make_row = functools.partial(tuple.__new__, Row)
 
@@ -251,7 +258,9 @@ class PostgresStore:
         row = self._fetchone("size", "SELECT max(seq) FROM entries", ())
         return 0 if row is None or row[0] is None else row[0] + 1
 
-    def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
+    def commit(
+        self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = (), tiles: Sequence[Tile] = ()
+    ) -> None:
         pg = _psycopg()
         with self._mutex:
             db = self._conn()
@@ -264,6 +273,12 @@ class PostgresStore:
                                 copy.write_row(row)
                     if checkpoints:
                         cur.executemany("INSERT INTO checkpoints (size, note) VALUES (%s, %s)", checkpoints)
+                    if tiles:
+                        cur.executemany(
+                            "INSERT INTO tiles (level, idx, hashes) VALUES (%s, %s, %s)"
+                            " ON CONFLICT (level, idx) DO UPDATE SET hashes = EXCLUDED.hashes",
+                            tiles,
+                        )
             except pg.Error as exc:
                 if db.broken:
                     # The COMMIT may have reached the server before the connection died.
@@ -282,6 +297,14 @@ class PostgresStore:
         for chunk in self._windows("leaf_hashes", "seq, leaf", 0, _END, _LEAF_CHUNK):
             for _, leaf in chunk:
                 yield leaf
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        got = self._fetchall(
+            f"reading the leaf hashes of entries {start} to {end - 1}",
+            "SELECT leaf FROM entries WHERE seq >= %s AND seq < %s ORDER BY seq",
+            (start, end),
+        )
+        return [bytes(leaf) for (leaf,) in got]
 
     def _windows(self, what: str, columns: str, start: int, stop: int, width: int) -> Iterator[list[tuple[Any, ...]]]:
         """The entries with start <= seq < stop, one window of `width` seq values per query, in seq order.
@@ -329,6 +352,52 @@ class PostgresStore:
         )
         return max(cur.rowcount, 0)
 
+    # -- tiles: the Merkle tree in storage (ledger.stored_tree) ------------------------------------------
+
+    def tiles(self, level: int, start: int = 0, end: int | None = None) -> Iterator[Tile]:
+        stop = _END if end is None else end
+        what = f"reading tiles of level {level}"
+        if stop == start + 1:  # one tile (a proof's lookup): by key, whatever plan LIMIT would get
+            got = self._fetch_optional(
+                "tiles", what, "SELECT idx, hashes FROM tiles WHERE level = %s AND idx = %s", (level, start)
+            )
+            yield from (Tile(level, idx, bytes(hashes)) for idx, hashes in got)
+            return
+        at = start
+        while at < stop:
+            batch = self._fetch_optional(
+                "tiles",
+                what,
+                "SELECT idx, hashes FROM tiles WHERE level = %s AND idx >= %s AND idx < %s ORDER BY idx LIMIT %s",
+                (level, at, stop, _TILE_CHUNK),
+            )
+            yield from (Tile(level, idx, bytes(hashes)) for idx, hashes in batch)
+            if len(batch) < _TILE_CHUNK:
+                return
+            at = batch[-1][0] + 1
+
+    def cut_tiles(self, size: int) -> None:
+        pg = _psycopg()
+        with self._mutex:
+            db = self._conn()
+            try:
+                with db.transaction(), db.cursor(binary=True) as cur:
+                    top = cur.execute("SELECT max(level) FROM tiles").fetchone()
+                    for level in range(1, (top[0] if top and top[0] is not None else 0) + 1):
+                        count = size >> (TILE_HEIGHT * level)  # the hashes this level keeps
+                        first_gone = -(-count >> TILE_HEIGHT)  # the first tile all of whose hashes go
+                        cur.execute("DELETE FROM tiles WHERE level = %s AND idx >= %s", (level, first_gone))
+                        if count % (1 << TILE_HEIGHT):  # the partial tile left at the edge: its first hashes stay
+                            cur.execute(
+                                "UPDATE tiles SET hashes = substring(hashes FROM 1 FOR %s)"
+                                " WHERE level = %s AND idx = %s",
+                                ((count % (1 << TILE_HEIGHT)) * 32, level, count >> TILE_HEIGHT),
+                            )
+            except pg.Error as exc:
+                raise StoreError(
+                    f"{self.url}: cutting the tiles to {size} entries failed, nothing changed ({_reason(exc)})"
+                ) from None
+
     # -- snapshots: blobs beside the ledger, not part of it ------------------------------------------
 
     def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
@@ -359,17 +428,17 @@ class PostgresStore:
                 ) from None
 
     def snapshots(self) -> list[tuple[int, bytes]]:
-        got = self._fetch_snapshots("snapshots", "SELECT size, root FROM snapshots ORDER BY size", ())
+        got = self._fetch_optional("snapshots", "snapshots", "SELECT size, root FROM snapshots ORDER BY size", ())
         return [(size, bytes(root)) for size, root in got]
 
     def get_snapshot(self, size: int) -> bytes | None:
-        got = self._fetch_snapshots(
-            f"reading the snapshot of size {size}", "SELECT data FROM snapshots WHERE size = %s", (size,)
+        got = self._fetch_optional(
+            "snapshots", f"reading the snapshot of size {size}", "SELECT data FROM snapshots WHERE size = %s", (size,)
         )
         return bytes(got[0][0]) if got else None
 
-    def _fetch_snapshots(self, what: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Rows of the snapshots table; none for a read-only store on a database without the table."""
+    def _fetch_optional(self, table: str, what: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of a table of OPTIONAL_TABLES; none for a read-only store on a database without the table."""
         pg = _psycopg()
         with self._mutex:
             try:
@@ -377,7 +446,7 @@ class PostgresStore:
             except pg.errors.UndefinedTable:
                 if self.readonly:
                     return []
-                raise StoreError(f"{self.url}: {what} failed (the table {self.schema}.snapshots is missing)") from None
+                raise StoreError(f"{self.url}: {what} failed (the table {self.schema}.{table} is missing)") from None
             except pg.Error as exc:
                 raise StoreError(f"{self.url}: {what} failed ({_reason(exc)})") from None
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import quote
 
-from .base import Row, StoredCheckpoint, StoreError, check_snapshot_args
+from .base import TILE_HEIGHT, Row, StoredCheckpoint, StoreError, Tile, check_snapshot_args
 
 __all__ = ["SQLiteStore", "lock_path"]
 
@@ -41,9 +41,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER NOT NULL, data BLOB NOT NULL, leaf BLOB NOT NULL, reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshots (size INTEGER PRIMARY KEY, root BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tiles (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (level, idx)
+);
 """
 
 _CHUNK = 4096
+_TILE_CHUNK = 256  # tiles (up to 8 KiB each) per query in tiles()
+_END = 1 << 62
 _make_row = functools.partial(tuple.__new__, Row)
 
 
@@ -164,7 +169,9 @@ class SQLiteStore:
             self._failed("reading the size", exc)
         return 0 if row[0] is None else row[0] + 1
 
-    def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
+    def commit(
+        self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = (), tiles: Sequence[Tile] = ()
+    ) -> None:
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -174,6 +181,8 @@ class SQLiteStore:
             db.executemany("INSERT INTO entries (seq, data, leaf) VALUES (?, ?, ?)", rows)
             if checkpoints:
                 db.executemany("INSERT INTO checkpoints (size, note) VALUES (?, ?)", checkpoints)
+            if tiles:
+                db.executemany("INSERT OR REPLACE INTO tiles (level, idx, hashes) VALUES (?, ?, ?)", tiles)
             db.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
@@ -220,6 +229,66 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             self._failed("reading the leaf hashes", exc)
 
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        try:
+            got = self._db.execute(
+                "SELECT CAST(leaf AS BLOB) FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self._failed(f"reading the leaf hashes of entries {start} to {end - 1}", exc)
+        return [b"" if leaf is None else bytes(leaf) for (leaf,) in got]
+
+    # -- tiles: the Merkle tree in storage (ledger.stored_tree) ------------------------------------------
+
+    def _no_table(self, exc: sqlite3.Error, table: str) -> bool:
+        """A read-only store on a database written before `table` existed: it simply has no such rows."""
+        return self.readonly and f"no such table: {table}" in str(exc)
+
+    def tiles(self, level: int, start: int = 0, end: int | None = None) -> Iterator[Tile]:
+        stop = _END if end is None else end
+        at = start
+        while at < stop:
+            try:
+                batch = self._db.execute(
+                    "SELECT idx, CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx >= ? AND idx < ?"
+                    " ORDER BY idx LIMIT ?",
+                    (level, at, stop, _TILE_CHUNK),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                if self._no_table(exc, "tiles"):
+                    return
+                self._failed(f"reading tiles of level {level} from {at}", exc)
+            for idx, hashes in batch:
+                yield Tile(level, idx, b"" if hashes is None else bytes(hashes))
+            if len(batch) < _TILE_CHUNK:
+                return
+            at = batch[-1][0] + 1
+
+    def cut_tiles(self, size: int) -> None:
+        db = self._db
+        what = f"cutting the tiles to {size} entries (nothing changed)"
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._failed(what, exc)
+        try:
+            (top,) = db.execute("SELECT max(level) FROM tiles").fetchone()
+            for level in range(1, (top or 0) + 1):
+                count = size >> (TILE_HEIGHT * level)  # the hashes this level keeps
+                first_gone = -(-count >> TILE_HEIGHT)  # the first tile all of whose hashes go
+                db.execute("DELETE FROM tiles WHERE level = ? AND idx >= ?", (level, first_gone))
+                if count % (1 << TILE_HEIGHT):  # the partial tile left at the edge: its first hashes stay
+                    db.execute(
+                        "UPDATE tiles SET hashes = substr(CAST(hashes AS BLOB), 1, ?) WHERE level = ? AND idx = ?",
+                        ((count % (1 << TILE_HEIGHT)) * 32, level, count >> TILE_HEIGHT),
+                    )
+            db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                self._failed(what, exc)
+            raise
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         try:
             got = self._db.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
@@ -264,10 +333,6 @@ class SQLiteStore:
 
     # -- snapshots: blobs beside the ledger, not part of it ------------------------------------------
 
-    def _no_snapshots_table(self, exc: sqlite3.Error) -> bool:
-        """A read-only store on a database written before snapshots existed: it simply has none."""
-        return self.readonly and "no such table: snapshots" in str(exc)
-
     def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
         check_snapshot_args(size, root, data, keep)
         db = self._db
@@ -292,7 +357,7 @@ class SQLiteStore:
         try:
             got = self._db.execute("SELECT size, CAST(root AS BLOB) FROM snapshots ORDER BY size").fetchall()
         except sqlite3.Error as exc:
-            if self._no_snapshots_table(exc):
+            if self._no_table(exc, "snapshots"):
                 return []
             self._failed("reading the snapshots", exc)
         for size, root in got:
@@ -304,7 +369,7 @@ class SQLiteStore:
         try:
             row = self._db.execute("SELECT CAST(data AS BLOB) FROM snapshots WHERE size = ?", (size,)).fetchone()
         except sqlite3.Error as exc:
-            if self._no_snapshots_table(exc):
+            if self._no_table(exc, "snapshots"):
                 return None
             self._failed(f"reading the snapshot of size {size}", exc)
         if row is None:

@@ -43,7 +43,7 @@ def test_open_store_takes_postgresql_urls(postgres_server: PgCluster, ledger_pat
     tables = postgres_server.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", dbname=plain
     )
-    assert [t for (t,) in tables] == ["checkpoints", "entries", "meta", "quarantine", "snapshots"]
+    assert [t for (t,) in tables] == ["checkpoints", "entries", "meta", "quarantine", "snapshots", "tiles"]
 
 
 def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCluster) -> None:
@@ -70,14 +70,24 @@ def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCl
         ("snapshots", "size", "bigint", "NO"),
         ("snapshots", "root", "bytea", "NO"),
         ("snapshots", "data", "bytea", "NO"),
+        ("tiles", "level", "bigint", "NO"),
+        ("tiles", "idx", "bigint", "NO"),
+        ("tiles", "hashes", "bytea", "NO"),
     ]
     keys = postgres_server.sql(
         "SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc"
         " JOIN information_schema.key_column_usage kcu USING (constraint_schema, constraint_name)"
-        " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s ORDER BY 1",
+        " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s ORDER BY 1, kcu.ordinal_position",
         (schema,),
     )
-    assert keys == [("checkpoints", "size"), ("entries", "seq"), ("meta", "key"), ("snapshots", "size")]
+    assert keys == [
+        ("checkpoints", "size"),
+        ("entries", "seq"),
+        ("meta", "key"),
+        ("snapshots", "size"),
+        ("tiles", "level"),
+        ("tiles", "idx"),
+    ]
 
 
 def test_roles_with_only_the_documented_privileges(postgres_server: PgCluster) -> None:
