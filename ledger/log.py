@@ -5,6 +5,11 @@ writes everything appended since the last commit in one durable batch (group com
 then may the caller acknowledge those entries. Checkpoints are signed on a policy (every N
 entries and/or every T ms of entry time) and on demand; they go into the same atomic batch as
 the entries they cover, so a stored checkpoint never outruns its entries.
+
+The tree is kept in the store as hash tiles (`ledger.stored_tree`): only its right edge is in
+memory, and the tiles the batch's entries complete go into the same atomic batch. Opening reads
+the edge, not every leaf; an older store without tiles gets them on first open by a writer (a
+read-only log on one builds its tree in memory, `MerkleTree`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from . import canonical
 from .checkpoint import Checkpoint, TlogProof, verify_signed_checkpoint
 from .merkle import MerkleTree, leaf_hash
 from .note import NoteError, Signer, sign_note
-from .store.base import Row, Store, StoredCheckpoint
+from .store.base import Row, Store, StoredCheckpoint, Tile
+from .stored_tree import StoredTree, open_tree
 
 __all__ = ["MAX_ENTRY_BYTES", "Appended", "CheckpointPolicy", "EntryTooLarge", "LedgerError", "Log"]
 
@@ -33,6 +39,8 @@ _NEVER = 1 << 256  # a policy threshold that is never reached (an int, compared 
 # The largest entry the log takes, in canonical bytes: what the uint16 length prefix of a C2SP
 # tlog-tiles entry bundle can frame (docs/formats.md §1), so every entry can be served by the public log.
 MAX_ENTRY_BYTES = 65535
+# How many of the latest stored checkpoints an opening writer checks against the tree (see _check_checkpoints).
+CHECKED_ON_OPEN = 8
 
 
 class LedgerError(RuntimeError):
@@ -97,7 +105,8 @@ class Log:
         if stored_origin is None and not readonly:
             store.set_meta("origin", origin)
         self.origin = origin
-        self.tree = MerkleTree(store.leaf_hashes())
+        self.tree: StoredTree | MerkleTree = open_tree(store, readonly=readonly)
+        self._checkpoints = store.checkpoints()
         self.repaired = 0 if readonly else self._repair_tail()
         # Pending entries as plain lists of bytes, made into Rows when handed to the store: a Row per
         # append would be one more container kept alive per entry, which sets off the cyclic garbage
@@ -107,7 +116,6 @@ class Log:
         self._pending_checkpoints: list[StoredCheckpoint] = []
         self._durable = self.tree.size
         self._last_t = 0
-        self._checkpoints = store.checkpoints()
         if self.tree.size:
             self._last_t = self._read_last_time(store)
         if not readonly:
@@ -125,9 +133,11 @@ class Log:
 
         SQLite already rolls back a batch torn by a crash; this catches a tail whose bytes,
         seq or prev chain are wrong (a foreign writer, a damaged file) before anything is
-        signed on top of it. Set-aside rows go to quarantine, never deleted.
+        signed on top of it. Set-aside rows go to quarantine, never deleted. The tree (and
+        its stored tiles) is cut first: a crash between the two leaves tiles that do not cover
+        the entries, rebuilt on the next open, never tiles that outrun them.
         """
-        cps = self.store.checkpoints()
+        cps = self._checkpoints
         start = cps[-1].size if cps else 0
         start = min(start, self.tree.size)
         prev = self.tree.leaf(start - 1) if start else ZERO_HASH
@@ -135,11 +145,9 @@ class Log:
         for row in self.store.rows(start):
             reason = None
             if row.seq != expected:
-                # The tree was built from the stored leaves in order, so from here on its
-                # positions no longer match the rows' indices: cut both at the gap.
-                moved = self.store.quarantine(row.seq, f"entry {expected} is missing before entry {row.seq}")
+                # From here on the tree's positions no longer match the rows' indices: cut both at the gap.
                 self.tree.truncate(expected)
-                return moved
+                return self.store.quarantine(row.seq, f"entry {expected} is missing before entry {row.seq}")
             try:
                 entry = canonical.decode(row.data)
             except canonical.CanonicalError as exc:
@@ -153,9 +161,8 @@ class Log:
                 elif leaf_hash(row.data) != row.leaf:
                     reason = f"entry {row.seq} does not match its stored leaf hash"
             if reason is not None:
-                moved = self.store.quarantine(row.seq, reason)
                 self.tree.truncate(row.seq)
-                return moved
+                return self.store.quarantine(row.seq, reason)
             prev = row.leaf
             expected += 1
         return 0
@@ -174,17 +181,29 @@ class Log:
         return t
 
     def _check_checkpoints(self) -> None:
-        """Refuse to sign on top of a stored checkpoint that this tree does not reproduce."""
-        for cp in self._checkpoints:
-            if cp.size > self.tree.size:
-                raise LedgerError(
-                    f"stored checkpoint of size {cp.size} is beyond the log's {self.tree.size} entries"
-                    " (the log was truncated); refusing to sign a fork"
-                )
+        """Refuse to sign on top of a stored checkpoint that this tree does not reproduce.
+
+        Only the latest CHECKED_ON_OPEN checkpoints are checked, so that opening stays O(log n) however
+        many there are. That is enough to refuse a fork: every checkpoint signed from now on extends
+        this tree, so it is consistent with the latest stored one exactly when the tree's root at that
+        size is that checkpoint's (checked here), and whether the earlier ones are consistent with the
+        latest is already settled, by what was signed then. The audit (`ledger verify`, and the live
+        server's start-up check) recomputes the whole tree from the entries' bytes and checks every
+        checkpoint, each against the next, and every stored tile.
+        """
+        latest = self._checkpoints[-CHECKED_ON_OPEN:]
+        if latest and latest[-1].size > self.tree.size:
+            beyond = next(cp for cp in latest if cp.size > self.tree.size)
+            raise LedgerError(
+                f"stored checkpoint of size {beyond.size} is beyond the log's {self.tree.size} entries"
+                " (the log was truncated); refusing to sign a fork"
+            )
+        for cp in latest:
             body = Checkpoint.parse(cp.note[: cp.note.index("\n\n") + 1])
             if body.root != self.tree.root(cp.size):
                 raise LedgerError(
-                    f"stored checkpoint of size {cp.size} does not match the entries; refusing to sign a fork"
+                    f"stored checkpoint of size {cp.size} does not match the entries (or their stored tiles);"
+                    " refusing to sign a fork"
                 )
 
     # -- appending ----------------------------------------------------------------------------
@@ -329,22 +348,35 @@ class Log:
         data = self._pending_data
         return list(map(_make_row, zip(range(first, first + len(data)), data, self._pending_leaves, strict=True)))
 
+    def _pending_tiles(self) -> list[Tile]:
+        """The tiles the pending entries change (written with them); a read-only in-memory tree has none."""
+        tree = self.tree
+        return tree.pending_tiles() if isinstance(tree, StoredTree) else []
+
     def commit(self) -> int:
-        """Write every pending entry and checkpoint durably in one batch; return the durable size."""
+        """Write every pending entry, checkpoint and tile durably in one batch; return the durable size."""
         if self._pending_data or self._pending_checkpoints:
-            self.store.commit(self._pending_rows(), self._pending_checkpoints)
+            self.store.commit(self._pending_rows(), self._pending_checkpoints, self._pending_tiles())
             self._pending_data, self._pending_leaves, self._pending_checkpoints = [], [], []
             self._durable = self.tree.size
+            if isinstance(self.tree, StoredTree):
+                self.tree.hand_off()
+                self.tree.mark_durable(self._durable)
         return self._durable
 
-    def take_pending(self) -> tuple[list[Row], list[StoredCheckpoint]]:
-        """Hand the pending batch to a committer thread; call `mark_durable` once it is written."""
-        rows, cps = self._pending_rows(), self._pending_checkpoints
+    def take_pending(self) -> tuple[list[Row], list[StoredCheckpoint], list[Tile]]:
+        """Hand the pending batch (entries, checkpoints, the tiles they change) to a committer thread, which
+        writes it with `store.commit(rows, checkpoints, tiles)`; call `mark_durable` once it is written."""
+        rows, cps, tiles = self._pending_rows(), self._pending_checkpoints, self._pending_tiles()
         self._pending_data, self._pending_leaves, self._pending_checkpoints = [], [], []
-        return rows, cps
+        if isinstance(self.tree, StoredTree):
+            self.tree.hand_off()
+        return rows, cps, tiles
 
     def mark_durable(self, size: int) -> None:
         self._durable = max(self._durable, size)
+        if isinstance(self.tree, StoredTree):
+            self.tree.mark_durable(self._durable)
 
     # -- reading ------------------------------------------------------------------------------
 

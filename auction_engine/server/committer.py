@@ -208,7 +208,7 @@ class GroupCommitter:
         while True:
             await work.wait()
             work.clear()
-            rows, cps = self.log.take_pending()
+            rows, cps, self._tiles = self.log.take_pending()  # the tiles: for _write, which has only rows and cps
             if not rows and not cps:
                 if self._closing:
                     return
@@ -233,7 +233,7 @@ class GroupCommitter:
         """
         delay = 0.05
         while True:
-            job = loop.run_in_executor(self.io, self.store.commit, rows, cps)
+            job = loop.run_in_executor(self.io, self.store.commit, rows, cps, self._tiles)
             try:
                 try:
                     await asyncio.wait_for(asyncio.shield(job), self.write_timeout)

@@ -62,4 +62,4 @@ def test_a_large_nested_entry_is_refused_too(signer: Signer) -> None:
     parties = [{"party": f"bidder-{i:05d}", "amount": 10_000 + i} for i in range(3000)]  # about 90 KB
     with pytest.raises(EntryTooLarge, match=r"entry 0 \(refund\) would be \d+ bytes"):
         log.append("refund", {"lot": "L1", "parties": parties}, 0)
-    assert log.size == 0 and log.take_pending() == ([], [])
+    assert log.size == 0 and log.take_pending() == ([], [], [])

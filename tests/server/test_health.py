@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from auction_engine.server import create_app
 from auction_engine.server.live import MAX_COMMAND_BYTES, LiveMarket
 from ledger import CheckpointPolicy, EntryTooLarge, SQLiteStore, StoreError, canonical
-from ledger.store import Row, StoredCheckpoint
+from ledger.store import Row, StoredCheckpoint, Tile
 
 from .conftest import OP_TOKEN, LiveServer, Market, english, http_json, signer
 
@@ -36,11 +36,13 @@ class FlakyStore:
         self.hold = threading.Event()
         self.hold.set()
 
-    def commit(self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = ()) -> None:
+    def commit(
+        self, rows: Sequence[Row], checkpoints: Sequence[StoredCheckpoint] = (), tiles: Sequence[Tile] = ()
+    ) -> None:
         self.hold.wait(30)
         if self.fail:
             raise StoreError("simulated: No space left on device")
-        self.inner.commit(rows, checkpoints)
+        self.inner.commit(rows, checkpoints, tiles)
 
     def __getattr__(self, name: str) -> Any:  # everything else is the SQLite store's
         return getattr(self.inner, name)
