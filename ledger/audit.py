@@ -2,8 +2,10 @@
 
 Checks, in one streaming pass: every entry's canonical bytes, `seq`, `prev` chain and time
 order; the stored leaf hashes; every stored checkpoint's signature, origin and root; consistency
-between successive checkpoints; and, given a checkpoint the auditor saved earlier, that the log
-still extends it. Each problem names the entry index (or checkpoint size) and the reason.
+between successive checkpoints; every stored hash tile (the tree the log reads its proofs from)
+against the tiles recomputed from the entries; and, given a checkpoint the auditor saved earlier,
+that the log still extends it. Each problem names the entry index (or checkpoint size, or tile
+`L/N`) and the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from ._accel import kernels
 from .checkpoint import Checkpoint, CheckpointError, verify_signed_checkpoint
 from .merkle import MerkleTree, ProofError, verify_consistency
 from .note import NoteError, Verifier
-from .store.base import Row, Store
+from .store.base import TILE_HEIGHT, TILE_WIDTH, Row, Store
+from .tiles import HASH_SIZE, read_edge
 
 __all__ = ["AuditReport", "Problem", "audit_store"]
 
@@ -248,6 +251,61 @@ def check_trusted(trusted_note: str, verifier: Verifier, tree: MerkleTree, repor
         )
 
 
+def _check_tiles(store: Store, report: AuditReport, tree: MerkleTree) -> None:
+    """Every stored tile must hold exactly the hashes the entries make (a tile is `L/N`, level L >= 1).
+
+    A store whose tiles cover its entries (their right edge is all there: `tiles.read_edge`, as the
+    log decides on open) must have every tile, each equal to the one recomputed. A store that does not
+    (written before tiles existed, or by an older version since, or an upgrade cut short) is upgraded by
+    the next writer; what it has must still be right, as far as it goes. Hashes past the entries are
+    reported only when no entry is missing (a missing one is reported already, and stops the tree).
+    A problem's index is the first entry the tile spans (its message names the tile).
+    """
+    size = tree.size
+    covered = read_edge(store, size).covered
+    complete = store.size() == size  # the tree has every stored entry (none missing before the last)
+
+    def add(level: int, idx: int, what: str) -> None:
+        span = TILE_WIDTH ** (level + 1)
+        where = f"tile {level}/{idx} (entries {idx * span}…{(idx + 1) * span - 1})"
+        report.add("tile", f"{where}: {what}", index=idx * span)
+
+    level = 1
+    while level < 64:
+        count = size >> (TILE_HEIGHT * level)  # hashes at this level
+        needed = -(-count // TILE_WIDTH)  # tiles at this level
+        seen = 0
+        for tile in store.tiles(level):
+            if tile.idx >= needed:
+                if complete:
+                    add(level, tile.idx, f"stored, but the {size} entries do not reach it (entries removed?)")
+                continue
+            if covered:
+                for missing in range(seen, tile.idx):
+                    add(level, missing, "missing from the store")
+            seen = tile.idx + 1
+            width = min(TILE_WIDTH, count - tile.idx * TILE_WIDTH)
+            expected = tree.subtree_hashes(TILE_HEIGHT * level, tile.idx * TILE_WIDTH, width)
+            stored = tile.hashes
+            whole = len(stored) % HASH_SIZE == 0
+            longer = whole and len(stored) > len(expected) and stored.startswith(expected)
+            older = whole and not covered and len(stored) < len(expected) and expected.startswith(stored)
+            if stored == expected or (longer and not complete) or older:
+                continue  # right (as far as the entries read go; as far as an older writer wrote it)
+            if longer:
+                add(level, tile.idx, f"holds hashes beyond the {size} entries (entries removed?)")
+            elif len(stored) != len(expected) and (covered or not whole):
+                add(level, tile.idx, f"holds {len(stored)} bytes where the entries make {len(expected)}")
+            else:
+                add(level, tile.idx, "its hashes do not match the entries (damaged)")
+        if covered:
+            for missing in range(seen, needed):
+                add(level, missing, "missing from the store")
+        if count == 0 and seen == 0:
+            break
+        level += 1
+
+
 def audit_store(
     store: Store, verifier: Verifier, trusted: str | None = None, *, keep: list[bytes] | None = None
 ) -> AuditReport:
@@ -261,6 +319,7 @@ def audit_store(
     report.size = tree.size
     report.root = tree.root()
     _check_checkpoints(store, verifier, report, tree)
+    _check_tiles(store, report, tree)
     if trusted is not None:
         check_trusted(trusted, verifier, tree, report)
     return report
