@@ -159,7 +159,8 @@ def replay_cmd(db: str, vkey: str, as_json: bool, key_path: str | None) -> None:
     ok = ok and all(check.ok for check in snapshots)
     if as_json:
         verdict = _replay_json(audit, report, complete, ok)
-        verdict["snapshots"] = [{"size": c.size, "ok": c.ok, "message": c.message} for c in snapshots]
+        if key_path is not None:  # only with --key: the fields without it are a pinned contract
+            verdict["snapshots"] = [{"size": c.size, "ok": c.ok, "message": c.message} for c in snapshots]
         click.echo(json.dumps(verdict, indent=2, ensure_ascii=False))
     else:
         state = "REPLAYED" if complete else "PARTIAL" if ok else "FAILED"
