@@ -105,7 +105,8 @@ def call(url: str, body: Any = None, token: str = TOKEN, method: str | None = No
     if data is not None:
         req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, timeout=120) as r:
-        return json.loads(r.read())
+        body = r.read()
+        return json.loads(body) if r.headers.get_content_type() == "application/json" else body
 
 
 def rss_mb(pid: int) -> float:
@@ -162,16 +163,18 @@ def measure(directory: Path, n: int) -> dict[str, Any]:
     try:
         rng = random.Random(17)
         codes = call(f"{snap.url}/api/certificates")
-        code = (codes.get("certificates") or codes.get("codes") or [None])[0]
-        code = code["code"] if isinstance(code, dict) else code
+        listed = codes["codes"]  # code -> lot (or a list of codes)
+        code = next(iter(listed), None)
         cert_ms = median_ms(lambda: call(f"{snap.url}/api/certificates/{code}"), 50) if code else float("nan")
         proof_ms = median_ms(lambda: call(f"{snap.url}/api/log/proof/{rng.randrange(size - 10)}"), 200)
-        bidder = call(f"{snap.url}/api/bidders", {"bidder": "LOAD"})
-        call(f"{snap.url}/api/lots/O00000/deposits", {"party": "LOAD", "amount": 1000})
+        tokens = []
+        for name in ("LOAD1", "LOAD2"):  # two bidders taking turns: a leader may not raise its own bid
+            tokens.append(call(f"{snap.url}/api/bidders", {"bidder": name})["token"])
+            call(f"{snap.url}/api/lots/O00001/deposits", {"party": name, "amount": 1000})
         amount = 10_100
         t1 = time.perf_counter()
-        for _ in range(1000):
-            call(f"{snap.url}/api/lots/O00000/bids", {"amount": amount}, token=bidder["token"])
+        for i in range(1000):
+            call(f"{snap.url}/api/lots/O00001/bids", {"amount": amount}, token=tokens[i % 2])
             amount += 100
         bids_s = 1000 / (time.perf_counter() - t1)
         steady_rss = rss_mb(snap.proc.pid)
