@@ -6,9 +6,10 @@ to the public, so before it opens the log for writing it must know that
 - its signer key is the one that signed the stored checkpoints (`check_signer`): else every
   checkpoint it signs would fail verification with the market's published verifier key; and
 - every stored entry still matches what was signed (`verify_stored`): the leaf hashes recomputed
-  from the bytes, the `seq` and `prev` chain, and every signed checkpoint's signature and root over
-  those leaves — the whole of `audit_store`, whose checks these are (not a second copy of them) —
-  after the store's own check of its file where it has one (SQLite's `quick_check`).
+  from the bytes, the `seq` and `prev` chain, every signed checkpoint's signature and root over
+  those leaves, and every stored hash tile (the tree the log will prove from) recomputed from them —
+  the whole of `audit_store`, whose checks these are (not a second copy of them) — after the store's
+  own check of its file where it has one (SQLite's `quick_check`).
 
 Both raise a LedgerError subclass whose message names the key IDs or the first entry at fault.
 """
