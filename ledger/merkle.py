@@ -11,7 +11,7 @@ is still hashed exactly once). The verification functions are pure and follow RF
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ._accel import kernels
 
@@ -54,9 +54,46 @@ _hash_pairs = kernels.hash_pairs
 inclusion_root = kernels.inclusion_root
 
 
-def _split(n: int) -> int:
+def split_size(n: int) -> int:
     """The largest power of two strictly smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_path(subtree_hash: Callable[[int, int], bytes], index: int, size: int) -> list[bytes]:
+    """RFC 6962 PATH(index, D[0:size]) from `subtree_hash(lo, hi)` = MTH(D[lo:hi]) (arguments checked)."""
+    path: list[bytes] = []
+    lo, hi, m = 0, size, index
+    while hi - lo > 1:
+        k = split_size(hi - lo)
+        if m < k:
+            path.append(subtree_hash(lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(subtree_hash(lo, lo + k))
+            lo, m = lo + k, m - k
+    path.reverse()
+    return path
+
+
+def consistency_path(subtree_hash: Callable[[int, int], bytes], old_size: int, new_size: int) -> list[bytes]:
+    """RFC 6962 PROOF(old_size, D[0:new_size]) from `subtree_hash(lo, hi)` (arguments checked: 0 < old <= new)."""
+    path: list[bytes] = []
+    lo, hi, m, complete = 0, new_size, old_size, True
+    while True:
+        n = hi - lo
+        if m == n:
+            if not complete:
+                path.append(subtree_hash(lo, hi))
+            break
+        k = split_size(n)
+        if m <= k:
+            path.append(subtree_hash(lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(subtree_hash(lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    path.reverse()
+    return path
 
 
 class MerkleTree:
@@ -146,7 +183,7 @@ class MerkleTree:
             k = n.bit_length() - 1
             o = (lo >> k) * HASH_SIZE
             return bytes(self._levels[k][o : o + HASH_SIZE])
-        k = _split(n)
+        k = split_size(n)
         return node_hash(self._hash(lo, lo + k), self._hash(lo + k, hi))
 
     def _check_size(self, size: int | None) -> int:
@@ -198,18 +235,7 @@ class MerkleTree:
         size = self._check_size(size)
         if not 0 <= index < size:
             raise ValueError(f"leaf index {index} is not in a tree of size {size}")
-        path: list[bytes] = []
-        lo, hi, m = 0, size, index
-        while hi - lo > 1:
-            k = _split(hi - lo)
-            if m < k:
-                path.append(self._hash(lo + k, hi))
-                hi = lo + k
-            else:
-                path.append(self._hash(lo, lo + k))
-                lo, m = lo + k, m - k
-        path.reverse()
-        return path
+        return inclusion_path(self._hash, index, size)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 6962 PROOF(old_size, D[0:new_size]); a proof from size 0 is an error."""
@@ -218,23 +244,7 @@ class MerkleTree:
             raise ValueError("a consistency proof from size 0 is undefined (every tree extends the empty one)")
         if old_size > new_size:
             raise ValueError(f"old size {old_size} is larger than new size {new_size}")
-        path: list[bytes] = []
-        lo, hi, m, complete = 0, new_size, old_size, True
-        while True:
-            n = hi - lo
-            if m == n:
-                if not complete:
-                    path.append(self._hash(lo, hi))
-                break
-            k = _split(n)
-            if m <= k:
-                path.append(self._hash(lo + k, hi))
-                hi = lo + k
-            else:
-                path.append(self._hash(lo, lo + k))
-                lo, m, complete = lo + k, m - k, False
-        path.reverse()
-        return path
+        return consistency_path(self._hash, old_size, new_size)
 
 
 _is_hash_size = HASH_SIZE.__eq__

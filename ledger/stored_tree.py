@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 
 from ._accel import kernels
-from .merkle import EMPTY_ROOT, MerkleTree, node_hash
+from .merkle import EMPTY_ROOT, MerkleTree, consistency_path, inclusion_path, node_hash, split_size
 from .store.base import Store, StoreError, Tile
 from .tiles import HASH_SIZE, TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, build_tiles, hash_up, read_edge, tile_root
 
@@ -33,11 +33,6 @@ __all__ = ["CACHE_TILES", "StoredTree", "open_tree"]
 CACHE_TILES = 256  # full tiles kept after reading them: at most 2 MiB of hashes
 _hash_pairs = kernels.hash_pairs
 _LAST_IN_TILE = TILE_BYTES - HASH_SIZE  # a level-0 partial tile this long is completed by the next leaf
-
-
-def _split(n: int) -> int:
-    """The largest power of two strictly smaller than n (n >= 2)."""
-    return 1 << ((n - 1).bit_length() - 1)
 
 
 def open_tree(store: Store, *, readonly: bool = False) -> StoredTree | MerkleTree:
@@ -241,7 +236,7 @@ class StoredTree:
         if n & (n - 1) == 0 and lo % n == 0:
             k = n.bit_length() - 1
             return self._node(k, lo >> k)
-        k = _split(n)
+        k = split_size(n)
         return node_hash(self._hash(lo, lo + k), self._hash(lo + k, hi))
 
     # -- the MerkleTree interface ---------------------------------------------------------------
@@ -354,18 +349,7 @@ class StoredTree:
         size = self._check_size(size)
         if not 0 <= index < size:
             raise ValueError(f"leaf index {index} is not in a tree of size {size}")
-        path: list[bytes] = []
-        lo, hi, m = 0, size, index
-        while hi - lo > 1:
-            k = _split(hi - lo)
-            if m < k:
-                path.append(self._hash(lo + k, hi))
-                hi = lo + k
-            else:
-                path.append(self._hash(lo, lo + k))
-                lo, m = lo + k, m - k
-        path.reverse()
-        return path
+        return inclusion_path(self._hash, index, size)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 6962 PROOF(old_size, D[0:new_size]); a proof from size 0 is an error."""
@@ -374,20 +358,4 @@ class StoredTree:
             raise ValueError("a consistency proof from size 0 is undefined (every tree extends the empty one)")
         if old_size > new_size:
             raise ValueError(f"old size {old_size} is larger than new size {new_size}")
-        path: list[bytes] = []
-        lo, hi, m, complete = 0, new_size, old_size, True
-        while True:
-            n = hi - lo
-            if m == n:
-                if not complete:
-                    path.append(self._hash(lo, hi))
-                break
-            k = _split(n)
-            if m <= k:
-                path.append(self._hash(lo + k, hi))
-                hi = lo + k
-            else:
-                path.append(self._hash(lo, lo + k))
-                lo, m, complete = lo + k, m - k, False
-        path.reverse()
-        return path
+        return consistency_path(self._hash, old_size, new_size)
