@@ -11,9 +11,12 @@ per transaction, like SQLite's.
 
 The log is the single writer. A writable store holds a session-level advisory lock
 (`pg_try_advisory_lock`, keyed by the schema) for as long as it is open, so a second writer on the
-same ledger is refused with a `StoreError` that names the lock and the session holding it. A
-read-only store takes no lock and runs every statement in a read-only transaction
-(`default_transaction_read_only=on`), so the server itself refuses writes through it.
+same ledger is refused with a `StoreError` (`WriterLocked`) that names the lock and the session
+holding it. A standby (`serve --standby`) watches the lock with a `WriterLockWatch`, which never takes
+it, and opens the store once the lock is free (the server frees it when the holder's session ends,
+a killed process's as soon as the server sees its connection close). A read-only store takes no
+lock and runs every statement in a read-only transaction (`default_transaction_read_only=on`), so
+the server itself refuses writes through it.
 
 psycopg 3 is imported on first use: install it with the `postgres` extra
 (`pip install 'auction-engine[postgres]'`).
@@ -33,7 +36,7 @@ from .base import TILE_HEIGHT, Row, StoredCheckpoint, StoreError, Tile, check_sn
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["SCHEMA", "TABLES", "PostgresStore", "describe_url", "writer_lock_key"]
+__all__ = ["SCHEMA", "TABLES", "PostgresStore", "WriterLockWatch", "WriterLocked", "describe_url", "writer_lock_key"]
 
 # The DDL of each ledger table (the SQLite layout, in PostgreSQL types); only missing ones are created.
 TABLES: dict[str, str] = {
@@ -66,6 +69,7 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
 OPTIONAL_TABLES = frozenset({"snapshots", "tiles"})
 
 APPLICATION_NAME = "auction-engine-ledger"
+WATCH_APPLICATION_NAME = "auction-engine-standby"  # a standby's session, watching the writer lock
 LOCK_NAME = "auction-engine ledger writer"
 _CHUNK = 4096  # rows per round trip in rows()
 _LEAF_CHUNK = 65536  # leaf hashes per round trip in leaf_hashes()
@@ -107,6 +111,108 @@ def writer_lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+class WriterLocked(StoreError):
+    """A writer was refused: another session holds the ledger's single-writer advisory lock."""
+
+
+def _lock_holder(db: psycopg.Connection[Any], key: int) -> str | None:
+    """Who holds the writer lock `key` in this database (backend pid, application, client, since when); None: nobody."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    holder = db.execute(
+        "SELECT l.pid, a.application_name, a.client_addr::text, a.backend_start"
+        " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
+        (unsigned >> 32, unsigned & 0xFFFF_FFFF),
+    ).fetchone()
+    if holder is None:
+        return None
+    pid, app, addr, started = holder
+    about = [f"application {app!r}" if app is not None else "", f"client {addr}" if addr else ""]
+    about.append(f"connected {started:%Y-%m-%d %H:%M:%S%z}" if started is not None else "")
+    details = ", ".join(a for a in about if a)
+    return f"backend pid {pid}" + (f" ({details})" if details else "")
+
+
+def _connect_options(url: str, application_name: str) -> dict[str, Any]:
+    """The connection parameters the store adds unless the URL gives them: an application name, a connect timeout."""
+    pg = _psycopg()
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        given = conninfo_to_dict(url)
+    except pg.Error as exc:
+        raise StoreError(f"{describe_url(url)}: not a PostgreSQL URL ({exc})") from None
+    extra: dict[str, Any] = {}
+    if "application_name" not in given:
+        extra["application_name"] = application_name
+    if "connect_timeout" not in given:
+        extra["connect_timeout"] = 10
+    return extra
+
+
+class WriterLockWatch:
+    """A read-only session that watches the single-writer lock of the ledger at `url` (`serve --standby`).
+
+    `holder()` names the session holding the lock now, or None when nobody does. The watch never takes
+    the lock: the store that then opens the ledger takes it in its own session before it reads anything
+    (`PostgresStore._take_lock`), so the lock stays the only arbiter of who writes, and a standby that
+    loses the race to another one is refused with `WriterLocked` and may watch again. Each `holder()` is
+    one short query; a lost connection is reopened on the next call (a StoreError says why it failed).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._dsn = url
+        self.url = describe_url(url)
+        self.schema = ""
+        self.key = 0
+        self._db: psycopg.Connection[Any] | None = None
+        self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pg = _psycopg()
+        extra = _connect_options(self._dsn, WATCH_APPLICATION_NAME)
+        try:
+            db = pg.connect(self._dsn, autocommit=True, **extra)
+        except pg.Error as exc:
+            raise StoreError(f"{self.url}: cannot connect ({_reason(exc)})") from None
+        try:
+            db.execute("SET default_transaction_read_only = on")
+            schema = db.execute("SELECT current_schema()").fetchone()
+        except pg.Error as exc:
+            db.close()
+            raise StoreError(f"{self.url}: cannot watch the writer lock ({_reason(exc)})") from None
+        if schema is None or schema[0] is None:
+            db.close()
+            raise StoreError(f"{self.url}: no schema for the ledger tables (none of the search_path exists)")
+        if self._db is not None and schema[0] != self.schema:  # the URL is the same: only a DBA could do this
+            db.close()
+            raise StoreError(f"{self.url}: the current schema changed from {self.schema!r} to {schema[0]!r}")
+        self.schema = schema[0]
+        self.key = writer_lock_key(self.schema)
+        self._db = db
+        return db
+
+    def holder(self) -> str | None:
+        """Who holds the writer lock now (see `_lock_holder`); None: nobody, a writer may open the ledger."""
+        pg = _psycopg()
+        db = self._db
+        if db is None or db.closed or db.broken:
+            if db is not None:
+                db.close()
+            db = self._connect()
+        try:
+            return _lock_holder(db, self.key)
+        except pg.Error as exc:
+            db.close()
+            raise StoreError(f"{self.url}: watching the writer lock failed ({_reason(exc)})") from None
+
+    def close(self) -> None:
+        if self._db is not None and not self._db.closed:
+            self._db.close()
+
+
 class PostgresStore:
     """A ledger store in a PostgreSQL database (`url`, a libpq URL or key=value string).
 
@@ -123,17 +229,7 @@ class PostgresStore:
         self.lock_key: int | None = None
         self._mutex = threading.RLock()
         self._db: psycopg.Connection[Any] | None = None
-        try:
-            from psycopg.conninfo import conninfo_to_dict
-
-            given = conninfo_to_dict(url)
-        except pg.Error as exc:
-            raise StoreError(f"{self.url}: not a PostgreSQL URL ({exc})") from None
-        extra: dict[str, Any] = {}
-        if "application_name" not in given:
-            extra["application_name"] = APPLICATION_NAME
-        if "connect_timeout" not in given:
-            extra["connect_timeout"] = 10
+        extra = _connect_options(url, APPLICATION_NAME)
         try:
             self._db = pg.connect(url, autocommit=True, **extra)
         except pg.Error as exc:
@@ -191,23 +287,8 @@ class PostgresStore:
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
-        unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
-        holder = db.execute(
-            "SELECT l.pid, a.application_name, a.client_addr::text, a.backend_start"
-            " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
-            (unsigned >> 32, unsigned & 0xFFFF_FFFF),
-        ).fetchone()
-        who = "another session"
-        if holder is not None:
-            pid, app, addr, started = holder
-            about = [f"application {app!r}" if app is not None else "", f"client {addr}" if addr else ""]
-            about.append(f"connected {started:%Y-%m-%d %H:%M:%S%z}" if started is not None else "")
-            details = ", ".join(a for a in about if a)
-            who = f"backend pid {pid}" + (f" ({details})" if details else "")
-        raise StoreError(
+        who = _lock_holder(db, key) or "another session"
+        raise WriterLocked(
             f"{self.url}: another writer has this ledger open: the advisory lock {LOCK_NAME!r}"
             f" (pg_try_advisory_lock({key}), schema {self.schema!r}) is held by {who}; the log must have"
             " a single writer (if that process is gone, end its session with pg_terminate_backend)"
