@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,9 +19,11 @@ import click
 from ledger import CheckpointPolicy, LedgerError, StoreError, strictjson
 from ledger.receipt import DEFAULT_WINDOW_MS
 from ledger.startup import IntegrityError, WrongKey
+from ledger.store import POSTGRES_SCHEMES
 
 from ..limits import Limits
 from .common import EXIT_FAILED, EXIT_UNREADABLE, fail_input, load_signer
+from .standby import Takeover, preload_server, wait_and_open
 
 TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
 
@@ -161,6 +164,12 @@ TOKEN_ENV = "AUCTION_ENGINE_OPERATOR_TOKEN"
     " (as opentelemetry-instrument configures them).",
 )
 @click.option(
+    "--standby",
+    is_flag=True,
+    help="PostgreSQL only: wait for the ledger's writer lock (held by the serving market), then take over and"
+    " serve; the port listens only from then on (docs/operator.md, Failover).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def serve(
@@ -192,6 +201,7 @@ def serve(
     max_string: int,
     max_list: int,
     telemetry: bool,
+    standby: bool,
     log_level: str,
 ) -> None:
     """Serve the market in ledger DB, signed with KEY, on the wall clock.
@@ -200,7 +210,8 @@ def serve(
     the entry on a mismatch, or naming both key IDs if KEY did not sign them), then the market is
     rebuilt by replaying every entry; the server refuses to start (exit 1) if the replay diverges.
     Exit 2 also if another writer holds the ledger or the port is taken. The operator token is
-    printed once, at the first start.
+    printed once, at the first start. With --standby (a postgresql:// ledger), the server waits for
+    the writer to go away instead, and starts once it has (SIGTERM while waiting: exit 0).
     """
     from ..replay import ReplayMismatch
     from ..server.app import create_app
@@ -240,10 +251,17 @@ def serve(
         fail_input(f"--quorum {quorum} is more than the {len(witnesses)} witnesses given")
     if operator_token is not None and len(operator_token) < 16:
         fail_input("--operator-token must be at least 16 characters")
+    if standby and not db.startswith(POSTGRES_SCHEMES):
+        fail_input(
+            f"--standby needs a PostgreSQL ledger (a postgresql:// URL), not {db!r}: a standby waits for the"
+            " database's writer lock, and a SQLite file has no server to hand its lock over"
+        )
     sock = _bind(host, port)  # before the replay: a port in use is refused at once (no SO_REUSEPORT)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        app = create_app(
+    host_shown = f"[{host}]" if ":" in host else host
+
+    def open_market() -> Any:
+        return create_app(
             db,
             signer,
             operator_token=operator_token,
@@ -264,6 +282,23 @@ def serve(
             telemetry=telemetry,
             limits=Limits(max_body=max_body, max_depth=max_depth, max_string=max_string, max_list=max_list),
         )
+
+    takeover: Takeover[Any] | None = None
+    try:
+        if standby:
+            preload_server(server_kind)
+            takeover = wait_and_open(
+                db,
+                open_market,
+                lambda app: app.state.market.store.close(),
+                listen_on=f"http://{host_shown}:{sock.getsockname()[1]}",
+            )
+            if takeover is None:  # stopped while waiting
+                sock.close()
+                return
+            app = takeover.opened
+        else:
+            app = open_market()
     except ReplayMismatch as exc:
         click.echo(f"error: the ledger {db} does not replay: {exc}; refusing to serve it", err=True)
         sys.exit(EXIT_FAILED)
@@ -296,9 +331,15 @@ def serve(
     )
     if app.state.new_operator_token:
         click.echo(f"operator token (shown once, stored hashed): {app.state.new_operator_token}")
-    host_shown = f"[{host}]" if ":" in host else host
 
     def announce(bound_port: int) -> None:
+        if takeover is not None:
+            after = time.monotonic() - takeover.free_at
+            click.echo(
+                f"standby: took over after {after:.2f}s (from finding the writer lock free to listening;"
+                f" waited {takeover.waited:.1f}s for it)",
+                err=True,
+            )
         click.echo(f"listening on http://{host_shown}:{bound_port} ({server_kind})", err=True)
         sys.stderr.flush()
 
