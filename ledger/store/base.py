@@ -69,7 +69,7 @@ def hashes_at_level(size: int, level: int) -> int:
     return size >> (TILE_HEIGHT * level)
 
 
-def check_snapshot_args(size: int, root: bytes, data: bytes, keep: int) -> None:
+def check_snapshot_args(size: int, root: bytes, data: bytes, keep: int, lots: Sequence[tuple[str, bytes]] = ()) -> None:
     """Refuse arguments of `put_snapshot` that no store could keep meaningfully (ValueError, nothing written)."""
     if type(size) is not int or size < 0:
         raise ValueError(f"a snapshot's size must be a non-negative integer, not {size!r}")
@@ -77,6 +77,13 @@ def check_snapshot_args(size: int, root: bytes, data: bytes, keep: int) -> None:
         raise ValueError("a snapshot's root and data must be bytes")
     if type(keep) is not int or keep < 1:
         raise ValueError(f"keep must be a positive integer (the snapshot just put is one of them), not {keep!r}")
+    seen: set[str] = set()
+    for item in lots:
+        if type(item) is not tuple or len(item) != 2 or type(item[0]) is not str or not isinstance(item[1], bytes):
+            raise ValueError("each closed lot must be a (lot id, bytes) pair")
+        if item[0] in seen:
+            raise ValueError(f"closed lot {item[0]!r} is given twice")
+        seen.add(item[0])
 
 
 @runtime_checkable
@@ -129,10 +136,38 @@ class Store(Protocol):
         """Move rows with seq >= start aside (never deleted); return how many were moved."""
         ...
 
-    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
+    def put_snapshot(
+        self, size: int, root: bytes, data: bytes, keep: int = 2, lots: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         """Store an opaque snapshot blob taken at ledger size `size` with tree root `root`, atomically and durably;
         then keep only the `keep` newest (largest size) snapshots, deleting older ones.
-        Replaces one of the same size."""
+        Replaces one of the same size. In the same transaction, store `lots`, (lot id, blob) pairs: closed
+        lots as they stood at `size` (a new version of each), and delete the versions no kept snapshot needs
+        (those older than a lot's newest version at or before the oldest kept snapshot)."""
+        ...
+
+    def closed_lot(self, lot: str, up_to: int) -> tuple[int, bytes] | None:
+        """(size, blob) of the lot's newest version at or before ledger size `up_to`, or None."""
+        ...
+
+    def closed_lot_size(self, lot: str, up_to: int) -> int | None:
+        """The size of the lot's newest version at or before `up_to`, or None."""
+        ...
+
+    def closed_lot_count(self, up_to: int) -> int:
+        """How many distinct lots have a version at or before `up_to`."""
+        ...
+
+    def closed_lot_ids(self, up_to: int) -> Iterator[str]:
+        """The ids of the lots with a version at or before `up_to`, in increasing order."""
+        ...
+
+    def closed_lots(self, up_to: int) -> Iterator[tuple[str, int, bytes]]:
+        """(lot, size, blob) of each lot's newest version at or before `up_to`, by lot id."""
+        ...
+
+    def recent_closed_lots(self, up_to: int, limit: int) -> list[str]:
+        """Up to `limit` lots whose newest versions at or before `up_to` are the latest written, newest first."""
         ...
 
     def snapshots(self) -> list[tuple[int, bytes]]:

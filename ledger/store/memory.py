@@ -19,6 +19,7 @@ class MemoryStore:
         self._meta: dict[str, str] = {}
         self._snapshots: dict[int, tuple[bytes, bytes]] = {}  # size -> (root, data)
         self._tiles: dict[tuple[int, int], bytes] = {}  # (level, idx) -> hashes
+        self._closed: dict[str, dict[int, bytes]] = {}  # lot -> size -> blob
         self.quarantined: list[tuple[Row, str]] = []
 
     def size(self) -> int:
@@ -79,11 +80,48 @@ class MemoryStore:
         del self._data[start:], self._leaves[start:]
         return len(moved)
 
-    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
-        check_snapshot_args(size, root, data, keep)
+    def put_snapshot(
+        self, size: int, root: bytes, data: bytes, keep: int = 2, lots: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        check_snapshot_args(size, root, data, keep, lots)
         self._snapshots[size] = (bytes(root), bytes(data))
         for old in sorted(self._snapshots)[:-keep]:
             del self._snapshots[old]
+        oldest = min(self._snapshots)
+        for lot, blob in lots:
+            versions = self._closed.setdefault(lot, {})
+            versions[size] = bytes(blob)
+            needed = max((s for s in versions if s <= oldest), default=None)
+            if needed is not None:
+                for s in [s for s in versions if s < needed]:
+                    del versions[s]
+
+    def _newest(self, lot: str, up_to: int) -> int | None:
+        return max((s for s in self._closed.get(lot, {}) if s <= up_to), default=None)
+
+    def closed_lot(self, lot: str, up_to: int) -> tuple[int, bytes] | None:
+        size = self._newest(lot, up_to)
+        return None if size is None else (size, self._closed[lot][size])
+
+    def closed_lot_size(self, lot: str, up_to: int) -> int | None:
+        return self._newest(lot, up_to)
+
+    def closed_lot_count(self, up_to: int) -> int:
+        return sum(1 for lot in self._closed if self._newest(lot, up_to) is not None)
+
+    def closed_lot_ids(self, up_to: int) -> Iterator[str]:
+        return iter([lot for lot in sorted(self._closed) if self._newest(lot, up_to) is not None])
+
+    def closed_lots(self, up_to: int) -> Iterator[tuple[str, int, bytes]]:
+        for lot in list(self.closed_lot_ids(up_to)):
+            got = self.closed_lot(lot, up_to)
+            if got is not None:
+                yield lot, got[0], got[1]
+
+    def recent_closed_lots(self, up_to: int, limit: int) -> list[str]:
+        newest = {lot: self._newest(lot, up_to) for lot in self._closed}
+        ranked = sorted(((s, lot) for lot, s in newest.items() if s is not None), key=lambda x: (-x[0], x[1]))
+        return [lot for _, lot in ranked[:limit]]
 
     def snapshots(self) -> list[tuple[int, bytes]]:
         return [(size, self._snapshots[size][0]) for size in sorted(self._snapshots)]

@@ -36,6 +36,8 @@ from .base import TILE_HEIGHT, Row, StoredCheckpoint, StoreError, Tile, check_sn
 if TYPE_CHECKING:
     import psycopg
 
+_CLOSED_CHUNK = 4096
+
 __all__ = ["SCHEMA", "TABLES", "PostgresStore", "WriterLockWatch", "WriterLocked", "describe_url", "writer_lock_key"]
 
 # The DDL of each ledger table (the SQLite layout, in PostgreSQL types); only missing ones are created.
@@ -51,6 +53,11 @@ TABLES: dict[str, str] = {
         "CREATE TABLE tiles"
         " (level bigint NOT NULL, idx bigint NOT NULL, hashes bytea NOT NULL, PRIMARY KEY (level, idx))"
     ),
+    "closed_lots": (
+        "CREATE TABLE closed_lots"
+        " (lot text NOT NULL, size bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (lot, size));"
+        " CREATE INDEX closed_lots_by_size ON closed_lots (size)"
+    ),
 }
 SCHEMA = ";\n".join(TABLES.values()) + ";\n"
 
@@ -61,12 +68,13 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "meta": [("key", "text"), ("value", "text")],
     "quarantine": [("seq", "bigint"), ("data", "bytea"), ("leaf", "bytea"), ("reason", "text")],
     "snapshots": [("size", "bigint"), ("root", "bytea"), ("data", "bytea")],
+    "closed_lots": [("lot", "text"), ("size", "bigint"), ("data", "bytea")],
     "tiles": [("level", "bigint"), ("idx", "bigint"), ("hashes", "bytea")],
 }
 # Tables added after the first release: a writer creates them on an older database; a read-only
 # store does without them (an older database simply has no snapshots, and no tiles: a read-only
 # log then builds its tree in memory).
-OPTIONAL_TABLES = frozenset({"snapshots", "tiles"})
+OPTIONAL_TABLES = frozenset({"snapshots", "tiles", "closed_lots"})
 
 APPLICATION_NAME = "auction-engine-ledger"
 WATCH_APPLICATION_NAME = "auction-engine-standby"  # a standby's session, watching the writer lock
@@ -481,8 +489,10 @@ class PostgresStore:
 
     # -- snapshots: blobs beside the ledger, not part of it ------------------------------------------
 
-    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
-        check_snapshot_args(size, root, data, keep)
+    def put_snapshot(
+        self, size: int, root: bytes, data: bytes, keep: int = 2, lots: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        check_snapshot_args(size, root, data, keep, lots)
         pg = _psycopg()
         with self._mutex:
             db = self._conn()
@@ -498,6 +508,19 @@ class PostgresStore:
                         " (SELECT size FROM snapshots ORDER BY size DESC LIMIT %s)",
                         (keep,),
                     )
+                    if lots:
+                        cur.executemany(
+                            "INSERT INTO closed_lots (lot, size, data) VALUES (%s, %s, %s)"
+                            " ON CONFLICT (lot, size) DO UPDATE SET data = EXCLUDED.data",
+                            [(lot, size, blob) for lot, blob in lots],
+                        )
+                        # Versions no kept snapshot can need: older than the newest at or before the oldest snapshot.
+                        cur.execute(
+                            "DELETE FROM closed_lots c WHERE c.lot = ANY(%s) AND c.size <"
+                            " (SELECT MAX(v.size) FROM closed_lots v WHERE v.lot = c.lot"
+                            " AND v.size <= (SELECT MIN(size) FROM snapshots))",
+                            ([lot for lot, _ in lots],),
+                        )
             except pg.Error as exc:
                 if db.broken:
                     raise StoreError(
@@ -517,6 +540,61 @@ class PostgresStore:
             "snapshots", f"reading the snapshot of size {size}", "SELECT data FROM snapshots WHERE size = %s", (size,)
         )
         return bytes(got[0][0]) if got else None
+
+    # -- closed lots: sealed blobs versioned by the snapshot they were written with ----------------
+
+    def _closed(self, what: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._fetch_optional("closed_lots", what, sql, params)
+
+    def closed_lot(self, lot: str, up_to: int) -> tuple[int, bytes] | None:
+        got = self._closed(
+            f"reading closed lot {lot!r}",
+            "SELECT size, data FROM closed_lots WHERE lot = %s AND size <= %s ORDER BY size DESC LIMIT 1",
+            (lot, up_to),
+        )
+        return (int(got[0][0]), bytes(got[0][1])) if got else None
+
+    def closed_lot_size(self, lot: str, up_to: int) -> int | None:
+        got = self._closed(
+            f"looking up closed lot {lot!r}",
+            "SELECT MAX(size) FROM closed_lots WHERE lot = %s AND size <= %s",
+            (lot, up_to),
+        )
+        return int(got[0][0]) if got and got[0][0] is not None else None
+
+    def closed_lot_count(self, up_to: int) -> int:
+        got = self._closed(
+            "counting the closed lots", "SELECT COUNT(DISTINCT lot) FROM closed_lots WHERE size <= %s", (up_to,)
+        )
+        return int(got[0][0]) if got else 0
+
+    def closed_lot_ids(self, up_to: int) -> Iterator[str]:
+        after = ""
+        while True:
+            got = self._closed(
+                "listing the closed lots",
+                "SELECT DISTINCT lot FROM closed_lots WHERE lot > %s AND size <= %s ORDER BY lot LIMIT %s",
+                (after, up_to, _CLOSED_CHUNK),
+            )
+            for (lot,) in got:
+                yield lot
+            if len(got) < _CLOSED_CHUNK:
+                return
+            after = got[-1][0]
+
+    def closed_lots(self, up_to: int) -> Iterator[tuple[str, int, bytes]]:
+        for lot in self.closed_lot_ids(up_to):
+            got = self.closed_lot(lot, up_to)
+            if got is not None:
+                yield lot, got[0], got[1]
+
+    def recent_closed_lots(self, up_to: int, limit: int) -> list[str]:
+        got = self._closed(
+            "listing the recent closed lots",
+            "SELECT lot FROM closed_lots WHERE size <= %s ORDER BY size DESC, lot LIMIT %s",
+            (up_to, 2 * limit),
+        )
+        return list(dict.fromkeys(lot for (lot,) in got))[:limit]
 
     def _fetch_optional(self, table: str, what: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Rows of a table of OPTIONAL_TABLES; none for a read-only store on a database without the table."""

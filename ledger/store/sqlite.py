@@ -26,7 +26,7 @@ import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from .base import TILE_HEIGHT, Row, StoredCheckpoint, StoreError, Tile, check_snapshot_args
@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS snapshots (size INTEGER PRIMARY KEY, root BLOB NOT NU
 CREATE TABLE IF NOT EXISTS tiles (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (level, idx)
 );
+CREATE TABLE IF NOT EXISTS closed_lots (
+    lot TEXT NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (lot, size)
+);
+CREATE INDEX IF NOT EXISTS closed_lots_by_size ON closed_lots (size);
 """
 
 _CHUNK = 4096
@@ -333,8 +337,10 @@ class SQLiteStore:
 
     # -- snapshots: blobs beside the ledger, not part of it ------------------------------------------
 
-    def put_snapshot(self, size: int, root: bytes, data: bytes, keep: int = 2) -> None:
-        check_snapshot_args(size, root, data, keep)
+    def put_snapshot(
+        self, size: int, root: bytes, data: bytes, keep: int = 2, lots: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        check_snapshot_args(size, root, data, keep, lots)
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -346,6 +352,18 @@ class SQLiteStore:
                 "DELETE FROM snapshots WHERE size NOT IN (SELECT size FROM snapshots ORDER BY size DESC LIMIT ?)",
                 (keep,),
             )
+            if lots:
+                db.executemany(
+                    "INSERT OR REPLACE INTO closed_lots (lot, size, data) VALUES (?, ?, ?)",
+                    [(lot, size, blob) for lot, blob in lots],
+                )
+                # Versions no kept snapshot can need: older than the newest one at or before the oldest snapshot.
+                oldest = db.execute("SELECT MIN(size) FROM snapshots").fetchone()[0]
+                db.executemany(
+                    "DELETE FROM closed_lots WHERE lot = ?1 AND size <"
+                    " (SELECT MAX(size) FROM closed_lots WHERE lot = ?1 AND size <= ?2)",
+                    [(lot, oldest) for lot, _ in lots],
+                )
             db.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
@@ -377,6 +395,71 @@ class SQLiteStore:
         if row[0] is None:
             raise StoreError(f"{self.path}: the stored snapshot of size {size} has no data; damaged")
         return bytes(row[0])
+
+    # -- closed lots: sealed blobs versioned by the snapshot they were written with ----------------
+
+    def _closed(self, what: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            if self._no_table(exc, "closed_lots"):
+                return []
+            self._failed(what, exc)
+
+    def closed_lot(self, lot: str, up_to: int) -> tuple[int, bytes] | None:
+        got = self._closed(
+            f"reading closed lot {lot!r}",
+            "SELECT size, CAST(data AS BLOB) FROM closed_lots WHERE lot = ? AND size <= ? ORDER BY size DESC LIMIT 1",
+            (lot, up_to),
+        )
+        if not got:
+            return None
+        size, data = got[0]
+        if type(size) is not int or data is None:
+            raise StoreError(f"{self.path}: the stored closed lot {lot!r} is damaged (size {size!r})")
+        return size, bytes(data)
+
+    def closed_lot_size(self, lot: str, up_to: int) -> int | None:
+        got = self._closed(
+            f"looking up closed lot {lot!r}",
+            "SELECT MAX(size) FROM closed_lots WHERE lot = ? AND size <= ?",
+            (lot, up_to),
+        )
+        return got[0][0] if got and got[0][0] is not None else None
+
+    def closed_lot_count(self, up_to: int) -> int:
+        got = self._closed(
+            "counting the closed lots", "SELECT COUNT(DISTINCT lot) FROM closed_lots WHERE size <= ?", (up_to,)
+        )
+        return int(got[0][0]) if got else 0
+
+    def closed_lot_ids(self, up_to: int) -> Iterator[str]:
+        after = ""
+        while True:
+            got = self._closed(
+                "listing the closed lots",
+                "SELECT DISTINCT lot FROM closed_lots WHERE lot > ? AND size <= ? ORDER BY lot LIMIT ?",
+                (after, up_to, _CHUNK),
+            )
+            for (lot,) in got:
+                yield lot
+            if len(got) < _CHUNK:
+                return
+            after = got[-1][0]
+
+    def closed_lots(self, up_to: int) -> Iterator[tuple[str, int, bytes]]:
+        for lot in self.closed_lot_ids(up_to):
+            got = self.closed_lot(lot, up_to)
+            if got is not None:
+                yield lot, got[0], got[1]
+
+    def recent_closed_lots(self, up_to: int, limit: int) -> list[str]:
+        got = self._closed(
+            "listing the recent closed lots",
+            "SELECT lot FROM closed_lots WHERE size <= ? ORDER BY size DESC, lot LIMIT ?",
+            (up_to, 2 * limit),
+        )
+        return list(dict.fromkeys(lot for (lot,) in got))[:limit]
 
     def close(self) -> None:
         """Close the database, then release the writer's lock (a reader holds none)."""

@@ -43,7 +43,15 @@ def test_open_store_takes_postgresql_urls(postgres_server: PgCluster, ledger_pat
     tables = postgres_server.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", dbname=plain
     )
-    assert [t for (t,) in tables] == ["checkpoints", "entries", "meta", "quarantine", "snapshots", "tiles"]
+    assert [t for (t,) in tables] == [
+        "checkpoints",
+        "closed_lots",
+        "entries",
+        "meta",
+        "quarantine",
+        "snapshots",
+        "tiles",
+    ]
 
 
 def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCluster) -> None:
@@ -58,6 +66,9 @@ def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCl
     assert cols == [
         ("checkpoints", "size", "bigint", "NO"),
         ("checkpoints", "note", "text", "NO"),
+        ("closed_lots", "lot", "text", "NO"),
+        ("closed_lots", "size", "bigint", "NO"),
+        ("closed_lots", "data", "bytea", "NO"),
         ("entries", "seq", "bigint", "NO"),
         ("entries", "data", "bytea", "NO"),
         ("entries", "leaf", "bytea", "NO"),
@@ -82,6 +93,8 @@ def test_schema_types_match_the_sqlite_layout(pg_url: str, postgres_server: PgCl
     )
     assert keys == [
         ("checkpoints", "size"),
+        ("closed_lots", "lot"),
+        ("closed_lots", "size"),
         ("entries", "seq"),
         ("meta", "key"),
         ("snapshots", "size"),
