@@ -10,13 +10,14 @@ with the deadline itself, so the same inputs give the same ledger under any cloc
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any, NamedTuple, Protocol
 
 from ledger import Log, canonical, txcode
 
 from .calendar import Calendar
 from .clock import Clock, SimClock
+from .lot_table import LotTable, in_memory
 from .market import COMMAND_OPS, OPERATOR_OPS, RESULT_FIELDS, SEALED_FIELDS, SECRET_FIELDS, Market
 from .model import MAX_INT, Command, Fen, Ms, Rejected
 from .rules import MODES, settlement
@@ -264,6 +265,10 @@ class Engine:
     def _deadline(self, lot: Lot) -> Ms | None:
         return _timer_rules(lot).next_deadline(lot)
 
+    def deadline_of(self, lot: Lot) -> Ms | None:
+        """The lot's next deadline by its rules (None: it waits for no timer)."""
+        return _timer_rules(lot).next_deadline(lot)
+
     def next_deadline(self) -> Ms | None:
         """The earliest pending deadline of any lot (for a live driver's timer)."""
         return self._heap[0][0] if self._heap else None
@@ -271,10 +276,12 @@ class Engine:
     def fire_due(self, now: Ms) -> int:
         """Fire every deadline due at or before `now`, in deadline order; return how many fired."""
         fired = 0
-        heap, lots = self._heap, self.market.lots
+        heap, lots = self._heap, in_memory(self.market.lots)
         while heap and heap[0][0] <= now:
             _, _, lot_id = heapq.heappop(heap)
-            lot = lots[lot_id]
+            lot = lots.get(lot_id)
+            if lot is None:
+                continue  # a stale entry of a lot that closed and left memory (lot_table.py): it has no deadline
             lot.armed = None
             due = self._deadline(lot)
             if due is None:
@@ -492,10 +499,11 @@ class Engine:
         left by deadlines that moved, which fire nothing, and which a live engine pops at other moments
         than a replay does; what fires, and in which order, is the armed entries'.
         """
-        market, lots = self.market, self.market.lots
+        market, lots = self.market, in_memory(self.market.lots)
         armed: dict[str, tuple[Ms, int]] = {}
         for due, n, lot_id in self._heap:
-            if lots[lot_id].armed == due and n < armed.get(lot_id, (due, n + 1))[1]:
+            lot = lots.get(lot_id)
+            if lot is not None and lot.armed == due and n < armed.get(lot_id, (due, n + 1))[1]:
                 armed[lot_id] = (due, n)
         timers = [(due, lot_id) for lot_id, (due, _) in sorted(armed.items(), key=lambda item: item[1])]
         return {
@@ -551,15 +559,20 @@ class Engine:
     # -- reading ---------------------------------------------------------------------------------
 
     @property
-    def lots(self) -> dict[str, Lot]:
+    def lots(self) -> MutableMapping[str, Lot]:
         return self.market.lots
 
     def lot(self, lot_id: str) -> Lot:
-        return self.market.lots[lot_id]
+        """The lot, for reading (a closed lot the live server keeps in its store stays there: `LotTable.peek`)."""
+        lots = self.market.lots
+        lot = lots.peek(lot_id) if type(lots) is LotTable else lots.get(lot_id)
+        if lot is None:
+            raise KeyError(lot_id)
+        return lot
 
     def outcomes(self) -> Iterator[Event]:
         """The entries that end a lot's pricing or settlement (deal, no_sale, settled, default)."""
         return (e for e in self.events if e.kind in ("deal", "no_sale", "settled", "default"))
 
     def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
-        return self.market.view(self.market.lots[lot_id], viewer, self.now)
+        return self.market.view(self.lot(lot_id), viewer, self.now)

@@ -8,7 +8,7 @@ are recorded in the lot's `open_lot` entry. Operator actions are refused to anyo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from . import bidder_keys
@@ -70,7 +70,7 @@ class Market:
         self.params = params
         self.operators = frozenset(operators)
         self.submarkets: dict[str, dict[str, Any]] = {"main": {"name": name, "params": {}}}
-        self.lots: dict[str, Lot] = {}
+        self.lots: MutableMapping[str, Lot] = {}  # a LotTable on the live server (lot_table.py)
         self.origin = origin if origin is not None else name  # what bidders' key statements name
         self.keys: dict[str, KeyState] = {}  # bidder -> its key in force (auction_engine/bidder_keys.py)
 

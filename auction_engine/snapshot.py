@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from ledger import canonical
 
 from .clock import Clock
+from .closed_lots import ClosedLotError, open_closed_lot
 from .engine import Engine
 from .replay import ReplayMismatch, replay_engine
 from .state_codec import StateCodecError, decode_state, encode_state
@@ -115,9 +116,20 @@ class SnapshotCheck:
 
 
 def check_snapshot(
-    vault: MarketVault, origin: str, size: int, root: bytes, blob: bytes, prefix: list[bytes], prefix_root: bytes
+    vault: MarketVault,
+    origin: str,
+    size: int,
+    root: bytes,
+    blob: bytes,
+    prefix: list[bytes],
+    prefix_root: bytes,
+    closed: Iterable[tuple[str, int, bytes]] = (),
 ) -> SnapshotCheck:
-    """Does the snapshot equal the fold of the ledger's first `size` entries (`prefix`, whose root is `prefix_root`)?"""
+    """Does the snapshot equal the fold of the ledger's first `size` entries (`prefix`, whose root is `prefix_root`)?
+
+    `closed` is what the store keeps of the closed lots for it (closed_lots.py): each lot's newest
+    version at or before `size`, as (lot, version size, blob). The snapshot's lots and those together
+    must be the fold's lots, each equal to its fold."""
     if len(prefix) != size:
         return SnapshotCheck(size, False, f"the ledger has {len(prefix)} entries, fewer than the snapshot's {size}")
     if root != prefix_root:
@@ -129,7 +141,42 @@ def check_snapshot(
         return SnapshotCheck(size, False, str(exc))
     except ReplayMismatch as exc:
         return SnapshotCheck(size, False, f"the ledger's first {size} entries do not replay: {exc}")
+    stored_lots = stored["engine"]["market"]["lots"]
+    folded_lots = folded["engine"]["market"]["lots"]
+    try:
+        lots = _with_closed(vault, origin, size, stored_lots, closed)
+    except (ClosedLotError, ValueError) as exc:
+        return SnapshotCheck(size, False, str(exc))
+    if set(lots) != set(folded_lots):
+        missing = sorted(set(folded_lots) - set(lots))[:3]
+        extra = sorted(set(lots) - set(folded_lots))[:3]
+        about = f"lacks lots {missing}" if missing else f"has lots the ledger did not open then: {extra}"
+        return SnapshotCheck(size, False, f"with the stored closed lots, it {about}")
+    for lot_id, lot in lots.items():
+        if encode_state(lot) != encode_state(folded_lots[lot_id]):
+            where = "in the snapshot" if lot_id in stored_lots else "stored as closed"
+            return SnapshotCheck(
+                size, False, f"lot {lot_id!r} ({where}) differs from the fold of the first {size} entries"
+            )
+    stored["engine"]["market"]["lots"] = folded["engine"]["market"]["lots"] = {}
     for part in ("engine", "indexes"):
         if encode_state(stored[part]) != encode_state(folded[part]):
             return SnapshotCheck(size, False, f"its {part} state differs from the fold of the first {size} entries")
-    return SnapshotCheck(size, True, f"equals the fold of the first {size} entries")
+    closed_note = (
+        f" (with {len(lots) - len(stored_lots)} closed lots stored beside it)" if len(lots) > len(stored_lots) else ""
+    )
+    return SnapshotCheck(size, True, f"equals the fold of the first {size} entries{closed_note}")
+
+
+def _with_closed(
+    vault: MarketVault, origin: str, size: int, stored_lots: Mapping[str, Any], closed: Iterable[tuple[str, int, bytes]]
+) -> dict[str, Any]:
+    """The snapshot's lots and the stored closed ones, one mapping; ValueError if one is in both or too new."""
+    lots = dict(stored_lots)
+    for lot_id, version, blob in closed:
+        if version > size:
+            raise ValueError(f"closed lot {lot_id!r} is stored at {version} entries, after the snapshot's {size}")
+        if lot_id in lots:
+            raise ValueError(f"lot {lot_id!r} is both in the snapshot and stored as closed")
+        lots[lot_id] = open_closed_lot(vault, origin, lot_id, version, blob)
+    return lots

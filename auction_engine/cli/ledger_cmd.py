@@ -203,16 +203,20 @@ def _check_snapshots(db: str, key_path: str, raw: list[bytes], audit: AuditRepor
     try:
         store = open_store(db, readonly=True)
         try:
-            stored = [(size, root, store.get_snapshot(size) or b"") for size, root in store.snapshots()]
+            stored = [
+                (size, root, store.get_snapshot(size) or b"", list(store.closed_lots(size)))
+                for size, root in store.snapshots()
+            ]
         finally:
             store.close()
     except StoreError as exc:
         fail_input(str(exc))
     checks = []
-    for size, root, blob in stored:
+    for size, root, blob, closed in stored:
         prefix = raw[:size]
         prefix_root = MerkleTree(map(leaf_hash, prefix)).root()
-        checks.append(check_snapshot(vault, audit.origin or signer.name, size, root, blob, prefix, prefix_root))
+        origin = audit.origin or signer.name
+        checks.append(check_snapshot(vault, origin, size, root, blob, prefix, prefix_root, closed))
     return checks
 
 

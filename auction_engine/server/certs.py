@@ -95,7 +95,7 @@ class Certificates:
             # Only what the certificate needs, by the live index: the deal, its txcode record, and the
             # lot's session (genesis, its sub-market's opening, every entry naming the lot).
             size, record_at, lot_id = published.size, market.codes_at[code], market.engine.codes[code]
-            submarket = market.engine.market.lots[lot_id].submarket
+            submarket = market.engine.lot(lot_id).submarket
             index = market.sessions
             session = certificates.session_indices(*index, lot_id, submarket, size)
             entries = await market.read_entries_at(sorted({*session, parse_code(code).index, record_at}))

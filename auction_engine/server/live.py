@@ -39,10 +39,12 @@ from typing import TYPE_CHECKING, Any
 from ledger import CheckpointPolicy, EntryTooLarge, Log, Signer, Store, canonical
 from ledger.log import MAX_ENTRY_BYTES
 from ledger.startup import check_signer, verify_stored
-from ledger.store import StoredCheckpoint
+from ledger.store import StoredCheckpoint, StoreError
 
 from ..clock import WallClock
+from ..closed_lots import ClosedLotError, StoredClosedLots
 from ..engine import Engine, Event
+from ..lot_table import LotTable, in_memory
 from ..vault import MarketVault
 from . import privacy
 from .auth import META_KEY, Credentials
@@ -52,7 +54,7 @@ from .idempotency import IDEM_FIELD, IdempotencyConflict, fingerprint
 from .indexes import MarketIndexes
 from .receipts import DEFAULT_WINDOW_MS, ReceiptDesk, SignatureDesk
 from .restore import BackgroundAudit, check_recent, restore, snapshot_to_use
-from .snapshots import SnapshotTaker
+from .snapshots import DISTRUST_KEY, SNAPSHOT_STOP_WAIT_S, SnapshotTaker
 
 if TYPE_CHECKING:
     from .witnesses import WitnessPool
@@ -69,6 +71,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("auction_engine.server")
+RECENT_CLOSED = 100
+"""Closed lots (of those already in the store) that the lot listing still shows, the most recent first."""
 
 # The largest command the market runs, in canonical bytes: half the ledger's entry limit, so that the
 # command's entry — the command plus what the rules add (the outcome, a refusal's message, which quotes
@@ -134,11 +138,15 @@ class LiveMarket:
         self.snapshot_every_entries = snapshot_every_entries
         self.snapshot_every_ms = snapshot_every_ms
         raw: list[bytes] | None = None
+        self.distrusted: str | None = None  # why the snapshots are not to be used (closed_lots_damaged)
         if check_store:
             check_signer(store, signer)
             # A snapshot spares reading the history before serving when a second, read-only connection can
             # audit it in the background; otherwise the whole store is audited first, as always.
-            snapshot = snapshot_to_use(store) if open_reader is not None else None
+            self.distrusted = store.get_meta(DISTRUST_KEY) or None
+            if self.distrusted:
+                log.warning("snapshots not used: %s (the whole ledger is replayed)", self.distrusted)
+            snapshot = snapshot_to_use(store) if open_reader is not None and not self.distrusted else None
             if snapshot is None:
                 raw = verify_stored(store, signer)
             else:
@@ -164,8 +172,12 @@ class LiveMarket:
         self.vault = MarketVault.from_signer(signer)
         self.restored_from: int | None = None  # the snapshot's size, when start-up used one
         self.background_audit: BackgroundAudit | None = None
+        # Closed lots leave memory for the store at each snapshot and are read back from it (lot_table.py),
+        # through a read-only connection of their own (the loop's; the writer's is the I/O thread's).
+        self.lot_store = open_reader() if open_reader is not None else None
+        closed = StoredClosedLots(self.lot_store, self.vault, self.origin) if self.lot_store is not None else None
         if self.log.size:
-            rebuilt = restore(self.log, self.vault, raw, idempotency_window_ms)  # raises ReplayMismatch
+            rebuilt = restore(self.log, self.vault, raw, idempotency_window_ms, closed)  # raises ReplayMismatch
             self.engine, self.indexes = rebuilt.engine, rebuilt.indexes
             self.restored_from, self.replayed = rebuilt.snapshot, rebuilt.replayed
             if rebuilt.snapshot is not None and check_store and open_reader is not None:
@@ -188,6 +200,8 @@ class LiveMarket:
                 keep_events=False,
                 vault=self.vault,
             )
+            if closed is not None:
+                self.engine.market.lots = LotTable(self.engine.market.lots, closed, 0)
         self.keys = self.indexes.keys
         self.codes_at = self.indexes.codes_at  # transaction code -> index of its txcode entry
         # Every entry naming a lot, by lot, and the sub-market openings: a lot's session (what its
@@ -241,12 +255,16 @@ class LiveMarket:
             self._tick_handle.cancel()
         self._closing = True
         try:
-            await asyncio.wait_for(self.snapshots.final(), wait)
+            # The last snapshot spares the next start a replay: it may take longer than a last write.
+            await asyncio.wait_for(self.snapshots.final(), max(wait, SNAPSHOT_STOP_WAIT_S))
         except Exception as exc:  # a snapshot is a cache: stopping goes on without it
             log.warning("no snapshot on stop: %r", exc)
         await self.committer.stop(wait)
         self.receipts.close()
         self.signatures.close()
+        if self.lot_store is not None:
+            with contextlib.suppress(Exception):
+                self.lot_store.close()
 
     def _timer(self, callback: Callable[[], None]) -> None:
         if self.stopped is not None:
@@ -343,6 +361,9 @@ class LiveMarket:
         except EntryTooLarge as exc:  # an entry the rules derived: they are mid-way, the state may diverge
             self.halt(f"an entry of this command was refused by the ledger ({exc}); restart to rebuild from it")
             raise Unavailable(self.unavailable_reason()) from None
+        except (ClosedLotError, StoreError) as exc:  # a closed lot the command names could not be read back
+            self.closed_lots_damaged(str(exc))
+            raise Unavailable(self.unavailable_reason()) from None
         outcome = Outcome(
             result.ok, result.seq, result.code, result.message, result.rule, self.log.size, t=self.log.last_time
         )
@@ -410,6 +431,16 @@ class LiveMarket:
         """Stop the market until the process is restarted (`GroupCommitter.halt`)."""
         self.committer.halt(reason)
 
+    def closed_lots_damaged(self, reason: str) -> None:
+        """A closed lot in the store did not read back: stop, and have the next start rebuild from the ledger
+        alone (every snapshot distrusted until a new one, with every closed lot written again, is stored)."""
+        log.error("a stored closed lot cannot be used: %s", reason)
+        self.io.submit(self.store.set_meta, DISTRUST_KEY, reason[:500])
+        self.halt(
+            f"a closed lot's stored copy cannot be read ({reason}); restart: the next start replays the whole"
+            " ledger and writes every closed lot again"
+        )
+
     async def receipt(self, outcome: Outcome) -> str:
         """The signed receipt of the outcome's entry (durable by now)."""
         t = outcome.t
@@ -448,15 +479,36 @@ class LiveMarket:
         return self.clock.now()
 
     def lot_ids(self) -> list[str]:
-        return list(self.engine.lots)
+        """The lots a listing shows: every lot in memory (open, or closed since the last snapshot), then the
+        RECENT_CLOSED most recently closed of those in the store (any closed lot is still read by its id)."""
+        lots = self.engine.lots
+        if type(lots) is not LotTable:
+            return list(lots)
+        ids = dict.fromkeys(lots.live)
+        if self.lot_store is not None:
+            ids.update(dict.fromkeys(self.lot_store.recent_closed_lots(lots.versions_up_to, RECENT_CLOSED)))
+        return list(ids)
+
+    def lots_in_memory(self) -> Mapping[str, Any]:
+        """The lots held in memory (those whose sessions are not over, and those closed since the last snapshot)."""
+        return in_memory(self.engine.lots)
 
     def view(self, lot_id: str, viewer: str | None = None) -> dict[str, Any]:
         """The lot as the public (or the bidder `viewer`) may see it: bidders by number (server/privacy.py)."""
+        self._read_lot(lot_id)
         return privacy.public_view(self.engine.view(lot_id, viewer), self.credentials.numbers, viewer)
+
+    def _read_lot(self, lot_id: str) -> Any:
+        """The lot, for a view: a closed lot that does not read back from the store stops the market."""
+        try:
+            return self.engine.lot(lot_id)
+        except (ClosedLotError, StoreError) as exc:
+            self.closed_lots_damaged(str(exc))
+            raise Unavailable(self.unavailable_reason()) from None
 
     def operator_view(self, lot_id: str) -> dict[str, Any]:
         """The public view plus what only the operator needs: deposits, objections, registrations."""
-        lot = self.engine.lot(lot_id)
+        lot = self._read_lot(lot_id)
         out = self.engine.view(lot_id, None)
         out["deposits"] = dict(lot.deposits)
         out["operator_may_close"] = lot.settlement.operator_may_close  # may the console offer "end this phase"?

@@ -30,7 +30,9 @@ from ledger.startup import IntegrityError
 from ledger.store import SQLiteStore, StoreError
 
 from ..clock import ManualClock
+from ..closed_lots import ClosedLotError
 from ..engine import Engine
+from ..lot_table import ClosedLotSource, LotTable
 from ..replay import replay_engine, replay_onto
 from ..snapshot import SnapshotError, open_snapshot, restore_engine
 from ..vault import MarketVault
@@ -53,19 +55,26 @@ class Restored:
     skipped: list[str]  # why each newer snapshot was not used
 
 
-def restore(log_: Log, vault: MarketVault, raw: list[bytes] | None, window_ms: int) -> Restored:
+def restore(
+    log_: Log, vault: MarketVault, raw: list[bytes] | None, window_ms: int, closed: ClosedLotSource | None = None
+) -> Restored:
     """The market of `log_` (non-empty): from a snapshot when one is usable, else by replaying `raw` (or every
-    entry). Raises ReplayMismatch / IntegrityError for entries that do not replay / do not match what was signed."""
+    entry). Raises ReplayMismatch / IntegrityError for entries that do not replay / do not match what was signed.
+
+    With `closed` (the store's closed lots, closed_lots.py), the engine's lots are a `LotTable`: a
+    snapshot's closed lots are read from there when the entries after it name them."""
     skipped: list[str] = []
     if raw is None:  # not read whole by the start-up audit: a snapshot may spare reading the history
         for size, root in reversed(log_.store.snapshots()):
             try:
-                return _from_snapshot(log_, vault, size, root, window_ms, skipped)
+                return _from_snapshot(log_, vault, size, root, window_ms, skipped, closed)
             except SnapshotError as exc:
                 skipped.append(str(exc))
                 log.warning("snapshot ignored: %s", exc)
         raw = list(log_.entries())
     engine = replay_engine(raw, vault=vault, keep_events=False)
+    if closed is not None:  # every lot in memory; the first snapshot writes the closed ones out
+        engine.market.lots = LotTable(dict(engine.market.lots), closed, 0)
     indexes = MarketIndexes(window_ms)
     for data in raw:
         indexes.restore(canonical.decode(data), vault)
@@ -73,7 +82,13 @@ def restore(log_: Log, vault: MarketVault, raw: list[bytes] | None, window_ms: i
 
 
 def _from_snapshot(
-    log_: Log, vault: MarketVault, size: int, root: bytes, window_ms: int, skipped: list[str]
+    log_: Log,
+    vault: MarketVault,
+    size: int,
+    root: bytes,
+    window_ms: int,
+    skipped: list[str],
+    closed: ClosedLotSource | None,
 ) -> Restored:
     if size > log_.size:
         raise SnapshotError(f"the snapshot at {size} entries is beyond the ledger's {log_.size}")
@@ -90,7 +105,12 @@ def _from_snapshot(
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # sealed by us, yet not a state this code reads
         raise SnapshotError(f"the snapshot at {size} entries is not a state this release reads ({exc!r})") from None
     indexes.keys.window_ms = window_ms
-    replay_onto(engine, tail)  # raises ReplayMismatch: the entries after the snapshot are the ledger's, checked
+    if closed is not None:
+        engine.market.lots = LotTable(engine.market.lots, closed, size)
+    try:
+        replay_onto(engine, tail)  # raises ReplayMismatch: the entries after the snapshot are the ledger's, checked
+    except ClosedLotError as exc:
+        raise SnapshotError(f"the snapshot at {size} entries cannot continue: {exc}") from None
     for data in tail:
         indexes.restore(canonical.decode(data), vault)
     return Restored(engine, indexes, size, len(tail), skipped)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from auction_engine.lot_table import LotTable
 from auction_engine.server.live import LiveMarket
 from auction_engine.snapshot import check_snapshot, fold_state
 from auction_engine.state_codec import encode_state
@@ -51,6 +52,15 @@ def stored_snapshots(db: Path) -> list[tuple[int, bytes, bytes]]:
         store.close()
 
 
+def stored_closed(db: Path, size: int) -> list[tuple[str, int, bytes]]:
+    """The closed lots the store keeps for the snapshot at `size` (each one's newest version at or before it)."""
+    store = SQLiteStore(db, readonly=True)
+    try:
+        return list(store.closed_lots(size))
+    finally:
+        store.close()
+
+
 def check_all(db: Path) -> list[int]:
     """Check every stored snapshot against the fold of its prefix; the sizes checked."""
     store = SQLiteStore(db, readonly=True)
@@ -62,7 +72,9 @@ def check_all(db: Path) -> list[int]:
     sizes = []
     for size, root, blob in stored_snapshots(db):
         prefix_root = MerkleTree(map(leaf_hash, raw[:size])).root()
-        verdict = check_snapshot(vault, signer().name, size, root, blob, raw[:size], prefix_root)
+        verdict = check_snapshot(
+            vault, signer().name, size, root, blob, raw[:size], prefix_root, stored_closed(db, size)
+        )
         assert verdict.ok, verdict.message
         sizes.append(size)
     return sizes
@@ -74,11 +86,19 @@ def whole_state(db: Path) -> bytes:
         raw = [row.data for row in store.rows()]
     finally:
         store.close()
-    return encode_state(fold_state(raw, MarketVault.from_signer(signer())))
+    state = fold_state(raw, MarketVault.from_signer(signer()))
+    lots = state["engine"]["market"]["lots"]
+    state["engine"]["market"]["lots"] = {lot_id: lots[lot_id] for lot_id in sorted(lots)}
+    return encode_state(state)
 
 
 def live_state(market: LiveMarket) -> bytes:
-    return encode_state({"engine": market.engine.state(), "indexes": market.indexes.state(market.log.last_time)})
+    """The live market's state with every lot, those in memory and the closed ones its store keeps."""
+    state = market.engine.state()
+    lots = market.engine.lots
+    every = {lot_id: lots.peek(lot_id) for lot_id in lots} if isinstance(lots, LotTable) else dict(lots)
+    state["market"]["lots"] = {lot_id: every[lot_id] for lot_id in sorted(every)}  # as whole_state orders them
+    return encode_state({"engine": state, "indexes": market.indexes.state(market.log.last_time)})
 
 
 def test_a_clean_stop_snapshots_and_the_restart_replays_nothing(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ async def me(who: Who, request: Request) -> Response:
     if not who.is_operator:
         out.update(bidder_public(market, who.actor))
         out["deposits"] = {
-            lid: lot.deposits[who.actor] for lid, lot in market.engine.lots.items() if who.actor in lot.deposits
+            lid: lot.deposits[who.actor] for lid, lot in market.lots_in_memory().items() if who.actor in lot.deposits
         }
     return JSONAnswer(out)
 
