@@ -123,10 +123,12 @@ class Server:
         started = time.perf_counter()
         cmd = [sys.executable, "-m", "auction_engine", "serve", "--db", str(db), "--key", str(key),
                "--port", str(self.port), "--operator-token", TOKEN]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log_path = db.with_suffix(".serve.log")
+        with self.log_path.open("ab") as log_file:  # a file, not a pipe nobody reads: the server never blocks on it
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file)
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                raise RuntimeError(f"serve exited: {self.log_path.read_text()[-2000:]}")
             try:
                 call(f"{self.url}/api/health")
                 break
