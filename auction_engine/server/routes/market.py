@@ -35,6 +35,9 @@ async def health(request: Request) -> Response:
         "pending": market.log.size - market.log.durable_size,
         "server_time": market.now(),
     }
+    audit = market.background_audit
+    if audit is not None:  # started from a snapshot: the history before it is audited in the background
+        body["history_audit"] = "running" if not audit.done.is_set() else "passed" if audit.ok else "failed"
     if not market.healthy:
         body["reason"] = market.unavailable_reason()
     return JSONAnswer(body, 200 if market.healthy else 503)
